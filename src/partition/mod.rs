@@ -1,0 +1,2 @@
+//! A partition: its log plus the state derived from it.
+pub mod producer_state;

@@ -1,0 +1,93 @@
+//! Storage configuration, with Apache Kafka's topic config names and defaults
+//! where Kafka has one.
+
+use std::time::Duration;
+
+use crate::record::TimestampType;
+
+/// Per-topic log settings. Field names follow Kafka's topic configs
+/// (`segment.bytes` is `segment_bytes`, and so on); units are in the name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    /// segment.bytes: roll the active segment when it would exceed this.
+    pub segment_bytes: u64,
+    /// segment.ms: roll the active segment when its first append is older.
+    pub segment_ms: i64,
+    /// retention.ms: delete closed segments whose newest record is older
+    /// (-1: keep forever).
+    pub retention_ms: i64,
+    /// retention.bytes: delete the oldest closed segments while the log is
+    /// larger (-1: unlimited).
+    pub retention_bytes: i64,
+    /// max.message.bytes: largest batch accepted, log overhead included.
+    pub max_message_bytes: usize,
+    /// index.interval.bytes: bytes between offset and time index entries.
+    pub index_interval_bytes: usize,
+    /// flush.messages: start an fdatasync once this many records are
+    /// unsynced. Kafka's default (Long.MAX_VALUE) leaves flushing to
+    /// flush.ms and to acks=all producers.
+    pub flush_messages: i64,
+    /// flush.ms: an fdatasync runs at least this often while data is
+    /// unsynced. Kafka's default is Long.MAX_VALUE because it relies on
+    /// replicas; a single-node log gets a bounded window instead.
+    pub flush_ms: i64,
+    /// message.timestamp.type.
+    pub timestamp_type: TimestampType,
+    /// Bytes fallocated ahead of the active segment's end, in one step.
+    pub preallocate_bytes: u64,
+    /// Unwritten bytes a partition may buffer before appends wait for the
+    /// disk (the write buffers of one partition).
+    pub write_buffer_bytes_max: usize,
+}
+
+/// Kafka's defaults, except flush.ms (see [`LogConfig::flush_ms`]).
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            segment_bytes: 1 << 30,
+            segment_ms: 7 * 24 * 60 * 60 * 1000,
+            retention_ms: 7 * 24 * 60 * 60 * 1000,
+            retention_bytes: -1,
+            max_message_bytes: 1_048_588,
+            index_interval_bytes: 4096,
+            flush_messages: i64::MAX,
+            flush_ms: 1000,
+            timestamp_type: TimestampType::CreateTime,
+            preallocate_bytes: 32 << 20,
+            write_buffer_bytes_max: 8 << 20,
+        }
+    }
+}
+
+impl LogConfig {
+    /// Whether records must be durable before consumers may see them: with
+    /// flush.messages=1 every record is flushed before it is acknowledged
+    /// to anyone, so the high watermark follows the durable offset.
+    pub fn visible_only_when_durable(&self) -> bool {
+        self.flush_messages <= 1
+    }
+
+    pub fn flush_interval(&self) -> Option<Duration> {
+        (self.flush_ms >= 0 && self.flush_ms < i64::MAX).then(|| Duration::from_millis(self.flush_ms as u64))
+    }
+}
+
+/// Per-shard storage settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardStorageConfig {
+    /// Bytes of recently appended batches kept in memory for fetches, summed
+    /// over all partitions of the shard.
+    pub cache_bytes_max: usize,
+    /// Bytes read from a segment file in one aligned read when serving
+    /// older data.
+    pub read_chunk_bytes: usize,
+}
+
+impl Default for ShardStorageConfig {
+    fn default() -> Self {
+        ShardStorageConfig {
+            cache_bytes_max: 256 << 20,
+            read_chunk_bytes: 1 << 20,
+        }
+    }
+}
