@@ -141,7 +141,11 @@ impl BatchBuilder {
         out.extend_from_slice(&self.records);
         debug_assert_eq!(out.len(), HEADER_BYTES + self.records.len());
         debug_assert_eq!(
-            i32::from_be_bytes(out[BATCH_LENGTH_AT..BATCH_LENGTH_AT + 4].try_into().unwrap()),
+            i32::from_be_bytes(
+                out[BATCH_LENGTH_AT..BATCH_LENGTH_AT + 4]
+                    .try_into()
+                    .unwrap()
+            ),
             batch_length
         );
         let _ = ATTRIBUTES_AT;

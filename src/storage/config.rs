@@ -68,7 +68,8 @@ impl LogConfig {
     }
 
     pub fn flush_interval(&self) -> Option<Duration> {
-        (self.flush_ms >= 0 && self.flush_ms < i64::MAX).then(|| Duration::from_millis(self.flush_ms as u64))
+        (self.flush_ms >= 0 && self.flush_ms < i64::MAX)
+            .then(|| Duration::from_millis(self.flush_ms as u64))
     }
 }
 

@@ -37,7 +37,11 @@ pub fn write_file_durably_blocking(dir: &Path, name: &str, bytes: &[u8]) -> std:
     sync_dir_blocking(dir)
 }
 
-pub async fn write_file_durably(dir: &Path, name: &str, bytes: Vec<u8>) -> Result<(), StorageError> {
+pub async fn write_file_durably(
+    dir: &Path,
+    name: &str,
+    bytes: Vec<u8>,
+) -> Result<(), StorageError> {
     let dir = dir.to_path_buf();
     let name = name.to_string();
     blocking(move || write_file_durably_blocking(&dir, &name, &bytes))

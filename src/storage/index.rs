@@ -132,7 +132,10 @@ impl TimeIndex {
     /// Records that the segment's max timestamp reached `timestamp` at
     /// `offset`; ignored unless it raises the last entry's timestamp.
     pub fn maybe_append(&mut self, timestamp: i64, offset: i64) {
-        if self.entries.last().is_some_and(|&(ts, _)| timestamp <= ts) {
+        if timestamp < 0
+            || offset < self.base_offset
+            || self.entries.last().is_some_and(|&(ts, _)| timestamp <= ts)
+        {
             return;
         }
         let relative =

@@ -387,7 +387,13 @@ impl PartitionLog {
 
     /// Total bytes of the log's segments.
     pub fn size_bytes(&self) -> u64 {
-        self.shared.state.borrow().segments.iter().map(|s| s.size).sum()
+        self.shared
+            .state
+            .borrow()
+            .segments
+            .iter()
+            .map(|s| s.size)
+            .sum()
     }
 
     /// The leader epoch stamped into appended batches.
@@ -399,7 +405,8 @@ impl PartitionLog {
     /// granted in request order, so appends made right after their
     /// reservation keep that order.
     pub async fn reserve(&self, batch_bytes: usize) -> Result<Reservation, StorageError> {
-        let units = batch_bytes.min(self.shared.state.borrow().config.write_buffer_bytes_max) as u64;
+        let units =
+            batch_bytes.min(self.shared.state.borrow().config.write_buffer_bytes_max) as u64;
         self.shared
             .space
             .acquire(units)
@@ -453,7 +460,8 @@ impl PartitionLog {
         let base_offset = st.next_offset;
         let last_offset = base_offset + i64::from(header.last_offset_delta);
         let epoch = st.leader_epoch;
-        let log_append_time = (st.config.timestamp_type == TimestampType::LogAppendTime).then_some(now_ms);
+        let log_append_time =
+            (st.config.timestamp_type == TimestampType::LogAppendTime).then_some(now_ms);
 
         // The one copy out of the request: into the cache arena, where the
         // header is patched. The cache and the write buffer share it.
@@ -471,10 +479,12 @@ impl PartitionLog {
 
         let position = st.segments.last().expect("active segment").size;
         let interval = st.config.index_interval_bytes;
-        st.segments
-            .last_mut()
-            .expect("active segment")
-            .note_batch(&stored_header, position, interval, now_ms);
+        st.segments.last_mut().expect("active segment").note_batch(
+            &stored_header,
+            position,
+            interval,
+            now_ms,
+        );
         copy_into_tail(&mut st, &stored, last_offset + 1);
         st.next_offset = last_offset + 1;
         st.stats.appends += 1;
@@ -566,11 +576,11 @@ impl PartitionLog {
         if offset == hw {
             return Ok(ReadBatches::default());
         }
-        let cached = self
-            .shared
-            .cache
-            .borrow_mut()
-            .read(self.shared.cache_key, offset, hw, max_bytes);
+        let cached =
+            self.shared
+                .cache
+                .borrow_mut()
+                .read(self.shared.cache_key, offset, hw, max_bytes);
         if let Some(batches) = cached {
             return Ok(ReadBatches {
                 batches,
@@ -599,9 +609,17 @@ impl PartitionLog {
             let Some(file) = seg.file.clone() else {
                 return Ok(Vec::new());
             };
-            (file, u64::from(seg.index.lookup(offset)), seg.size, seg.base_offset)
+            (
+                file,
+                u64::from(seg.index.lookup(offset)),
+                seg.size,
+                seg.base_offset,
+            )
         };
-        let chunk = self.shared.read_chunk_bytes.max(round_up(max_bytes.min(64 << 20), 4096));
+        let chunk = self
+            .shared
+            .read_chunk_bytes
+            .max(round_up(max_bytes.min(64 << 20), 4096));
         let mut out: Vec<Bytes> = Vec::new();
         let mut taken = 0usize;
         let mut expected_next: Option<i64> = None;
@@ -629,7 +647,10 @@ impl PartitionLog {
                     break 'reads;
                 }
                 if let Some(next) = expected_next {
-                    assert_eq!(header.base_offset, next, "offsets read back must be contiguous");
+                    assert_eq!(
+                        header.base_offset, next,
+                        "offsets read back must be contiguous"
+                    );
                 }
                 if header.last_offset() < offset {
                     if rest.len() < total {
@@ -805,7 +826,11 @@ impl PartitionLog {
             }
             let doomed: Vec<Segment> = st.segments.drain(..count).collect();
             st.finalized_segments -= count;
-            let first_base = st.segments.first().expect("active segment stays").base_offset;
+            let first_base = st
+                .segments
+                .first()
+                .expect("active segment stays")
+                .base_offset;
             st.log_start_offset = st.log_start_offset.max(first_base);
             let bytes_deleted = doomed.iter().map(|s| s.size).sum();
             st.allocated.retain(|(base, _)| *base >= first_base);
@@ -849,11 +874,17 @@ impl PartitionLog {
         };
         let written = self.offsets().written_offset;
         for (file, size, base) in targets {
-            segment::scan_file(&file, size, base, self.shared.read_chunk_bytes, |h, _, _| {
-                if h.last_offset() >= from_offset && h.base_offset < written {
-                    visit(h);
-                }
-            })
+            segment::scan_file(
+                &file,
+                size,
+                base,
+                self.shared.read_chunk_bytes,
+                |h, _, _| {
+                    if h.last_offset() >= from_offset && h.base_offset < written {
+                        visit(h);
+                    }
+                },
+            )
             .await?;
         }
         Ok(())
@@ -871,7 +902,10 @@ impl PartitionLog {
         if let Some(syncer) = self.syncer.take() {
             syncer.await;
         }
-        self.shared.cache.borrow_mut().remove_partition(self.shared.cache_key);
+        self.shared
+            .cache
+            .borrow_mut()
+            .remove_partition(self.shared.cache_key);
         self.shared.space.close();
         if let Some(e) = self.shared.state.borrow().failed.clone() {
             return Err(e);
@@ -924,7 +958,10 @@ fn maybe_roll(st: &mut LogState, batch_bytes: u64, now_ms: i64) {
     st.queue.push_back(WriteJob::Seal { segment_base: base });
     st.segments.push(Segment::new(next));
     st.stats.segments_rolled += 1;
-    let buf = st.pool.pop().unwrap_or_else(|| glommio::allocate_dma_buffer(WRITE_CHUNK_BYTES));
+    let buf = st
+        .pool
+        .pop()
+        .unwrap_or_else(|| glommio::allocate_dma_buffer(WRITE_CHUNK_BYTES));
     st.tail = Tail {
         segment_base: next,
         buf,
@@ -941,7 +978,10 @@ fn copy_into_tail(st: &mut LogState, mut bytes: &[u8], complete_offset_after: i6
         let capacity = st.tail.buf.len();
         if st.tail.len == capacity {
             let next_pos = st.tail.pos + capacity as u64;
-            let buf = st.pool.pop().unwrap_or_else(|| glommio::allocate_dma_buffer(WRITE_CHUNK_BYTES));
+            let buf = st
+                .pool
+                .pop()
+                .unwrap_or_else(|| glommio::allocate_dma_buffer(WRITE_CHUNK_BYTES));
             let full = std::mem::replace(&mut st.tail.buf, buf);
             st.queue.push_back(WriteJob::Data {
                 segment_base: st.tail.segment_base,
@@ -971,7 +1011,10 @@ fn take_tail(st: &mut LogState, carry: bool) -> WriteJob {
     let end = st.tail.pos + st.tail.len as u64;
     let new_pos = align_down(end);
     let keep = (end - new_pos) as usize;
-    let mut buf = st.pool.pop().unwrap_or_else(|| glommio::allocate_dma_buffer(WRITE_CHUNK_BYTES));
+    let mut buf = st
+        .pool
+        .pop()
+        .unwrap_or_else(|| glommio::allocate_dma_buffer(WRITE_CHUNK_BYTES));
     if carry && keep > 0 {
         let from = st.tail.len - keep;
         buf.as_bytes_mut()[..keep].copy_from_slice(&st.tail.buf.as_bytes()[from..st.tail.len]);
@@ -1097,7 +1140,11 @@ async fn segment_file(
             fsutil::sync_dir(&dir).await?;
             let file = Rc::new(file);
             let mut st = shared.state.borrow_mut();
-            if let Some(seg) = st.segments.iter_mut().find(|s| s.base_offset == segment_base) {
+            if let Some(seg) = st
+                .segments
+                .iter_mut()
+                .find(|s| s.base_offset == segment_base)
+            {
                 seg.file = Some(file.clone());
             }
             file
@@ -1153,9 +1200,16 @@ async fn write_data(
             st.unsynced_files.push((segment_base, file));
         }
         st.first_unsynced_write_ms.get_or_insert(now);
-        assert!(complete_offset >= st.written_offset, "written offset only grows");
+        assert!(
+            complete_offset >= st.written_offset,
+            "written offset only grows"
+        );
         st.written_offset = complete_offset;
-        while st.releases.front().is_some_and(|(o, _)| *o < complete_offset) {
+        while st
+            .releases
+            .front()
+            .is_some_and(|(o, _)| *o < complete_offset)
+        {
             released += st.releases.pop_front().expect("front").1;
         }
         st.written_offset
@@ -1218,8 +1272,16 @@ async fn write_indexes(
     fsutil::blocking(move || -> std::io::Result<()> {
         let index_name = segment::index_path(&dir, base);
         let time_name = segment::time_index_path(&dir, base);
-        let index_name = index_name.file_name().expect("file name").to_string_lossy().into_owned();
-        let time_name = time_name.file_name().expect("file name").to_string_lossy().into_owned();
+        let index_name = index_name
+            .file_name()
+            .expect("file name")
+            .to_string_lossy()
+            .into_owned();
+        let time_name = time_name
+            .file_name()
+            .expect("file name")
+            .to_string_lossy()
+            .into_owned();
         fsutil::write_file_durably_blocking(&dir, &index_name, &index)?;
         fsutil::write_file_durably_blocking(&dir, &time_name, &time_index)
     })
@@ -1253,7 +1315,10 @@ async fn syncer_loop(shared: Rc<LogShared>) {
             let (time_due, wait_for) = match (interval, st.first_unsynced_write_ms) {
                 (Some(iv), Some(first)) if unsynced => {
                     let due_at = first + iv.as_millis() as i64;
-                    (now >= due_at, Some(Duration::from_millis((due_at - now).max(1) as u64)))
+                    (
+                        now >= due_at,
+                        Some(Duration::from_millis((due_at - now).max(1) as u64)),
+                    )
                 }
                 _ => (false, None),
             };
@@ -1293,7 +1358,11 @@ async fn syncer_loop(shared: Rc<LogShared>) {
             st.stats.fdatasyncs += 1;
             assert!(target >= st.durable_offset, "durable offset only grows");
             st.durable_offset = target;
-            while st.unsynced_records.front().is_some_and(|(o, _)| *o < target) {
+            while st
+                .unsynced_records
+                .front()
+                .is_some_and(|(o, _)| *o < target)
+            {
                 st.unsynced_records.pop_front();
             }
             if st.written_offset > target && st.first_unsynced_write_ms.is_none() {
@@ -1420,9 +1489,7 @@ async fn recover(
         let mut current_bytes = file_bytes;
         let mut seg = Segment::new(base);
         let loaded = match (trusted_size, trusted_next) {
-            (Some(size), Some(next)) => {
-                load_indexes(dir, base, size, next, &mut seg).await?
-            }
+            (Some(size), Some(next)) => load_indexes(dir, base, size, next, &mut seg).await?,
             _ => false,
         };
         if loaded {
@@ -1524,7 +1591,10 @@ async fn recover(
             .read_at_aligned(partial_at, BLOCK_BYTES as usize)
             .await
             .map_err(|e| StorageError::io("reading the last block", e))?;
-        assert!(block.len() >= keep, "the last block holds the segment's tail");
+        assert!(
+            block.len() >= keep,
+            "the last block holds the segment's tail"
+        );
         tail_buf.as_bytes_mut()[..keep].copy_from_slice(&block[..keep]);
     }
     Ok(Recovered {

@@ -121,8 +121,10 @@ pub struct ScanOutcome {
 }
 
 /// Reads a segment file from the start in large aligned reads, validating
-/// every batch (length, magic, CRC, growing offsets) and calling `visit` for
-/// each valid one with its position. Stops at the first invalid batch or at
+/// every batch (length, magic, CRC, and offsets that continue exactly where
+/// the previous batch ended: baseOffset lies outside the CRC, so continuity
+/// is what catches damage to it; this engine never leaves offset gaps) and
+/// calling `visit` for each valid one with its position. Stops at the first invalid batch or at
 /// zero padding; everything from there on is not part of the log.
 pub async fn scan_file(
     file: &DmaFile,
@@ -162,7 +164,9 @@ pub async fn scan_file(
             }
             let batch = &rest[..total];
             match validate_stored_batch(batch) {
-                Ok(header) if header.base_offset >= expected_next && header.last_offset_delta >= 0 => {
+                Ok(header)
+                    if header.base_offset == expected_next && header.last_offset_delta >= 0 =>
+                {
                     expected_next = header.next_offset();
                     visit(&header, position, batch);
                 }
