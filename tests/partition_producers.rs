@@ -13,7 +13,10 @@ use shardlog::storage::LogConfig;
 fn idempotent(pid: i64, epoch: i16, seq: i32, records: usize) -> Vec<u8> {
     let mut b = BatchBuilder::new(1_000).idempotent(pid, epoch, seq);
     for i in 0..records {
-        b.push_value(i as i64, format!("p{pid}-e{epoch}-s{}", seq + i as i32).as_bytes());
+        b.push_value(
+            i as i64,
+            format!("p{pid}-e{epoch}-s{}", seq + i as i32).as_bytes(),
+        );
     }
     b.build()
 }
@@ -29,7 +32,9 @@ fn duplicates_gaps_and_fencing_survive_reopen_and_crash() {
     run(move || async move {
         let shard = shard(&data, 1 << 20).await;
         let dir = data.join("idem-0");
-        let p = Partition::open(&dir, LogConfig::default(), &shard).await.unwrap();
+        let p = Partition::open(&dir, LogConfig::default(), &shard)
+            .await
+            .unwrap();
         let mut seq = 0;
         let mut offsets = Vec::new();
         for _ in 0..8 {
@@ -47,16 +52,24 @@ fn duplicates_gaps_and_fencing_survive_reopen_and_crash() {
         assert_eq!(retry.ticket.base_offset, offsets[6]);
         assert_eq!(p.log().offsets().log_end_offset, end);
         assert_eq!(
-            p.append(&idempotent(42, 0, 30, 1)).await.unwrap_err().error_code(),
+            p.append(&idempotent(42, 0, 30, 1))
+                .await
+                .unwrap_err()
+                .error_code(),
             ErrorCode::OutOfOrderSequenceNumber
         );
         p.close().await.unwrap();
 
         // Clean reopen: state comes from the snapshot.
-        let p = Partition::open(&dir, LogConfig::default(), &shard).await.unwrap();
+        let p = Partition::open(&dir, LogConfig::default(), &shard)
+            .await
+            .unwrap();
         assert_eq!(p.producer_count(), 1);
         let retry = p.append(&idempotent(42, 0, 21, 3)).await.unwrap();
-        assert!(retry.duplicate, "the last batch is remembered across a clean reopen");
+        assert!(
+            retry.duplicate,
+            "the last batch is remembered across a clean reopen"
+        );
         assert_eq!(retry.ticket.base_offset, offsets[7]);
         let next = p.append(&idempotent(42, 0, 24, 2)).await.unwrap();
         assert!(!next.duplicate);
@@ -65,19 +78,30 @@ fn duplicates_gaps_and_fencing_survive_reopen_and_crash() {
         let bumped = p.append(&idempotent(42, 1, 0, 1)).await.unwrap();
         p.log().wait_appended(&bumped.ticket).await.unwrap();
         assert_eq!(
-            p.append(&idempotent(42, 0, 26, 1)).await.unwrap_err().error_code(),
+            p.append(&idempotent(42, 0, 26, 1))
+                .await
+                .unwrap_err()
+                .error_code(),
             ErrorCode::InvalidProducerEpoch
         );
         let end = p.log().offsets().log_end_offset;
         drop(p); // crash: no snapshot matches the log end any more
 
-        let p = Partition::open(&dir, LogConfig::default(), &shard).await.unwrap();
+        let p = Partition::open(&dir, LogConfig::default(), &shard)
+            .await
+            .unwrap();
         assert_eq!(p.log().offsets().log_end_offset, end);
         let retry = p.append(&idempotent(42, 1, 0, 1)).await.unwrap();
-        assert!(retry.duplicate, "state rebuilt from batch headers after a crash");
+        assert!(
+            retry.duplicate,
+            "state rebuilt from batch headers after a crash"
+        );
         assert_eq!(retry.ticket.base_offset, bumped.ticket.base_offset);
         assert_eq!(
-            p.append(&idempotent(42, 0, 26, 1)).await.unwrap_err().error_code(),
+            p.append(&idempotent(42, 0, 26, 1))
+                .await
+                .unwrap_err()
+                .error_code(),
             ErrorCode::InvalidProducerEpoch
         );
         assert!(!p.append(&idempotent(42, 1, 1, 1)).await.unwrap().duplicate);

@@ -575,8 +575,10 @@ fn invalid_batches_get_kafka_error_codes() {
     let data = tmp.path().to_path_buf();
     run(move || async move {
         let shard = shard(&data, 0).await;
-        let mut config = LogConfig::default();
-        config.max_message_bytes = 2000;
+        let config = LogConfig {
+            max_message_bytes: 2000,
+            ..LogConfig::default()
+        };
         let log = PartitionLog::open(&data.join("bad-0"), config, &shard)
             .await
             .unwrap();

@@ -384,3 +384,148 @@ pub fn split_batches(records: &Bytes) -> Result<Vec<Bytes>, BatchError> {
     }
     Ok(batches)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::records::{decode_records, BatchBuilder, Record};
+
+    fn sample() -> Vec<u8> {
+        let mut b = BatchBuilder::new(1_700_000_000_000).idempotent(9, 2, 40);
+        b.push(&Record {
+            timestamp_delta: 0,
+            key: Some(b"k".to_vec()),
+            value: None,
+            headers: vec![("h".into(), Some(b"v".to_vec())), ("n".into(), None)],
+        });
+        b.push_value(5, b"second");
+        b.build()
+    }
+
+    // Proves a well-formed batch passes and its header fields read back as
+    // built, including the wrapped last sequence and the record contents.
+    #[test]
+    fn valid_batch_round_trips() {
+        let bytes = sample();
+        let h = validate_producer_batch(&bytes, 1 << 20).unwrap();
+        assert_eq!((h.record_count, h.last_offset_delta), (2, 1));
+        assert_eq!(
+            (h.producer_id, h.producer_epoch, h.base_sequence),
+            (9, 2, 40)
+        );
+        assert_eq!(h.last_sequence(), 41);
+        assert_eq!(h.max_timestamp, 1_700_000_000_005);
+        let records = decode_records(&bytes).unwrap();
+        assert_eq!(records[0].key.as_deref(), Some(&b"k"[..]));
+        assert_eq!(records[0].value, None);
+        assert_eq!(records[0].headers.len(), 2);
+        assert_eq!(records[1].offset, 1);
+        assert_eq!(records[1].timestamp, 1_700_000_000_005);
+    }
+
+    // Proves patching offsets keeps the CRC valid, and LogAppendTime
+    // stamping recomputes it.
+    #[test]
+    fn patching_keeps_the_crc_valid() {
+        let mut bytes = sample();
+        patch_base_offset_and_epoch(&mut bytes, 1234, 7);
+        let h = validate_stored_batch(&bytes).unwrap();
+        assert_eq!((h.base_offset, h.partition_leader_epoch), (1234, 7));
+        set_log_append_time(&mut bytes, 99);
+        let h = validate_stored_batch(&bytes).unwrap();
+        assert_eq!(h.timestamp_type(), TimestampType::LogAppendTime);
+        assert_eq!(h.max_timestamp, 99);
+        assert_eq!(decode_records(&bytes).unwrap()[1].timestamp, 99);
+    }
+
+    // Proves each malformed header is refused with Kafka's error code.
+    #[test]
+    fn malformed_batches_map_to_kafka_codes() {
+        let good = sample();
+        let with = |f: &dyn Fn(&mut Vec<u8>)| {
+            let mut b = good.clone();
+            f(&mut b);
+            validate_producer_batch(&b, 1 << 20)
+                .map(|_| ())
+                .unwrap_err()
+        };
+        let recrc = |b: &mut Vec<u8>| {
+            let crc = batch_crc(b);
+            b[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+        };
+        assert_eq!(
+            with(&|b| b.truncate(60)).error_code(),
+            ErrorCode::CorruptMessage
+        );
+        assert_eq!(
+            with(&|b| b[MAGIC_AT] = 1).error_code(),
+            ErrorCode::InvalidRecord
+        );
+        assert_eq!(
+            with(&|b| b[MAGIC_AT] = 3).error_code(),
+            ErrorCode::CorruptMessage
+        );
+        assert_eq!(with(&|b| b[7] = 1).error_code(), ErrorCode::InvalidRecord);
+        assert_eq!(
+            with(&|b| b[BATCH_LENGTH_AT + 3] ^= 1).error_code(),
+            ErrorCode::CorruptMessage
+        );
+        assert_eq!(
+            with(&|b| *b.last_mut().unwrap() ^= 1).error_code(),
+            ErrorCode::CorruptMessage
+        );
+        assert_eq!(
+            with(&|b| {
+                b[ATTRIBUTES_AT + 1] |= 0x20;
+                recrc(b)
+            }),
+            BatchError::ControlBatchFromProducer
+        );
+        assert_eq!(
+            with(&|b| {
+                b[ATTRIBUTES_AT + 1] |= 0x07;
+                recrc(b)
+            }),
+            BatchError::UnknownCompression(7)
+        );
+        assert_eq!(
+            with(&|b| {
+                b[RECORD_COUNT_AT + 3] = 3;
+                recrc(b)
+            })
+            .error_code(),
+            ErrorCode::InvalidRecord
+        );
+        assert!(matches!(
+            with(&|b| {
+                b[RECORD_COUNT_AT..RECORD_COUNT_AT + 4].copy_from_slice(&1000i32.to_be_bytes());
+                b[LAST_OFFSET_DELTA_AT..LAST_OFFSET_DELTA_AT + 4]
+                    .copy_from_slice(&999i32.to_be_bytes());
+                recrc(b)
+            }),
+            BatchError::RecordCountImpossible { .. }
+        ));
+        let size = good.len();
+        assert_eq!(
+            validate_producer_batch(&good, size - 1)
+                .unwrap_err()
+                .error_code(),
+            ErrorCode::MessageTooLarge
+        );
+    }
+
+    // Proves a records field is split into whole batches, and a length
+    // running past the end is an error.
+    #[test]
+    fn split_concatenated_batches() {
+        let one = sample();
+        let mut two = one.clone();
+        two.extend_from_slice(&one);
+        let bytes = Bytes::from(two.clone());
+        let parts = split_batches(&bytes).unwrap();
+        assert_eq!(parts.len(), 2);
+        assert_eq!(&parts[1][..], &one[..]);
+        let cut = Bytes::from(two[..two.len() - 1].to_vec());
+        assert!(split_batches(&cut).is_err());
+    }
+}

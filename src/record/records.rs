@@ -6,8 +6,7 @@
 //! after a timestamp.
 
 use super::batch::{
-    batch_crc, BatchHeader, ATTRIBUTES_AT, BATCH_LENGTH_AT, CRC_AT, HEADER_BYTES,
-    LOG_OVERHEAD_BYTES,
+    batch_crc, BatchHeader, BATCH_LENGTH_AT, CRC_AT, HEADER_BYTES, LOG_OVERHEAD_BYTES,
 };
 
 /// One record as a producer hands it over.
@@ -148,7 +147,6 @@ impl BatchBuilder {
             ),
             batch_length
         );
-        let _ = ATTRIBUTES_AT;
         let crc = batch_crc(&out);
         out[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
         out

@@ -33,7 +33,7 @@ use super::fsutil;
 use super::segment::{self, round_up, Segment};
 use super::waiters::{OffsetWaiters, Signal};
 use super::{AppendError, ReadError, StorageError};
-use crate::record::batch::{BatchHeader, LOG_OVERHEAD_BYTES};
+use crate::record::batch::BatchHeader;
 use crate::record::records::decode_records;
 use crate::record::{
     patch_base_offset_and_epoch, set_log_append_time, validate_producer_batch, Compression,
@@ -247,8 +247,6 @@ struct LogState {
     releases: VecDeque<(i64, u64)>,
     /// Files written since the last fdatasync.
     unsynced_files: Vec<(i64, Rc<DmaFile>)>,
-    /// Record counts of appends not yet durable, by last offset.
-    unsynced_records: VecDeque<(i64, i64)>,
     first_unsynced_write_ms: Option<i64>,
     failed: Option<StorageError>,
     closing: bool,
@@ -322,7 +320,6 @@ impl PartitionLog {
             arena: BytesMut::new(),
             releases: VecDeque::new(),
             unsynced_files: Vec::new(),
-            unsynced_records: VecDeque::new(),
             first_unsynced_write_ms: None,
             failed: None,
             closing: false,
@@ -490,8 +487,6 @@ impl PartitionLog {
         st.stats.appends += 1;
         st.releases.push_back((last_offset, reservation.units));
         reservation.units = 0;
-        st.unsynced_records
-            .push_back((last_offset, i64::from(header.record_count)));
         drop(st);
 
         shared.cache.borrow_mut().insert(
@@ -600,7 +595,7 @@ impl PartitionLog {
         end_offset: i64,
         max_bytes: usize,
     ) -> Result<Vec<Bytes>, StorageError> {
-        let (file, mut pos, seg_size, seg_base) = {
+        let (file, mut pos, seg_size) = {
             let st = self.shared.state.borrow();
             let at = st.segments.partition_point(|s| s.base_offset <= offset);
             let Some(seg) = at.checked_sub(1).map(|i| &st.segments[i]) else {
@@ -609,23 +604,21 @@ impl PartitionLog {
             let Some(file) = seg.file.clone() else {
                 return Ok(Vec::new());
             };
-            (
-                file,
-                u64::from(seg.index.lookup(offset)),
-                seg.size,
-                seg.base_offset,
-            )
+            (file, u64::from(seg.index.lookup(offset)), seg.size)
         };
         let chunk = self
             .shared
             .read_chunk_bytes
-            .max(round_up(max_bytes.min(64 << 20), 4096));
+            .max(round_up(max_bytes.min(64 << 20), BLOCK_BYTES as usize));
         let mut out: Vec<Bytes> = Vec::new();
         let mut taken = 0usize;
         let mut expected_next: Option<i64> = None;
-        'reads: while pos < seg_size {
+        while pos < seg_size {
             let aligned = align_down(pos);
-            let want = round_up(chunk.min((seg_size - aligned) as usize), 4096);
+            let want = round_up(
+                chunk.min((seg_size - aligned) as usize),
+                BLOCK_BYTES as usize,
+            );
             let data = file
                 .read_at_aligned(aligned, want)
                 .await
@@ -634,68 +627,63 @@ impl PartitionLog {
             let valid = data.len().min((seg_size - aligned) as usize);
             let data = Bytes::copy_from_slice(&data[..valid]);
             let mut at = (pos - aligned) as usize;
-            loop {
+            // Walk the batches in this chunk; `next_pos` says where the
+            // next read starts, or `None` when the read is complete.
+            let next_pos = loop {
                 let rest = &data[at..];
                 let Some(header) = BatchHeader::parse(rest) else {
-                    if rest.len() >= LOG_OVERHEAD_BYTES || out.is_empty() {
-                        break; // read on from here
-                    }
-                    break;
+                    // A header split by the chunk end (or the segment end).
+                    break (at > 0 && rest.len() < data.len()).then_some(aligned + at as u64);
                 };
                 let total = header.total_bytes();
                 if header.base_offset >= end_offset {
-                    break 'reads;
+                    break None;
                 }
                 if let Some(next) = expected_next {
-                    assert_eq!(
-                        header.base_offset, next,
-                        "offsets read back must be contiguous"
-                    );
+                    assert_eq!(header.base_offset, next, "offsets read back are contiguous");
                 }
                 if header.last_offset() < offset {
+                    // Before the target (the index points a little early).
                     if rest.len() < total {
-                        // Skip a batch that does not contain the target
-                        // without reading it.
-                        pos = aligned + (at + total) as u64;
-                        continue 'reads;
+                        break Some(aligned + (at + total) as u64);
                     }
                     at += total;
                     continue;
                 }
                 if !out.is_empty() && taken + total > max_bytes {
-                    break 'reads;
+                    break None;
                 }
                 if rest.len() < total {
-                    if out.is_empty() && total > want {
-                        // One batch larger than the chunk: read exactly it.
-                        let start = aligned + at as u64;
-                        let big = file
-                            .read_at(start, total)
-                            .await
-                            .map_err(|e| StorageError::io("reading segment", e))?;
-                        if big.len() < total {
-                            return Err(StorageError::io(
-                                "reading segment",
-                                std::io::Error::from(std::io::ErrorKind::UnexpectedEof),
-                            ));
-                        }
-                        out.push(Bytes::copy_from_slice(&big[..total]));
-                        return Ok(out);
+                    if !out.is_empty() {
+                        // The next batch continues past this chunk: return
+                        // what fits; the consumer's next fetch starts there.
+                        break None;
                     }
-                    pos = aligned + at as u64;
-                    continue 'reads;
+                    // The first batch is larger than the chunk: read it whole.
+                    let start = aligned + at as u64;
+                    let whole = file
+                        .read_at(start, total)
+                        .await
+                        .map_err(|e| StorageError::io("reading segment", e))?;
+                    if whole.len() < total {
+                        return Err(StorageError::io(
+                            "reading segment",
+                            std::io::Error::from(std::io::ErrorKind::UnexpectedEof),
+                        ));
+                    }
+                    out.push(Bytes::copy_from_slice(&whole[..total]));
+                    return Ok(out);
                 }
                 expected_next = Some(header.next_offset());
                 out.push(data.slice(at..at + total));
                 taken += total;
                 at += total;
-            }
-            pos = aligned + at as u64;
-            if at == 0 {
-                break;
+            };
+            match next_pos {
+                Some(next) if next > pos => pos = next,
+                _ => break,
             }
         }
-        let _ = seg_base;
         Ok(out)
     }
 
@@ -1303,13 +1291,9 @@ async fn syncer_loop(shared: Rc<LogShared>) {
                 .is_some_and(|t| t < st.written_offset);
             let durable = st.durable_offset;
             let written = st.written_offset;
-            let pending_records: i64 = st
-                .unsynced_records
-                .iter()
-                .take_while(|(o, _)| *o < written && *o >= durable)
-                .map(|(_, n)| *n)
-                .sum();
-            let count_due = pending_records >= st.config.flush_messages;
+            // Offsets are record numbers without gaps, so the unsynced
+            // record count is the distance between the two offsets.
+            let count_due = written - durable >= st.config.flush_messages;
             let interval = st.config.flush_interval();
             let now = shared.clock.now_ms();
             let (time_due, wait_for) = match (interval, st.first_unsynced_write_ms) {
@@ -1326,7 +1310,7 @@ async fn syncer_loop(shared: Rc<LogShared>) {
                 let files: Vec<Rc<DmaFile>> =
                     st.unsynced_files.iter().map(|(_, f)| f.clone()).collect();
                 (Some(files), written, None)
-            } else if st.closing && !unsynced && st.queue.is_empty() && !st.tail.dirty {
+            } else if st.closing && !unsynced && written == st.next_offset {
                 return;
             } else {
                 (None, written, wait_for)
@@ -1358,13 +1342,6 @@ async fn syncer_loop(shared: Rc<LogShared>) {
             st.stats.fdatasyncs += 1;
             assert!(target >= st.durable_offset, "durable offset only grows");
             st.durable_offset = target;
-            while st
-                .unsynced_records
-                .front()
-                .is_some_and(|(o, _)| *o < target)
-            {
-                st.unsynced_records.pop_front();
-            }
             if st.written_offset > target && st.first_unsynced_write_ms.is_none() {
                 st.first_unsynced_write_ms = Some(shared.clock.now_ms());
             }
