@@ -93,7 +93,9 @@ mod tests {
     // Proves splitting a rate over senders loses no records per second.
     #[test]
     fn split_preserves_total() {
-        let total: u64 = (0..3).map(|i| Schedule::split(1_000_001, 3, i).records_per_sec()).sum();
+        let total: u64 = (0..3)
+            .map(|i| Schedule::split(1_000_001, 3, i).records_per_sec())
+            .sum();
         assert_eq!(total, 1_000_001);
     }
 
