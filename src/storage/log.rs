@@ -42,10 +42,13 @@ use crate::record::{
 
 /// O_DIRECT alignment used for buffer positions and lengths.
 const BLOCK_BYTES: u64 = 4096;
-/// Size of one aligned write buffer (the unit of a DMA write).
+/// Largest aligned write buffer (the unit of a DMA write). Tail buffers
+/// start small, so an idle partition holds little memory, and double up to
+/// this size while appends keep filling them.
 const WRITE_CHUNK_BYTES: usize = 1 << 20;
-/// Size of the arena that appended batches are copied into for the cache.
-const ARENA_BYTES: usize = 1 << 20;
+const TAIL_BYTES_MIN: usize = 16 << 10;
+/// Size of the arena chunks that appended batches are copied into.
+const ARENA_BYTES: usize = 64 << 10;
 const CLEAN_SHUTDOWN_FILE: &str = "clean-shutdown";
 const LOG_START_FILE: &str = "log-start-offset";
 
@@ -946,10 +949,7 @@ fn maybe_roll(st: &mut LogState, batch_bytes: u64, now_ms: i64) {
     st.queue.push_back(WriteJob::Seal { segment_base: base });
     st.segments.push(Segment::new(next));
     st.stats.segments_rolled += 1;
-    let buf = st
-        .pool
-        .pop()
-        .unwrap_or_else(|| glommio::allocate_dma_buffer(WRITE_CHUNK_BYTES));
+    let buf = tail_buffer(st, st.tail.buf.len());
     st.tail = Tail {
         segment_base: next,
         buf,
@@ -960,16 +960,25 @@ fn maybe_roll(st: &mut LogState, batch_bytes: u64, now_ms: i64) {
     };
 }
 
+/// A tail buffer of about `bytes` (within [16 KiB, 1 MiB]), reusing a
+/// written full-size buffer when one is free.
+fn tail_buffer(st: &mut LogState, bytes: usize) -> DmaBuffer {
+    let size = round_up(bytes, BLOCK_BYTES as usize).clamp(TAIL_BYTES_MIN, WRITE_CHUNK_BYTES);
+    if size == WRITE_CHUNK_BYTES {
+        if let Some(buf) = st.pool.pop() {
+            return buf;
+        }
+    }
+    glommio::allocate_dma_buffer(size)
+}
+
 /// Copies stored batch bytes into the tail, queueing every buffer it fills.
 fn copy_into_tail(st: &mut LogState, mut bytes: &[u8], complete_offset_after: i64) {
     while !bytes.is_empty() {
         let capacity = st.tail.buf.len();
         if st.tail.len == capacity {
             let next_pos = st.tail.pos + capacity as u64;
-            let buf = st
-                .pool
-                .pop()
-                .unwrap_or_else(|| glommio::allocate_dma_buffer(WRITE_CHUNK_BYTES));
+            let buf = tail_buffer(st, 2 * capacity);
             let full = std::mem::replace(&mut st.tail.buf, buf);
             st.queue.push_back(WriteJob::Data {
                 segment_base: st.tail.segment_base,
@@ -999,10 +1008,7 @@ fn take_tail(st: &mut LogState, carry: bool) -> WriteJob {
     let end = st.tail.pos + st.tail.len as u64;
     let new_pos = align_down(end);
     let keep = (end - new_pos) as usize;
-    let mut buf = st
-        .pool
-        .pop()
-        .unwrap_or_else(|| glommio::allocate_dma_buffer(WRITE_CHUNK_BYTES));
+    let mut buf = tail_buffer(st, 2 * st.tail.len);
     if carry && keep > 0 {
         let from = st.tail.len - keep;
         buf.as_bytes_mut()[..keep].copy_from_slice(&st.tail.buf.as_bytes()[from..st.tail.len]);
@@ -1230,12 +1236,14 @@ async fn seal_segment(shared: &LogShared, segment_base: i64) -> Result<(), Stora
         )
     };
     if let Some(file) = &file {
-        file.fdatasync()
-            .await
-            .map_err(|e| StorageError::io("fdatasync of rolled segment", e))?;
+        // Trim first so one fdatasync makes both the data and the final
+        // size durable before the index files vouch for the segment.
         file.truncate(size)
             .await
             .map_err(|e| StorageError::io("trimming rolled segment", e))?;
+        file.fdatasync()
+            .await
+            .map_err(|e| StorageError::io("fdatasync of rolled segment", e))?;
     }
     write_indexes(&dir, segment_base, index, time_index).await?;
     let mut st = shared.state.borrow_mut();
@@ -1558,7 +1566,7 @@ async fn recover(
     // The active segment may have been cut: make sure its file ends where
     // its data does before new writes extend it, and reload the partial
     // last block into the tail buffer.
-    let mut tail_buf = glommio::allocate_dma_buffer(WRITE_CHUNK_BYTES);
+    let mut tail_buf = glommio::allocate_dma_buffer(TAIL_BYTES_MIN);
     let active = segments.last().expect("one segment");
     let partial_at = align_down(active.size);
     let keep = (active.size - partial_at) as usize;
