@@ -33,7 +33,7 @@ use super::fsutil;
 use super::segment::{self, round_up, Segment};
 use super::waiters::{OffsetWaiters, Signal};
 use super::{AppendError, ReadError, StorageError};
-use crate::record::batch::BatchHeader;
+use crate::record::batch::{BatchHeader, HEADER_BYTES};
 use crate::record::records::decode_records;
 use crate::record::{
     patch_base_offset_and_epoch, set_log_append_time, validate_producer_batch, Compression,
@@ -618,8 +618,11 @@ impl PartitionLog {
         let mut expected_next: Option<i64> = None;
         while pos < seg_size {
             let aligned = align_down(pos);
+            // Always cover at least the header at `pos`, so every pass
+            // makes progress whatever the chunk size.
+            let need = (pos - aligned) as usize + HEADER_BYTES;
             let want = round_up(
-                chunk.min((seg_size - aligned) as usize),
+                chunk.max(need).min((seg_size - aligned) as usize),
                 BLOCK_BYTES as usize,
             );
             let data = file
@@ -788,8 +791,9 @@ impl PartitionLog {
         };
         fsutil::write_file_durably(&dir, LOG_START_FILE, new_start.to_string().into_bytes())
             .await?;
-        self.enforce_retention().await?;
-        Ok(new_start)
+        // Retention may move the start further (whole segments below it).
+        let outcome = self.enforce_retention().await?;
+        Ok(outcome.log_start_offset.max(new_start))
     }
 
     /// Deletes the oldest closed segments that are past retention.ms, make
