@@ -203,6 +203,20 @@ impl Drop for Reservation {
     }
 }
 
+/// Writes of one log that may be in flight at once: enough to keep the
+/// disk busy while the shard copies the next appends.
+const WRITES_IN_FLIGHT_MAX: usize = 4;
+
+/// A write handed to the kernel and not yet retired.
+struct InFlightWrite {
+    id: u64,
+    segment_base: i64,
+    end_pos: u64,
+    complete_offset: i64,
+    file: Rc<DmaFile>,
+    done: bool,
+}
+
 /// A buffer of file data waiting to be written.
 enum WriteJob {
     Data {
@@ -244,6 +258,8 @@ struct LogState {
     leader_epoch: i32,
     tail: Tail,
     queue: VecDeque<WriteJob>,
+    in_flight: VecDeque<InFlightWrite>,
+    next_write_id: u64,
     pool: Vec<DmaBuffer>,
     arena: BytesMut,
     /// (last offset, units): reservations returned once written.
@@ -319,6 +335,8 @@ impl PartitionLog {
             leader_epoch: 0,
             tail,
             queue: VecDeque::new(),
+            in_flight: VecDeque::new(),
+            next_write_id: 0,
             pool: Vec::new(),
             arena: BytesMut::new(),
             releases: VecDeque::new(),
@@ -466,7 +484,9 @@ impl PartitionLog {
         // The one copy out of the request: into the cache arena, where the
         // header is patched. The cache and the write buffer share it.
         if st.arena.capacity() - st.arena.len() < batch.len() {
-            st.arena = BytesMut::with_capacity(ARENA_BYTES.max(batch.len()));
+            // Reuses the chunk in place when every batch cut from it is
+            // gone (evicted, or no cache); otherwise starts a new chunk.
+            st.arena.reserve(ARENA_BYTES.max(batch.len()));
         }
         st.arena.extend_from_slice(batch);
         let mut stored = st.arena.split();
@@ -620,7 +640,7 @@ impl PartitionLog {
             let aligned = align_down(pos);
             // Always cover at least the header at `pos`, so every pass
             // makes progress whatever the chunk size.
-            let need = (pos - aligned) as usize + HEADER_BYTES;
+            let need = (pos - aligned) as usize + HEADER_BYTES.max(max_bytes.min(64 << 20));
             let want = round_up(
                 chunk.max(need).min((seg_size - aligned) as usize),
                 BLOCK_BYTES as usize,
@@ -684,6 +704,9 @@ impl PartitionLog {
                 out.push(data.slice(at..at + total));
                 taken += total;
                 at += total;
+                if taken + HEADER_BYTES > max_bytes {
+                    break None; // no further batch can fit
+                }
             };
             match next_pos {
                 Some(next) if next > pos => pos = next,
@@ -1060,36 +1083,97 @@ fn update_high_watermark(shared: &LogShared) {
     shared.hw_waiters.advance_to(hw);
 }
 
+/// What the writer does next.
+enum WriterStep {
+    Issue(WriteJob),
+    Seal(i64),
+    Wait,
+    Exit,
+}
+
+/// Picks the writer's next step. Writes go out in file order, up to
+/// `WRITES_IN_FLIGHT_MAX` at once, but never one that overlaps a write still
+/// in flight (the carried partial block), and a segment is sealed only once
+/// all its writes are done.
+fn next_writer_step(st: &mut LogState) -> WriterStep {
+    if st.failed.is_some() {
+        return WriterStep::Exit;
+    }
+    let busy = st.in_flight.len() >= WRITES_IN_FLIGHT_MAX;
+    let last = st.in_flight.back().map(|w| (w.segment_base, w.end_pos));
+    let overlaps = |segment_base: i64, pos: u64| {
+        last.is_some_and(|(base, end)| base == segment_base && pos < end)
+    };
+    match st.queue.front() {
+        Some(WriteJob::Seal { segment_base }) => {
+            if st.in_flight.is_empty() {
+                let base = *segment_base;
+                st.queue.pop_front();
+                WriterStep::Seal(base)
+            } else {
+                WriterStep::Wait
+            }
+        }
+        Some(WriteJob::Data {
+            segment_base, pos, ..
+        }) => {
+            if busy || overlaps(*segment_base, *pos) {
+                WriterStep::Wait
+            } else {
+                WriterStep::Issue(st.queue.pop_front().expect("front exists"))
+            }
+        }
+        None if st.tail.dirty => {
+            if busy || overlaps(st.tail.segment_base, st.tail.pos) {
+                WriterStep::Wait
+            } else {
+                WriterStep::Issue(take_tail(st, true))
+            }
+        }
+        None if st.closing && st.in_flight.is_empty() => WriterStep::Exit,
+        None => WriterStep::Wait,
+    }
+}
+
 async fn writer_loop(shared: Rc<LogShared>) {
     loop {
-        let job = {
-            let mut st = shared.state.borrow_mut();
-            if st.failed.is_some() {
-                return;
+        let step = next_writer_step(&mut shared.state.borrow_mut());
+        let result = match step {
+            WriterStep::Exit => return,
+            WriterStep::Wait => {
+                shared.writer_wake.wait().await;
+                Ok(())
             }
-            if let Some(job) = st.queue.pop_front() {
-                Some(job)
-            } else if st.tail.dirty {
-                Some(take_tail(&mut st, true))
-            } else if st.closing {
-                return;
-            } else {
-                None
-            }
-        };
-        let Some(job) = job else {
-            shared.writer_wake.wait().await;
-            continue;
-        };
-        let result = match job {
-            WriteJob::Data {
+            WriterStep::Seal(segment_base) => seal_segment(&shared, segment_base).await,
+            WriterStep::Issue(WriteJob::Data {
                 segment_base,
                 pos,
                 buf,
                 len,
                 complete_offset,
-            } => write_data(&shared, segment_base, pos, buf, len, complete_offset).await,
-            WriteJob::Seal { segment_base } => seal_segment(&shared, segment_base).await,
+            }) => match segment_file(&shared, segment_base, pos + len as u64).await {
+                Ok(file) => {
+                    let id = {
+                        let mut st = shared.state.borrow_mut();
+                        st.next_write_id += 1;
+                        let id = st.next_write_id;
+                        st.in_flight.push_back(InFlightWrite {
+                            id,
+                            segment_base,
+                            end_pos: pos + len as u64,
+                            complete_offset,
+                            file: file.clone(),
+                            done: false,
+                        });
+                        id
+                    };
+                    glommio::spawn_local(write_one(shared.clone(), id, file, buf, pos, len))
+                        .detach();
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            },
+            WriterStep::Issue(WriteJob::Seal { .. }) => unreachable!("seals are not issued"),
         };
         if let Err(e) = result {
             fail(&shared, e);
@@ -1162,63 +1246,84 @@ async fn segment_file(
     Ok(file)
 }
 
-async fn write_data(
-    shared: &LogShared,
-    segment_base: i64,
-    pos: u64,
+/// One O_DIRECT write, running beside the writer loop. Completions may
+/// arrive out of order; the written offset advances only over the prefix of
+/// writes that are all done.
+async fn write_one(
+    shared: Rc<LogShared>,
+    id: u64,
+    file: Rc<DmaFile>,
     mut buf: DmaBuffer,
+    pos: u64,
     len: usize,
-    complete_offset: i64,
-) -> Result<(), StorageError> {
-    let file = segment_file(shared, segment_base, pos + len as u64).await?;
+) {
     buf.trim_to_size(len);
     let buf = Rc::new(buf);
-    let written = file
-        .write_rc_at(buf.clone(), pos)
-        .await
-        .map_err(|e| StorageError::io("writing segment", e))?;
-    if written != len {
-        return Err(StorageError::io(
+    let result = match file.write_rc_at(buf.clone(), pos).await {
+        Ok(n) if n == len => Ok(()),
+        Ok(_) => Err(StorageError::io(
             "short O_DIRECT write",
             std::io::Error::from(std::io::ErrorKind::WriteZero),
-        ));
+        )),
+        Err(e) => Err(StorageError::io("writing segment", e)),
+    };
+    if let Err(e) = result {
+        fail(&shared, e);
+        shared.writer_wake.notify();
+        return;
     }
-    let now = shared.clock.now_ms();
-    let mut released = 0u64;
-    let written_offset = {
+    {
         let mut st = shared.state.borrow_mut();
         st.stats.writes += 1;
         st.stats.bytes_written += len as u64;
         if let Ok(buf) = Rc::try_unwrap(buf) {
-            if st.pool.len() < 2 && buf.len() == WRITE_CHUNK_BYTES {
+            if st.pool.len() < WRITES_IN_FLIGHT_MAX && buf.len() == WRITE_CHUNK_BYTES {
                 st.pool.push(buf);
             }
         }
-        if !st.unsynced_files.iter().any(|(b, _)| *b == segment_base) {
-            st.unsynced_files.push((segment_base, file));
+        if let Some(w) = st.in_flight.iter_mut().find(|w| w.id == id) {
+            w.done = true;
         }
-        st.first_unsynced_write_ms.get_or_insert(now);
-        assert!(
-            complete_offset >= st.written_offset,
-            "written offset only grows"
-        );
-        st.written_offset = complete_offset;
-        while st
-            .releases
-            .front()
-            .is_some_and(|(o, _)| *o < complete_offset)
-        {
+    }
+    complete_writes(&shared);
+    shared.writer_wake.notify();
+}
+
+/// Retires the writes at the front of the in-flight queue that are done:
+/// advances the written offset, returns buffer space, wakes waiters.
+fn complete_writes(shared: &LogShared) {
+    let now = shared.clock.now_ms();
+    let mut released = 0u64;
+    let advanced = {
+        let mut st = shared.state.borrow_mut();
+        let mut advanced = None;
+        while st.in_flight.front().is_some_and(|w| w.done) {
+            let w = st.in_flight.pop_front().expect("front exists");
+            if !st.unsynced_files.iter().any(|(b, _)| *b == w.segment_base) {
+                st.unsynced_files.push((w.segment_base, w.file.clone()));
+            }
+            st.first_unsynced_write_ms.get_or_insert(now);
+            assert!(
+                w.complete_offset >= st.written_offset,
+                "written offset only grows"
+            );
+            st.written_offset = w.complete_offset;
+            advanced = Some(w.complete_offset);
+        }
+        let written = st.written_offset;
+        while st.releases.front().is_some_and(|(o, _)| *o < written) {
             released += st.releases.pop_front().expect("front").1;
         }
-        st.written_offset
+        advanced
     };
     if released > 0 {
         shared.space.signal(released);
     }
-    shared.written_waiters.advance_to(written_offset);
-    update_high_watermark(shared);
-    shared.syncer_wake.notify();
-    Ok(())
+    if let Some(written) = advanced {
+        shared.written_waiters.advance_to(written);
+        update_high_watermark(shared);
+        shared.syncer_wake.notify();
+    }
 }
 
 /// Finishes a rolled segment once all its data is written: fdatasync, trim
