@@ -106,12 +106,17 @@ pub struct BatchHeader {
     pub record_count: i32,
 }
 
+// Field readers. Callers pass constant offsets into slices known to be at
+// least a header long, so after inlining the bounds checks fold away.
+#[inline(always)]
 fn be_i64(buf: &[u8], at: usize) -> i64 {
     i64::from_be_bytes(buf[at..at + 8].try_into().expect("8-byte field"))
 }
+#[inline(always)]
 fn be_i32(buf: &[u8], at: usize) -> i32 {
     i32::from_be_bytes(buf[at..at + 4].try_into().expect("4-byte field"))
 }
+#[inline(always)]
 fn be_i16(buf: &[u8], at: usize) -> i16 {
     i16::from_be_bytes(buf[at..at + 2].try_into().expect("2-byte field"))
 }
@@ -119,10 +124,9 @@ fn be_i16(buf: &[u8], at: usize) -> i16 {
 impl BatchHeader {
     /// Reads the header fields from the first 61 bytes of `buf`, or `None` if
     /// `buf` is shorter than that.
+    #[inline]
     pub fn parse(buf: &[u8]) -> Option<Self> {
-        if buf.len() < HEADER_BYTES {
-            return None;
-        }
+        let buf: &[u8; HEADER_BYTES] = buf.get(..HEADER_BYTES)?.try_into().ok()?;
         Some(BatchHeader {
             base_offset: be_i64(buf, BASE_OFFSET_AT),
             batch_length: be_i32(buf, BATCH_LENGTH_AT),

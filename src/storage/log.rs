@@ -618,7 +618,7 @@ impl PartitionLog {
         end_offset: i64,
         max_bytes: usize,
     ) -> Result<Vec<Bytes>, StorageError> {
-        let (file, mut pos, seg_size) = {
+        let (file, mut pos, seg_size, index_slack) = {
             let st = self.shared.state.borrow();
             let at = st.segments.partition_point(|s| s.base_offset <= offset);
             let Some(seg) = at.checked_sub(1).map(|i| &st.segments[i]) else {
@@ -627,7 +627,13 @@ impl PartitionLog {
             let Some(file) = seg.file.clone() else {
                 return Ok(Vec::new());
             };
-            (file, u64::from(seg.index.lookup(offset)), seg.size)
+            let index_slack = 2 * st.config.index_interval_bytes;
+            (
+                file,
+                u64::from(seg.index.lookup(offset)),
+                seg.size,
+                index_slack,
+            )
         };
         let chunk = self
             .shared
@@ -640,7 +646,10 @@ impl PartitionLog {
             let aligned = align_down(pos);
             // Always cover at least the header at `pos`, so every pass
             // makes progress whatever the chunk size.
-            let need = (pos - aligned) as usize + HEADER_BYTES.max(max_bytes.min(64 << 20));
+            // The index points up to about two intervals before the target:
+            // read that much more so one read usually holds the whole answer.
+            let need =
+                (pos - aligned) as usize + HEADER_BYTES.max(max_bytes.min(64 << 20) + index_slack);
             let want = round_up(
                 chunk.max(need).min((seg_size - aligned) as usize),
                 BLOCK_BYTES as usize,
