@@ -73,6 +73,76 @@ impl LogConfig {
     }
 }
 
+/// A topic config key or value the storage engine refuses.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("unknown topic config key {0:?}")]
+    UnknownKey(String),
+    #[error("invalid value {value:?} for {key}: {reason}")]
+    InvalidValue {
+        key: String,
+        value: String,
+        reason: &'static str,
+    },
+}
+
+fn parse_in_range(key: &str, value: &str, min: i64, max: i64) -> Result<i64, ConfigError> {
+    let invalid = |reason| ConfigError::InvalidValue {
+        key: key.to_string(),
+        value: value.to_string(),
+        reason,
+    };
+    let v: i64 = value
+        .trim()
+        .parse()
+        .map_err(|_| invalid("not an integer"))?;
+    if v < min || v > max {
+        return Err(invalid("out of range"));
+    }
+    Ok(v)
+}
+
+impl LogConfig {
+    /// Sets one topic config by its Kafka name, with Kafka's validity
+    /// ranges. Keys that are not storage settings are refused here; the
+    /// server decides which other keys it accepts.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        match key {
+            // Kafka: segment.bytes >= 14 (a batch header); positions are
+            // 32-bit so at most Int.MAX.
+            "segment.bytes" => {
+                self.segment_bytes = parse_in_range(key, value, 14, i32::MAX as i64)? as u64
+            }
+            "segment.ms" => self.segment_ms = parse_in_range(key, value, 1, i64::MAX)?,
+            "retention.ms" => self.retention_ms = parse_in_range(key, value, -1, i64::MAX)?,
+            "retention.bytes" => self.retention_bytes = parse_in_range(key, value, -1, i64::MAX)?,
+            "max.message.bytes" => {
+                self.max_message_bytes = parse_in_range(key, value, 0, i32::MAX as i64)? as usize
+            }
+            "index.interval.bytes" => {
+                self.index_interval_bytes = parse_in_range(key, value, 0, i32::MAX as i64)? as usize
+            }
+            "flush.messages" => self.flush_messages = parse_in_range(key, value, 1, i64::MAX)?,
+            "flush.ms" => self.flush_ms = parse_in_range(key, value, 0, i64::MAX)?,
+            "message.timestamp.type" => {
+                self.timestamp_type = match value {
+                    "CreateTime" => TimestampType::CreateTime,
+                    "LogAppendTime" => TimestampType::LogAppendTime,
+                    _ => {
+                        return Err(ConfigError::InvalidValue {
+                            key: key.to_string(),
+                            value: value.to_string(),
+                            reason: "expected CreateTime or LogAppendTime",
+                        })
+                    }
+                }
+            }
+            _ => return Err(ConfigError::UnknownKey(key.to_string())),
+        }
+        Ok(())
+    }
+}
+
 /// Per-shard storage settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShardStorageConfig {
@@ -90,5 +160,41 @@ impl Default for ShardStorageConfig {
             cache_bytes_max: 256 << 20,
             read_chunk_bytes: 1 << 20,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Proves Kafka's key names set the matching fields and out-of-range or
+    // unknown settings are refused with the key named.
+    #[test]
+    fn kafka_keys() {
+        let mut c = LogConfig::default();
+        c.set("segment.bytes", "1048576").unwrap();
+        c.set("retention.ms", "-1").unwrap();
+        c.set("message.timestamp.type", "LogAppendTime").unwrap();
+        c.set("flush.messages", "1").unwrap();
+        assert_eq!(c.segment_bytes, 1 << 20);
+        assert_eq!(c.retention_ms, -1);
+        assert_eq!(c.timestamp_type, TimestampType::LogAppendTime);
+        assert!(c.visible_only_when_durable());
+        assert!(matches!(
+            c.set("segment.bytes", "4294967296"),
+            Err(ConfigError::InvalidValue { .. })
+        ));
+        assert!(matches!(
+            c.set("retention.ms", "-2"),
+            Err(ConfigError::InvalidValue { .. })
+        ));
+        assert!(matches!(
+            c.set("flush.ms", "soon"),
+            Err(ConfigError::InvalidValue { .. })
+        ));
+        assert_eq!(
+            c.set("segment.byte", "1").unwrap_err().to_string(),
+            "unknown topic config key \"segment.byte\""
+        );
     }
 }

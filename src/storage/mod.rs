@@ -24,7 +24,7 @@ use std::io;
 
 pub use cache::BatchCache;
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{LogConfig, ShardStorageConfig};
+pub use config::{ConfigError, LogConfig, ShardStorageConfig};
 pub use log::{
     AppendTicket, LogOffsets, LogStats, PartitionLog, ReadBatches, Reservation, RetentionOutcome,
     ShardStorage, TimestampOffset,

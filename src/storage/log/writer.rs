@@ -1,0 +1,563 @@
+//! The write path of a partition log: the tail buffer, the writer task
+//! (O_DIRECT writes in file order, several in flight when they do not
+//! overlap), the syncer task (fdatasync and group commit), segment rolls and
+//! sealing. Runs on the shard that owns the partition.
+
+use super::*;
+/// Rolls the active segment if this append would overflow segment.bytes or
+/// the segment is older than segment.ms.
+pub(super) fn maybe_roll(st: &mut LogState, batch_bytes: u64, now_ms: i64) {
+    let active = st.segments.last().expect("active segment");
+    if active.is_empty() {
+        return;
+    }
+    let full = active.size + batch_bytes > st.config.segment_bytes;
+    let old = active
+        .first_append_ms
+        .is_some_and(|t| now_ms - t >= st.config.segment_ms);
+    if !full && !old {
+        return;
+    }
+    let next = st.next_offset;
+    let base = active.base_offset;
+    {
+        let active = st.segments.last_mut().expect("active segment");
+        active
+            .time_index
+            .maybe_append(active.max_timestamp, active.offset_of_max_timestamp);
+    }
+    if st.tail.dirty {
+        let job = take_tail(st, false);
+        st.queue.push_back(job);
+    }
+    st.queue.push_back(WriteJob::Seal { segment_base: base });
+    st.segments.push(Segment::new(next));
+    st.stats.segments_rolled += 1;
+    let buf = tail_buffer(st, st.tail.buf.len());
+    st.tail = Tail {
+        segment_base: next,
+        buf,
+        pos: 0,
+        len: 0,
+        dirty: false,
+        complete_offset: next,
+    };
+}
+
+/// A tail buffer of about `bytes` (within [16 KiB, 1 MiB]), reusing a
+/// written full-size buffer when one is free.
+pub(super) fn tail_buffer(st: &mut LogState, bytes: usize) -> DmaBuffer {
+    let size = round_up(bytes, BLOCK_BYTES as usize).clamp(TAIL_BYTES_MIN, WRITE_CHUNK_BYTES);
+    if size == WRITE_CHUNK_BYTES {
+        if let Some(buf) = st.pool.pop() {
+            return buf;
+        }
+    }
+    glommio::allocate_dma_buffer(size)
+}
+
+/// Copies stored batch bytes into the tail, queueing every buffer it fills.
+pub(super) fn copy_into_tail(st: &mut LogState, mut bytes: &[u8], complete_offset_after: i64) {
+    while !bytes.is_empty() {
+        let capacity = st.tail.buf.len();
+        if st.tail.len == capacity {
+            let next_pos = st.tail.pos + capacity as u64;
+            let buf = tail_buffer(st, 2 * capacity);
+            let full = std::mem::replace(&mut st.tail.buf, buf);
+            st.queue.push_back(WriteJob::Data {
+                segment_base: st.tail.segment_base,
+                pos: st.tail.pos,
+                buf: full,
+                len: capacity,
+                complete_offset: st.tail.complete_offset,
+            });
+            st.tail.pos = next_pos;
+            st.tail.len = 0;
+        }
+        let room = capacity - st.tail.len;
+        let n = room.min(bytes.len());
+        let at = st.tail.len;
+        st.tail.buf.as_bytes_mut()[at..at + n].copy_from_slice(&bytes[..n]);
+        st.tail.len += n;
+        st.tail.dirty = true;
+        bytes = &bytes[n..];
+    }
+    st.tail.complete_offset = complete_offset_after;
+}
+
+/// Takes the dirty tail as a write job. With `carry`, a new tail continues
+/// at the last partial block, carrying its bytes so the block can be
+/// rewritten when more data arrives.
+pub(super) fn take_tail(st: &mut LogState, carry: bool) -> WriteJob {
+    let end = st.tail.pos + st.tail.len as u64;
+    let new_pos = align_down(end);
+    let keep = (end - new_pos) as usize;
+    let mut buf = tail_buffer(st, 2 * st.tail.len);
+    if carry && keep > 0 {
+        let from = st.tail.len - keep;
+        buf.as_bytes_mut()[..keep].copy_from_slice(&st.tail.buf.as_bytes()[from..st.tail.len]);
+    }
+    let mut old = std::mem::replace(&mut st.tail.buf, buf);
+    let write_len = round_up(st.tail.len, BLOCK_BYTES as usize);
+    old.as_bytes_mut()[st.tail.len..write_len].fill(0);
+    let job = WriteJob::Data {
+        segment_base: st.tail.segment_base,
+        pos: st.tail.pos,
+        buf: old,
+        len: write_len,
+        complete_offset: st.tail.complete_offset,
+    };
+    st.tail.pos = new_pos;
+    st.tail.len = keep;
+    st.tail.dirty = false;
+    job
+}
+
+pub(super) fn fail(shared: &LogShared, error: StorageError) {
+    tracing::error!(%error, "partition log failed; refusing further appends");
+    shared.state.borrow_mut().failed = Some(error.clone());
+    shared.written_waiters.fail_all(error.clone());
+    shared.durable_waiters.fail_all(error.clone());
+    shared.hw_waiters.fail_all(error);
+    shared.space.close();
+}
+
+/// Raises the high watermark to what the durability policy allows.
+pub(super) fn update_high_watermark(shared: &LogShared) {
+    let hw = {
+        let mut st = shared.state.borrow_mut();
+        let hw = if st.config.visible_only_when_durable() {
+            st.durable_offset
+        } else {
+            st.written_offset
+        };
+        if hw <= st.high_watermark {
+            return;
+        }
+        st.high_watermark = hw;
+        hw
+    };
+    shared.hw_waiters.advance_to(hw);
+}
+
+/// What the writer does next.
+enum WriterStep {
+    Issue(WriteJob),
+    Seal(i64),
+    Wait,
+    Exit,
+}
+
+/// Picks the writer's next step. Writes go out in file order, up to
+/// `WRITES_IN_FLIGHT_MAX` at once, but never one that overlaps a write still
+/// in flight (the carried partial block), and a segment is sealed only once
+/// all its writes are done.
+fn next_writer_step(st: &mut LogState) -> WriterStep {
+    if st.failed.is_some() {
+        return WriterStep::Exit;
+    }
+    let busy = st.in_flight.len() >= WRITES_IN_FLIGHT_MAX;
+    let last = st.in_flight.back().map(|w| (w.segment_base, w.end_pos));
+    let overlaps = |segment_base: i64, pos: u64| {
+        last.is_some_and(|(base, end)| base == segment_base && pos < end)
+    };
+    match st.queue.front() {
+        Some(WriteJob::Seal { segment_base }) => {
+            if st.in_flight.is_empty() {
+                let base = *segment_base;
+                st.queue.pop_front();
+                WriterStep::Seal(base)
+            } else {
+                WriterStep::Wait
+            }
+        }
+        Some(WriteJob::Data {
+            segment_base, pos, ..
+        }) => {
+            if busy || overlaps(*segment_base, *pos) {
+                WriterStep::Wait
+            } else {
+                WriterStep::Issue(st.queue.pop_front().expect("front exists"))
+            }
+        }
+        None if st.tail.dirty => {
+            if busy || overlaps(st.tail.segment_base, st.tail.pos) {
+                WriterStep::Wait
+            } else {
+                WriterStep::Issue(take_tail(st, true))
+            }
+        }
+        None if st.closing && st.in_flight.is_empty() => WriterStep::Exit,
+        None => WriterStep::Wait,
+    }
+}
+
+pub(super) async fn writer_loop(shared: Rc<LogShared>) {
+    loop {
+        let step = next_writer_step(&mut shared.state.borrow_mut());
+        let result = match step {
+            WriterStep::Exit => return,
+            WriterStep::Wait => {
+                shared.writer_wake.wait().await;
+                Ok(())
+            }
+            WriterStep::Seal(segment_base) => seal_segment(&shared, segment_base).await,
+            WriterStep::Issue(WriteJob::Data {
+                segment_base,
+                pos,
+                buf,
+                len,
+                complete_offset,
+            }) => match segment_file(&shared, segment_base, pos + len as u64).await {
+                Ok(file) => {
+                    let id = {
+                        let mut st = shared.state.borrow_mut();
+                        st.next_write_id += 1;
+                        let id = st.next_write_id;
+                        st.in_flight.push_back(InFlightWrite {
+                            id,
+                            segment_base,
+                            end_pos: pos + len as u64,
+                            complete_offset,
+                            file: file.clone(),
+                            done: false,
+                        });
+                        id
+                    };
+                    glommio::spawn_local(write_one(shared.clone(), id, file, buf, pos, len))
+                        .detach();
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            },
+            WriterStep::Issue(WriteJob::Seal { .. }) => unreachable!("seals are not issued"),
+        };
+        if let Err(e) = result {
+            fail(&shared, e);
+            return;
+        }
+    }
+}
+
+/// The open file of a segment, creating and preallocating it on first use.
+pub(super) async fn segment_file(
+    shared: &LogShared,
+    segment_base: i64,
+    end: u64,
+) -> Result<Rc<DmaFile>, StorageError> {
+    let (existing, dir, allocated, step, limit) = {
+        let st = shared.state.borrow();
+        let seg = st
+            .segments
+            .iter()
+            .find(|s| s.base_offset == segment_base)
+            .expect("a segment being written is not deleted");
+        let allocated = st
+            .allocated
+            .iter()
+            .find(|(b, _)| *b == segment_base)
+            .map_or(0, |(_, a)| *a);
+        (
+            seg.file.clone(),
+            st.dir.clone(),
+            allocated,
+            st.config.preallocate_bytes,
+            round_up(st.config.segment_bytes as usize, BLOCK_BYTES as usize) as u64,
+        )
+    };
+    let file = match existing {
+        Some(file) => file,
+        None => {
+            let path = segment::log_path(&dir, segment_base);
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .dma_open(&path)
+                .await
+                .map_err(|e| StorageError::io("creating segment", e))?;
+            fsutil::sync_dir(&dir).await?;
+            let file = Rc::new(file);
+            let mut st = shared.state.borrow_mut();
+            if let Some(seg) = st
+                .segments
+                .iter_mut()
+                .find(|s| s.base_offset == segment_base)
+            {
+                seg.file = Some(file.clone());
+            }
+            file
+        }
+    };
+    if end > allocated {
+        let target = (allocated + step).min(limit).max(end);
+        file.pre_allocate(target, false)
+            .await
+            .map_err(|e| StorageError::io("preallocating segment", e))?;
+        let mut st = shared.state.borrow_mut();
+        match st.allocated.iter_mut().find(|(b, _)| *b == segment_base) {
+            Some(entry) => entry.1 = target,
+            None => st.allocated.push((segment_base, target)),
+        }
+    }
+    Ok(file)
+}
+
+/// One O_DIRECT write, running beside the writer loop. Completions may
+/// arrive out of order; the written offset advances only over the prefix of
+/// writes that are all done.
+pub(super) async fn write_one(
+    shared: Rc<LogShared>,
+    id: u64,
+    file: Rc<DmaFile>,
+    mut buf: DmaBuffer,
+    pos: u64,
+    len: usize,
+) {
+    buf.trim_to_size(len);
+    let buf = Rc::new(buf);
+    let result = match file.write_rc_at(buf.clone(), pos).await {
+        Ok(n) if n == len => Ok(()),
+        Ok(_) => Err(StorageError::io(
+            "short O_DIRECT write",
+            std::io::Error::from(std::io::ErrorKind::WriteZero),
+        )),
+        Err(e) => Err(StorageError::io("writing segment", e)),
+    };
+    if let Err(e) = result {
+        fail(&shared, e);
+        shared.writer_wake.notify();
+        return;
+    }
+    {
+        let mut st = shared.state.borrow_mut();
+        st.stats.writes += 1;
+        st.stats.bytes_written += len as u64;
+        if let Ok(buf) = Rc::try_unwrap(buf) {
+            if st.pool.len() < WRITES_IN_FLIGHT_MAX && buf.len() == WRITE_CHUNK_BYTES {
+                st.pool.push(buf);
+            }
+        }
+        if let Some(w) = st.in_flight.iter_mut().find(|w| w.id == id) {
+            w.done = true;
+        }
+    }
+    complete_writes(&shared);
+    shared.writer_wake.notify();
+}
+
+/// Retires the writes at the front of the in-flight queue that are done:
+/// advances the written offset, returns buffer space, wakes waiters.
+pub(super) fn complete_writes(shared: &LogShared) {
+    let now = shared.clock.now_ms();
+    let mut released = 0u64;
+    let advanced = {
+        let mut st = shared.state.borrow_mut();
+        let mut advanced = None;
+        while st.in_flight.front().is_some_and(|w| w.done) {
+            let w = st.in_flight.pop_front().expect("front exists");
+            if !st.unsynced_files.iter().any(|(b, _)| *b == w.segment_base) {
+                st.unsynced_files.push((w.segment_base, w.file.clone()));
+            }
+            st.first_unsynced_write_ms.get_or_insert(now);
+            assert!(
+                w.complete_offset >= st.written_offset,
+                "written offset only grows"
+            );
+            st.written_offset = w.complete_offset;
+            advanced = Some(w.complete_offset);
+        }
+        let written = st.written_offset;
+        while st.releases.front().is_some_and(|(o, _)| *o < written) {
+            released += st.releases.pop_front().expect("front").1;
+        }
+        advanced
+    };
+    if released > 0 {
+        shared.space.signal(released);
+    }
+    if let Some(written) = advanced {
+        shared.written_waiters.advance_to(written);
+        update_high_watermark(shared);
+        shared.syncer_wake.notify();
+    }
+}
+
+/// Finishes a rolled segment once all its data is written: fdatasync, trim
+/// the preallocated tail, write its indexes.
+pub(super) async fn seal_segment(
+    shared: &LogShared,
+    segment_base: i64,
+) -> Result<(), StorageError> {
+    let (file, size, dir, index, time_index) = {
+        let st = shared.state.borrow();
+        let seg = st
+            .segments
+            .iter()
+            .find(|s| s.base_offset == segment_base)
+            .expect("sealed segment exists");
+        (
+            seg.file.clone(),
+            seg.size,
+            st.dir.clone(),
+            seg.index.encode(),
+            seg.time_index.encode(),
+        )
+    };
+    if let Some(file) = &file {
+        // Trim first so one fdatasync makes both the data and the final
+        // size durable before the index files vouch for the segment.
+        file.truncate(size)
+            .await
+            .map_err(|e| StorageError::io("trimming rolled segment", e))?;
+        file.fdatasync()
+            .await
+            .map_err(|e| StorageError::io("fdatasync of rolled segment", e))?;
+    }
+    write_indexes(&dir, segment_base, index, time_index).await?;
+    let mut st = shared.state.borrow_mut();
+    st.stats.fdatasyncs += 1;
+    st.allocated.retain(|(b, _)| *b != segment_base);
+    let at = st
+        .segments
+        .iter()
+        .position(|s| s.base_offset == segment_base)
+        .expect("sealed segment exists");
+    st.finalized_segments = st.finalized_segments.max(at + 1);
+    Ok(())
+}
+
+pub(super) async fn write_indexes(
+    dir: &Path,
+    base: i64,
+    index: Vec<u8>,
+    time_index: Vec<u8>,
+) -> Result<(), StorageError> {
+    let dir = dir.to_path_buf();
+    fsutil::blocking(move || -> std::io::Result<()> {
+        let index_name = segment::index_path(&dir, base);
+        let time_name = segment::time_index_path(&dir, base);
+        let index_name = index_name
+            .file_name()
+            .expect("file name")
+            .to_string_lossy()
+            .into_owned();
+        let time_name = time_name
+            .file_name()
+            .expect("file name")
+            .to_string_lossy()
+            .into_owned();
+        fsutil::write_file_durably_blocking(&dir, &index_name, &index)?;
+        fsutil::write_file_durably_blocking(&dir, &time_name, &time_index)
+    })
+    .await
+    .map_err(|e| StorageError::io("writing segment indexes", e))
+}
+
+pub(super) async fn syncer_loop(shared: Rc<LogShared>) {
+    loop {
+        let (files, target, wait_for) = {
+            let st = shared.state.borrow();
+            if st.failed.is_some() {
+                return;
+            }
+            let unsynced = st.written_offset > st.durable_offset;
+            let waiter_needs = shared
+                .durable_waiters
+                .lowest_target()
+                .is_some_and(|t| t < st.written_offset);
+            let durable = st.durable_offset;
+            let written = st.written_offset;
+            // Offsets are record numbers without gaps, so the unsynced
+            // record count is the distance between the two offsets.
+            let count_due = written - durable >= st.config.flush_messages;
+            let interval = st.config.flush_interval();
+            let now = shared.clock.now_ms();
+            let (time_due, wait_for) = match (interval, st.first_unsynced_write_ms) {
+                (Some(iv), Some(first)) if unsynced => {
+                    let due_at = first + iv.as_millis() as i64;
+                    (
+                        now >= due_at,
+                        Some(Duration::from_millis((due_at - now).max(1) as u64)),
+                    )
+                }
+                _ => (false, None),
+            };
+            if unsynced && (waiter_needs || count_due || time_due || st.closing) {
+                let files: Vec<Rc<DmaFile>> =
+                    st.unsynced_files.iter().map(|(_, f)| f.clone()).collect();
+                (Some(files), written, None)
+            } else if st.closing && !unsynced && written == st.next_offset {
+                return;
+            } else {
+                (None, written, wait_for)
+            }
+        };
+        let Some(files) = files else {
+            match wait_for {
+                Some(d) => {
+                    futures_lite::future::or(shared.syncer_wake.wait(), glommio::timer::sleep(d))
+                        .await;
+                }
+                None => shared.syncer_wake.wait().await,
+            }
+            continue;
+        };
+        {
+            let mut st = shared.state.borrow_mut();
+            st.unsynced_files.clear();
+            st.first_unsynced_write_ms = None;
+        }
+        for file in &files {
+            if let Err(e) = file.fdatasync().await {
+                fail(&shared, StorageError::io("fdatasync", e));
+                return;
+            }
+        }
+        {
+            let mut st = shared.state.borrow_mut();
+            st.stats.fdatasyncs += 1;
+            assert!(target >= st.durable_offset, "durable offset only grows");
+            st.durable_offset = target;
+            if st.written_offset > target && st.first_unsynced_write_ms.is_none() {
+                st.first_unsynced_write_ms = Some(shared.clock.now_ms());
+            }
+        }
+        shared.durable_waiters.advance_to(target);
+        update_high_watermark(&shared);
+    }
+}
+
+/// After the tasks stopped on close: trim the active segment, write its
+/// indexes and the clean-shutdown marker.
+pub(super) async fn finish_active_segment(shared: &LogShared) -> Result<(), StorageError> {
+    let (file, size, dir, base, index, time_index, next_offset) = {
+        let mut st = shared.state.borrow_mut();
+        let dir = st.dir.clone();
+        let next_offset = st.next_offset;
+        let active = st.segments.last_mut().expect("active segment");
+        active
+            .time_index
+            .maybe_append(active.max_timestamp, active.offset_of_max_timestamp);
+        (
+            active.file.clone(),
+            active.size,
+            dir,
+            active.base_offset,
+            active.index.encode(),
+            active.time_index.encode(),
+            next_offset,
+        )
+    };
+    if let Some(file) = file {
+        file.truncate(size)
+            .await
+            .map_err(|e| StorageError::io("trimming active segment", e))?;
+        file.fdatasync()
+            .await
+            .map_err(|e| StorageError::io("fdatasync on close", e))?;
+    }
+    write_indexes(&dir, base, index, time_index).await?;
+    let marker = format!("{next_offset} {size}\n");
+    fsutil::write_file_durably(&dir, CLEAN_SHUTDOWN_FILE, marker.into_bytes()).await
+}
