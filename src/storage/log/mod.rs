@@ -536,49 +536,35 @@ impl PartitionLog {
 
     /// Resolves once the ticket's batch is written to the file.
     pub async fn wait_appended(&self, ticket: &AppendTicket) -> Result<(), StorageError> {
-        let wait = {
-            let st = self.shared.state.borrow();
-            if st.written_offset > ticket.last_offset {
-                return Ok(());
-            }
-            if let Some(e) = &st.failed {
-                return Err(e.clone());
-            }
-            self.shared.written_waiters.wait_beyond(ticket.last_offset)
-        };
-        wait.await
+        let shared = &self.shared;
+        wait_beyond(
+            shared,
+            &shared.written_waiters,
+            |st| st.written_offset,
+            ticket.last_offset,
+        )
+        .await
     }
 
     /// Resolves once the ticket's batch is on stable storage.
     pub async fn wait_durable(&self, ticket: &AppendTicket) -> Result<(), StorageError> {
-        let wait = {
-            let st = self.shared.state.borrow();
-            if st.durable_offset > ticket.last_offset {
-                return Ok(());
-            }
-            if let Some(e) = &st.failed {
-                return Err(e.clone());
-            }
-            self.shared.durable_waiters.wait_beyond(ticket.last_offset)
-        };
-        self.shared.syncer_wake.notify();
-        wait.await
+        let shared = &self.shared;
+        // The syncer runs an fdatasync only when someone needs it.
+        shared.syncer_wake.notify();
+        wait_beyond(
+            shared,
+            &shared.durable_waiters,
+            |st| st.durable_offset,
+            ticket.last_offset,
+        )
+        .await
     }
 
     /// Resolves once the high watermark is above `offset` (a consumer at
     /// `offset` has something to read), for long-polling fetches.
     pub async fn wait_for_data_beyond(&self, offset: i64) -> Result<(), StorageError> {
-        let wait = {
-            let st = self.shared.state.borrow();
-            if st.high_watermark > offset {
-                return Ok(());
-            }
-            if let Some(e) = &st.failed {
-                return Err(e.clone());
-            }
-            self.shared.hw_waiters.wait_beyond(offset)
-        };
-        wait.await
+        let shared = &self.shared;
+        wait_beyond(shared, &shared.hw_waiters, |st| st.high_watermark, offset).await
     }
 
     /// Whole batches starting with the one containing `offset`, up to
@@ -945,6 +931,27 @@ impl PartitionLog {
         }
         finish_active_segment(&self.shared).await
     }
+}
+
+/// Waits until the offset `current` reads is above `target`, or the log
+/// fails.
+async fn wait_beyond(
+    shared: &LogShared,
+    waiters: &OffsetWaiters<StorageError>,
+    current: impl Fn(&LogState) -> i64,
+    target: i64,
+) -> Result<(), StorageError> {
+    let wait = {
+        let st = shared.state.borrow();
+        if current(&st) > target {
+            return Ok(());
+        }
+        if let Some(e) = &st.failed {
+            return Err(e.clone());
+        }
+        waiters.wait_beyond(target)
+    };
+    wait.await
 }
 
 impl Drop for PartitionLog {

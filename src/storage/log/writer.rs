@@ -404,17 +404,7 @@ pub(super) async fn seal_segment(
             seg.time_index.encode(),
         )
     };
-    if let Some(file) = &file {
-        // Trim first so one fdatasync makes both the data and the final
-        // size durable before the index files vouch for the segment.
-        file.truncate(size)
-            .await
-            .map_err(|e| StorageError::io("trimming rolled segment", e))?;
-        file.fdatasync()
-            .await
-            .map_err(|e| StorageError::io("fdatasync of rolled segment", e))?;
-    }
-    write_indexes(&dir, segment_base, index, time_index).await?;
+    finish_segment_files(file.as_deref(), size, &dir, segment_base, index, time_index).await?;
     let mut st = shared.state.borrow_mut();
     st.stats.fdatasyncs += 1;
     st.allocated.retain(|(b, _)| *b != segment_base);
@@ -425,6 +415,27 @@ pub(super) async fn seal_segment(
         .expect("sealed segment exists");
     st.finalized_segments = st.finalized_segments.max(at + 1);
     Ok(())
+}
+
+/// Trims a segment file to its data, makes data and size durable with one
+/// fdatasync, then writes the index files that vouch for it.
+async fn finish_segment_files(
+    file: Option<&DmaFile>,
+    size: u64,
+    dir: &Path,
+    base: i64,
+    index: Vec<u8>,
+    time_index: Vec<u8>,
+) -> Result<(), StorageError> {
+    if let Some(file) = file {
+        file.truncate(size)
+            .await
+            .map_err(|e| StorageError::io("trimming segment", e))?;
+        file.fdatasync()
+            .await
+            .map_err(|e| StorageError::io("fdatasync of finished segment", e))?;
+    }
+    write_indexes(dir, base, index, time_index).await
 }
 
 pub(super) async fn write_indexes(
@@ -549,15 +560,7 @@ pub(super) async fn finish_active_segment(shared: &LogShared) -> Result<(), Stor
             next_offset,
         )
     };
-    if let Some(file) = file {
-        file.truncate(size)
-            .await
-            .map_err(|e| StorageError::io("trimming active segment", e))?;
-        file.fdatasync()
-            .await
-            .map_err(|e| StorageError::io("fdatasync on close", e))?;
-    }
-    write_indexes(&dir, base, index, time_index).await?;
+    finish_segment_files(file.as_deref(), size, &dir, base, index, time_index).await?;
     let marker = format!("{next_offset} {size}\n");
     fsutil::write_file_durably(&dir, CLEAN_SHUTDOWN_FILE, marker.into_bytes()).await
 }
