@@ -603,3 +603,119 @@ fn invalid_batches_get_kafka_error_codes() {
         log.close().await.unwrap();
     });
 }
+
+// Proves a read from disk stops at the high watermark while later appends
+// are still unwritten, rather than reading their unwritten bytes.
+#[test]
+fn disk_read_while_appends_are_unwritten() {
+    let tmp = temp_dir();
+    let data = tmp.path().to_path_buf();
+    run(move || async move {
+        let shard = shard(&data, 0).await;
+        let dir = data.join("pending-0");
+        let log = PartitionLog::open(&dir, LogConfig::default(), &shard)
+            .await
+            .unwrap();
+        let a = batch(1, 3, 100, 1);
+        let ta = log.append(&a).await.unwrap();
+        let b = batch(2, 3, 100, 1);
+        let reservation = log.reserve(b.len()).await.unwrap();
+        let hb = log.validate(&b).unwrap();
+        let tb = log.append_validated(reservation, &b, &hb).unwrap();
+        // B is queued but not yet written: only A is visible.
+        let r = log.read(ta.base_offset, 1 << 20).await.unwrap();
+        assert_eq!(r.batches.len(), 1);
+        assert_eq!(payload(&r.batches[0]), payload(&a));
+        log.wait_appended(&tb).await.unwrap();
+        assert_eq!(log.read(0, 1 << 20).await.unwrap().batches.len(), 2);
+        log.close().await.unwrap();
+    });
+}
+
+/// A gzip-flagged batch claiming `i32::MAX` records (compressed records are
+/// never decoded, so only the header speaks for them).
+fn huge_claim_batch() -> Vec<u8> {
+    let mut b = batch(9, 1, 50, 1);
+    b[22] |= 0x01; // attributes: gzip
+    b[23..27].copy_from_slice(&(i32::MAX - 1).to_be_bytes()); // lastOffsetDelta
+    b[57..61].copy_from_slice(&i32::MAX.to_be_bytes()); // recordCount
+    let crc = crc32c::crc32c(&b[21..]);
+    b[17..21].copy_from_slice(&crc.to_be_bytes());
+    b
+}
+
+// Proves batches whose offsets would overflow a segment's 32-bit relative
+// offsets start a new segment, and the log reopens after a crash.
+#[test]
+fn offsets_beyond_32_bits_roll_the_segment() {
+    let tmp = temp_dir();
+    let data = tmp.path().to_path_buf();
+    run(move || async move {
+        let shard = shard(&data, 0).await;
+        let dir = data.join("wide-0");
+        let config = LogConfig {
+            index_interval_bytes: 0,
+            ..LogConfig::default()
+        };
+        let log = PartitionLog::open(&dir, config.clone(), &shard)
+            .await
+            .unwrap();
+        let mut bases = Vec::new();
+        for _ in 0..3 {
+            bases.push(log.append(&huge_claim_batch()).await.unwrap().base_offset);
+        }
+        assert_eq!(bases, vec![0, i32::MAX as i64, 2 * i32::MAX as i64]);
+        assert_eq!(log.segment_count(), 3, "each batch needs its own segment");
+        drop(log); // crash
+        let log = PartitionLog::open(&dir, config, &shard).await.unwrap();
+        assert_eq!(log.offsets().log_end_offset, 3 * i32::MAX as i64);
+        let r = log.read(2 * i32::MAX as i64 + 5, 1).await.unwrap();
+        assert_eq!(
+            BatchHeader::parse(&r.batches[0]).unwrap().base_offset,
+            bases[2]
+        );
+        log.close().await.unwrap();
+    });
+}
+
+// Proves that when a power loss takes back data that DeleteRecords had
+// already moved the log start past, the log reopens empty at that start and
+// keeps serving from there.
+#[test]
+fn log_start_past_recovered_end_starts_afresh() {
+    let tmp = temp_dir();
+    let data = tmp.path().to_path_buf();
+    run(move || async move {
+        let shard = shard(&data, 0).await;
+        let dir = data.join("start-0");
+        let log = PartitionLog::open(&dir, LogConfig::default(), &shard)
+            .await
+            .unwrap();
+        let sent = fill(&log, 10, 8).await;
+        let end = log.offsets().high_watermark;
+        assert_eq!(log.delete_records_before(end).await.unwrap(), end);
+        log.close().await.unwrap();
+        // Emulate the power loss: the last four batches never reached the
+        // disk, and there was no clean shutdown.
+        std::fs::remove_file(dir.join("clean-shutdown")).unwrap();
+        let keep: u64 = sent[..6].iter().map(|(_, b)| b.len() as u64).sum();
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(log_file(&dir))
+            .unwrap();
+        f.set_len(keep).unwrap();
+        drop(f);
+        let log = PartitionLog::open(&dir, LogConfig::default(), &shard)
+            .await
+            .unwrap();
+        let offsets = log.offsets();
+        assert_eq!(
+            (offsets.log_start_offset, offsets.log_end_offset),
+            (end, end)
+        );
+        let t = log.append(&batch(3, 2, 10, 1)).await.unwrap();
+        assert_eq!(t.base_offset, end);
+        assert_eq!(log.read(end, 1).await.unwrap().batches.len(), 1);
+        log.close().await.unwrap();
+    });
+}

@@ -46,6 +46,8 @@ pub enum StorageError {
     },
     #[error("the log is closed")]
     Closed,
+    #[error("damaged log data: {0}")]
+    Corrupt(String),
     #[error("the data directory is unusable: {0}")]
     BadDirectory(String),
 }
@@ -64,6 +66,7 @@ impl StorageError {
         match self {
             StorageError::Io { .. } => ErrorCode::KafkaStorageError,
             StorageError::Closed => ErrorCode::KafkaStorageError,
+            StorageError::Corrupt(_) => ErrorCode::KafkaStorageError,
             StorageError::BadDirectory(_) => ErrorCode::KafkaStorageError,
         }
     }

@@ -165,7 +165,9 @@ pub async fn scan_file(
             let batch = &rest[..total];
             match validate_stored_batch(batch) {
                 Ok(header)
-                    if header.base_offset == expected_next && header.last_offset_delta >= 0 =>
+                    if header.base_offset == expected_next
+                        && header.last_offset_delta >= 0
+                        && header.last_offset() - base_offset <= i64::from(i32::MAX) =>
                 {
                     expected_next = header.next_offset();
                     visit(&header, position, batch);

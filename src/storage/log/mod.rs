@@ -23,7 +23,6 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use glommio::io::{DmaBuffer, DmaFile, OpenOptions};
-use glommio::sync::Semaphore;
 use glommio::task::JoinHandle;
 
 mod recovery;
@@ -37,7 +36,7 @@ use super::clock::Clock;
 use super::config::{LogConfig, ShardStorageConfig};
 use super::fsutil;
 use super::segment::{self, round_up, Segment};
-use super::waiters::{OffsetWaiters, Signal};
+use super::waiters::{FifoSpace, OffsetWaiters, Signal};
 use super::{AppendError, ReadError, StorageError};
 use crate::record::batch::{BatchHeader, HEADER_BYTES};
 use crate::record::records::decode_records;
@@ -204,7 +203,7 @@ pub struct Reservation {
 impl Drop for Reservation {
     fn drop(&mut self) {
         if self.units > 0 {
-            self.shared.space.signal(self.units);
+            self.shared.space.release(self.units);
         }
     }
 }
@@ -285,7 +284,7 @@ struct LogShared {
     hw_waiters: OffsetWaiters<StorageError>,
     writer_wake: Signal,
     syncer_wake: Signal,
-    space: Semaphore,
+    space: Rc<FifoSpace>,
     cache: Rc<RefCell<BatchCache>>,
     cache_key: CacheKey,
     clock: Rc<dyn Clock>,
@@ -360,7 +359,7 @@ impl PartitionLog {
             hw_waiters: OffsetWaiters::default(),
             writer_wake: Signal::default(),
             syncer_wake: Signal::default(),
-            space: Semaphore::new(config.write_buffer_bytes_max as u64),
+            space: FifoSpace::new(config.write_buffer_bytes_max as u64),
             cache: shard.cache.clone(),
             cache_key,
             clock: shard.clock.clone(),
@@ -429,13 +428,12 @@ impl PartitionLog {
     /// granted in request order, so appends made right after their
     /// reservation keep that order.
     pub async fn reserve(&self, batch_bytes: usize) -> Result<Reservation, StorageError> {
-        let units =
-            batch_bytes.min(self.shared.state.borrow().config.write_buffer_bytes_max) as u64;
-        self.shared
+        let units = self
+            .shared
             .space
-            .acquire(units)
+            .acquire(batch_bytes as u64)
             .await
-            .map_err(|_| StorageError::Closed)?;
+            .ok_or(StorageError::Closed)?;
         Ok(Reservation {
             shared: self.shared.clone(),
             units,
@@ -479,7 +477,7 @@ impl PartitionLog {
             return Err(StorageError::Closed.into());
         }
         debug_assert_eq!(batch.len(), header.total_bytes());
-        maybe_roll(&mut st, batch.len() as u64, now_ms);
+        maybe_roll(&mut st, header, now_ms);
 
         let base_offset = st.next_offset;
         let last_offset = base_offset + i64::from(header.last_offset_delta);
@@ -663,12 +661,24 @@ impl PartitionLog {
                     break (at > 0 && rest.len() < data.len()).then_some(aligned + at as u64);
                 };
                 let total = header.total_bytes();
+                let sound = header.magic == 2
+                    && total >= HEADER_BYTES
+                    && expected_next.is_none_or(|next| header.base_offset == next);
+                if !sound {
+                    // Past the written data there are only zeros; anything
+                    // else unsound below the high watermark is damage.
+                    if out.is_empty() {
+                        return Err(StorageError::Corrupt(format!(
+                            "no valid batch at byte {} of the segment holding offset {offset}",
+                            aligned + at as u64
+                        )));
+                    }
+                    break None;
+                }
                 if header.base_offset >= end_offset {
                     break None;
                 }
-                if let Some(next) = expected_next {
-                    assert_eq!(header.base_offset, next, "offsets read back are contiguous");
-                }
+                expected_next = Some(header.next_offset());
                 if header.last_offset() < offset {
                     // Before the target (the index points a little early).
                     if rest.len() < total {
@@ -701,7 +711,6 @@ impl PartitionLog {
                     out.push(Bytes::copy_from_slice(&whole[..total]));
                     return Ok(out);
                 }
-                expected_next = Some(header.next_offset());
                 out.push(data.slice(at..at + total));
                 taken += total;
                 at += total;
@@ -912,6 +921,10 @@ impl PartitionLog {
     /// Writes everything out, fdatasyncs, trims the active segment, writes
     /// its indexes and the clean-shutdown marker, and stops the log's tasks.
     pub async fn close(&self) -> Result<(), StorageError> {
+        if self.shared.state.borrow().closing {
+            // Closed, or being closed by another caller, or dropped.
+            return Ok(());
+        }
         self.shared.state.borrow_mut().closing = true;
         self.shared.writer_wake.notify();
         self.shared.syncer_wake.notify();

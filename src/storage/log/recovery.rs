@@ -118,20 +118,20 @@ pub(super) async fn recover(
                 file.truncate(outcome.valid_bytes)
                     .await
                     .map_err(|e| StorageError::io("truncating damaged segment", e))?;
-                file.fdatasync()
-                    .await
-                    .map_err(|e| StorageError::io("fdatasync after truncation", e))?;
             }
+            // What a scan keeps is reported durable from now on (the durable
+            // offset starts at the log end), so make it so: the crash may
+            // have come between a write and its fdatasync.
+            file.fdatasync()
+                .await
+                .map_err(|e| StorageError::io("fdatasync after recovery", e))?;
             seg.time_index
                 .maybe_append(seg.max_timestamp, seg.offset_of_max_timestamp);
-            if !is_active {
-                write_indexes(dir, base, seg.index.encode(), seg.time_index.encode()).await?;
-            }
-            if !is_active && outcome.stopped_by.is_some() {
-                // Damage inside a closed segment: nothing after it can be
-                // trusted to follow on, so later segments go too.
-                seg.file = Some(Rc::new(file));
-                segments.push(seg);
+            let damaged_closed_segment = !is_active && outcome.stopped_by.is_some();
+            if damaged_closed_segment {
+                // Nothing after the damage can be trusted to follow on, so
+                // later segments go, durably, before this segment's new
+                // indexes vouch for its shortened end.
                 for &later in &bases[i + 1..] {
                     tracing::warn!(base = later, "removing segment after damaged one");
                     fsutil::remove_file(segment::log_path(dir, later)).await?;
@@ -139,6 +139,13 @@ pub(super) async fn recover(
                     fsutil::remove_file(segment::time_index_path(dir, later)).await?;
                 }
                 fsutil::sync_dir(dir).await?;
+            }
+            if !is_active {
+                write_indexes(dir, base, seg.index.encode(), seg.time_index.encode()).await?;
+            }
+            if damaged_closed_segment {
+                seg.file = Some(Rc::new(file));
+                segments.push(seg);
                 break;
             }
         }
@@ -171,6 +178,24 @@ pub(super) async fn recover(
         (None, Some(p)) => p,
         (None, None) => 0,
     };
+    let log_end = segments.last().map_or(log_start_offset, |s| s.next_offset);
+    if log_start_offset > log_end {
+        // DeleteRecords moved the start past data that a power loss then
+        // took back: nothing below the start is readable, so start afresh
+        // there (Kafka's truncateFullyAndStartAt).
+        tracing::warn!(
+            log_start_offset,
+            log_end,
+            "log start is past the recovered end; starting an empty log at the start"
+        );
+        for seg in segments.drain(..) {
+            fsutil::remove_file(segment::log_path(dir, seg.base_offset)).await?;
+            fsutil::remove_file(segment::index_path(dir, seg.base_offset)).await?;
+            fsutil::remove_file(segment::time_index_path(dir, seg.base_offset)).await?;
+        }
+        allocated.clear();
+        fsutil::sync_dir(dir).await?;
+    }
     if segments.is_empty() {
         segments.push(Segment::new(log_start_offset));
     }

@@ -4,18 +4,23 @@
 //! sealing. Runs on the shard that owns the partition.
 
 use super::*;
-/// Rolls the active segment if this append would overflow segment.bytes or
-/// the segment is older than segment.ms.
-pub(super) fn maybe_roll(st: &mut LogState, batch_bytes: u64, now_ms: i64) {
+
+/// Rolls the active segment if this append would overflow segment.bytes,
+/// the segment is older than segment.ms, or the batch's last offset would
+/// not fit the index's 32-bit offsets relative to the segment base (a
+/// compressed batch may claim up to 2^31 records; Kafka rolls likewise).
+pub(super) fn maybe_roll(st: &mut LogState, batch: &BatchHeader, now_ms: i64) {
     let active = st.segments.last().expect("active segment");
     if active.is_empty() {
         return;
     }
-    let full = active.size + batch_bytes > st.config.segment_bytes;
+    let full = active.size + batch.total_bytes() as u64 > st.config.segment_bytes;
     let old = active
         .first_append_ms
         .is_some_and(|t| now_ms - t >= st.config.segment_ms);
-    if !full && !old {
+    let last_offset = st.next_offset + i64::from(batch.last_offset_delta);
+    let offsets_overflow = last_offset - active.base_offset > i64::from(i32::MAX);
+    if !full && !old && !offsets_overflow {
         return;
     }
     let next = st.next_offset;
@@ -374,7 +379,7 @@ pub(super) fn complete_writes(shared: &LogShared) {
         advanced
     };
     if released > 0 {
-        shared.space.signal(released);
+        shared.space.release(released);
     }
     if let Some(written) = advanced {
         shared.written_waiters.advance_to(written);
