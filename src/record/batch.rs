@@ -262,6 +262,7 @@ pub fn batch_crc(batch: &[u8]) -> u32 {
 }
 
 /// Checks framing: header present, batchLength consistent, magic 2.
+#[inline]
 fn check_frame(batch: &[u8]) -> Result<BatchHeader, BatchError> {
     let header = BatchHeader::parse(batch).ok_or(BatchError::TooShort(batch.len()))?;
     // Magic is checked before the length so an old-format message set (whose
@@ -283,6 +284,7 @@ fn check_frame(batch: &[u8]) -> Result<BatchHeader, BatchError> {
     Ok(header)
 }
 
+#[inline]
 fn check_crc(batch: &[u8], header: &BatchHeader) -> Result<(), BatchError> {
     let computed = batch_crc(batch);
     if computed != header.crc {
@@ -298,6 +300,7 @@ fn check_crc(batch: &[u8], header: &BatchHeader) -> Result<(), BatchError> {
 /// order: framing, baseOffset 0, size, CRC, compression codec, count and
 /// offset range, and no control batches. Reads only the header and runs the
 /// CRC over the bytes; records are not decoded.
+#[inline]
 pub fn validate_producer_batch(
     batch: &[u8],
     max_message_bytes: usize,
@@ -348,6 +351,7 @@ pub fn validate_stored_batch(batch: &[u8]) -> Result<BatchHeader, BatchError> {
 
 /// Writes the broker-assigned base offset and leader epoch into a batch.
 /// Both fields lie before the CRC range, so the CRC stays valid.
+#[inline]
 pub fn patch_base_offset_and_epoch(batch: &mut [u8], base_offset: i64, leader_epoch: i32) {
     batch[BASE_OFFSET_AT..BASE_OFFSET_AT + 8].copy_from_slice(&base_offset.to_be_bytes());
     batch[LEADER_EPOCH_AT..LEADER_EPOCH_AT + 4].copy_from_slice(&leader_epoch.to_be_bytes());
