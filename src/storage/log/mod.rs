@@ -5,9 +5,10 @@
 //! per-partition arena (where its header is patched; the resulting `Bytes` is
 //! what the cache serves) and once into the active segment's aligned tail
 //! buffer. A writer task per log writes buffers with O_DIRECT in file order,
-//! one write in flight at a time; whatever was appended while a write was in
-//! flight goes out in the next one. The partially filled last block is
-//! carried into the next buffer and rewritten until full. A syncer task runs
+//! up to four at once when they do not overlap; whatever was appended while
+//! writes were in flight goes out in the next one. The partially filled last
+//! block is carried into the next buffer and rewritten (after the write that
+//! holds it completes) until full. A syncer task runs
 //! fdatasync when a durable waiter needs it, when flush.messages records are
 //! unsynced, or flush.ms after the first unsynced write; appends written
 //! while an fdatasync runs are covered by the next one (group commit).
