@@ -719,3 +719,47 @@ fn log_start_past_recovered_end_starts_afresh() {
         log.close().await.unwrap();
     });
 }
+
+// Proves lookups by timestamp find the exact record inside compressed
+// batches of every codec, as Kafka does, not just the batch.
+#[test]
+fn lookup_by_time_inside_compressed_batches() {
+    use shardlog::record::records::BatchBuilder;
+    use shardlog::record::Compression;
+    let tmp = temp_dir();
+    let data = tmp.path().to_path_buf();
+    run(move || async move {
+        let shard = shard(&data, 0).await;
+        let log = PartitionLog::open(&data.join("z-0"), small_segments(16 << 10), &shard)
+            .await
+            .unwrap();
+        let codecs = [
+            Compression::Gzip,
+            Compression::Snappy,
+            Compression::Lz4,
+            Compression::Zstd,
+        ];
+        // Batch i: 10 records at 1_000 * i + 10 * j.
+        for i in 0..12i64 {
+            let mut b = BatchBuilder::new(1_000 * i);
+            for j in 0..10 {
+                b.push_value(10 * j, format!("batch {i} record {j}").as_bytes());
+            }
+            let bytes = b.build_compressed(codecs[i as usize % 4]);
+            assert_eq!(log.append(&bytes).await.unwrap().base_offset, 10 * i);
+        }
+        for i in 0..12i64 {
+            for j in [0i64, 3, 9] {
+                let found = log
+                    .offset_for_timestamp(1_000 * i + 10 * j - 5)
+                    .await
+                    .unwrap()
+                    .unwrap();
+                // Record j of batch i is the first at or after its time - 5.
+                assert_eq!(found.offset, 10 * i + j, "batch {i} record {j}");
+                assert_eq!(found.timestamp, 1_000 * i + 10 * j);
+            }
+        }
+        log.close().await.unwrap();
+    });
+}

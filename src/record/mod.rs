@@ -6,6 +6,7 @@
 //! timestamp type and max timestamp). This module calls nothing above it.
 
 pub mod batch;
+pub mod compression;
 pub mod records;
 
 pub use batch::{

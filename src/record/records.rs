@@ -6,8 +6,10 @@
 //! after a timestamp.
 
 use super::batch::{
-    batch_crc, BatchHeader, BATCH_LENGTH_AT, CRC_AT, HEADER_BYTES, LOG_OVERHEAD_BYTES,
+    batch_crc, BatchHeader, Compression, TimestampType, BATCH_LENGTH_AT, CRC_AT, HEADER_BYTES,
+    LOG_OVERHEAD_BYTES, RECORD_BYTES_MIN,
 };
+use super::compression::decompress;
 
 /// One record as a producer hands it over.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -120,15 +122,23 @@ impl BatchBuilder {
 
     /// Encodes the batch with baseOffset 0, as a producer sends it.
     pub fn build(&self) -> Vec<u8> {
+        self.build_compressed(Compression::None)
+    }
+
+    /// Encodes the batch with its records compressed by `codec`, as a
+    /// producer configured with that compression.type sends it.
+    pub fn build_compressed(&self, codec: Compression) -> Vec<u8> {
         assert!(self.count > 0, "a batch holds at least one record");
-        let mut out = Vec::with_capacity(HEADER_BYTES + self.records.len());
+        let records = compress(codec, &self.records);
+        let mut out = Vec::with_capacity(HEADER_BYTES + records.len());
         out.extend_from_slice(&0i64.to_be_bytes());
-        let batch_length = (HEADER_BYTES - LOG_OVERHEAD_BYTES + self.records.len()) as i32;
+        let batch_length = (HEADER_BYTES - LOG_OVERHEAD_BYTES + records.len()) as i32;
         out.extend_from_slice(&batch_length.to_be_bytes());
         out.extend_from_slice(&(-1i32).to_be_bytes()); // partitionLeaderEpoch
         out.push(2); // magic
         out.extend_from_slice(&0u32.to_be_bytes()); // crc, filled below
-        let attributes: i16 = if self.transactional { 0x10 } else { 0 };
+        let transactional: i16 = if self.transactional { 0x10 } else { 0 };
+        let attributes = transactional | codec_id(codec);
         out.extend_from_slice(&attributes.to_be_bytes());
         out.extend_from_slice(&(self.count - 1).to_be_bytes());
         out.extend_from_slice(&self.base_timestamp.to_be_bytes());
@@ -137,15 +147,11 @@ impl BatchBuilder {
         out.extend_from_slice(&self.producer_epoch.to_be_bytes());
         out.extend_from_slice(&self.base_sequence.to_be_bytes());
         out.extend_from_slice(&self.count.to_be_bytes());
-        out.extend_from_slice(&self.records);
-        debug_assert_eq!(out.len(), HEADER_BYTES + self.records.len());
+        out.extend_from_slice(&records);
+        debug_assert_eq!(out.len(), HEADER_BYTES + records.len());
         debug_assert_eq!(
-            i32::from_be_bytes(
-                out[BATCH_LENGTH_AT..BATCH_LENGTH_AT + 4]
-                    .try_into()
-                    .unwrap()
-            ),
-            batch_length
+            &out[BATCH_LENGTH_AT..BATCH_LENGTH_AT + 4],
+            &batch_length.to_be_bytes()
         );
         let crc = batch_crc(&out);
         out[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
@@ -153,7 +159,40 @@ impl BatchBuilder {
     }
 }
 
-/// A record decoded from an uncompressed batch, with absolute offset and
+fn codec_id(codec: Compression) -> i16 {
+    match codec {
+        Compression::None => 0,
+        Compression::Gzip => 1,
+        Compression::Snappy => 2,
+        Compression::Lz4 => 3,
+        Compression::Zstd => 4,
+    }
+}
+
+/// Compresses a records section the way producers do (raw snappy, as
+/// librdkafka writes it; an LZ4 frame; gzip; zstd).
+fn compress(codec: Compression, records: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    match codec {
+        Compression::None => records.to_vec(),
+        Compression::Gzip => {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(records).expect("writing to a Vec");
+            e.finish().expect("writing to a Vec")
+        }
+        Compression::Snappy => snap::raw::Encoder::new()
+            .compress_vec(records)
+            .expect("snappy input within limits"),
+        Compression::Lz4 => {
+            let mut e = lz4_flex::frame::FrameEncoder::new(Vec::new());
+            e.write_all(records).expect("writing to a Vec");
+            e.finish().expect("writing to a Vec")
+        }
+        Compression::Zstd => zstd::stream::encode_all(records, 1).expect("zstd to a Vec"),
+    }
+}
+
+/// A record decoded from a batch, with absolute offset and
 /// timestamp.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecodedRecord {
@@ -195,23 +234,36 @@ impl Cursor<'_> {
     }
 }
 
-/// Decodes the records of an uncompressed batch. Returns `None` if the batch
-/// is compressed or malformed.
+/// Most bytes a batch's records may decompress to when decoded here.
+pub const DECODED_BYTES_MAX: usize = 64 << 20;
+
+/// Decodes the records of a batch, decompressing them first if needed (up
+/// to [`DECODED_BYTES_MAX`]). Returns `None` if the batch is malformed or
+/// decompresses to more than that.
 pub fn decode_records(batch: &[u8]) -> Option<Vec<DecodedRecord>> {
     let header = BatchHeader::parse(batch)?;
-    if header.attributes & 0x07 != 0 {
-        return None;
-    }
-    let log_append = header.attributes & 0x08 != 0;
-    let mut cursor = Cursor {
-        buf: batch,
-        at: HEADER_BYTES,
+    let codec = header.compression().ok()?;
+    let section = batch.get(HEADER_BYTES..)?;
+    let payload;
+    let records: &[u8] = if codec == Compression::None {
+        section
+    } else {
+        payload = decompress(codec, section, DECODED_BYTES_MAX).ok()?;
+        &payload
     };
-    let mut out = Vec::with_capacity(header.record_count.max(0) as usize);
+    let log_append = header.timestamp_type() == TimestampType::LogAppendTime;
+    let mut cursor = Cursor {
+        buf: records,
+        at: 0,
+    };
+    // The count comes from the wire: never reserve more than the bytes
+    // could hold.
+    let capacity = (header.record_count.max(0) as usize).min(records.len() / RECORD_BYTES_MIN);
+    let mut out = Vec::with_capacity(capacity);
     for _ in 0..header.record_count {
         let len = cursor.varint()?;
         let end = cursor.at.checked_add(usize::try_from(len).ok()?)?;
-        if end > batch.len() {
+        if end > records.len() {
             return None;
         }
         cursor.at += 1; // attributes

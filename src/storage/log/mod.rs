@@ -42,8 +42,7 @@ use super::{AppendError, ReadError, StorageError};
 use crate::record::batch::{BatchHeader, HEADER_BYTES};
 use crate::record::records::decode_records;
 use crate::record::{
-    patch_base_offset_and_epoch, set_log_append_time, validate_producer_batch, Compression,
-    TimestampType,
+    patch_base_offset_and_epoch, set_log_append_time, validate_producer_batch, TimestampType,
 };
 
 /// O_DIRECT alignment used for buffer positions and lengths.
@@ -728,9 +727,10 @@ impl PartitionLog {
     }
 
     /// The first offset whose record timestamp is at or after `timestamp`
-    /// (ListOffsets by time). Uncompressed batches are resolved to the exact
-    /// record; for a compressed batch the batch's first offset is returned
-    /// with the batch's max timestamp.
+    /// (ListOffsets by time): the time index finds where to start, batch
+    /// headers skip to the first batch whose max timestamp qualifies, and
+    /// that batch alone is decoded (decompressed if need be) for the exact
+    /// record.
     pub async fn offset_for_timestamp(
         &self,
         timestamp: i64,
@@ -766,22 +766,21 @@ impl PartitionLog {
                     continue;
                 }
                 let log_start = self.offsets().log_start_offset;
-                if header.compression() == Ok(Compression::None)
-                    && header.timestamp_type() == TimestampType::CreateTime
-                {
-                    if let Some(records) = decode_records(batch) {
-                        if let Some(r) = records
-                            .iter()
-                            .find(|r| r.timestamp >= timestamp && r.offset >= log_start)
-                        {
-                            return Ok(Some(TimestampOffset {
-                                offset: r.offset,
-                                timestamp: r.timestamp,
-                            }));
-                        }
-                        continue;
+                // Decoding (and decompressing) the one batch that holds the
+                // answer gives the exact record, as Kafka answers.
+                if let Some(records) = decode_records(batch) {
+                    if let Some(r) = records
+                        .iter()
+                        .find(|r| r.timestamp >= timestamp && r.offset >= log_start)
+                    {
+                        return Ok(Some(TimestampOffset {
+                            offset: r.offset,
+                            timestamp: r.timestamp,
+                        }));
                     }
+                    continue;
                 }
+                // Undecodable (over the decode limit): answer with the batch.
                 return Ok(Some(TimestampOffset {
                     offset: header.base_offset.max(log_start),
                     timestamp: header.max_timestamp,
