@@ -277,6 +277,18 @@ struct LogState {
     stats: LogStats,
 }
 
+impl LogState {
+    /// The segment with this base offset, if still present.
+    fn segment(&self, base_offset: i64) -> Option<&Segment> {
+        let at = self
+            .segments
+            .partition_point(|s| s.base_offset < base_offset);
+        self.segments
+            .get(at)
+            .filter(|s| s.base_offset == base_offset)
+    }
+}
+
 struct LogShared {
     state: RefCell<LogState>,
     written_waiters: OffsetWaiters<StorageError>,

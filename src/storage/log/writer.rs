@@ -253,9 +253,7 @@ pub(super) async fn segment_file(
     let (existing, dir, allocated, step, limit) = {
         let st = shared.state.borrow();
         let seg = st
-            .segments
-            .iter()
-            .find(|s| s.base_offset == segment_base)
+            .segment(segment_base)
             .expect("a segment being written is not deleted");
         let allocated = st
             .allocated
@@ -396,11 +394,7 @@ pub(super) async fn seal_segment(
 ) -> Result<(), StorageError> {
     let (file, size, dir, index, time_index) = {
         let st = shared.state.borrow();
-        let seg = st
-            .segments
-            .iter()
-            .find(|s| s.base_offset == segment_base)
-            .expect("sealed segment exists");
+        let seg = st.segment(segment_base).expect("sealed segment exists");
         (
             seg.file.clone(),
             seg.size,
