@@ -243,7 +243,10 @@ async fn wait_for_data(shard: &Rc<Shard>, items: Vec<(String, i32, i64)>, deadli
         }));
     }
     let timeout = deadline.saturating_duration_since(Instant::now());
-    futures_lite::future::or(woke.wait(), glommio::timer::sleep(timeout)).await;
+    let stop = async {
+        futures_lite::future::or(glommio::timer::sleep(timeout), shard.shutdown.wait()).await
+    };
+    futures_lite::future::or(woke.wait(), stop).await;
     // Dropping the tasks cancels what is left of them here; each owner's
     // wait ends by the deadline on its own.
     drop(tasks);

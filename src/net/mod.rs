@@ -32,14 +32,9 @@ use crate::shard::Shard;
 use crate::storage::waiters::FifoSpace;
 use frames::{FrameReader, ReadError};
 
-/// How often idle loops look at the shutdown flag.
-const SHUTDOWN_POLL: Duration = Duration::from_millis(50);
-
 /// Resolves once the shard starts shutting down.
 pub async fn until_shutdown(shard: &Shard) {
-    while !shard.is_shutting_down() {
-        glommio::timer::sleep(SHUTDOWN_POLL).await;
-    }
+    shard.shutdown.wait().await
 }
 
 /// Binds `addr` on this shard (SO_REUSEPORT) and accepts until shutdown.

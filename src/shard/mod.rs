@@ -7,6 +7,7 @@
 //! it and broadcasts it (see [`controller`]).
 
 pub mod controller;
+pub mod latch;
 pub mod metadata;
 
 use std::cell::{Cell, RefCell};
@@ -24,7 +25,7 @@ use tracing::{info, warn};
 use crate::config::{log_config_for, BrokerConfig, ListenerMode, TopicExtras};
 use crate::partition::Partition;
 use crate::storage::fsutil;
-use crate::storage::waiters::{FifoSpace, Signal};
+use crate::storage::waiters::FifoSpace;
 use crate::storage::{ShardStorage, StorageError};
 use metadata::{ClusterMetadata, SharedMetadata, TopicMeta};
 
@@ -65,8 +66,8 @@ pub struct Shard {
     /// Producer ids handed to this shard by the controller: [next, end).
     producer_ids: Cell<(i64, i64)>,
     pub controller: Option<controller::Controller>,
-    shutting_down: Cell<bool>,
-    pub shutdown_signal: Signal,
+    /// Set when the shard starts shutting down.
+    pub shutdown: latch::Latch,
     /// Connections open on this shard.
     pub connections: Cell<usize>,
 }
@@ -100,8 +101,7 @@ impl Shard {
             mesh: senders,
             producer_ids: Cell::new((0, 0)),
             controller,
-            shutting_down: Cell::new(false),
-            shutdown_signal: Signal::default(),
+            shutdown: latch::Latch::default(),
             connections: Cell::new(0),
         });
         if let Some(mut receivers) = receivers {
@@ -125,12 +125,11 @@ impl Shard {
     }
 
     pub fn is_shutting_down(&self) -> bool {
-        self.shutting_down.get()
+        self.shutdown.is_set()
     }
 
     pub fn begin_shutdown(&self) {
-        self.shutting_down.set(true);
-        self.shutdown_signal.notify();
+        self.shutdown.set();
     }
 
     /// Runs `f` on shard `target` and returns its result: directly when the
@@ -285,7 +284,7 @@ impl Shard {
     /// topics.
     pub async fn apply_metadata(&self, next: SharedMetadata) -> Result<(), StorageError> {
         let prev = self.metadata();
-        if next.version <= prev.version && !Arc::ptr_eq(&prev, &next) && prev.version != 0 {
+        if next.version <= prev.version {
             return Ok(());
         }
         // Deleted topics (or recreated under a new id): close and remove.
