@@ -4,6 +4,7 @@
 //! below it:
 //!
 //! ```text
+//! protocol/    request decoding: bounds checks before kafka-protocol decodes
 //! partition/   a partition: its log plus idempotent-producer state
 //! storage/     segments, indexes, the write path, cache, recovery, retention
 //! record/      v2 record batches as raw bytes: validation and patching
@@ -12,5 +13,6 @@
 
 pub mod error_code;
 pub mod partition;
+pub mod protocol;
 pub mod record;
 pub mod storage;
