@@ -33,8 +33,8 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, Encodable, Request, StrBytes};
 use proptest::prelude::*;
 use shardlog::protocol::guard::{
-    check_request_body, checked_body_len, decode_checked, fuzz_request_frame, supported_apis,
-    supported_versions, DecodeError, GuardError,
+    check_request_body, checked_body_len, decode_checked, fuzz_request_frame, inspect_request_body,
+    supported_apis, supported_versions, DecodeError, GuardError,
 };
 use shardlog::record::records::BatchBuilder;
 use uuid::Uuid;
@@ -889,6 +889,18 @@ fn version_count_matches_the_brief() {
 }
 
 #[test]
+fn array_elements_are_counted() {
+    let body = encode(&produce(9, &all(2)), 9);
+    let stats = inspect_request_body(0, 9, &body).unwrap();
+    assert_eq!(stats.body_len, body.len());
+    assert_eq!(stats.array_elements, 2 + 2 * 2);
+    let body = encode(&create_topics(5, &all(3)), 5);
+    // 3 topics, each 3 assignments of 3 brokers and 3 configs.
+    let stats = inspect_request_body(19, 5, &body).unwrap();
+    assert_eq!(stats.array_elements, 3 + 3 * (3 + 3 * 3 + 3));
+}
+
+#[test]
 fn trailing_bytes_are_allowed_and_reported() {
     for (api, v) in every_version() {
         let mut body = (api.build)(v, &all(2));
@@ -1274,6 +1286,25 @@ fn frames_decode_through_the_fuzz_logic() {
             ..
         }))
     ));
+}
+
+/// Writes a seed corpus for the fuzz target: one valid frame per (api,
+/// version) and element count. Run with
+/// `SHARDLOG_FUZZ_SEEDS=fuzz/corpus/request_frame cargo test --test
+/// protocol_guard write_fuzz_seeds -- --ignored`.
+#[test]
+#[ignore = "writes files; run by hand to seed the fuzzer"]
+fn write_fuzz_seeds() {
+    let dir = std::env::var("SHARDLOG_FUZZ_SEEDS").expect("SHARDLOG_FUZZ_SEEDS");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (api, v) in every_version() {
+        for c in [0, 1, 2] {
+            let body = (api.build)(v, &all(c));
+            let f = frame(api.key, v, v >= api.flexible, &body);
+            let name = format!("{dir}/{}-v{v}-{c}", api.name);
+            std::fs::write(name, f).unwrap();
+        }
+    }
 }
 
 #[test]

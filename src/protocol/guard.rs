@@ -10,13 +10,17 @@
 //! or bytes length past the end, null where the crate rejects null, malformed
 //! varints and inconsistent tagged fields.
 //!
-//! What the guard accepts, the crate decodes while preallocating at most one
-//! element per smallest-possible element size of input: memory is bounded by
-//! the frame size times the element's in-memory size over its smallest wire
-//! size. The crate may still reject an accepted body (invalid UTF-8 in a
-//! string, for example); that is an ordinary decode error.
+//! What the guard accepts, the crate decodes with every preallocation
+//! backed by input: an array of n elements takes at least n times its
+//! smallest element on the wire. Decoded memory is still a multiple of the
+//! body size (up to ~40x: an OffsetFetch v8 group is 120 bytes in memory and
+//! can be 3 bytes on the wire; a compact string is 32 bytes and 1 byte), so
+//! large frames should be limited by size or by
+//! [`BodyStats::array_elements`]. The crate may still reject an accepted
+//! body (invalid UTF-8 in a string, for example); that is an ordinary decode
+//! error.
 //!
-//! The layouts live in [`layouts`] as static data, one table per message,
+//! The layouts live in `guard/layouts.rs` as static data, one table per message,
 //! derived from the crate's generated decoders
 //! (`src/messages/<name>_request.rs`); the tests in `tests/protocol_guard.rs`
 //! check every (api key, version) against the crate's own encoder and decoder.
@@ -91,6 +95,27 @@ pub fn check_request_body(api_key: i16, api_version: i16, body: &[u8]) -> Result
 /// Like [`check_request_body`], returning how many bytes of `body` the crate
 /// will read; anything after that is trailing bytes, which the crate ignores.
 pub fn checked_body_len(api_key: i16, api_version: i16, body: &[u8]) -> Result<usize, GuardError> {
+    inspect_request_body(api_key, api_version, body).map(|stats| stats.body_len)
+}
+
+/// What the guard learnt walking an accepted body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyStats {
+    /// Bytes of the body the crate will read (the rest is trailing bytes).
+    pub body_len: usize,
+    /// Array elements in the body, all arrays together. The crate holds
+    /// each as a struct of up to ~120 bytes (32 for a string), while one can
+    /// take as little as 1 to 3 bytes on the wire: a caller that accepts
+    /// large frames can bound decoded memory with a budget on this count.
+    pub array_elements: u64,
+}
+
+/// Like [`check_request_body`], returning [`BodyStats`].
+pub fn inspect_request_body(
+    api_key: i16,
+    api_version: i16,
+    body: &[u8],
+) -> Result<BodyStats, GuardError> {
     let api = find_api(api_key, api_version).ok_or(GuardError::UnsupportedApi {
         key: api_key,
         version: api_version,
@@ -101,10 +126,14 @@ pub fn checked_body_len(api_key: i16, api_version: i16, body: &[u8]) -> Result<u
         end: body.len(),
         version: api_version,
         flexible: api_version >= api.flexible,
+        elements: 0,
         path: Path::new(api.body.name),
     };
     walker.walk_struct(api.body)?;
-    Ok(walker.pos)
+    Ok(BodyStats {
+        body_len: walker.pos,
+        array_elements: walker.elements,
+    })
 }
 
 /// The request versions the guard knows for `api_key`, as (min, max).
@@ -293,6 +322,8 @@ struct Walker<'a> {
     end: usize,
     version: i16,
     flexible: bool,
+    /// Array elements seen so far.
+    elements: u64,
     path: Path,
 }
 
@@ -409,17 +440,67 @@ impl Walker<'_> {
     }
 
     fn walk_struct(&mut self, s: &'static Struct) -> Result<(), GuardError> {
-        for field in s.fields {
-            if field.min <= self.version && self.version <= field.max {
-                self.path.push(field.name);
-                self.walk_kind(field.kind)?;
-                self.path.pop();
+        // Runs of fixed-size fields are skipped in one step.
+        let mut fixed = 0;
+        let mut fixed_from = 0;
+        for (i, field) in s.fields.iter().enumerate() {
+            if !(field.min <= self.version && self.version <= field.max) {
+                continue;
             }
+            if let Some(size) = fixed_size(field.kind) {
+                if fixed == 0 {
+                    fixed_from = i;
+                }
+                fixed += size;
+                continue;
+            }
+            if fixed > 0 {
+                self.skip_fixed_run(s, fixed_from, fixed)?;
+                fixed = 0;
+            }
+            self.path.push(field.name);
+            self.walk_kind(field.kind)?;
+            self.path.pop();
+        }
+        if fixed > 0 {
+            self.skip_fixed_run(s, fixed_from, fixed)?;
         }
         if self.flexible {
             self.walk_tagged(s)?;
         }
         Ok(())
+    }
+
+    /// Skips `len` bytes of fixed-size fields starting at `s.fields[from]`;
+    /// if they are not all there, names the first field cut short.
+    #[inline]
+    fn skip_fixed_run(
+        &mut self,
+        s: &'static Struct,
+        from: usize,
+        len: usize,
+    ) -> Result<(), GuardError> {
+        if len <= self.remaining() {
+            self.pos += len;
+            return Ok(());
+        }
+        for field in &s.fields[from..] {
+            if !(field.min <= self.version && self.version <= field.max) {
+                continue;
+            }
+            let Some(size) = fixed_size(field.kind) else {
+                break;
+            };
+            self.path.push(field.name);
+            self.skip(size)?;
+            self.path.pop();
+        }
+        // Not reached: a run longer than what is left fails field by field.
+        Err(GuardError::Truncated {
+            field: self.path.render(),
+            needed: len,
+            remaining: self.remaining(),
+        })
     }
 
     fn walk_kind(&mut self, kind: Kind) -> Result<(), GuardError> {
@@ -467,6 +548,7 @@ impl Walker<'_> {
                 remaining,
             });
         }
+        self.elements += count;
         match elem {
             Elem::Prim(k) => match fixed_size(*k) {
                 // Within bounds by the check above.
