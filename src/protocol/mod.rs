@@ -5,6 +5,7 @@
 
 pub mod fetch_encode;
 pub mod frame;
+pub mod guard;
 pub mod versions;
 
 pub use frame::{encode_response, FrameError, RequestFrame};
