@@ -34,6 +34,20 @@ pub enum ErrorCode {
     InvalidProducerEpoch = 47,
     KafkaStorageError = 56,
     UnknownProducerId = 59,
+    LeaderNotAvailable = 5,
+    NotLeaderOrFollower = 6,
+    RequestTimedOut = 7,
+    CoordinatorNotAvailable = 15,
+    NotCoordinator = 16,
+    InvalidReplicaAssignment = 39,
+    InvalidConfig = 40,
+    TransactionalIdAuthorizationFailed = 53,
+    FetchSessionIdNotFound = 70,
+    InvalidFetchSessionEpoch = 71,
+    TopicDeletionDisabled = 73,
+    FencedLeaderEpoch = 74,
+    UnknownLeaderEpoch = 75,
+    UnknownTopicId = 100,
     InvalidRecord = 87,
 }
 
@@ -68,6 +82,22 @@ impl ErrorCode {
             ErrorCode::InvalidProducerEpoch => "INVALID_PRODUCER_EPOCH",
             ErrorCode::KafkaStorageError => "KAFKA_STORAGE_ERROR",
             ErrorCode::UnknownProducerId => "UNKNOWN_PRODUCER_ID",
+            ErrorCode::LeaderNotAvailable => "LEADER_NOT_AVAILABLE",
+            ErrorCode::NotLeaderOrFollower => "NOT_LEADER_OR_FOLLOWER",
+            ErrorCode::RequestTimedOut => "REQUEST_TIMED_OUT",
+            ErrorCode::CoordinatorNotAvailable => "COORDINATOR_NOT_AVAILABLE",
+            ErrorCode::NotCoordinator => "NOT_COORDINATOR",
+            ErrorCode::InvalidReplicaAssignment => "INVALID_REPLICA_ASSIGNMENT",
+            ErrorCode::InvalidConfig => "INVALID_CONFIG",
+            ErrorCode::TransactionalIdAuthorizationFailed => {
+                "TRANSACTIONAL_ID_AUTHORIZATION_FAILED"
+            }
+            ErrorCode::FetchSessionIdNotFound => "FETCH_SESSION_ID_NOT_FOUND",
+            ErrorCode::InvalidFetchSessionEpoch => "INVALID_FETCH_SESSION_EPOCH",
+            ErrorCode::TopicDeletionDisabled => "TOPIC_DELETION_DISABLED",
+            ErrorCode::FencedLeaderEpoch => "FENCED_LEADER_EPOCH",
+            ErrorCode::UnknownLeaderEpoch => "UNKNOWN_LEADER_EPOCH",
+            ErrorCode::UnknownTopicId => "UNKNOWN_TOPIC_ID",
             ErrorCode::InvalidRecord => "INVALID_RECORD",
         }
     }

@@ -4,13 +4,25 @@
 //! below it:
 //!
 //! ```text
+//! boot         command line, configuration, executors, listeners, signals
+//! net/         listeners and connections: frames in, responses out in order
+//! protocol/    request headers, advertised versions, response framing
+//! handler/     one module per Kafka API
+//! shard/       a shard's partitions and metadata; cross-shard jobs; controller
+//! config       broker and topic configuration (Kafka key names)
 //! partition/   a partition: its log plus idempotent-producer state
 //! storage/     segments, indexes, the write path, cache, recovery, retention
 //! record/      v2 record batches as raw bytes: validation and patching
 //! error_code   Kafka error codes
 //! ```
 
+pub mod boot;
+pub mod config;
 pub mod error_code;
+pub mod handler;
+pub mod net;
 pub mod partition;
+pub mod protocol;
 pub mod record;
+pub mod shard;
 pub mod storage;

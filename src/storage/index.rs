@@ -85,7 +85,7 @@ impl OffsetIndex {
     /// Parses an index file, or `None` if it is damaged: a partial entry,
     /// entries that do not grow, or a position past the segment's end.
     pub fn decode(base_offset: i64, bytes: &[u8], segment_bytes: u64) -> Option<Self> {
-        if bytes.len() % OFFSET_ENTRY_BYTES != 0 {
+        if !bytes.len().is_multiple_of(OFFSET_ENTRY_BYTES) {
             return None;
         }
         let mut index = OffsetIndex::new(base_offset);
@@ -183,7 +183,7 @@ impl TimeIndex {
 
     /// Parses a time index file, or `None` if it is damaged.
     pub fn decode(base_offset: i64, bytes: &[u8], next_offset: i64) -> Option<Self> {
-        if bytes.len() % TIME_ENTRY_BYTES != 0 {
+        if !bytes.len().is_multiple_of(TIME_ENTRY_BYTES) {
             return None;
         }
         let mut index = TimeIndex::new(base_offset);

@@ -394,6 +394,14 @@ impl PartitionLog {
         self.shared.state.borrow().config.clone()
     }
 
+    /// Replaces the log's settings (a topic config change). Segment size,
+    /// retention and flush settings apply from the next append, roll or
+    /// retention pass; the write-buffer capacity stays as opened.
+    pub fn set_config(&self, config: LogConfig) {
+        self.shared.state.borrow_mut().config = config;
+        self.shared.syncer_wake.notify();
+    }
+
     pub fn offsets(&self) -> LogOffsets {
         let st = self.shared.state.borrow();
         LogOffsets {

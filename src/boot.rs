@@ -1,0 +1,387 @@
+//! Startup and shutdown: the command line, configuration, the data
+//! directory lock, one pinned executor per shard, listeners, signals.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use glommio::channels::channel_mesh::MeshBuilder;
+use glommio::{LocalExecutorBuilder, Placement};
+use tracing::{error, info, info_span, warn};
+
+use crate::config::{BrokerConfig, ListenerMode};
+use crate::shard::metadata::{ClusterMetadata, METADATA_FILE};
+use crate::shard::{clean_data_dir, Job, Shard};
+use crate::storage::{fsutil, ShardStorage, ShardStorageConfig, SystemClock};
+
+/// shardlog: a Kafka-wire-compatible, thread-per-core message broker.
+#[derive(Debug, Parser)]
+#[command(name = "shardlog", version, about)]
+pub struct Cli {
+    /// Address every shard accepts on (Kafka's `listeners`).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub listen: Option<String>,
+    /// Address clients are told to use (Kafka's `advertised.listeners`);
+    /// default 127.0.0.1 and the listen port.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub advertise: Option<String>,
+    /// Data directory (Kafka's `log.dirs`); default ./data.
+    #[arg(long, value_name = "PATH")]
+    pub data_dir: Option<PathBuf>,
+    /// Cores to pin shards to, one shard each: `0`, `0-3`, `1,3`; a core
+    /// may repeat (several shards on it). Default: every available core.
+    #[arg(long, value_name = "LIST")]
+    pub cores: Option<String>,
+    /// `single` (every shard behind one port) or `per-shard` (shard i also
+    /// listens on port+1+i and is advertised as its own node).
+    #[arg(long, value_name = "MODE")]
+    pub listener_mode: Option<String>,
+    /// A Kafka server.properties file.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// KEY=VALUE config setting, applied after the file and the flags
+    /// (repeatable).
+    #[arg(long = "override", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+    /// Log filter (error, warn, info, debug, trace, or a tracing
+    /// EnvFilter); default: RUST_LOG, else info.
+    #[arg(long, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+}
+
+fn init_logging(level: Option<&str>) {
+    use tracing_subscriber::EnvFilter;
+    let filter = match level {
+        Some(l) => EnvFilter::new(l),
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Builds the configuration from the command line: defaults, the file,
+/// the flags, then the overrides.
+pub fn build_config(cli: &Cli) -> Result<BrokerConfig, String> {
+    let mut config = BrokerConfig::default();
+    let mut advertise_given = false;
+    if let Some(path) = &cli.config {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("reading {}: {e}", path.display()))?;
+        config
+            .apply_properties(&path.display().to_string(), &text)
+            .map_err(|e| e.to_string())?;
+        advertise_given |= text
+            .lines()
+            .any(|l| l.trim_start().starts_with("advertised.listeners"));
+    }
+    let mut set = |k: &str, v: &str| config.set(k, v).map_err(|e| e.to_string());
+    if let Some(v) = &cli.listen {
+        set("listeners", v)?;
+    }
+    if let Some(v) = &cli.advertise {
+        set("advertised.listeners", v)?;
+        advertise_given = true;
+    }
+    if let Some(v) = &cli.data_dir {
+        set("log.dirs", &v.display().to_string())?;
+    }
+    if let Some(v) = &cli.cores {
+        set("shardlog.cores", v)?;
+    }
+    if let Some(v) = &cli.listener_mode {
+        set("shardlog.listener.mode", v)?;
+    }
+    for o in &cli.overrides {
+        let (k, v) = o
+            .split_once('=')
+            .ok_or_else(|| format!("--override {o:?}: expected KEY=VALUE"))?;
+        set(k.trim(), v.trim())?;
+        advertise_given |= k.trim() == "advertised.listeners";
+    }
+    if !advertise_given {
+        config.advertise.1 = config.listen.port();
+    }
+    Ok(config)
+}
+
+/// The broker's entry point.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_level.as_deref());
+    let config = match build_config(&cli) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("shardlog: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!("{e}");
+            eprintln!("shardlog: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// The cores shards run on: the configured list (checked against the
+/// cores this process may use) or every usable core.
+fn choose_cores(config: &BrokerConfig) -> Result<Vec<usize>, String> {
+    let usable: Vec<usize> = core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    if config.cores.is_empty() {
+        if usable.is_empty() {
+            return Ok(vec![0]);
+        }
+        return Ok(usable);
+    }
+    if let Some(bad) = config.cores.iter().find(|c| !usable.contains(c)) {
+        return Err(format!(
+            "core {bad} is not available to this process (usable cores: {usable:?})"
+        ));
+    }
+    Ok(config.cores.clone())
+}
+
+/// Bytes of io_uring registered memory per shard: glommio registers it
+/// with three rings, and without CAP_IPC_LOCK it must fit RLIMIT_MEMLOCK.
+fn io_memory_per_shard(shards: usize) -> usize {
+    const DEFAULT: usize = 8 << 20;
+    let root = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
+        })
+        .unwrap_or(false);
+    if root {
+        return DEFAULT;
+    }
+    let limit = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Max locked memory"))
+                .and_then(|l| l.split_whitespace().nth(3).map(str::to_string))
+        })
+        .and_then(|v| v.parse::<usize>().ok());
+    match limit {
+        Some(l) => (l / (3 * shards.max(1))).clamp(64 << 10, DEFAULT),
+        None => DEFAULT,
+    }
+}
+
+/// Fails if another process listens on `addr`: glommio binds with
+/// SO_REUSEPORT, which would otherwise share the port silently. The probe
+/// sets SO_REUSEADDR only, so connections of an earlier run lingering in
+/// TIME_WAIT do not count.
+fn check_port_free(addr: std::net::SocketAddr) -> Result<(), String> {
+    use socket2::{Domain, Socket, Type};
+    let probe = || -> std::io::Result<()> {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+        socket.set_reuse_address(true)?;
+        socket.bind(&addr.into())?;
+        socket.listen(1)
+    };
+    probe().map_err(|e| format!("cannot listen on {addr}: {e}"))
+}
+
+/// Runs the broker until SIGINT or SIGTERM.
+pub fn run(config: BrokerConfig) -> Result<(), String> {
+    for key in &config.ignored {
+        info!("config key {key} has no effect in shardlog; ignored");
+    }
+    let data_dir = config.data_dir.clone();
+    std::fs::create_dir_all(&data_dir)
+        .map_err(|e| format!("creating data directory {}: {e}", data_dir.display()))?;
+    let lock_path = data_dir.join(".lock");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| format!("opening {}: {e}", lock_path.display()))?;
+    if lock.try_lock().is_err() {
+        return Err(format!(
+            "data directory {} is in use by another shardlog process (lock {} is held)",
+            data_dir.display(),
+            lock_path.display()
+        ));
+    }
+
+    let cores = choose_cores(&config)?;
+    let shards = cores.len();
+    let mut metadata = ClusterMetadata::load(&data_dir)?;
+    if metadata.fit_to_shards(shards) {
+        warn!("partitions of shards beyond the {shards} configured were moved to the remaining shards");
+    }
+    clean_data_dir(&data_dir, &metadata)
+        .map_err(|e| format!("cleaning {}: {e}", data_dir.display()))?;
+    fsutil::write_file_durably_blocking(&data_dir, METADATA_FILE, &metadata.encode())
+        .map_err(|e| format!("writing {METADATA_FILE}: {e}"))?;
+
+    check_port_free(config.listen)?;
+    if config.listener_mode == ListenerMode::PerShard {
+        for i in 0..shards {
+            check_port_free(per_shard_addr(&config, i))?;
+        }
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone()).map_err(|e| format!("signal: {e}"))?;
+    }
+
+    let config = Arc::new(config);
+    let io_memory = io_memory_per_shard(shards);
+    let mesh: MeshBuilder<Job, _> = MeshBuilder::full(shards, 1024);
+    let ready = Arc::new(AtomicUsize::new(0));
+    let drained = Arc::new(AtomicUsize::new(0));
+    let failed = Arc::new(AtomicBool::new(false));
+    let mut handles = Vec::with_capacity(shards);
+    for (i, &core) in cores.iter().enumerate() {
+        let config = config.clone();
+        let metadata = metadata.clone();
+        let mesh = mesh.clone();
+        let (stop, ready, drained, failed) =
+            (stop.clone(), ready.clone(), drained.clone(), failed.clone());
+        let mut builder = LocalExecutorBuilder::new(Placement::Fixed(core))
+            .name(&format!("shard-{i}"))
+            .io_memory(io_memory);
+        if config.spin_before_park_us > 0 {
+            builder = builder.spin_before_park(Duration::from_micros(config.spin_before_park_us));
+        }
+        let handle = builder
+            .spawn(move || async move {
+                let mesh = if shards > 1 {
+                    match mesh.join().await {
+                        Ok(m) => Some(m),
+                        Err(e) => {
+                            error!("joining the shard mesh failed: {e}");
+                            failed.store(true, Ordering::SeqCst);
+                            stop.store(true, Ordering::SeqCst);
+                            return;
+                        }
+                    }
+                } else {
+                    None
+                };
+                let id = mesh.as_ref().map_or(0, |(s, _)| s.peer_id());
+                let span = info_span!("shard", id);
+                let _entered = span.enter();
+                if let Err(e) = shard_main(
+                    id, core, config, metadata, mesh, &stop, &ready, &drained, shards,
+                )
+                .await
+                {
+                    error!("shard {id} failed: {e}");
+                    failed.store(true, Ordering::SeqCst);
+                    stop.store(true, Ordering::SeqCst);
+                    drained.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+            .map_err(|e| format!("starting the executor for core {core}: {e}"))?;
+        handles.push(handle);
+    }
+    for h in handles {
+        let _ = h.join();
+    }
+    drop(lock);
+    if failed.load(Ordering::SeqCst) {
+        return Err("a shard failed; see the log above".to_string());
+    }
+    info!("shut down cleanly");
+    Ok(())
+}
+
+fn per_shard_addr(config: &BrokerConfig, shard: usize) -> std::net::SocketAddr {
+    let mut a = config.listen;
+    a.set_port(config.listen.port() + 1 + shard as u16);
+    a
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn shard_main(
+    id: usize,
+    core: usize,
+    config: Arc<BrokerConfig>,
+    metadata: ClusterMetadata,
+    mesh: Option<(
+        glommio::channels::channel_mesh::Senders<Job>,
+        glommio::channels::channel_mesh::Receivers<Job>,
+    )>,
+    stop: &AtomicBool,
+    ready: &AtomicUsize,
+    drained: &AtomicUsize,
+    shards: usize,
+) -> Result<(), String> {
+    let storage_config = ShardStorageConfig {
+        cache_bytes_max: config.cache_bytes,
+        ..ShardStorageConfig::default()
+    };
+    let storage = ShardStorage::start(
+        &config.data_dir,
+        id,
+        storage_config,
+        std::rc::Rc::new(SystemClock),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let shard = Shard::start(config.clone(), storage, metadata, mesh)
+        .await
+        .map_err(|e| format!("opening partitions: {e}"))?;
+    let mut listeners = vec![crate::net::listen(shard.clone(), config.listen)
+        .map_err(|e| format!("listening on {}: {e}", config.listen))?];
+    if config.listener_mode == ListenerMode::PerShard {
+        let addr = per_shard_addr(&config, id);
+        listeners.push(
+            crate::net::listen(shard.clone(), addr)
+                .map_err(|e| format!("listening on {addr}: {e}"))?,
+        );
+    }
+    let n = ready.fetch_add(1, Ordering::SeqCst) + 1;
+    info!(core, "shard ready");
+    if n == shards {
+        info!(
+            listen = %config.listen,
+            advertise = %format!("{}:{}", config.advertise.0, config.advertise.1),
+            mode = config.listener_mode.name(),
+            shards,
+            data_dir = %config.data_dir.display(),
+            "shardlog ready"
+        );
+    }
+    while !stop.load(Ordering::SeqCst) {
+        glommio::timer::sleep(Duration::from_millis(50)).await;
+    }
+    info!("shutting down: no new connections; finishing requests in flight");
+    shard.begin_shutdown();
+    for l in listeners {
+        l.await;
+    }
+    // Connections finish what they have read, bounded by the longest
+    // long-poll a client may ask for.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while shard.connections.get() > 0 && std::time::Instant::now() < deadline {
+        glommio::timer::sleep(Duration::from_millis(10)).await;
+    }
+    // Every shard stops serving before any closes its partitions: requests
+    // forwarded from other shards must still find them.
+    drained.fetch_add(1, Ordering::SeqCst);
+    while drained.load(Ordering::SeqCst) < shards {
+        glommio::timer::sleep(Duration::from_millis(10)).await;
+    }
+    shard.close_partitions().await;
+    info!("partitions closed");
+    Ok(())
+}

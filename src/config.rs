@@ -1,0 +1,704 @@
+//! Broker configuration with Apache Kafka's `server.properties` key names,
+//! and the topic configs with their broker-level synonyms.
+//!
+//! Sources, later ones winning: built-in defaults, the `--config` file,
+//! command-line flags, `--override KEY=VALUE`. Unknown keys and bad values
+//! stop startup with a message that names them. Keys of Kafka's that have
+//! no meaning here (thread counts, ZooKeeper and KRaft settings, ...) are
+//! accepted and ignored with a log line, so a stock `server.properties`
+//! still starts.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::storage::{ConfigError, LogConfig};
+
+/// How clients reach the shards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenerMode {
+    /// Every shard accepts on the one listener; requests are split by the
+    /// owning shard and forwarded across cores.
+    Single,
+    /// Additionally, shard i listens on its own port (listener port + 1 + i)
+    /// and is advertised as broker node i leading the partitions it owns,
+    /// so clients send each partition's requests straight to its core.
+    PerShard,
+}
+
+impl ListenerMode {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "single" => Some(ListenerMode::Single),
+            "per-shard" => Some(ListenerMode::PerShard),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ListenerMode::Single => "single",
+            ListenerMode::PerShard => "per-shard",
+        }
+    }
+}
+
+/// A config key or value that stops startup.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BrokerConfigError {
+    #[error("unknown config key {0:?}")]
+    UnknownKey(String),
+    #[error("invalid value {value:?} for {key}: {reason}")]
+    InvalidValue {
+        key: String,
+        value: String,
+        reason: String,
+    },
+    #[error("{file}:{line}: expected KEY=VALUE, got {text:?}")]
+    Syntax {
+        file: String,
+        line: usize,
+        text: String,
+    },
+}
+
+impl From<ConfigError> for BrokerConfigError {
+    fn from(e: ConfigError) -> Self {
+        match e {
+            ConfigError::UnknownKey(k) => BrokerConfigError::UnknownKey(k),
+            ConfigError::InvalidValue { key, value, reason } => BrokerConfigError::InvalidValue {
+                key,
+                value,
+                reason: reason.to_string(),
+            },
+        }
+    }
+}
+
+/// A topic config: its name, the broker key that sets its default (Kafka's
+/// synonym), and Kafka's default.
+#[derive(Debug, Clone, Copy)]
+pub struct TopicConfigDef {
+    pub name: &'static str,
+    pub broker_key: &'static str,
+    pub default: &'static str,
+    /// Kafka's ConfigType name as DescribeConfigs v3+ reports it.
+    pub kind: ConfigKind,
+    pub doc: &'static str,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigKind {
+    Boolean,
+    String,
+    Int,
+    Short,
+    Long,
+    Double,
+    List,
+    Class,
+    Password,
+}
+
+impl ConfigKind {
+    /// DescribeConfigs v3+ `config_type`.
+    pub fn wire(self) -> i8 {
+        match self {
+            ConfigKind::Boolean => 1,
+            ConfigKind::String => 2,
+            ConfigKind::Int => 3,
+            ConfigKind::Short => 4,
+            ConfigKind::Long => 5,
+            ConfigKind::Double => 6,
+            ConfigKind::List => 7,
+            ConfigKind::Class => 8,
+            ConfigKind::Password => 9,
+        }
+    }
+}
+
+/// The topic configs shardlog implements, with Kafka's names and defaults
+/// (flush.ms is the one deliberate deviation: see [`LogConfig::flush_ms`]).
+pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
+    TopicConfigDef {
+        name: "cleanup.policy",
+        broker_key: "log.cleanup.policy",
+        default: "delete",
+        kind: ConfigKind::List,
+        doc: "Only delete is supported; compaction is not implemented.",
+    },
+    TopicConfigDef {
+        name: "compression.type",
+        broker_key: "compression.type",
+        default: "producer",
+        kind: ConfigKind::String,
+        doc: "Only producer: batches are stored as the producer compressed them.",
+    },
+    TopicConfigDef {
+        name: "flush.messages",
+        broker_key: "log.flush.interval.messages",
+        default: "9223372036854775807",
+        kind: ConfigKind::Long,
+        doc: "Unsynced records that start an fdatasync; 1 makes every record durable before it is visible.",
+    },
+    TopicConfigDef {
+        name: "flush.ms",
+        broker_key: "log.flush.interval.ms",
+        default: "1000",
+        kind: ConfigKind::Long,
+        doc: "Longest time written data stays unsynced.",
+    },
+    TopicConfigDef {
+        name: "index.interval.bytes",
+        broker_key: "log.index.interval.bytes",
+        default: "4096",
+        kind: ConfigKind::Int,
+        doc: "Bytes between offset index entries.",
+    },
+    TopicConfigDef {
+        name: "max.message.bytes",
+        broker_key: "message.max.bytes",
+        default: "1048588",
+        kind: ConfigKind::Int,
+        doc: "Largest record batch accepted.",
+    },
+    TopicConfigDef {
+        name: "message.timestamp.type",
+        broker_key: "log.message.timestamp.type",
+        default: "CreateTime",
+        kind: ConfigKind::String,
+        doc: "CreateTime or LogAppendTime.",
+    },
+    TopicConfigDef {
+        name: "min.insync.replicas",
+        broker_key: "min.insync.replicas",
+        default: "1",
+        kind: ConfigKind::Int,
+        doc: "acks=all produce fails with NOT_ENOUGH_REPLICAS above 1 (one replica).",
+    },
+    TopicConfigDef {
+        name: "retention.bytes",
+        broker_key: "log.retention.bytes",
+        default: "-1",
+        kind: ConfigKind::Long,
+        doc: "Largest size of a partition before old segments are deleted.",
+    },
+    TopicConfigDef {
+        name: "retention.ms",
+        broker_key: "log.retention.ms",
+        default: "604800000",
+        kind: ConfigKind::Long,
+        doc: "Age after which closed segments are deleted.",
+    },
+    TopicConfigDef {
+        name: "segment.bytes",
+        broker_key: "log.segment.bytes",
+        default: "1073741824",
+        kind: ConfigKind::Int,
+        doc: "Size of a segment file.",
+    },
+    TopicConfigDef {
+        name: "segment.ms",
+        broker_key: "log.roll.ms",
+        default: "604800000",
+        kind: ConfigKind::Long,
+        doc: "Age after which the active segment rolls.",
+    },
+];
+
+pub fn topic_config_def(name: &str) -> Option<&'static TopicConfigDef> {
+    TOPIC_CONFIGS.iter().find(|d| d.name == name)
+}
+
+fn topic_def_for_broker_key(key: &str) -> Option<&'static TopicConfigDef> {
+    TOPIC_CONFIGS.iter().find(|d| d.broker_key == key)
+}
+
+/// Checks one topic config value; shared by CreateTopics, AlterConfigs and
+/// the broker-level synonyms.
+pub fn validate_topic_config(name: &str, value: &str) -> Result<(), BrokerConfigError> {
+    let invalid = |reason: &str| BrokerConfigError::InvalidValue {
+        key: name.to_string(),
+        value: value.to_string(),
+        reason: reason.to_string(),
+    };
+    match name {
+        "cleanup.policy" => {
+            if value.trim() != "delete" {
+                return Err(invalid("only delete is supported (no log compaction)"));
+            }
+        }
+        "compression.type" => {
+            if value.trim() != "producer" {
+                return Err(invalid(
+                    "only producer is supported: batches are stored as sent",
+                ));
+            }
+        }
+        "min.insync.replicas" => {
+            parse_int(name, value, 1, i32::MAX as i64)?;
+        }
+        _ => {
+            let mut scratch = LogConfig::default();
+            scratch.set(name, value)?;
+        }
+    }
+    Ok(())
+}
+
+/// Effective topic configs: Kafka's defaults, then the broker's static and
+/// dynamic defaults, then the topic's own overrides.
+pub fn log_config_for(
+    broker_defaults: &BTreeMap<String, String>,
+    overrides: &BTreeMap<String, String>,
+) -> (LogConfig, TopicExtras) {
+    let mut log = LogConfig::default();
+    let mut extras = TopicExtras::default();
+    for def in TOPIC_CONFIGS {
+        let value = overrides
+            .get(def.name)
+            .or_else(|| broker_defaults.get(def.name));
+        let Some(value) = value else { continue };
+        match def.name {
+            "cleanup.policy" | "compression.type" => {}
+            "min.insync.replicas" => {
+                extras.min_insync_replicas = value.trim().parse().unwrap_or(1);
+            }
+            // Values were validated when they were set.
+            name => {
+                let _ = log.set(name, value);
+            }
+        }
+    }
+    (log, extras)
+}
+
+/// Topic configs that are not storage settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TopicExtras {
+    pub min_insync_replicas: i32,
+}
+
+impl Default for TopicExtras {
+    fn default() -> Self {
+        TopicExtras {
+            min_insync_replicas: 1,
+        }
+    }
+}
+
+/// Kafka keys that have no meaning for shardlog; accepted so that a stock
+/// server.properties starts, and logged.
+const IGNORED_KAFKA_KEYS: &[&str] = &[
+    "num.network.threads",
+    "num.io.threads",
+    "num.replica.fetchers",
+    "num.recovery.threads.per.data.dir",
+    "socket.send.buffer.bytes",
+    "socket.receive.buffer.bytes",
+    "log.cleaner.enable",
+    "offsets.topic.replication.factor",
+    "offsets.topic.num.partitions",
+    "transaction.state.log.replication.factor",
+    "transaction.state.log.min.isr",
+    "group.initial.rebalance.delay.ms",
+    "zookeeper.connect",
+    "zookeeper.connection.timeout.ms",
+    "process.roles",
+    "controller.quorum.voters",
+    "controller.quorum.bootstrap.servers",
+    "controller.listener.names",
+    "listener.security.protocol.map",
+    "inter.broker.listener.name",
+    "share.coordinator.state.topic.replication.factor",
+    "share.coordinator.state.topic.min.isr",
+];
+
+/// The broker's configuration.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    /// node.id (broker.id): the node id of the broker; in per-shard mode
+    /// shard i is node `node_id + i`.
+    pub node_id: i32,
+    /// listeners: where every shard accepts.
+    pub listen: SocketAddr,
+    /// advertised.listeners: what Metadata tells clients.
+    pub advertise: (String, u16),
+    /// log.dirs: the data directory.
+    pub data_dir: PathBuf,
+    /// num.partitions.
+    pub num_partitions: i32,
+    /// default.replication.factor (only 1 exists on a single node).
+    pub default_replication_factor: i16,
+    /// auto.create.topics.enable.
+    pub auto_create_topics: bool,
+    /// delete.topic.enable.
+    pub delete_topic_enable: bool,
+    /// socket.request.max.bytes: largest request frame.
+    pub socket_request_max_bytes: usize,
+    /// queued.max.request.bytes: request bytes in flight per shard before
+    /// the shard stops reading its sockets. Kafka's default is unbounded
+    /// (-1); here it bounds memory per shard.
+    pub queued_max_request_bytes: usize,
+    /// max.connections, per shard here.
+    pub max_connections: usize,
+    /// log.retention.check.interval.ms.
+    pub retention_check_interval_ms: u64,
+    /// Topic config defaults set through their broker synonyms, by topic
+    /// config name.
+    pub topic_defaults: BTreeMap<String, String>,
+    /// shardlog.listener.mode.
+    pub listener_mode: ListenerMode,
+    /// shardlog.cores: cores to pin shards to; empty: every available core.
+    pub cores: Vec<usize>,
+    /// shardlog.cache.bytes: batch cache per shard.
+    pub cache_bytes: usize,
+    /// shardlog.max.in.flight.requests.per.connection: requests read from a
+    /// connection before its responses are written; then the shard stops
+    /// reading that socket.
+    pub max_in_flight_per_connection: usize,
+    /// shardlog.spin.before.park.us: how long an idle shard spins before
+    /// sleeping (cuts cross-shard latency at the cost of CPU).
+    pub spin_before_park_us: u64,
+    /// Keys read but ignored (Kafka settings with no meaning here).
+    pub ignored: Vec<String>,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig {
+            node_id: 0,
+            listen: "0.0.0.0:9092".parse().expect("literal"),
+            advertise: ("127.0.0.1".to_string(), 9092),
+            data_dir: PathBuf::from("./data"),
+            num_partitions: 1,
+            default_replication_factor: 1,
+            auto_create_topics: true,
+            delete_topic_enable: true,
+            socket_request_max_bytes: 104_857_600,
+            queued_max_request_bytes: 512 << 20,
+            max_connections: 65_536,
+            retention_check_interval_ms: 300_000,
+            topic_defaults: BTreeMap::new(),
+            listener_mode: ListenerMode::Single,
+            cores: Vec::new(),
+            cache_bytes: 256 << 20,
+            max_in_flight_per_connection: 64,
+            spin_before_park_us: 0,
+            ignored: Vec::new(),
+        }
+    }
+}
+
+fn parse_int(key: &str, value: &str, min: i64, max: i64) -> Result<i64, BrokerConfigError> {
+    let invalid = |reason: &str| BrokerConfigError::InvalidValue {
+        key: key.to_string(),
+        value: value.to_string(),
+        reason: reason.to_string(),
+    };
+    let v: i64 = value
+        .trim()
+        .parse()
+        .map_err(|_| invalid("not an integer"))?;
+    if v < min || v > max {
+        return Err(invalid(&format!("must be between {min} and {max}")));
+    }
+    Ok(v)
+}
+
+fn parse_bool(key: &str, value: &str) -> Result<bool, BrokerConfigError> {
+    match value.trim() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(BrokerConfigError::InvalidValue {
+            key: key.to_string(),
+            value: value.to_string(),
+            reason: "expected true or false".to_string(),
+        }),
+    }
+}
+
+/// `PLAINTEXT://host:port` (or `host:port`); the one listener shardlog has.
+fn parse_listener(key: &str, value: &str) -> Result<(String, u16), BrokerConfigError> {
+    let invalid = |reason: &str| BrokerConfigError::InvalidValue {
+        key: key.to_string(),
+        value: value.to_string(),
+        reason: reason.to_string(),
+    };
+    let v = value.trim();
+    if v.contains(',') {
+        return Err(invalid("only one listener is supported"));
+    }
+    let v = match v.split_once("://") {
+        Some(("PLAINTEXT", rest)) => rest,
+        Some(_) => return Err(invalid("only PLAINTEXT listeners are supported")),
+        None => v,
+    };
+    let (host, port) = v
+        .rsplit_once(':')
+        .ok_or_else(|| invalid("expected HOST:PORT"))?;
+    let port: u16 = port.parse().map_err(|_| invalid("bad port"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    Ok((host.to_string(), port))
+}
+
+/// `0`, `0-3`, `1,3`, `0,0` (a core may repeat: several shards share it).
+pub fn parse_cores(value: &str) -> Result<Vec<usize>, String> {
+    let mut cores = Vec::new();
+    for part in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let bad = || format!("bad core list {value:?}: expected e.g. 0, 0-3 or 1,3");
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let a: usize = a.trim().parse().map_err(|_| bad())?;
+                let b: usize = b.trim().parse().map_err(|_| bad())?;
+                if a > b || b - a > 4096 {
+                    return Err(bad());
+                }
+                cores.extend(a..=b);
+            }
+            None => cores.push(part.parse().map_err(|_| bad())?),
+        }
+    }
+    if cores.is_empty() {
+        return Err(format!("empty core list {value:?}"));
+    }
+    Ok(cores)
+}
+
+impl BrokerConfig {
+    /// Sets one key. `advertise_explicit` tracks whether the advertised
+    /// address was given, so a listener change moves its default.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), BrokerConfigError> {
+        let invalid = |reason: &str| BrokerConfigError::InvalidValue {
+            key: key.to_string(),
+            value: value.to_string(),
+            reason: reason.to_string(),
+        };
+        match key {
+            "node.id" | "broker.id" => {
+                self.node_id = parse_int(key, value, 0, i32::MAX as i64 - 1024)? as i32
+            }
+            "listeners" => {
+                let (host, port) = parse_listener(key, value)?;
+                let host = if host.is_empty() { "0.0.0.0" } else { &host };
+                self.listen = format!("{host}:{port}")
+                    .parse()
+                    .or_else(|_| format!("[{host}]:{port}").parse())
+                    .map_err(|_| invalid("listener host must be an IP address"))?;
+            }
+            "advertised.listeners" => self.advertise = parse_listener(key, value)?,
+            "log.dirs" | "log.dir" => {
+                if value.contains(',') {
+                    return Err(invalid("only one data directory is supported"));
+                }
+                self.data_dir = PathBuf::from(value.trim());
+            }
+            "num.partitions" => self.num_partitions = parse_int(key, value, 1, 100_000)? as i32,
+            "default.replication.factor" => {
+                self.default_replication_factor = parse_int(key, value, 1, 1)
+                    .map_err(|_| invalid("a single node has exactly one replica"))?
+                    as i16
+            }
+            "auto.create.topics.enable" => self.auto_create_topics = parse_bool(key, value)?,
+            "delete.topic.enable" => self.delete_topic_enable = parse_bool(key, value)?,
+            "socket.request.max.bytes" => {
+                self.socket_request_max_bytes =
+                    parse_int(key, value, 1024, i32::MAX as i64)? as usize
+            }
+            "queued.max.request.bytes" => {
+                let v = parse_int(key, value, -1, i64::MAX)?;
+                self.queued_max_request_bytes = if v <= 0 { usize::MAX } else { v as usize };
+            }
+            "max.connections" => {
+                self.max_connections = parse_int(key, value, 1, i32::MAX as i64)? as usize
+            }
+            "log.retention.check.interval.ms" => {
+                self.retention_check_interval_ms = parse_int(key, value, 1, i64::MAX)? as u64
+            }
+            // Kafka's coarser synonyms, converted to the ms key.
+            "log.retention.hours" | "log.retention.minutes" | "log.roll.hours" => {
+                let unit = if key.ends_with("hours") {
+                    3_600_000
+                } else {
+                    60_000
+                };
+                let v = parse_int(key, value, -1, i64::MAX / unit)?;
+                let ms = if v < 0 { -1 } else { v * unit };
+                let target = if key.starts_with("log.roll") {
+                    "segment.ms"
+                } else {
+                    "retention.ms"
+                };
+                validate_topic_config(target, &ms.to_string())?;
+                self.topic_defaults
+                    .insert(target.to_string(), ms.to_string());
+            }
+            "shardlog.listener.mode" => {
+                self.listener_mode = ListenerMode::parse(value.trim())
+                    .ok_or_else(|| invalid("single or per-shard"))?
+            }
+            "shardlog.cores" => self.cores = parse_cores(value).map_err(|e| invalid(&e))?,
+            "shardlog.cache.bytes" => {
+                self.cache_bytes = parse_int(key, value, 0, i64::MAX)? as usize
+            }
+            "shardlog.max.in.flight.requests.per.connection" => {
+                self.max_in_flight_per_connection = parse_int(key, value, 1, 1 << 20)? as usize
+            }
+            "shardlog.spin.before.park.us" => {
+                self.spin_before_park_us = parse_int(key, value, 0, 1_000_000)? as u64
+            }
+            _ => {
+                if let Some(def) = topic_def_for_broker_key(key) {
+                    validate_topic_config(def.name, value)?;
+                    self.topic_defaults
+                        .insert(def.name.to_string(), value.trim().to_string());
+                } else if IGNORED_KAFKA_KEYS.contains(&key) {
+                    self.ignored.push(key.to_string());
+                } else {
+                    return Err(BrokerConfigError::UnknownKey(key.to_string()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies a `server.properties` file's text.
+    pub fn apply_properties(&mut self, file: &str, text: &str) -> Result<(), BrokerConfigError> {
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
+                continue;
+            }
+            let Some((k, v)) = line.split_once('=').or_else(|| line.split_once(':')) else {
+                return Err(BrokerConfigError::Syntax {
+                    file: file.to_string(),
+                    line: i + 1,
+                    text: line.to_string(),
+                });
+            };
+            self.set(k.trim(), v.trim())?;
+        }
+        Ok(())
+    }
+
+    /// The value of a broker key as DescribeConfigs shows it, for the keys
+    /// this broker knows (topic synonyms included).
+    pub fn describe(&self) -> Vec<(String, String)> {
+        let mut out = vec![
+            ("node.id".to_string(), self.node_id.to_string()),
+            (
+                "listeners".to_string(),
+                format!("PLAINTEXT://{}", self.listen),
+            ),
+            (
+                "advertised.listeners".to_string(),
+                format!("PLAINTEXT://{}:{}", self.advertise.0, self.advertise.1),
+            ),
+            ("log.dirs".to_string(), self.data_dir.display().to_string()),
+            (
+                "num.partitions".to_string(),
+                self.num_partitions.to_string(),
+            ),
+            (
+                "default.replication.factor".to_string(),
+                self.default_replication_factor.to_string(),
+            ),
+            (
+                "auto.create.topics.enable".to_string(),
+                self.auto_create_topics.to_string(),
+            ),
+            (
+                "delete.topic.enable".to_string(),
+                self.delete_topic_enable.to_string(),
+            ),
+            (
+                "socket.request.max.bytes".to_string(),
+                self.socket_request_max_bytes.to_string(),
+            ),
+            (
+                "log.retention.check.interval.ms".to_string(),
+                self.retention_check_interval_ms.to_string(),
+            ),
+            (
+                "shardlog.listener.mode".to_string(),
+                self.listener_mode.name().to_string(),
+            ),
+        ];
+        for def in TOPIC_CONFIGS {
+            let v = self
+                .topic_defaults
+                .get(def.name)
+                .map(String::as_str)
+                .unwrap_or(def.default);
+            out.push((def.broker_key.to_string(), v.to_string()));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kafka_keys_and_synonyms() {
+        let mut c = BrokerConfig::default();
+        c.apply_properties(
+            "server.properties",
+            "# comment\nnum.partitions=3\nlog.retention.hours=1\nlog.segment.bytes=1048576\n\
+             num.network.threads=3\nlisteners=PLAINTEXT://127.0.0.1:19092\nmessage.max.bytes=2000000\n",
+        )
+        .unwrap();
+        assert_eq!(c.num_partitions, 3);
+        assert_eq!(c.listen, "127.0.0.1:19092".parse().unwrap());
+        assert_eq!(c.topic_defaults["retention.ms"], "3600000");
+        assert_eq!(c.topic_defaults["segment.bytes"], "1048576");
+        assert_eq!(c.topic_defaults["max.message.bytes"], "2000000");
+        assert_eq!(c.ignored, vec!["num.network.threads"]);
+        let (log, _) = log_config_for(&c.topic_defaults, &BTreeMap::new());
+        assert_eq!(log.retention_ms, 3_600_000);
+        assert_eq!(log.segment_bytes, 1 << 20);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_named() {
+        let mut c = BrokerConfig::default();
+        let e = c.set("num.partitons", "3").unwrap_err();
+        assert!(e.to_string().contains("num.partitons"), "{e}");
+        let e = c.set("num.partitions", "zero").unwrap_err();
+        assert!(e.to_string().contains("num.partitions"), "{e}");
+        let e = c.set("log.segment.bytes", "10").unwrap_err();
+        assert!(e.to_string().contains("segment.bytes"), "{e}");
+        assert!(c.set("default.replication.factor", "3").is_err());
+        assert!(c.set("listeners", "SSL://0.0.0.0:9093").is_err());
+        let e = c
+            .apply_properties("f", "num.partitions=2\nbogus line\n")
+            .unwrap_err();
+        assert!(e.to_string().contains("f:2"), "{e}");
+    }
+
+    #[test]
+    fn core_lists() {
+        assert_eq!(parse_cores("0").unwrap(), vec![0]);
+        assert_eq!(parse_cores("0-3").unwrap(), vec![0, 1, 2, 3]);
+        assert_eq!(parse_cores("1,3").unwrap(), vec![1, 3]);
+        assert_eq!(parse_cores("0,0").unwrap(), vec![0, 0]);
+        assert!(parse_cores("3-1").is_err());
+        assert!(parse_cores("x").is_err());
+    }
+
+    #[test]
+    fn topic_overrides_win_over_broker_defaults() {
+        let mut broker = BTreeMap::new();
+        broker.insert("retention.ms".to_string(), "1000".to_string());
+        let mut topic = BTreeMap::new();
+        topic.insert("retention.ms".to_string(), "2000".to_string());
+        topic.insert("min.insync.replicas".to_string(), "2".to_string());
+        let (log, extras) = log_config_for(&broker, &topic);
+        assert_eq!(log.retention_ms, 2000);
+        assert_eq!(extras.min_insync_replicas, 2);
+        assert!(validate_topic_config("cleanup.policy", "compact").is_err());
+        assert!(validate_topic_config("retention.ms", "-1").is_ok());
+        assert!(validate_topic_config("nope", "1").is_err());
+    }
+}

@@ -1,0 +1,52 @@
+//! CreatePartitions: grows topics; new partitions are placed on the
+//! least-loaded shards, or where the assignment names them.
+
+use std::rc::Rc;
+
+use bytes::Bytes;
+use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
+use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
+
+use super::{str_bytes, topic_name};
+use crate::protocol::{FrameError, RequestFrame};
+use crate::shard::controller::PartitionGrowth;
+use crate::shard::Shard;
+
+pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, FrameError> {
+    let request: CreatePartitionsRequest = req.decode()?;
+    let asks: Vec<PartitionGrowth> = request
+        .topics
+        .iter()
+        .map(|t| {
+            let assignments = t.assignments.as_ref().map(|a| {
+                a.iter()
+                    .map(|x| x.broker_ids.iter().map(|b| b.0).collect())
+                    .collect()
+            });
+            (t.name.to_string(), t.count, assignments)
+        })
+        .collect();
+    let names: Vec<String> = asks.iter().map(|a| a.0.clone()).collect();
+    let validate_only = request.validate_only;
+    let results = shard
+        .run_on(0, move |s| async move {
+            let c = s.controller.as_ref().expect("shard 0 is the controller");
+            c.create_partitions(&s, asks, validate_only).await
+        })
+        .await
+        .map_err(|e| FrameError::Encode(e.to_string()))?;
+    let results = names
+        .into_iter()
+        .zip(results)
+        .map(|(name, r)| {
+            let base = CreatePartitionsTopicResult::default().with_name(topic_name(name));
+            match r {
+                Ok(()) => base,
+                Err((code, message)) => base
+                    .with_error_code(code.code())
+                    .with_error_message(Some(str_bytes(message))),
+            }
+        })
+        .collect();
+    req.respond(&CreatePartitionsResponse::default().with_results(results))
+}

@@ -1,0 +1,188 @@
+//! Metadata: brokers (one node, or one per shard in per-shard mode) and
+//! topics with each partition's leader; auto-creates topics when allowed.
+
+use std::rc::Rc;
+
+use bytes::Bytes;
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse};
+
+use super::{str_bytes, topic_name, LEADER_EPOCH};
+use crate::error_code::ErrorCode;
+use crate::protocol::{FrameError, RequestFrame};
+use crate::shard::controller::NewTopic;
+use crate::shard::metadata::{is_internal, validate_topic_name, TopicMeta};
+use crate::shard::Shard;
+
+/// "Not requested" for the authorized-operations fields.
+const OPS_NOT_REQUESTED: i32 = i32::MIN;
+
+pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, FrameError> {
+    let request: MetadataRequest = req.decode()?;
+    // v0: an empty list means every topic; v1+: null means every topic.
+    let requested: Option<Vec<(Option<String>, uuid::Uuid)>> = match request.topics {
+        None => None,
+        Some(t) if t.is_empty() && req.version == 0 => None,
+        Some(t) => Some(
+            t.into_iter()
+                .map(|t| (t.name.map(|n| n.to_string()), t.topic_id))
+                .collect(),
+        ),
+    };
+    let auto_create =
+        shard.config.auto_create_topics && (req.version < 4 || request.allow_auto_topic_creation);
+
+    let mut topics = Vec::new();
+    match requested {
+        None => {
+            let md = shard.metadata();
+            for (name, meta) in &md.topics {
+                topics.push(describe_topic(shard, name, meta, req.version));
+            }
+        }
+        Some(list) => {
+            // Create the missing ones first, in one controller change.
+            if auto_create {
+                let md = shard.metadata();
+                let missing: Vec<NewTopic> = list
+                    .iter()
+                    .filter_map(|(name, _)| name.clone())
+                    .filter(|n| !md.topics.contains_key(n) && validate_topic_name(n).is_ok())
+                    .filter(|n| !is_internal(n))
+                    .map(|name| NewTopic {
+                        name,
+                        num_partitions: -1,
+                        replication_factor: -1,
+                        assignments: Vec::new(),
+                        configs: Vec::new(),
+                    })
+                    .collect();
+                if !missing.is_empty() {
+                    let results = shard
+                        .run_on(0, move |s| async move {
+                            let c = s.controller.as_ref().expect("shard 0 is the controller");
+                            c.create_topics(&s, missing, false)
+                                .await
+                                .into_iter()
+                                .map(|r| r.map(|c| c.name).map_err(|e| e.1))
+                                .collect::<Vec<_>>()
+                        })
+                        .await;
+                    if let Ok(results) = results {
+                        for r in results {
+                            match r {
+                                Ok(name) => tracing::info!(topic = %name, "auto-created topic"),
+                                Err(e) => tracing::debug!("auto-create: {e}"),
+                            }
+                        }
+                    }
+                }
+            }
+            let md = shard.metadata();
+            for (name, id) in list {
+                let found = match &name {
+                    Some(n) => md.topics.get(n).map(|m| (n.clone(), m)),
+                    None => md
+                        .topics
+                        .iter()
+                        .find(|(_, m)| m.uuid() == id)
+                        .map(|(n, m)| (n.clone(), m)),
+                };
+                match found {
+                    Some((n, meta)) => topics.push(describe_topic(shard, &n, meta, req.version)),
+                    None => {
+                        let error = match &name {
+                            None => ErrorCode::UnknownTopicId,
+                            Some(n) if validate_topic_name(n).is_err() => {
+                                ErrorCode::InvalidTopicException
+                            }
+                            Some(_) => ErrorCode::UnknownTopicOrPartition,
+                        };
+                        topics.push(
+                            MetadataResponseTopic::default()
+                                .with_error_code(error.code())
+                                .with_name(name.map(topic_name))
+                                .with_topic_id(if req.version >= 10 {
+                                    id
+                                } else {
+                                    uuid::Uuid::nil()
+                                })
+                                .with_topic_authorized_operations(OPS_NOT_REQUESTED),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    for t in &mut topics {
+        if req.version >= 8 && request.include_topic_authorized_operations {
+            // Everything is allowed: there is no authorization.
+            t.topic_authorized_operations = all_topic_operations();
+        }
+    }
+
+    let brokers = shard
+        .nodes()
+        .into_iter()
+        .map(|n| {
+            MetadataResponseBroker::default()
+                .with_node_id(BrokerId(n.node_id))
+                .with_host(str_bytes(n.host))
+                .with_port(n.port)
+        })
+        .collect();
+    let md = shard.metadata();
+    let response = MetadataResponse::default()
+        .with_brokers(brokers)
+        .with_cluster_id((req.version >= 2).then(|| str_bytes(md.cluster_id.clone())))
+        .with_controller_id(BrokerId(if req.version >= 1 {
+            shard.config.node_id
+        } else {
+            -1
+        }))
+        .with_topics(topics)
+        .with_cluster_authorized_operations(OPS_NOT_REQUESTED);
+    req.respond(&response)
+}
+
+fn describe_topic(
+    shard: &Shard,
+    name: &str,
+    meta: &TopicMeta,
+    version: i16,
+) -> MetadataResponseTopic {
+    let partitions = meta
+        .partitions
+        .iter()
+        .enumerate()
+        .map(|(i, &owner)| {
+            let node = BrokerId(shard.node_of_shard(owner));
+            MetadataResponsePartition::default()
+                .with_partition_index(i as i32)
+                .with_leader_id(node)
+                .with_leader_epoch(if version >= 7 { LEADER_EPOCH } else { -1 })
+                .with_replica_nodes(vec![node])
+                .with_isr_nodes(vec![node])
+        })
+        .collect();
+    MetadataResponseTopic::default()
+        .with_name(Some(topic_name(name)))
+        .with_topic_id(if version >= 10 {
+            meta.uuid()
+        } else {
+            uuid::Uuid::nil()
+        })
+        .with_is_internal(version >= 1 && is_internal(name))
+        .with_partitions(partitions)
+        .with_topic_authorized_operations(OPS_NOT_REQUESTED)
+}
+
+/// READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS,
+/// ALTER_CONFIGS as Kafka's AclOperation bit positions.
+fn all_topic_operations() -> i32 {
+    [3, 4, 5, 6, 7, 8, 10, 11]
+        .iter()
+        .fold(0, |acc, bit| acc | (1 << bit))
+}

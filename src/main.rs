@@ -1,0 +1,5 @@
+//! The `shardlog` broker binary.
+
+fn main() -> std::process::ExitCode {
+    shardlog::boot::main()
+}

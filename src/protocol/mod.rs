@@ -1,0 +1,9 @@
+//! The Kafka wire format as the broker uses it: the frames and headers of
+//! requests, the advertised API versions, the bounds check every request
+//! body passes before the kafka-protocol crate decodes it, and response
+//! encoding.
+
+pub mod frame;
+pub mod versions;
+
+pub use frame::{encode_response, FrameError, RequestFrame};

@@ -1,0 +1,237 @@
+//! The cluster metadata every shard holds a copy of: topics, their
+//! partitions' owning shards, topic config overrides, dynamic broker
+//! configs. Shard 0 (the controller) changes it, persists it as JSON in the
+//! data directory, and broadcasts the new version to every shard.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error_code::ErrorCode;
+
+pub const METADATA_FILE: &str = "shardlog-metadata.json";
+
+/// Kafka's longest topic name.
+pub const MAX_TOPIC_NAME_LEN: usize = 249;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicMeta {
+    /// Kafka's topic id (a UUID), as 32 hex digits.
+    pub id: String,
+    /// partitions[i] is the shard that owns partition i.
+    pub partitions: Vec<usize>,
+    /// Topic config overrides, by Kafka topic config name.
+    #[serde(default)]
+    pub configs: BTreeMap<String, String>,
+}
+
+impl TopicMeta {
+    pub fn uuid(&self) -> uuid::Uuid {
+        uuid::Uuid::parse_str(&self.id).unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterMetadata {
+    /// Bumped on every change.
+    pub version: u64,
+    pub cluster_id: String,
+    /// Producer ids below this have been handed out.
+    pub next_producer_id: i64,
+    pub topics: BTreeMap<String, TopicMeta>,
+    /// Dynamic broker-level topic defaults (AlterConfigs on the broker), by
+    /// topic config name.
+    #[serde(default)]
+    pub broker_configs: BTreeMap<String, String>,
+}
+
+impl ClusterMetadata {
+    pub fn new() -> Self {
+        ClusterMetadata {
+            version: 0,
+            cluster_id: new_cluster_id(),
+            next_producer_id: 0,
+            topics: BTreeMap::new(),
+            broker_configs: BTreeMap::new(),
+        }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec_pretty(self).expect("metadata serializes")
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, String> {
+        serde_json::from_slice(bytes).map_err(|e| e.to_string())
+    }
+
+    /// Loads the metadata from `data_dir`, or starts new metadata.
+    pub fn load(data_dir: &Path) -> Result<Self, String> {
+        let path = data_dir.join(METADATA_FILE);
+        match std::fs::read(&path) {
+            Ok(bytes) => Self::decode(&bytes).map_err(|e| format!("{}: {e}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::new()),
+            Err(e) => Err(format!("{}: {e}", path.display())),
+        }
+    }
+
+    /// Total partitions over all topics.
+    pub fn partition_count(&self) -> usize {
+        self.topics.values().map(|t| t.partitions.len()).sum()
+    }
+
+    /// Partitions owned by each shard, for balanced placement.
+    pub fn partitions_per_shard(&self, shards: usize) -> Vec<usize> {
+        let mut counts = vec![0; shards];
+        for t in self.topics.values() {
+            for &s in &t.partitions {
+                if s < shards {
+                    counts[s] += 1;
+                }
+            }
+        }
+        counts
+    }
+
+    /// Picks owners for `n` new partitions: each goes to the shard owning
+    /// the fewest partitions so far (lowest index on ties).
+    pub fn place(&self, shards: usize, n: usize) -> Vec<usize> {
+        let mut counts = self.partitions_per_shard(shards);
+        (0..n)
+            .map(|_| {
+                let (shard, _) = counts
+                    .iter()
+                    .enumerate()
+                    .min_by_key(|&(i, c)| (*c, i))
+                    .expect("at least one shard");
+                counts[shard] += 1;
+                shard
+            })
+            .collect()
+    }
+
+    /// Remaps owners past the shard count (the broker restarted with fewer
+    /// shards than it had).
+    pub fn fit_to_shards(&mut self, shards: usize) -> bool {
+        let mut changed = false;
+        for t in self.topics.values_mut() {
+            for s in &mut t.partitions {
+                if *s >= shards {
+                    *s %= shards;
+                    changed = true;
+                }
+            }
+        }
+        changed
+    }
+}
+
+impl Default for ClusterMetadata {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Kafka's cluster id: 16 random bytes in URL-safe base64 without padding.
+fn new_cluster_id() -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let bytes = uuid::Uuid::new_v4().into_bytes();
+    let mut bits: u32 = 0;
+    let mut nbits = 0;
+    let mut out = String::new();
+    for b in bytes {
+        bits = (bits << 8) | b as u32;
+        nbits += 8;
+        while nbits >= 6 {
+            nbits -= 6;
+            out.push(ALPHABET[((bits >> nbits) & 63) as usize] as char);
+        }
+    }
+    if nbits > 0 {
+        out.push(ALPHABET[((bits << (6 - nbits)) & 63) as usize] as char);
+    }
+    out
+}
+
+pub fn new_topic_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// Kafka's topic name rules: 1-249 characters of `[a-zA-Z0-9._-]`, not `.`
+/// or `..`.
+pub fn validate_topic_name(name: &str) -> Result<(), (ErrorCode, String)> {
+    let fail = |why: String| Err((ErrorCode::InvalidTopicException, why));
+    if name.is_empty() {
+        return fail("Topic name is illegal, it can't be empty".into());
+    }
+    if name == "." || name == ".." {
+        return fail("Topic name cannot be \".\" or \"..\"".into());
+    }
+    if name.len() > MAX_TOPIC_NAME_LEN {
+        return fail(format!(
+            "Topic name is illegal, it can't be longer than {MAX_TOPIC_NAME_LEN} characters"
+        ));
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+    {
+        return fail(format!(
+            "Topic name \"{name}\" is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'"
+        ));
+    }
+    Ok(())
+}
+
+/// Kafka refuses a topic whose name differs from an existing one only by
+/// '.' versus '_' (their metric names would collide).
+pub fn collides_with(existing: &str, name: &str) -> bool {
+    existing != name && existing.replace('.', "_") == name.replace('.', "_")
+}
+
+/// Internal topics (none yet; consumer offsets arrive with groups).
+pub fn is_internal(name: &str) -> bool {
+    name.starts_with("__")
+}
+
+pub type SharedMetadata = Arc<ClusterMetadata>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(validate_topic_name("orders.v1_x-2").is_ok());
+        assert!(validate_topic_name("").is_err());
+        assert!(validate_topic_name(".").is_err());
+        assert!(validate_topic_name("..").is_err());
+        assert!(validate_topic_name("a b").is_err());
+        assert!(validate_topic_name(&"a".repeat(249)).is_ok());
+        assert!(validate_topic_name(&"a".repeat(250)).is_err());
+        assert!(collides_with("a.b", "a_b"));
+        assert!(!collides_with("a.b", "a.b"));
+    }
+
+    #[test]
+    fn balanced_placement_and_round_trip() {
+        let mut m = ClusterMetadata::new();
+        assert_eq!(m.cluster_id.len(), 22);
+        let p = m.place(3, 4);
+        assert_eq!(p, vec![0, 1, 2, 0]);
+        m.topics.insert(
+            "t".into(),
+            TopicMeta {
+                id: new_topic_id(),
+                partitions: p,
+                configs: BTreeMap::new(),
+            },
+        );
+        assert_eq!(m.place(3, 2), vec![1, 2]);
+        let back = ClusterMetadata::decode(&m.encode()).unwrap();
+        assert_eq!(back, m);
+        assert!(m.fit_to_shards(2));
+        assert_eq!(m.topics["t"].partitions, vec![0, 1, 0, 0]);
+    }
+}

@@ -1,0 +1,528 @@
+//! A shard: one pinned glommio executor and everything it owns outright —
+//! its partitions (logs, caches, producer state), its copy of the cluster
+//! metadata, its request-memory budget. Other shards reach it only by
+//! sending it a job over the channel mesh ([`Shard::run_on`]).
+//!
+//! Shard 0 is also the controller: it makes every metadata change, persists
+//! it and broadcasts it (see [`controller`]).
+
+pub mod controller;
+pub mod latch;
+pub mod metadata;
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use glommio::channels::channel_mesh::{Receivers, Senders};
+use tracing::{info, warn};
+
+use crate::config::{log_config_for, BrokerConfig, ListenerMode, TopicExtras};
+use crate::partition::Partition;
+use crate::storage::fsutil;
+use crate::storage::waiters::FifoSpace;
+use crate::storage::{ShardStorage, StorageError};
+use metadata::{ClusterMetadata, SharedMetadata, TopicMeta};
+
+/// A job sent to another shard: a closure run there with that shard.
+pub type Job = Box<dyn FnOnce(Rc<Shard>) -> Pin<Box<dyn Future<Output = ()>>> + Send>;
+
+/// The other shard stopped (shutdown) before answering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("shard {0} is not available")]
+pub struct ShardGone(pub usize);
+
+/// A broker node as Metadata advertises it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    pub node_id: i32,
+    pub host: String,
+    pub port: i32,
+}
+
+/// A partition owned by this shard, with its topic's non-storage settings.
+pub struct LocalPartition {
+    pub partition: Partition,
+    pub topic_id: String,
+    pub extras: Cell<TopicExtras>,
+}
+
+pub struct Shard {
+    pub id: usize,
+    pub shard_count: usize,
+    pub config: Arc<BrokerConfig>,
+    pub storage: ShardStorage,
+    metadata: RefCell<SharedMetadata>,
+    partitions: RefCell<HashMap<String, Vec<Option<Rc<LocalPartition>>>>>,
+    mesh: Option<Senders<Job>>,
+    /// Request bytes read and not yet answered on this shard's
+    /// connections (queued.max.request.bytes).
+    pub request_budget: Rc<FifoSpace>,
+    /// Producer ids handed to this shard by the controller: [next, end).
+    producer_ids: Cell<(i64, i64)>,
+    pub controller: Option<controller::Controller>,
+    /// Set when the shard starts shutting down.
+    pub shutdown: latch::Latch,
+    /// Connections open on this shard.
+    pub connections: Cell<usize>,
+}
+
+/// Producer ids the controller hands a shard at once.
+const PRODUCER_ID_BLOCK: i64 = 1000;
+
+impl Shard {
+    /// Creates the shard, opens the partitions it owns and starts draining
+    /// jobs from the other shards.
+    pub async fn start(
+        config: Arc<BrokerConfig>,
+        storage: ShardStorage,
+        metadata: ClusterMetadata,
+        mesh: Option<(Senders<Job>, Receivers<Job>)>,
+    ) -> Result<Rc<Shard>, StorageError> {
+        let (id, shard_count, senders, receivers) = match mesh {
+            Some((s, r)) => (s.peer_id(), s.nr_consumers(), Some(s), Some(r)),
+            None => (0, 1, None, None),
+        };
+        let metadata = Arc::new(metadata);
+        let controller = (id == 0).then(|| controller::Controller::new(metadata.clone()));
+        let shard = Rc::new(Shard {
+            id,
+            shard_count,
+            request_budget: FifoSpace::new(config.queued_max_request_bytes as u64),
+            config,
+            storage,
+            metadata: RefCell::new(metadata.clone()),
+            partitions: RefCell::new(HashMap::new()),
+            mesh: senders,
+            producer_ids: Cell::new((0, 0)),
+            controller,
+            shutdown: latch::Latch::default(),
+            connections: Cell::new(0),
+        });
+        if let Some(mut receivers) = receivers {
+            for (_, stream) in receivers.streams() {
+                let shard = shard.clone();
+                glommio::spawn_local(async move {
+                    while let Some(job) = stream.recv().await {
+                        glommio::spawn_local(job(shard.clone())).detach();
+                    }
+                })
+                .detach();
+            }
+        }
+        shard.open_owned_partitions(&metadata).await?;
+        shard.clone().spawn_retention();
+        Ok(shard)
+    }
+
+    pub fn metadata(&self) -> SharedMetadata {
+        self.metadata.borrow().clone()
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutdown.is_set()
+    }
+
+    pub fn begin_shutdown(&self) {
+        self.shutdown.set();
+    }
+
+    /// Runs `f` on shard `target` and returns its result: directly when the
+    /// target is this shard, otherwise as a job over the mesh.
+    pub async fn run_on<T, F, Fut>(self: &Rc<Self>, target: usize, f: F) -> Result<T, ShardGone>
+    where
+        F: FnOnce(Rc<Shard>) -> Fut + Send + 'static,
+        Fut: Future<Output = T> + 'static,
+        T: Send + 'static,
+    {
+        if target == self.id {
+            return Ok(f(self.clone()).await);
+        }
+        let mesh = self.mesh.as_ref().ok_or(ShardGone(target))?;
+        let (tx, rx) = futures_channel::oneshot::channel();
+        let job: Job = Box::new(move |shard| {
+            Box::pin(async move {
+                let _ = tx.send(f(shard).await);
+            })
+        });
+        mesh.send_to(target, job)
+            .await
+            .map_err(|_| ShardGone(target))?;
+        rx.await.map_err(|_| ShardGone(target))
+    }
+
+    /// The nodes Metadata advertises: one for the broker, or one per shard
+    /// in per-shard mode.
+    pub fn nodes(&self) -> Vec<Node> {
+        let (host, port) = &self.config.advertise;
+        match self.config.listener_mode {
+            ListenerMode::Single => vec![Node {
+                node_id: self.config.node_id,
+                host: host.clone(),
+                port: *port as i32,
+            }],
+            ListenerMode::PerShard => (0..self.shard_count)
+                .map(|i| Node {
+                    node_id: self.config.node_id + i as i32,
+                    host: host.clone(),
+                    port: *port as i32 + 1 + i as i32,
+                })
+                .collect(),
+        }
+    }
+
+    /// The node that leads partitions owned by `shard`.
+    pub fn node_of_shard(&self, shard: usize) -> i32 {
+        match self.config.listener_mode {
+            ListenerMode::Single => self.config.node_id,
+            ListenerMode::PerShard => self.config.node_id + shard as i32,
+        }
+    }
+
+    /// The shard behind a node id, if it is one of ours.
+    pub fn shard_of_node(&self, node: i32) -> Option<usize> {
+        match self.config.listener_mode {
+            ListenerMode::Single => (node == self.config.node_id).then_some(0),
+            ListenerMode::PerShard => {
+                let i = node.checked_sub(self.config.node_id)?;
+                (i >= 0 && (i as usize) < self.shard_count).then_some(i as usize)
+            }
+        }
+    }
+
+    /// The shard owning `topic`/`partition`, if it exists.
+    pub fn owner_of(&self, topic: &str, partition: i32) -> Option<usize> {
+        let md = self.metadata.borrow();
+        let t = md.topics.get(topic)?;
+        usize::try_from(partition)
+            .ok()
+            .and_then(|p| t.partitions.get(p).copied())
+    }
+
+    /// A partition this shard owns.
+    pub fn local_partition(&self, topic: &str, partition: i32) -> Option<Rc<LocalPartition>> {
+        let parts = self.partitions.borrow();
+        let list = parts.get(topic)?;
+        usize::try_from(partition)
+            .ok()
+            .and_then(|p| list.get(p))
+            .and_then(|p| p.clone())
+    }
+
+    /// Every partition this shard owns.
+    pub fn local_partitions(&self) -> Vec<(String, i32, Rc<LocalPartition>)> {
+        let parts = self.partitions.borrow();
+        let mut out = Vec::new();
+        for (topic, list) in parts.iter() {
+            for (i, p) in list.iter().enumerate() {
+                if let Some(p) = p {
+                    out.push((topic.clone(), i as i32, p.clone()));
+                }
+            }
+        }
+        out
+    }
+
+    /// Broker-level topic defaults: static config, then dynamic.
+    pub fn broker_topic_defaults(&self) -> std::collections::BTreeMap<String, String> {
+        let mut d = self.config.topic_defaults.clone();
+        for (k, v) in &self.metadata.borrow().broker_configs {
+            d.insert(k.clone(), v.clone());
+        }
+        d
+    }
+
+    fn partition_dir(&self, topic: &str, partition: usize) -> PathBuf {
+        self.config.data_dir.join(format!("{topic}-{partition}"))
+    }
+
+    async fn open_owned_partitions(&self, md: &ClusterMetadata) -> Result<(), StorageError> {
+        for (name, topic) in &md.topics {
+            for (i, &owner) in topic.partitions.iter().enumerate() {
+                if owner == self.id {
+                    self.open_partition(name, topic, i, md).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn open_partition(
+        &self,
+        name: &str,
+        topic: &TopicMeta,
+        index: usize,
+        md: &ClusterMetadata,
+    ) -> Result<(), StorageError> {
+        let dir = self.partition_dir(name, index);
+        prepare_partition_dir(&dir, &topic.id).await?;
+        let mut defaults = self.config.topic_defaults.clone();
+        defaults.extend(md.broker_configs.clone());
+        let (log_config, extras) = log_config_for(&defaults, &topic.configs);
+        let partition = Partition::open(&dir, log_config, &self.storage).await?;
+        let local = Rc::new(LocalPartition {
+            partition,
+            topic_id: topic.id.clone(),
+            extras: Cell::new(extras),
+        });
+        let mut parts = self.partitions.borrow_mut();
+        let list = parts.entry(name.to_string()).or_default();
+        if list.len() <= index {
+            list.resize(index + 1, None);
+        }
+        list[index] = Some(local);
+        Ok(())
+    }
+
+    /// Adopts a new metadata version: opens partitions newly placed here,
+    /// applies config changes, closes and deletes partitions of deleted
+    /// topics.
+    pub async fn apply_metadata(&self, next: SharedMetadata) -> Result<(), StorageError> {
+        let prev = self.metadata();
+        if next.version <= prev.version {
+            return Ok(());
+        }
+        // Deleted topics (or recreated under a new id): close and remove.
+        let gone: Vec<(String, Vec<Option<Rc<LocalPartition>>>)> = {
+            let mut parts = self.partitions.borrow_mut();
+            let names: Vec<String> = parts
+                .iter()
+                .filter(|(name, list)| {
+                    let id = list.iter().flatten().next().map(|p| p.topic_id.clone());
+                    match next.topics.get(*name) {
+                        None => true,
+                        Some(t) => id.is_some_and(|id| id != t.id),
+                    }
+                })
+                .map(|(n, _)| n.clone())
+                .collect();
+            names
+                .into_iter()
+                .map(|n| {
+                    let list = parts.remove(&n).unwrap_or_default();
+                    (n, list)
+                })
+                .collect()
+        };
+        *self.metadata.borrow_mut() = next.clone();
+        for (name, list) in gone {
+            for (i, p) in list.into_iter().enumerate() {
+                let Some(p) = p else { continue };
+                if let Err(e) = p.partition.close().await {
+                    warn!(topic = %name, partition = i, "closing a deleted partition: {e}");
+                }
+                drop(p);
+                let dir = self.partition_dir(&name, i);
+                remove_partition_dir(&dir).await;
+                info!(topic = %name, partition = i, "deleted partition");
+            }
+        }
+        let defaults = self.broker_topic_defaults();
+        for (name, topic) in &next.topics {
+            let (log_config, extras) = log_config_for(&defaults, &topic.configs);
+            for (i, &owner) in topic.partitions.iter().enumerate() {
+                if owner != self.id {
+                    continue;
+                }
+                match self.local_partition(name, i as i32) {
+                    Some(p) => {
+                        if p.partition.log().config() != log_config {
+                            p.partition.log().set_config(log_config.clone());
+                        }
+                        p.extras.set(extras);
+                    }
+                    None => self.open_partition(name, topic, i, &next).await?,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends a metadata version to every shard and waits until each has
+    /// applied it.
+    pub async fn broadcast_metadata(self: &Rc<Self>, next: SharedMetadata) {
+        let mut waits = Vec::new();
+        for target in 0..self.shard_count {
+            let md = next.clone();
+            waits.push(self.run_on(target, move |s| async move {
+                if let Err(e) = s.apply_metadata(md).await {
+                    warn!("applying metadata: {e}");
+                }
+            }));
+        }
+        for w in waits {
+            let _ = w.await;
+        }
+    }
+
+    /// A new producer id, from this shard's block (refilled by the
+    /// controller, which persists the high mark first).
+    pub async fn new_producer_id(self: &Rc<Self>) -> Result<i64, ShardGone> {
+        let (next, end) = self.producer_ids.get();
+        if next < end {
+            self.producer_ids.set((next + 1, end));
+            return Ok(next);
+        }
+        let start = self
+            .run_on(0, |s| async move {
+                s.controller
+                    .as_ref()
+                    .expect("shard 0 is the controller")
+                    .allocate_producer_ids(&s, PRODUCER_ID_BLOCK)
+                    .await
+            })
+            .await??;
+        self.producer_ids
+            .set((start + 1, start + PRODUCER_ID_BLOCK));
+        Ok(start)
+    }
+
+    fn spawn_retention(self: Rc<Self>) {
+        let interval = Duration::from_millis(self.config.retention_check_interval_ms);
+        glommio::spawn_local(async move {
+            loop {
+                glommio::timer::sleep(interval).await;
+                if self.is_shutting_down() {
+                    return;
+                }
+                for (topic, i, p) in self.local_partitions() {
+                    match p.partition.log().enforce_retention().await {
+                        Ok(out) if out.segments_deleted > 0 => info!(
+                            topic = %topic,
+                            partition = i,
+                            segments = out.segments_deleted,
+                            bytes = out.bytes_deleted,
+                            log_start_offset = out.log_start_offset,
+                            "retention deleted segments"
+                        ),
+                        Ok(_) => {}
+                        Err(e) => warn!(topic = %topic, partition = i, "retention: {e}"),
+                    }
+                }
+            }
+        })
+        .detach();
+    }
+
+    /// Closes every partition cleanly (flush, indexes, clean-shutdown
+    /// marker, producer snapshot).
+    pub async fn close_partitions(&self) {
+        let parts: Vec<_> = self.partitions.borrow_mut().drain().collect();
+        for (topic, list) in parts {
+            for (i, p) in list.into_iter().enumerate() {
+                if let Some(p) = p {
+                    if let Err(e) = p.partition.close().await {
+                        warn!(topic = %topic, partition = i, "close: {e}");
+                    }
+                }
+            }
+        }
+        if let Some(mesh) = &self.mesh {
+            mesh.close();
+        }
+    }
+}
+
+impl From<ShardGone> for crate::error_code::ErrorCode {
+    fn from(_: ShardGone) -> Self {
+        crate::error_code::ErrorCode::KafkaStorageError
+    }
+}
+
+/// Kafka's `partition.metadata` file: ties a partition directory to its
+/// topic id, so a directory left from a deleted topic is never mistaken for
+/// a new topic of the same name.
+const PARTITION_METADATA: &str = "partition.metadata";
+
+fn partition_metadata_text(topic_id: &str) -> String {
+    format!("version: 0\ntopic_id: {topic_id}\n")
+}
+
+fn topic_id_in(text: &str) -> Option<&str> {
+    text.lines()
+        .find_map(|l| l.strip_prefix("topic_id:"))
+        .map(str::trim)
+}
+
+/// Makes `dir` a directory of the topic with id `topic_id`: a directory of
+/// another topic id (a deleted topic of the same name) is removed first.
+async fn prepare_partition_dir(dir: &Path, topic_id: &str) -> Result<(), StorageError> {
+    let dir = dir.to_path_buf();
+    let id = topic_id.to_string();
+    fsutil::blocking(move || -> std::io::Result<()> {
+        if let Ok(text) = std::fs::read_to_string(dir.join(PARTITION_METADATA)) {
+            if topic_id_in(&text) == Some(id.as_str()) {
+                return Ok(());
+            }
+            warn!(dir = %dir.display(), "removing the directory of a deleted topic");
+            std::fs::remove_dir_all(&dir)?;
+        }
+        std::fs::create_dir_all(&dir)?;
+        fsutil::write_file_durably_blocking(
+            &dir,
+            PARTITION_METADATA,
+            partition_metadata_text(&id).as_bytes(),
+        )?;
+        if let Some(parent) = dir.parent() {
+            fsutil::sync_dir_blocking(parent)?;
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| StorageError::io("preparing a partition directory", e))
+}
+
+async fn remove_partition_dir(dir: &Path) {
+    let dir = dir.to_path_buf();
+    let result = fsutil::blocking(move || -> std::io::Result<()> {
+        // Renamed first so a crash mid-delete leaves a name recovery removes.
+        let doomed = PathBuf::from(format!(
+            "{}.{}-delete",
+            dir.display(),
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::rename(&dir, &doomed)?;
+        if let Some(parent) = dir.parent() {
+            fsutil::sync_dir_blocking(parent)?;
+        }
+        std::fs::remove_dir_all(&doomed)
+    })
+    .await;
+    if let Err(e) = result {
+        warn!("removing partition directory: {e}");
+    }
+}
+
+/// Startup clean-up of the data directory, before shards open partitions:
+/// removes `*-delete` directories and partition directories whose topic id
+/// is no longer in the metadata (a delete interrupted by a crash).
+pub fn clean_data_dir(data_dir: &Path, md: &ClusterMetadata) -> std::io::Result<()> {
+    let ids: std::collections::HashSet<&str> = md.topics.values().map(|t| t.id.as_str()).collect();
+    for entry in std::fs::read_dir(data_dir)? {
+        let entry = entry?;
+        if !entry.file_type()?.is_dir() {
+            continue;
+        }
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.ends_with("-delete") {
+            info!(dir = %path.display(), "removing a deleted partition directory");
+            std::fs::remove_dir_all(&path)?;
+            continue;
+        }
+        if let Ok(text) = std::fs::read_to_string(path.join(PARTITION_METADATA)) {
+            if let Some(id) = topic_id_in(&text) {
+                if !ids.contains(id) {
+                    info!(dir = %path.display(), "removing the directory of a deleted topic");
+                    std::fs::remove_dir_all(&path)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
