@@ -3,6 +3,7 @@
 //! body passes before the kafka-protocol crate decodes it, and response
 //! encoding.
 
+pub mod fetch_encode;
 pub mod frame;
 pub mod versions;
 
