@@ -1,6 +1,11 @@
-//! Helpers shared by the storage integration tests: a glommio executor to
-//! run each test on, and batch builders.
+//! Helpers shared by the integration tests: a glommio executor to run each
+//! storage test on, and batch builders; `broker`, the real broker process
+//! for network tests; `clients`, real Kafka clients run as subprocesses.
 #![allow(dead_code)]
+
+pub mod broker;
+pub mod clients;
+pub mod rdk;
 
 use std::future::Future;
 use std::path::Path;

@@ -1,0 +1,543 @@
+//! A real `shardlog` broker process for integration tests.
+//!
+//! [`Broker::start`] picks free loopback ports, makes a temporary data
+//! directory, starts the `shardlog` binary that cargo built for this test
+//! run, and waits until every port it should listen on accepts TCP. The
+//! broker's stdout and stderr go to a log file beside the data directory;
+//! the log is printed when a test panics while the broker is alive (and the
+//! temporary directory is then kept), and whenever the fixture itself fails
+//! (start-up timeout, unclean exit). The process is killed on drop.
+//!
+//! The child gets `PR_SET_PDEATHSIG = SIGKILL`, so it dies with the thread
+//! that started it: create, use and drop a `Broker` on one thread (as a test
+//! function does).
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long the broker gets to accept connections on every port.
+pub const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a clean shutdown (SIGTERM) may take.
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+/// How much of the log's tail is printed on failure.
+const LOG_TAIL_BYTES: u64 = 64 << 10;
+
+/// `--listener-mode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListenerMode {
+    /// Every shard accepts on the one listen port.
+    Single,
+    /// Shard i also listens on listen_port + 1 + i and is its own broker
+    /// node in Metadata.
+    PerShard,
+}
+
+impl ListenerMode {
+    fn arg(self) -> &'static str {
+        match self {
+            ListenerMode::Single => "single",
+            ListenerMode::PerShard => "per-shard",
+        }
+    }
+}
+
+/// How to start the broker.
+#[derive(Clone, Debug)]
+pub struct BrokerOptions {
+    /// `--cores`: one shard per entry; a repeated core runs several shards on
+    /// it (`[0, 0]`: two shards on core 0, which works on any machine).
+    pub cores: Vec<usize>,
+    pub listener_mode: ListenerMode,
+    /// `--override KEY=VALUE`, in order.
+    pub overrides: Vec<(String, String)>,
+    /// `--log-level`, when set.
+    pub log_level: Option<String>,
+    /// Further arguments, appended last.
+    pub extra_args: Vec<String>,
+}
+
+impl Default for BrokerOptions {
+    fn default() -> Self {
+        BrokerOptions {
+            cores: vec![0],
+            listener_mode: ListenerMode::Single,
+            overrides: Vec::new(),
+            log_level: None,
+            extra_args: Vec::new(),
+        }
+    }
+}
+
+impl BrokerOptions {
+    /// One shard on core 0, one listener.
+    pub fn single() -> Self {
+        Self::default()
+    }
+
+    /// `shards` shards, all on core 0, each with its own listener.
+    pub fn per_shard(shards: usize) -> Self {
+        BrokerOptions {
+            cores: vec![0; shards],
+            listener_mode: ListenerMode::PerShard,
+            ..Self::default()
+        }
+    }
+
+    /// Adds `--override key=value`.
+    pub fn with_override(mut self, key: &str, value: impl ToString) -> Self {
+        self.overrides.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    pub fn with_log_level(mut self, level: &str) -> Self {
+        self.log_level = Some(level.to_string());
+        self
+    }
+
+    pub fn with_args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.extra_args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    pub fn shards(&self) -> usize {
+        self.cores.len()
+    }
+
+    fn cores_arg(&self) -> String {
+        let cores: Vec<String> = self.cores.iter().map(|c| c.to_string()).collect();
+        cores.join(",")
+    }
+}
+
+/// A running (or stopped, between [`Broker::kill9`] / [`Broker::terminate`]
+/// and [`Broker::restart`]) `shardlog` process.
+pub struct Broker {
+    options: BrokerOptions,
+    port: u16,
+    dir: Option<tempfile::TempDir>,
+    data_dir: PathBuf,
+    log_path: PathBuf,
+    child: Option<Child>,
+    starts: u32,
+    /// Held for the fixture's lifetime: no other test fixture, in this
+    /// process or another, takes these ports meanwhile.
+    _port_locks: Vec<File>,
+}
+
+impl Broker {
+    /// Starts a broker and waits until it accepts connections on every port.
+    pub fn start(options: BrokerOptions) -> Broker {
+        assert!(!options.cores.is_empty(), "at least one shard");
+        let (port, port_locks) = reserve_ports(options.shards() as u16 + 2);
+        let dir = super::temp_dir();
+        let data_dir = dir.path().join("data");
+        let log_path = dir.path().join("broker.log");
+        let mut broker = Broker {
+            options,
+            port,
+            data_dir,
+            log_path,
+            dir: Some(dir),
+            child: None,
+            starts: 0,
+            _port_locks: port_locks,
+        };
+        broker.spawn();
+        broker
+    }
+
+    /// A broker with `options`' shards and listener mode, and auto-creation
+    /// of 3-partition topics on.
+    pub fn start_with_auto_create(options: BrokerOptions) -> Broker {
+        Broker::start(
+            options
+                .with_override("auto.create.topics.enable", "true")
+                .with_override("num.partitions", 3),
+        )
+    }
+
+    /// `127.0.0.1:P`, the shared listener.
+    pub fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The shared listener's port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// In per-shard mode, the address shard `shard` listens on and is
+    /// advertised as.
+    pub fn shard_address(&self, shard: usize) -> String {
+        assert_eq!(self.options.listener_mode, ListenerMode::PerShard);
+        assert!(shard < self.options.shards());
+        format!("127.0.0.1:{}", self.port as usize + 1 + shard)
+    }
+
+    pub fn options(&self) -> &BrokerOptions {
+        &self.options
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
+    /// The whole log so far.
+    pub fn log(&self) -> String {
+        std::fs::read(&self.log_path)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    /// Whether the process is still running (reaping it if it exited).
+    pub fn is_running(&mut self) -> bool {
+        match self.child.as_mut() {
+            None => false,
+            Some(child) => matches!(child.try_wait(), Ok(None)),
+        }
+    }
+
+    /// SIGKILL, then reap.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM, then waits (bounded) for the exit; panics, printing the log,
+    /// unless the broker exits with status 0 in time.
+    pub fn terminate(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            panic!("terminate: the broker is not running");
+        };
+        if let Ok(Some(status)) = child.try_wait() {
+            self.fail(&format!(
+                "terminate: the broker had already exited ({status})"
+            ));
+        }
+        send_signal(child.id(), libc::SIGTERM);
+        let status = match wait_timeout(&mut child, STOP_TIMEOUT) {
+            Some(status) => status,
+            None => {
+                let _ = child.kill();
+                let _ = child.wait();
+                self.fail(&format!(
+                    "terminate: no exit within {STOP_TIMEOUT:?} of SIGTERM; killed"
+                ));
+            }
+        };
+        if status.code() != Some(0) {
+            self.fail(&format!(
+                "terminate: exit {} after SIGTERM, wanted 0",
+                describe(status)
+            ));
+        }
+    }
+
+    /// Starts the broker again with the same data directory, ports and
+    /// options. A broker that is still running is first stopped cleanly
+    /// ([`Broker::terminate`]); call [`Broker::kill9`] first for a crash.
+    pub fn restart(&mut self) {
+        if self.child.is_some() {
+            self.terminate();
+        }
+        self.spawn();
+    }
+
+    fn args(&self) -> Vec<String> {
+        let addr = self.bootstrap();
+        let mut args = vec![
+            "--listen".to_string(),
+            addr.clone(),
+            "--advertise".to_string(),
+            addr,
+            "--data-dir".to_string(),
+            self.data_dir.display().to_string(),
+            "--cores".to_string(),
+            self.options.cores_arg(),
+            "--listener-mode".to_string(),
+            self.options.listener_mode.arg().to_string(),
+        ];
+        if let Some(level) = &self.options.log_level {
+            args.push("--log-level".to_string());
+            args.push(level.clone());
+        }
+        for (k, v) in &self.options.overrides {
+            args.push("--override".to_string());
+            args.push(format!("{k}={v}"));
+        }
+        args.extend(self.options.extra_args.iter().cloned());
+        args
+    }
+
+    fn spawn(&mut self) {
+        assert!(self.child.is_none(), "spawn: already running");
+        self.starts += 1;
+        let bin = binary();
+        let args = self.args();
+        let mut log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log_path)
+            .expect("open broker log");
+        writeln!(
+            log,
+            "=== start #{}: {} {}",
+            self.starts,
+            bin.display(),
+            args.join(" ")
+        )
+        .expect("write broker log");
+        let stderr = log.try_clone().expect("clone log handle");
+        let mut cmd = Command::new(&bin);
+        cmd.args(&args)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(stderr)
+            .env("RUST_BACKTRACE", "1");
+        die_with_parent(&mut cmd);
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
+        self.child = Some(child);
+        self.wait_ready();
+    }
+
+    fn expected_ports(&self) -> Vec<u16> {
+        let mut ports = vec![self.port];
+        if self.options.listener_mode == ListenerMode::PerShard {
+            ports.extend((0..self.options.shards()).map(|i| self.port + 1 + i as u16));
+        }
+        ports
+    }
+
+    fn wait_ready(&mut self) {
+        let start = Instant::now();
+        let mut pending = self.expected_ports();
+        while !pending.is_empty() {
+            let exited = match self.child.as_mut() {
+                Some(child) => child.try_wait().ok().flatten(),
+                None => None,
+            };
+            if let Some(status) = exited {
+                self.child = None;
+                self.fail(&format!(
+                    "the broker exited during start-up ({})",
+                    describe(status)
+                ));
+            }
+            if start.elapsed() > START_TIMEOUT {
+                self.kill9();
+                self.fail(&format!(
+                    "the broker did not accept connections on ports {pending:?} within {START_TIMEOUT:?}"
+                ));
+            }
+            pending.retain(|&port| {
+                let addr = SocketAddr::from(([127, 0, 0, 1], port));
+                TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err()
+            });
+            if !pending.is_empty() {
+                thread::sleep(Duration::from_millis(25));
+            }
+        }
+    }
+
+    /// The last `LOG_TAIL_BYTES` of the log.
+    pub fn log_tail(&self) -> String {
+        let Ok(mut f) = File::open(&self.log_path) else {
+            return format!("(no log at {})", self.log_path.display());
+        };
+        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+        let from = len.saturating_sub(LOG_TAIL_BYTES);
+        let _ = f.seek(SeekFrom::Start(from));
+        let mut buf = Vec::new();
+        let _ = f.read_to_end(&mut buf);
+        let mut out = String::new();
+        if from > 0 {
+            out.push_str(&format!("(... first {from} bytes left out)\n"));
+        }
+        out.push_str(&String::from_utf8_lossy(&buf));
+        out
+    }
+
+    /// Prints the log tail and panics. Keeps the temporary directory.
+    fn fail(&mut self, msg: &str) -> ! {
+        self.keep_dir();
+        panic!(
+            "{msg}\n--- broker log {} ---\n{}\n--- end of broker log ---",
+            self.log_path.display(),
+            self.log_tail()
+        );
+    }
+
+    fn keep_dir(&mut self) {
+        if let Some(dir) = self.dir.take() {
+            eprintln!("keeping the broker's directory {}", dir.path().display());
+            let _ = dir.keep();
+        }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let was_running = self.is_running();
+        self.kill9();
+        if thread::panicking() {
+            self.keep_dir();
+            eprintln!(
+                "--- broker log {} (the broker was {}) ---\n{}\n--- end of broker log ---",
+                self.log_path.display(),
+                if was_running { "running" } else { "stopped" },
+                self.log_tail()
+            );
+        }
+    }
+}
+
+/// The `shardlog` binary cargo built alongside this test.
+pub fn binary() -> PathBuf {
+    match option_env!("CARGO_BIN_EXE_shardlog") {
+        Some(path) => PathBuf::from(path),
+        None => panic!("this package has no `shardlog` binary target to test"),
+    }
+}
+
+/// Reserves `count` consecutive loopback ports P..P+count: each is locked
+/// against the other fixtures (a lock file per port, in this process and
+/// across test processes) and was free to bind when checked.
+fn reserve_ports(count: u16) -> (u16, Vec<File>) {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let lock_dir = std::env::temp_dir().join("shardlog-test-ports");
+    std::fs::create_dir_all(&lock_dir).expect("create the port lock directory");
+    // Below Linux's ephemeral range (32768..), so outgoing connections do not
+    // take them meanwhile.
+    const LOW: u64 = 20_000;
+    const HIGH: u64 = 32_000;
+    let mut seed = (std::process::id() as u64) << 32
+        ^ SEQ
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+    for _ in 0..500 {
+        // xorshift64*
+        seed ^= seed >> 12;
+        seed ^= seed << 25;
+        seed ^= seed >> 27;
+        let r = seed.wrapping_mul(0x2545_f491_4f6c_dd1d);
+        let base = (LOW + r % (HIGH - LOW - count as u64)) as u16;
+        if let Some(locks) = try_reserve(&lock_dir, base, count) {
+            return (base, locks);
+        }
+    }
+    panic!("found no {count} consecutive free loopback ports in {LOW}..{HIGH}");
+}
+
+fn try_reserve(lock_dir: &Path, base: u16, count: u16) -> Option<Vec<File>> {
+    let mut locks = Vec::with_capacity(count as usize);
+    for port in base..base + count {
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(lock_dir.join(format!("{port}.lock")))
+            .ok()?;
+        lock_port_file(&file)?;
+        locks.push(file);
+    }
+    for port in base..base + count {
+        TcpListener::bind(("127.0.0.1", port)).ok()?;
+    }
+    Some(locks)
+}
+
+// `File::try_lock` is newer than the workspace's declared rust-version; this
+// helper is only for tests, which the toolchain here builds.
+#[allow(clippy::incompatible_msrv)]
+fn lock_port_file(file: &File) -> Option<()> {
+    file.try_lock().ok()
+}
+
+/// `PR_SET_PDEATHSIG`: the broker gets SIGKILL if the test thread that
+/// started it goes away (a crashed or killed test process leaves no broker
+/// behind).
+#[allow(unsafe_code)]
+fn die_with_parent(cmd: &mut Command) {
+    // SAFETY: the closure runs in the forked child before exec and only makes
+    // the async-signal-safe prctl system call.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+#[allow(unsafe_code)]
+fn send_signal(pid: u32, signal: libc::c_int) {
+    // SAFETY: kill(2) on our own child's pid, which we have not reaped yet,
+    // so it cannot have been reused.
+    let rc = unsafe { libc::kill(pid as libc::pid_t, signal) };
+    assert_eq!(
+        rc,
+        0,
+        "kill({pid}, {signal}): {}",
+        std::io::Error::last_os_error()
+    );
+}
+
+/// SIGKILL to the process group `pgid` (a child started with
+/// `process_group(0)`, whose group id is its pid), while it is not reaped.
+#[allow(unsafe_code)]
+pub fn kill_process_group(pgid: u32) {
+    // SAFETY: kill(2) with a negative pid signals that process group; the
+    // group leader is our unreaped child, so the id cannot have been reused.
+    unsafe {
+        libc::kill(-(pgid as libc::pid_t), libc::SIGKILL);
+    }
+}
+
+/// Waits for `child` to exit, at most `timeout`.
+pub fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let start = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) if start.elapsed() >= timeout => return None,
+            Ok(None) => thread::sleep(Duration::from_millis(20)),
+            Err(e) => panic!("wait for child {}: {e}", child.id()),
+        }
+    }
+}
+
+fn describe(status: ExitStatus) -> String {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("status {code}"),
+        (None, Some(sig)) => format!("killed by signal {sig}"),
+        _ => status.to_string(),
+    }
+}
