@@ -1307,6 +1307,23 @@ fn write_fuzz_seeds() {
     }
 }
 
+/// Found by the fuzz target in seconds with the guard switched off: a
+/// 14-byte DeleteGroups v0 frame whose group count (0x20640030) made the
+/// crate ask for a 17 GB allocation.
+#[test]
+fn fuzzer_found_oom_frame_is_rejected() {
+    let f = [
+        0x00, 0x2a, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x20, 0x64, 0x00, 0x30,
+    ];
+    match fuzz_request_frame(&f) {
+        Err(DecodeError::Guard(GuardError::ArrayTooLong { field, count, .. })) => {
+            assert_eq!(field, "DeleteGroupsRequest.groups_names");
+            assert_eq!(count, 0x2064_0030);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
 #[test]
 fn decode_checked_is_zero_copy_for_records() {
     let body = Bytes::from(encode(&produce(9, &all(2)), 9));
