@@ -894,6 +894,8 @@ fn array_elements_are_counted() {
     let stats = inspect_request_body(0, 9, &body).unwrap();
     assert_eq!(stats.body_len, body.len());
     assert_eq!(stats.array_elements, 2 + 2 * 2);
+    // Two unknown tagged fields in the request, each topic and partition.
+    assert_eq!(stats.tagged_fields, 2 * (1 + 2 + 2 * 2));
     let body = encode(&create_topics(5, &all(3)), 5);
     // 3 topics, each 3 assignments of 3 brokers and 3 configs.
     let stats = inspect_request_body(19, 5, &body).unwrap();
