@@ -145,3 +145,67 @@ pub fn encode_response<T: Encodable>(
         .map_err(|e| FrameError::Encode(e.to_string()))?;
     Ok(buf.freeze())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A Metadata v1 frame (header v1) naming `n` empty topic names: two
+    /// wire bytes per array element.
+    fn metadata_with_empty_names(n: usize) -> Bytes {
+        let mut f = BytesMut::new();
+        f.put_i16(ApiKey::Metadata as i16);
+        f.put_i16(1);
+        f.put_i32(9);
+        f.put_i16(-1); // null client id
+        f.put_i32(n as i32);
+        for _ in 0..n {
+            f.put_i16(0);
+        }
+        f.freeze()
+    }
+
+    #[test]
+    fn element_budget_bounds_decoded_size() {
+        assert!(matches!(
+            parse_request(metadata_with_empty_names(100)),
+            Ok(Parsed::Request(_))
+        ));
+        let err = parse_request(metadata_with_empty_names(200_000)).unwrap_err();
+        assert!(err.to_string().contains("array elements"), "{err}");
+    }
+
+    #[test]
+    fn api_versions_above_ours_gets_the_fallback() {
+        let mut f = BytesMut::new();
+        f.put_i16(ApiKey::ApiVersions as i16);
+        f.put_i16(99);
+        f.put_i32(1234);
+        assert!(matches!(
+            parse_request(f.freeze()),
+            Ok(Parsed::ApiVersionsTooNew {
+                correlation_id: 1234
+            })
+        ));
+    }
+
+    #[test]
+    fn unknown_keys_and_old_produce_are_refused() {
+        let mut f = BytesMut::new();
+        f.put_i16(999);
+        f.put_i16(0);
+        f.put_i32(1);
+        assert!(matches!(
+            parse_request(f.freeze()),
+            Err(FrameError::UnknownApiKey(999))
+        ));
+        let mut f = BytesMut::new();
+        f.put_i16(ApiKey::Produce as i16);
+        f.put_i16(2);
+        f.put_i32(1);
+        assert!(matches!(
+            parse_request(f.freeze()),
+            Err(FrameError::UnsupportedVersion { .. })
+        ));
+    }
+}
