@@ -26,6 +26,12 @@ fn kafkajs_single_listener() {
 }
 
 #[test]
+fn kafkajs_single_listener_two_shards() {
+    let options = BrokerOptions::single_shared(2);
+    round_trip(options, ClientRun::kafkajs(), "kafkajs");
+}
+
+#[test]
 fn kafkajs_per_shard_listeners() {
     round_trip(BrokerOptions::per_shard(2), ClientRun::kafkajs(), "kafkajs");
 }

@@ -7,7 +7,8 @@
 //! 200 KiB value) to three partitions explicitly, reads every partition back
 //! from offset 0 by explicit assignment, and the test compares everything
 //! byte for byte, offsets included. Both listener modes: one listener with
-//! one shard, and a listener per shard with two shards on one core.
+//! one shard (and, for some clients, with two shards, so requests cross
+//! shards), and a listener per shard with two shards on one core.
 //!
 //! The clients are installed by `tests/clients/install.sh` on first use.
 
@@ -50,6 +51,12 @@ fn kafka_python_per_shard_listeners() {
 }
 
 #[test]
+fn kafka_python_single_listener_two_shards() {
+    let options = BrokerOptions::single_shared(2);
+    round_trip(options, ClientRun::python("kafka-python"), "kafka-python");
+}
+
+#[test]
 fn kafka_python_plain_gzip() {
     let client = ClientRun::python("kafka-python")
         .idempotence(false)
@@ -67,6 +74,12 @@ fn confluent_single_listener() {
 #[test]
 fn confluent_per_shard_listeners() {
     round_trip(per_shard(), ClientRun::python("confluent"), "confluent");
+}
+
+#[test]
+fn confluent_single_listener_two_shards() {
+    let options = BrokerOptions::single_shared(2);
+    round_trip(options, ClientRun::python("confluent"), "confluent");
 }
 
 #[test]

@@ -81,6 +81,15 @@ impl BrokerOptions {
         Self::default()
     }
 
+    /// `shards` shards, all on core 0, sharing one listener (requests for
+    /// another shard's partitions cross shards).
+    pub fn single_shared(shards: usize) -> Self {
+        BrokerOptions {
+            cores: vec![0; shards],
+            ..Self::default()
+        }
+    }
+
     /// `shards` shards, all on core 0, each with its own listener.
     pub fn per_shard(shards: usize) -> Self {
         BrokerOptions {
@@ -314,7 +323,8 @@ impl Broker {
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(stderr)
-            .env("RUST_BACKTRACE", "1");
+            .env("RUST_BACKTRACE", "1")
+            .env("NO_COLOR", "1");
         die_with_parent(&mut cmd);
         let child = cmd
             .spawn()
