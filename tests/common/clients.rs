@@ -21,7 +21,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use serde_json::{json, Value};
 
-use super::broker::{kill_process_group, wait_timeout, Broker};
+use super::broker::{kill_process_group, wait_timeout, Broker, BrokerOptions};
 
 /// Longest a first installation may take (apt-get, pip, npm).
 const INSTALL_TIMEOUT: Duration = Duration::from_secs(15 * 60);
@@ -645,6 +645,22 @@ impl ClientRun {
     pub fn compression(mut self, codec: &'static str) -> Self {
         self.compression = codec;
         self
+    }
+
+    /// Starts a broker with `options` for this client: with topic
+    /// auto-creation (3 partitions) when the client relies on it
+    /// (`create("auto")`), otherwise with auto-creation off, so that the
+    /// topic must come from the client's CreateTopics. Runs
+    /// [`ClientRun::round_trip`] with `records`, then stops the broker
+    /// cleanly (exit status 0).
+    pub fn round_trip_on_new_broker(&self, options: BrokerOptions, topic: &str, records: &[Rec]) {
+        let mut broker = if self.create == "auto" {
+            Broker::start_with_auto_create(options)
+        } else {
+            Broker::start(options.with_override("auto.create.topics.enable", "false"))
+        };
+        self.round_trip(&broker, topic, records);
+        broker.terminate();
     }
 
     /// Produces `records` to `topic` through `broker`, reads them back, and
