@@ -182,16 +182,29 @@ fn io_memory_per_shard(shards: usize) -> usize {
 }
 
 /// Fails if another process listens on `addr`: glommio binds with
-/// SO_REUSEPORT, which would otherwise share the port silently. The probe
-/// sets SO_REUSEADDR only, so connections of an earlier run lingering in
-/// TIME_WAIT do not count.
+/// SO_REUSEPORT, which would otherwise share the port silently with another
+/// SO_REUSEPORT listener (a second shardlog). A live listener is found by
+/// connecting to it; a socket bound without SO_REUSEPORT by a bind probe.
+/// Connections of an earlier run lingering in TIME_WAIT count as neither.
 fn check_port_free(addr: std::net::SocketAddr) -> Result<(), String> {
     use socket2::{Domain, Socket, Type};
+    let mut target = addr;
+    if target.ip().is_unspecified() {
+        target.set_ip(match addr {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    if std::net::TcpStream::connect_timeout(&target, Duration::from_millis(500)).is_ok() {
+        return Err(format!(
+            "cannot listen on {addr}: another process is listening on it"
+        ));
+    }
     let probe = || -> std::io::Result<()> {
         let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
         socket.set_reuse_address(true)?;
-        socket.bind(&addr.into())?;
-        socket.listen(1)
+        socket.set_reuse_port(true)?;
+        socket.bind(&addr.into())
     };
     probe().map_err(|e| format!("cannot listen on {addr}: {e}"))
 }

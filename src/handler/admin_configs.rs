@@ -20,7 +20,7 @@ use crate::config::{TopicConfigDef, TOPIC_CONFIGS};
 use crate::error_code::ErrorCode;
 use crate::protocol::{FrameError, RequestFrame};
 use crate::shard::controller::{ApiError, ConfigOps, ConfigResource};
-use crate::shard::Shard;
+use crate::shard::{Shard, CONTROLLER_SHARD};
 
 const RESOURCE_TOPIC: i8 = 2;
 const RESOURCE_BROKER: i8 = 4;
@@ -245,9 +245,8 @@ async fn run_changes(
         .filter_map(|c| c.as_ref().ok().cloned())
         .collect();
     let mut done = shard
-        .run_on(0, move |s| async move {
-            let c = s.controller.as_ref().expect("shard 0 is the controller");
-            c.alter_configs(&s, valid, validate_only).await
+        .run_on(CONTROLLER_SHARD, move |s| async move {
+            s.controller().alter_configs(&s, valid, validate_only).await
         })
         .await
         .map_err(|e| FrameError::Encode(e.to_string()))?

@@ -33,11 +33,11 @@ pub fn handle(req: &RequestFrame) -> Result<Bytes, FrameError> {
 }
 
 /// The v0 answer to an ApiVersions request newer than we serve.
-pub fn api_versions_too_new(correlation_id: i32) -> Result<Bytes, FrameError> {
-    encode_response(
+pub fn api_versions_too_new(correlation_id: i32) -> Result<super::Response, FrameError> {
+    Ok(vec![encode_response(
         ApiKey::ApiVersions,
         0,
         correlation_id,
         &response(ErrorCode::UnsupportedVersion),
-    )
+    )?])
 }

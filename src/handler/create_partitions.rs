@@ -10,7 +10,7 @@ use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse
 use super::{str_bytes, topic_name};
 use crate::protocol::{FrameError, RequestFrame};
 use crate::shard::controller::PartitionGrowth;
-use crate::shard::Shard;
+use crate::shard::{Shard, CONTROLLER_SHARD};
 
 pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, FrameError> {
     let request: CreatePartitionsRequest = req.decode()?;
@@ -29,9 +29,10 @@ pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
     let names: Vec<String> = asks.iter().map(|a| a.0.clone()).collect();
     let validate_only = request.validate_only;
     let results = shard
-        .run_on(0, move |s| async move {
-            let c = s.controller.as_ref().expect("shard 0 is the controller");
-            c.create_partitions(&s, asks, validate_only).await
+        .run_on(CONTROLLER_SHARD, move |s| async move {
+            s.controller()
+                .create_partitions(&s, asks, validate_only)
+                .await
         })
         .await
         .map_err(|e| FrameError::Encode(e.to_string()))?;

@@ -12,12 +12,12 @@ use std::rc::Rc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use bytes::Bytes;
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
 
-use super::{check_leader_epoch, scatter, topic_name};
+use super::{check_leader_epoch, scatter};
 use crate::error_code::ErrorCode;
+use crate::protocol::fetch_encode::{encode_fetch_response, FetchPartitionOut, FetchTopicOut};
 use crate::protocol::{FrameError, RequestFrame};
 use crate::shard::Shard;
 use crate::storage::waiters::Signal;
@@ -49,14 +49,14 @@ impl Read {
     }
 }
 
-pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, FrameError> {
+pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<super::Response, FrameError> {
     let request: FetchRequest = req.decode()?;
     if req.version >= 7 && (request.session_id != 0 || request.session_epoch > 0) {
         // We never hand out a session id, so any named session is unknown.
         let response = FetchResponse::default()
             .with_error_code(ErrorCode::FetchSessionIdNotFound.code())
             .with_session_id(0);
-        return req.respond(&response);
+        return Ok(vec![req.respond(&response)?]);
     }
     let read_committed = request.isolation_level == 1;
     let response_max = if request.max_bytes <= 0 {
@@ -105,48 +105,35 @@ pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
         wait_for_data(shard, waits, deadline).await;
     };
 
-    let version = req.version;
     let mut reads = reads.into_iter();
-    let responses = shape
+    let topics: Vec<FetchTopicOut> = shape
         .into_iter()
         .map(|(name, parts)| {
             let partitions = parts
                 .into_iter()
                 .map(|index| {
                     let r = reads.next().expect("one read per partition");
-                    PartitionData::default()
-                        .with_partition_index(index)
-                        .with_error_code(r.error.code())
-                        .with_high_watermark(r.high_watermark)
-                        .with_last_stable_offset(r.high_watermark)
-                        .with_log_start_offset(if version >= 5 { r.log_start_offset } else { -1 })
-                        .with_aborted_transactions(read_committed.then(Vec::new))
-                        .with_records(Some(concat(r.batches)))
+                    FetchPartitionOut {
+                        partition_index: index,
+                        error_code: r.error.code(),
+                        high_watermark: r.high_watermark,
+                        last_stable_offset: r.high_watermark,
+                        log_start_offset: r.log_start_offset,
+                        aborted_transactions: read_committed.then_some(()),
+                        records: r.batches,
+                    }
                 })
                 .collect();
-            FetchableTopicResponse::default()
-                .with_topic(topic_name(name))
-                .with_partitions(partitions)
+            FetchTopicOut { name, partitions }
         })
         .collect();
-    let response = FetchResponse::default()
-        .with_session_id(0)
-        .with_responses(responses);
-    req.respond(&response)
-}
-
-fn concat(batches: Vec<Bytes>) -> Bytes {
-    match batches.len() {
-        0 => Bytes::new(),
-        1 => batches.into_iter().next().expect("one"),
-        _ => {
-            let mut out = BytesMut::with_capacity(batches.iter().map(Bytes::len).sum());
-            for b in batches {
-                out.extend_from_slice(&b);
-            }
-            out.freeze()
-        }
-    }
+    Ok(encode_fetch_response(
+        req.version,
+        req.correlation_id,
+        0,
+        0,
+        &topics,
+    ))
 }
 
 /// Trims the reads to the response's max_bytes and each partition's

@@ -14,7 +14,7 @@ use crate::error_code::ErrorCode;
 use crate::protocol::{FrameError, RequestFrame};
 use crate::shard::controller::NewTopic;
 use crate::shard::metadata::{is_internal, validate_topic_name, TopicMeta};
-use crate::shard::Shard;
+use crate::shard::{Shard, CONTROLLER_SHARD};
 
 /// "Not requested" for the authorized-operations fields.
 const OPS_NOT_REQUESTED: i32 = i32::MIN;
@@ -61,9 +61,9 @@ pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
                     .collect();
                 if !missing.is_empty() {
                     let results = shard
-                        .run_on(0, move |s| async move {
-                            let c = s.controller.as_ref().expect("shard 0 is the controller");
-                            c.create_topics(&s, missing, false)
+                        .run_on(CONTROLLER_SHARD, move |s| async move {
+                            s.controller()
+                                .create_topics(&s, missing, false)
                                 .await
                                 .into_iter()
                                 .map(|r| r.map(|c| c.name).map_err(|e| e.1))

@@ -30,11 +30,15 @@ use crate::shard::Shard;
 
 pub use api_versions::api_versions_too_new;
 
+/// A response frame as buffers to write in order (record batches are
+/// referenced, not copied).
+pub type Response = Vec<Bytes>;
+
 /// Answers one request.
-pub async fn handle(shard: &Rc<Shard>, req: RequestFrame) -> Result<Option<Bytes>, FrameError> {
+pub async fn handle(shard: &Rc<Shard>, req: RequestFrame) -> Result<Option<Response>, FrameError> {
     let out = match req.api_key {
-        ApiKey::Produce => return produce::handle(shard, &req).await,
-        ApiKey::Fetch => fetch::handle(shard, &req).await?,
+        ApiKey::Produce => return Ok(produce::handle(shard, &req).await?.map(|b| vec![b])),
+        ApiKey::Fetch => return Ok(Some(fetch::handle(shard, &req).await?)),
         ApiKey::ListOffsets => list_offsets::handle(shard, &req).await?,
         ApiKey::Metadata => metadata::handle(shard, &req).await?,
         ApiKey::ApiVersions => api_versions::handle(&req)?,
@@ -58,7 +62,7 @@ pub async fn handle(shard: &Rc<Shard>, req: RequestFrame) -> Result<Option<Bytes
             });
         }
     };
-    Ok(Some(out))
+    Ok(Some(vec![out]))
 }
 
 pub(crate) fn str_bytes(s: impl Into<String>) -> StrBytes {

@@ -16,7 +16,7 @@ use super::{str_bytes, topic_name};
 use crate::error_code::ErrorCode;
 use crate::protocol::{FrameError, RequestFrame};
 use crate::shard::controller::{ApiError, NewTopic};
-use crate::shard::Shard;
+use crate::shard::{Shard, CONTROLLER_SHARD};
 
 pub async fn create(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, FrameError> {
     let request: CreateTopicsRequest = req.decode()?;
@@ -54,9 +54,10 @@ pub async fn create(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
         .collect();
     let validate_only = request.validate_only;
     let results = shard
-        .run_on(0, move |s| async move {
-            let c = s.controller.as_ref().expect("shard 0 is the controller");
-            c.create_topics(&s, new_topics, validate_only).await
+        .run_on(CONTROLLER_SHARD, move |s| async move {
+            s.controller()
+                .create_topics(&s, new_topics, validate_only)
+                .await
         })
         .await
         .map_err(|e| FrameError::Encode(e.to_string()))?;
@@ -171,9 +172,8 @@ pub async fn delete(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
         .filter_map(|r| r.as_ref().ok().map(|(n, _)| n.clone()))
         .collect();
     let results = shard
-        .run_on(0, move |s| async move {
-            let c = s.controller.as_ref().expect("shard 0 is the controller");
-            c.delete_topics(&s, names).await
+        .run_on(CONTROLLER_SHARD, move |s| async move {
+            s.controller().delete_topics(&s, names).await
         })
         .await
         .map_err(|e| FrameError::Encode(e.to_string()))?;

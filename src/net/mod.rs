@@ -17,7 +17,6 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures_lite::io::{AsyncWriteExt, WriteHalf};
 use futures_lite::AsyncWrite;
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
@@ -79,7 +78,7 @@ pub fn listen(shard: Rc<Shard>, addr: SocketAddr) -> std::io::Result<Task<()>> {
 /// A request being worked on, in request order: its handler task and the
 /// budget it holds until its response is written (or it is dropped).
 struct InFlight {
-    task: Task<Result<Option<Bytes>, FrameError>>,
+    task: Task<Result<Option<handler::Response>, FrameError>>,
     _budget: Budget,
     api: &'static str,
 }
@@ -175,10 +174,11 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     rx: LocalReceiver<InFlight>,
     peer: &str,
 ) {
+    let mut out = ResponseWriter::default();
     while let Some(InFlight { task, api, .. }) = rx.recv().await {
         match task.await {
-            Ok(Some(bytes)) => {
-                if let Err(e) = writer.write_all(&bytes).await {
+            Ok(Some(pieces)) => {
+                if let Err(e) = out.write(&mut writer, pieces).await {
                     debug!(%peer, "write: {e}");
                     break;
                 }
@@ -205,5 +205,40 @@ fn api_name(key: kafka_protocol::messages::ApiKey) -> &'static str {
         ApiKey::Metadata => "Metadata",
         ApiKey::ApiVersions => "ApiVersions",
         _ => "admin",
+    }
+}
+
+/// Writes a response's buffers: small ones are gathered into one write,
+/// large ones (record batches) are written from their own memory.
+#[derive(Default)]
+struct ResponseWriter {
+    scratch: Vec<u8>,
+}
+
+/// Buffers below this are copied into the gathered write.
+const GATHER_BELOW: usize = 32 << 10;
+
+impl ResponseWriter {
+    async fn write<W: AsyncWrite + Unpin>(
+        &mut self,
+        writer: &mut W,
+        pieces: handler::Response,
+    ) -> std::io::Result<()> {
+        for piece in pieces {
+            if piece.len() < GATHER_BELOW {
+                self.scratch.extend_from_slice(&piece);
+                continue;
+            }
+            if !self.scratch.is_empty() {
+                writer.write_all(&self.scratch).await?;
+                self.scratch.clear();
+            }
+            writer.write_all(&piece).await?;
+        }
+        if !self.scratch.is_empty() {
+            writer.write_all(&self.scratch).await?;
+            self.scratch.clear();
+        }
+        Ok(())
     }
 }

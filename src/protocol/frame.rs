@@ -81,6 +81,24 @@ pub fn parse_request(mut frame: Bytes) -> Result<Parsed, FrameError> {
     let header_version = api_key.request_header_version(version);
     let header = RequestHeader::decode(&mut frame, header_version)
         .map_err(|e| FrameError::BadHeader(e.to_string()))?;
+    // The crate preallocates arrays from counts on the wire: nothing
+    // reaches it before every count and length is checked against the
+    // bytes actually present.
+    let stats = super::guard::inspect_request_body(key, version, &frame)
+        .map_err(|e| FrameError::BadBody(e.to_string()))?;
+    // Decoded structs take up to ~120 bytes per array element, which can be
+    // a handful of bytes on the wire; bounding the element count keeps a
+    // decoded request within ~16x its frame (plus 512 KiB) however it is
+    // crafted. Real clients' requests are far below this.
+    // Unknown tagged fields become map entries the same way.
+    let max_elements = frame.len() as u64 / 8 + 4096;
+    let elements = stats.array_elements + stats.tagged_fields;
+    if elements > max_elements {
+        return Err(FrameError::BadBody(format!(
+            "{elements} array elements and tagged fields in a {}-byte body (at most {max_elements})",
+            frame.len()
+        )));
+    }
     Ok(Parsed::Request(RequestFrame {
         api_key,
         version,

@@ -3,7 +3,9 @@
 //! body passes before the kafka-protocol crate decodes it, and response
 //! encoding.
 
+pub mod fetch_encode;
 pub mod frame;
+pub mod guard;
 pub mod versions;
 
 pub use frame::{encode_response, FrameError, RequestFrame};

@@ -69,6 +69,14 @@ pub struct Controller {
     current: std::cell::RefCell<SharedMetadata>,
 }
 
+/// The per-item results of a change, or its one failure for every item.
+fn per_item<T: Clone>(
+    outcome: Result<Vec<Result<T, ApiError>>, ApiError>,
+    n: usize,
+) -> Vec<Result<T, ApiError>> {
+    outcome.unwrap_or_else(|e| vec![Err(e); n])
+}
+
 fn bad_config(e: BrokerConfigError) -> ApiError {
     (ErrorCode::InvalidConfig, e.to_string())
 }
@@ -150,10 +158,7 @@ impl Controller {
                 out
             })
             .await;
-        match outcome {
-            Ok(v) => v,
-            Err(e) => vec![Err(e); n],
-        }
+        per_item(outcome, n)
     }
 
     pub async fn delete_topics(
@@ -185,10 +190,7 @@ impl Controller {
                     .collect()
             })
             .await;
-        match outcome {
-            Ok(v) => v,
-            Err(e) => vec![Err(e); n],
-        }
+        per_item(outcome, n)
     }
 
     /// CreatePartitions: grows `name` to `count` partitions.
@@ -259,10 +261,7 @@ impl Controller {
                 out
             })
             .await;
-        match outcome {
-            Ok(v) => v,
-            Err(e) => vec![Err(e); n],
-        }
+        per_item(outcome, n)
     }
 
     /// AlterConfigs / IncrementalAlterConfigs on topics and the broker.
@@ -304,10 +303,7 @@ impl Controller {
                     .collect()
             })
             .await;
-        match outcome {
-            Ok(v) => v,
-            Err(e) => vec![Err(e); n],
-        }
+        per_item(outcome, n)
     }
 }
 

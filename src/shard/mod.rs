@@ -72,6 +72,9 @@ pub struct Shard {
     pub connections: Cell<usize>,
 }
 
+/// The shard that makes metadata changes.
+pub const CONTROLLER_SHARD: usize = 0;
+
 /// Producer ids the controller hands a shard at once.
 const PRODUCER_ID_BLOCK: i64 = 1000;
 
@@ -89,7 +92,8 @@ impl Shard {
             None => (0, 1, None, None),
         };
         let metadata = Arc::new(metadata);
-        let controller = (id == 0).then(|| controller::Controller::new(metadata.clone()));
+        let controller =
+            (id == CONTROLLER_SHARD).then(|| controller::Controller::new(metadata.clone()));
         let shard = Rc::new(Shard {
             id,
             shard_count,
@@ -118,6 +122,14 @@ impl Shard {
         shard.open_owned_partitions(&metadata).await?;
         shard.clone().spawn_retention();
         Ok(shard)
+    }
+
+    /// The controller; only shard 0 has it (run there with
+    /// `run_on(CONTROLLER_SHARD, ..)`).
+    pub fn controller(&self) -> &controller::Controller {
+        self.controller
+            .as_ref()
+            .expect("the controller runs on shard 0")
     }
 
     pub fn metadata(&self) -> SharedMetadata {
@@ -369,10 +381,8 @@ impl Shard {
             return Ok(next);
         }
         let start = self
-            .run_on(0, |s| async move {
-                s.controller
-                    .as_ref()
-                    .expect("shard 0 is the controller")
+            .run_on(CONTROLLER_SHARD, |s| async move {
+                s.controller()
                     .allocate_producer_ids(&s, PRODUCER_ID_BLOCK)
                     .await
             })
