@@ -3,11 +3,12 @@
 //! [`Broker::start`] picks free loopback ports, makes a temporary data
 //! directory, starts the `shardlog` binary that cargo built for this test
 //! run, and waits until every port it should listen on answers a Kafka
-//! ApiVersions request. The
-//! broker's stdout and stderr go to a log file beside the data directory;
-//! the log is printed when a test panics while the broker is alive (and the
-//! temporary directory is then kept), and whenever the fixture itself fails
-//! (start-up timeout, unclean exit). The process is killed on drop.
+//! ApiVersions request. The broker's stdout and stderr go to a log file
+//! beside the data directory; the log is printed, and the temporary
+//! directory kept, when a test panics while it holds the fixture and
+//! whenever the fixture itself fails (start-up timeout, unclean exit). The
+//! process is killed on drop. [`Broker::kill9`] and [`Broker::terminate`]
+//! return once the ports are free again, so [`Broker::restart`] can follow.
 //!
 //! The child gets `PR_SET_PDEATHSIG = SIGKILL`, so it dies with the thread
 //! that started it: create, use and drop a `Broker` on one thread (as a test
@@ -23,7 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// How long the broker gets to accept connections on every port.
+/// How long the broker gets to answer on every port.
 pub const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a clean shutdown (SIGTERM) may take.
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(30);
