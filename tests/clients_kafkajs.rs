@@ -8,21 +8,24 @@
 
 mod common;
 
-use common::broker::{Broker, BrokerOptions};
+use common::broker::BrokerOptions;
 use common::clients::{mixed_records, ClientRun};
 
 const RECORDS: usize = 150;
 
 fn round_trip(options: BrokerOptions, client: ClientRun, topic: &str) {
-    let records = mixed_records(3, RECORDS);
-    let mut broker = Broker::start_with_auto_create(options);
-    client.round_trip(&broker, topic, &records);
-    broker.terminate();
+    client.round_trip_on_new_broker(options, topic, &mixed_records(3, RECORDS));
 }
 
 #[test]
 fn kafkajs_single_listener() {
     round_trip(BrokerOptions::single(), ClientRun::kafkajs(), "kafkajs");
+}
+
+#[test]
+fn kafkajs_single_listener_two_shards() {
+    let options = BrokerOptions::single_shared(2);
+    round_trip(options, ClientRun::kafkajs(), "kafkajs");
 }
 
 #[test]

@@ -227,25 +227,11 @@ fn check_metadata(broker: &Broker, md: &Metadata) {
     }
 }
 
-fn kcat_round_trip(options: BrokerOptions) {
-    let mut broker = Broker::start_with_auto_create(options);
-    let topic = "kcat-topic";
-    let plan = produce_plan();
-    for p in &plan {
-        produce(&broker, topic, p);
-    }
-
-    let md = metadata(&broker, topic);
-    check_metadata(&broker, &md);
-    let listing = kcat(&broker, &["-L"], None).stdout_text();
-    assert!(
-        listing.contains(&format!("topic \"{topic}\" with {PARTITIONS} partitions")),
-        "kcat -L:\n{listing}"
-    );
-
-    // Everything, from the beginning, to the end of each partition.
+/// Everything in partition order as kcat reads it back from the beginning,
+/// checked against `plan`; `leaders` must have served each partition.
+fn consume_all(broker: &Broker, topic: &str, plan: &[Produce], leaders: &BTreeMap<i32, i64>) {
     let run = kcat(
-        &broker,
+        broker,
         &["-C", "-t", topic, "-o", "beginning", "-e", "-J", "-q"],
         None,
     );
@@ -281,10 +267,10 @@ fn kcat_round_trip(options: BrokerOptions) {
                     c.offset, c.rec
                 ));
             }
-            if c.broker != md.leaders[&partition] {
+            if c.broker != leaders[&partition] {
                 errors.push(format!(
                     "partition {partition} offset {}: served by broker {}, its leader is {}",
-                    c.offset, c.broker, md.leaders[&partition]
+                    c.offset, c.broker, leaders[&partition]
                 ));
             }
         }
@@ -296,6 +282,25 @@ fn kcat_round_trip(options: BrokerOptions) {
         errors[..errors.len().min(20)].join("\n  "),
         run.output_text()
     );
+}
+
+fn kcat_round_trip(options: BrokerOptions) {
+    let mut broker = Broker::start_with_auto_create(options);
+    let topic = "kcat-topic";
+    let plan = produce_plan();
+    for p in &plan {
+        produce(&broker, topic, p);
+    }
+
+    let md = metadata(&broker, topic);
+    check_metadata(&broker, &md);
+    let listing = kcat(&broker, &["-L"], None).stdout_text();
+    assert!(
+        listing.contains(&format!("topic \"{topic}\" with {PARTITIONS} partitions")),
+        "kcat -L:\n{listing}"
+    );
+
+    consume_all(&broker, topic, &plan, &md.leaders);
 
     // From an offset inside a batch: records before it are not returned.
     let run = kcat(
@@ -327,6 +332,46 @@ fn kcat_single_listener() {
 }
 
 #[test]
+fn kcat_single_listener_two_shards() {
+    kcat_round_trip(BrokerOptions::single_shared(2));
+}
+
+#[test]
 fn kcat_per_shard_listeners() {
     kcat_round_trip(BrokerOptions::per_shard(2));
+}
+
+/// Acknowledged records survive a clean restart and a SIGKILL, the topic
+/// keeps its partitions and leaders, and offsets go on where they stopped.
+#[test]
+fn kcat_records_survive_restarts() {
+    let mut broker = Broker::start_with_auto_create(BrokerOptions::per_shard(2));
+    let topic = "kcat-restarts";
+    let plan = produce_plan();
+    let (first, second) = plan.split_at(PARTITIONS as usize);
+    for p in first {
+        produce(&broker, topic, p);
+    }
+    let md = metadata(&broker, topic);
+    check_metadata(&broker, &md);
+
+    broker.terminate();
+    broker.restart();
+    let after_clean = metadata(&broker, topic);
+    assert_eq!(
+        after_clean.leaders, md.leaders,
+        "leaders after a clean restart"
+    );
+    consume_all(&broker, topic, first, &md.leaders);
+
+    for p in second {
+        produce(&broker, topic, p);
+    }
+    broker.kill9();
+    broker.restart();
+    let after_kill = metadata(&broker, topic);
+    assert_eq!(after_kill.leaders, md.leaders, "leaders after SIGKILL");
+    consume_all(&broker, topic, &plan, &md.leaders);
+
+    broker.terminate();
 }

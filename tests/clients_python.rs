@@ -7,22 +7,20 @@
 //! 200 KiB value) to three partitions explicitly, reads every partition back
 //! from offset 0 by explicit assignment, and the test compares everything
 //! byte for byte, offsets included. Both listener modes: one listener with
-//! one shard, and a listener per shard with two shards on one core.
+//! one shard (and, for some clients, with two shards, so requests cross
+//! shards), and a listener per shard with two shards on one core.
 //!
 //! The clients are installed by `tests/clients/install.sh` on first use.
 
 mod common;
 
-use common::broker::{Broker, BrokerOptions};
+use common::broker::BrokerOptions;
 use common::clients::{mixed_records, ClientRun};
 
 const RECORDS: usize = 150;
 
 fn round_trip(options: BrokerOptions, client: ClientRun, topic: &str) {
-    let records = mixed_records(3, RECORDS);
-    let mut broker = Broker::start_with_auto_create(options);
-    client.round_trip(&broker, topic, &records);
-    broker.terminate();
+    client.round_trip_on_new_broker(options, topic, &mixed_records(3, RECORDS));
 }
 
 fn single() -> BrokerOptions {
@@ -50,6 +48,12 @@ fn kafka_python_per_shard_listeners() {
 }
 
 #[test]
+fn kafka_python_single_listener_two_shards() {
+    let options = BrokerOptions::single_shared(2);
+    round_trip(options, ClientRun::python("kafka-python"), "kafka-python");
+}
+
+#[test]
 fn kafka_python_plain_gzip() {
     let client = ClientRun::python("kafka-python")
         .idempotence(false)
@@ -67,6 +71,12 @@ fn confluent_single_listener() {
 #[test]
 fn confluent_per_shard_listeners() {
     round_trip(per_shard(), ClientRun::python("confluent"), "confluent");
+}
+
+#[test]
+fn confluent_single_listener_two_shards() {
+    let options = BrokerOptions::single_shared(2);
+    round_trip(options, ClientRun::python("confluent"), "confluent");
 }
 
 #[test]

@@ -45,7 +45,10 @@ function parseArgs (argv) {
 
 const b64 = buf => (buf === null || buf === undefined ? null : Buffer.from(buf).toString('base64'))
 const unb64 = text => (text === null ? null : Buffer.from(text, 'base64'))
-const emit = obj => process.stdout.write(JSON.stringify(obj) + '\n')
+// Output is collected and written once at the end (see finish): a large
+// write to a pipe completes asynchronously, after process.exit would cut it.
+const lines = []
+const emit = obj => lines.push(JSON.stringify(obj) + '\n')
 const log = (...a) => console.error('kafkajs_client:', ...a)
 
 // KafkaJS headers are an object; a repeated key becomes an array of values.
@@ -228,10 +231,14 @@ async function main () {
   log(`ok: ${records.length} records produced, ${out.length} read back`)
 }
 
+function finish (code) {
+  process.stdout.write(lines.join(''), () => process.exit(code))
+}
+
 main().then(
-  () => process.exit(0),
+  () => finish(0),
   err => {
     log('failed:', err && err.stack ? err.stack : err)
-    process.exit(1)
+    finish(1)
   }
 )

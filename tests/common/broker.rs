@@ -2,11 +2,13 @@
 //!
 //! [`Broker::start`] picks free loopback ports, makes a temporary data
 //! directory, starts the `shardlog` binary that cargo built for this test
-//! run, and waits until every port it should listen on accepts TCP. The
-//! broker's stdout and stderr go to a log file beside the data directory;
-//! the log is printed when a test panics while the broker is alive (and the
-//! temporary directory is then kept), and whenever the fixture itself fails
-//! (start-up timeout, unclean exit). The process is killed on drop.
+//! run, and waits until every port it should listen on answers a Kafka
+//! ApiVersions request. The broker's stdout and stderr go to a log file
+//! beside the data directory; the log is printed, and the temporary
+//! directory kept, when a test panics while it holds the fixture and
+//! whenever the fixture itself fails (start-up timeout, unclean exit). The
+//! process is killed on drop. [`Broker::kill9`] and [`Broker::terminate`]
+//! return once the ports are free again, so [`Broker::restart`] can follow.
 //!
 //! The child gets `PR_SET_PDEATHSIG = SIGKILL`, so it dies with the thread
 //! that started it: create, use and drop a `Broker` on one thread (as a test
@@ -22,7 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// How long the broker gets to accept connections on every port.
+/// How long the broker gets to answer on every port.
 pub const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a clean shutdown (SIGTERM) may take.
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -79,6 +81,15 @@ impl BrokerOptions {
     /// One shard on core 0, one listener.
     pub fn single() -> Self {
         Self::default()
+    }
+
+    /// `shards` shards, all on core 0, sharing one listener (requests for
+    /// another shard's partitions cross shards).
+    pub fn single_shared(shards: usize) -> Self {
+        BrokerOptions {
+            cores: vec![0; shards],
+            ..Self::default()
+        }
     }
 
     /// `shards` shards, all on core 0, each with its own listener.
@@ -216,11 +227,40 @@ impl Broker {
         }
     }
 
-    /// SIGKILL, then reap.
+    /// SIGKILL, then reap, then wait until its ports are released.
     pub fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
+            self.wait_ports_released();
+        }
+    }
+
+    /// Waits (bounded) until nothing accepts connections on the broker's
+    /// ports. A listening socket can outlive its reaped process briefly:
+    /// io_uring tears a dead process's ring (and the sockets its requests
+    /// hold) down asynchronously, and meanwhile the kernel still completes
+    /// handshakes into the dead listener's backlog.
+    fn wait_ports_released(&mut self) {
+        let start = Instant::now();
+        loop {
+            let open: Vec<u16> = self
+                .expected_ports()
+                .into_iter()
+                .filter(|&port| {
+                    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+                    TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+                })
+                .collect();
+            if open.is_empty() {
+                return;
+            }
+            if start.elapsed() > STOP_TIMEOUT {
+                self.fail(&format!(
+                    "ports {open:?} still accept connections {STOP_TIMEOUT:?} after the broker exited"
+                ));
+            }
+            thread::sleep(Duration::from_millis(5));
         }
     }
 
@@ -252,6 +292,7 @@ impl Broker {
                 describe(status)
             ));
         }
+        self.wait_ports_released();
     }
 
     /// Starts the broker again with the same data directory, ports and
@@ -314,7 +355,8 @@ impl Broker {
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(stderr)
-            .env("RUST_BACKTRACE", "1");
+            .env("RUST_BACKTRACE", "1")
+            .env("NO_COLOR", "1");
         die_with_parent(&mut cmd);
         let child = cmd
             .spawn()
@@ -352,10 +394,7 @@ impl Broker {
                     "the broker did not accept connections on ports {pending:?} within {START_TIMEOUT:?}"
                 ));
             }
-            pending.retain(|&port| {
-                let addr = SocketAddr::from(([127, 0, 0, 1], port));
-                TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err()
-            });
+            pending.retain(|&port| !answers_api_versions(port));
             if !pending.is_empty() {
                 thread::sleep(Duration::from_millis(25));
             }
@@ -414,6 +453,42 @@ impl Drop for Broker {
     }
 }
 
+/// Whether a Kafka broker on 127.0.0.1:`port` answers an ApiVersions v0
+/// request (a socket that merely accepts, such as a dying process's, does
+/// not count).
+fn answers_api_versions(port: u16) -> bool {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
+        return false;
+    };
+    let timeout = Some(Duration::from_secs(1));
+    if stream.set_read_timeout(timeout).is_err() || stream.set_write_timeout(timeout).is_err() {
+        return false;
+    }
+    const CORRELATION_ID: i32 = 0x5348_4c47;
+    let client_id = b"shardlog-test-ready";
+    let mut body = Vec::new();
+    body.extend_from_slice(&18i16.to_be_bytes()); // ApiVersions
+    body.extend_from_slice(&0i16.to_be_bytes()); // v0
+    body.extend_from_slice(&CORRELATION_ID.to_be_bytes());
+    body.extend_from_slice(&(client_id.len() as i16).to_be_bytes());
+    body.extend_from_slice(client_id);
+    let mut frame = (body.len() as i32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&body);
+    if stream.write_all(&frame).is_err() {
+        return false;
+    }
+    // Size, correlation id, error code.
+    let mut head = [0u8; 10];
+    if stream.read_exact(&mut head).is_err() {
+        return false;
+    }
+    let size = i32::from_be_bytes(head[0..4].try_into().unwrap());
+    let correlation = i32::from_be_bytes(head[4..8].try_into().unwrap());
+    let error = i16::from_be_bytes(head[8..10].try_into().unwrap());
+    size >= 6 && correlation == CORRELATION_ID && error == 0
+}
+
 /// The `shardlog` binary cargo built alongside this test.
 pub fn binary() -> PathBuf {
     match option_env!("CARGO_BIN_EXE_shardlog") {
@@ -422,18 +497,22 @@ pub fn binary() -> PathBuf {
     }
 }
 
-/// Reserves `count` consecutive loopback ports P..P+count: each is locked
-/// against the other fixtures (a lock file per port, in this process and
-/// across test processes) and was free to bind when checked.
+/// Reserves `count` consecutive loopback ports P..P+count: each was free to
+/// bind when checked, and they are locked against the other fixtures, in
+/// this process and in concurrently running test processes, through lock
+/// files for slots of `PORT_SLOT` ports (so at most a few thousand files).
 fn reserve_ports(count: u16) -> (u16, Vec<File>) {
+    // Below Linux's ephemeral range (32768..), so outgoing connections do not
+    // take them meanwhile.
+    const LOW: u16 = 20_000;
+    const HIGH: u16 = 32_000;
+    const PORT_SLOT: u16 = 8;
+    const SLOTS: u64 = ((HIGH - LOW) / PORT_SLOT) as u64;
     static SEQ: AtomicU64 = AtomicU64::new(0);
     let lock_dir = std::env::temp_dir().join("shardlog-test-ports");
     std::fs::create_dir_all(&lock_dir).expect("create the port lock directory");
-    // Below Linux's ephemeral range (32768..), so outgoing connections do not
-    // take them meanwhile.
-    const LOW: u64 = 20_000;
-    const HIGH: u64 = 32_000;
-    let mut seed = (std::process::id() as u64) << 32
+    let slots = count.div_ceil(PORT_SLOT) as u64;
+    let mut seed = ((std::process::id() as u64) << 32)
         ^ SEQ
             .fetch_add(1, Ordering::Relaxed)
             .wrapping_mul(0x9e37_79b9_7f4a_7c15)
@@ -446,31 +525,28 @@ fn reserve_ports(count: u16) -> (u16, Vec<File>) {
         seed ^= seed >> 12;
         seed ^= seed << 25;
         seed ^= seed >> 27;
-        let r = seed.wrapping_mul(0x2545_f491_4f6c_dd1d);
-        let base = (LOW + r % (HIGH - LOW - count as u64)) as u16;
-        if let Some(locks) = try_reserve(&lock_dir, base, count) {
+        let first = seed.wrapping_mul(0x2545_f491_4f6c_dd1d) % (SLOTS - slots + 1);
+        let locks: Option<Vec<File>> = (first..first + slots)
+            .map(|slot| lock_slot(&lock_dir, slot))
+            .collect();
+        let Some(locks) = locks else { continue };
+        let base = LOW + first as u16 * PORT_SLOT;
+        if (base..base + count).all(|port| TcpListener::bind(("127.0.0.1", port)).is_ok()) {
             return (base, locks);
         }
     }
     panic!("found no {count} consecutive free loopback ports in {LOW}..{HIGH}");
 }
 
-fn try_reserve(lock_dir: &Path, base: u16, count: u16) -> Option<Vec<File>> {
-    let mut locks = Vec::with_capacity(count as usize);
-    for port in base..base + count {
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(lock_dir.join(format!("{port}.lock")))
-            .ok()?;
-        lock_port_file(&file)?;
-        locks.push(file);
-    }
-    for port in base..base + count {
-        TcpListener::bind(("127.0.0.1", port)).ok()?;
-    }
-    Some(locks)
+fn lock_slot(lock_dir: &Path, slot: u64) -> Option<File> {
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(lock_dir.join(format!("slot-{slot}.lock")))
+        .ok()?;
+    lock_port_file(&file)?;
+    Some(file)
 }
 
 // `File::try_lock` is newer than the workspace's declared rust-version; this

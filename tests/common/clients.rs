@@ -21,7 +21,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use serde_json::{json, Value};
 
-use super::broker::{kill_process_group, wait_timeout, Broker};
+use super::broker::{kill_process_group, wait_timeout, Broker, BrokerOptions};
 
 /// Longest a first installation may take (apt-get, pip, npm).
 const INSTALL_TIMEOUT: Duration = Duration::from_secs(15 * 60);
@@ -162,12 +162,18 @@ impl Run {
         String::from_utf8_lossy(&self.stderr).into_owned()
     }
 
-    /// stderr then stdout, each cut to its last 32 KiB.
+    /// stderr then stdout (long lines shortened), each cut to its last
+    /// 32 KiB.
     pub fn output_text(&self) -> String {
+        let stdout: Vec<String> = self
+            .stdout_text()
+            .lines()
+            .map(|l| shorten(l, 300))
+            .collect();
         format!(
             "--- stderr ---\n{}\n--- stdout ---\n{}\n--- end ---",
             tail(&self.stderr, 32 << 10),
-            tail(&self.stdout, 32 << 10)
+            tail(stdout.join("\n").as_bytes(), 32 << 10)
         )
     }
 
@@ -181,6 +187,18 @@ impl Run {
             self.output_text()
         );
     }
+}
+
+/// `s` cut to about `max` bytes, for messages.
+fn shorten(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...({} bytes)", &s[..end], s.len())
 }
 
 fn tail(bytes: &[u8], max: usize) -> String {
@@ -302,7 +320,7 @@ pub fn show_bytes(b: Option<&[u8]>) -> String {
 
 /// A deterministic mix of records over `partitions` partitions: binary keys
 /// and values (every byte value), null keys, null values (tombstones), empty
-/// keys and values, headers with binary, empty and UTF-8 parts, a record of
+/// keys and values, headers with binary, empty, null and UTF-8 parts, a record of
 /// 200 KiB, unevenly spread and interleaved across partitions. No record has
 /// both a null key and a null value (aiokafka refuses to send one).
 pub fn mixed_records(partitions: i32, count: usize) -> Vec<Rec> {
@@ -334,6 +352,7 @@ pub fn mixed_records(partitions: i32, count: usize) -> Vec<Rec> {
             let headers = (0..i % 4)
                 .map(|j| match j {
                     0 => (format!("h{j}"), Some(vec![0x00, 0xff, n as u8, j as u8])),
+                    1 if i % 8 == 5 => ("null".to_string(), None),
                     1 => ("empty".to_string(), Some(Vec::new())),
                     _ => (
                         format!("clé-{i}-ключ"),
@@ -394,8 +413,9 @@ fn b64_field(v: &Value, name: &str, line: &str) -> Option<Vec<u8>> {
 
 pub fn parse_output(stdout: &str) -> ClientOutput {
     let mut out = ClientOutput::default();
-    for line in stdout.lines().filter(|l| !l.trim().is_empty()) {
-        let v: Value = serde_json::from_str(line)
+    for full_line in stdout.lines().filter(|l| !l.trim().is_empty()) {
+        let line = &shorten(full_line, 300);
+        let v: Value = serde_json::from_str(full_line)
             .unwrap_or_else(|e| panic!("client printed a line that is not JSON ({e}): {line}"));
         let int = |name: &str| {
             v[name]
@@ -625,6 +645,22 @@ impl ClientRun {
     pub fn compression(mut self, codec: &'static str) -> Self {
         self.compression = codec;
         self
+    }
+
+    /// Starts a broker with `options` for this client: with topic
+    /// auto-creation (3 partitions) when the client relies on it
+    /// (`create("auto")`), otherwise with auto-creation off, so that the
+    /// topic must come from the client's CreateTopics. Runs
+    /// [`ClientRun::round_trip`] with `records`, then stops the broker
+    /// cleanly (exit status 0).
+    pub fn round_trip_on_new_broker(&self, options: BrokerOptions, topic: &str, records: &[Rec]) {
+        let mut broker = if self.create == "auto" {
+            Broker::start_with_auto_create(options)
+        } else {
+            Broker::start(options.with_override("auto.create.topics.enable", "false"))
+        };
+        self.round_trip(&broker, topic, records);
+        broker.terminate();
     }
 
     /// Produces `records` to `topic` through `broker`, reads them back, and
