@@ -209,6 +209,20 @@ fn check_port_free(addr: std::net::SocketAddr) -> Result<(), String> {
     probe().map_err(|e| format!("cannot listen on {addr}: {e}"))
 }
 
+/// Waits up to 5 s for `addr` to be free: the listening sockets of a
+/// broker that was just killed linger for a moment while the kernel tears
+/// down its rings.
+fn wait_for_port(addr: std::net::SocketAddr) -> Result<(), String> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match check_port_free(addr) {
+            Ok(()) => return Ok(()),
+            Err(e) if std::time::Instant::now() >= deadline => return Err(e),
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
 /// Runs the broker until SIGINT or SIGTERM.
 pub fn run(config: BrokerConfig) -> Result<(), String> {
     for key in &config.ignored {
@@ -243,11 +257,12 @@ pub fn run(config: BrokerConfig) -> Result<(), String> {
     fsutil::write_file_durably_blocking(&data_dir, METADATA_FILE, &metadata.encode())
         .map_err(|e| format!("writing {METADATA_FILE}: {e}"))?;
 
-    check_port_free(config.listen)?;
+    let mut addrs = vec![config.listen];
     if config.listener_mode == ListenerMode::PerShard {
-        for i in 0..shards {
-            check_port_free(per_shard_addr(&config, i))?;
-        }
+        addrs.extend((0..shards).map(|i| per_shard_addr(&config, i)));
+    }
+    for addr in addrs {
+        wait_for_port(addr)?;
     }
 
     let stop = Arc::new(AtomicBool::new(false));
