@@ -133,10 +133,18 @@ where
 {
     use crate::error_code::ErrorCode;
     let total = items.len();
-    let (groups, unknown) = group_by_owner(shard, items);
+    let (mut groups, unknown) = group_by_owner(shard, items);
     let mut results: Vec<Option<R>> = (0..total).map(|_| None).collect();
+    let unknown_count = unknown.len();
     for (pos, _, _) in unknown {
         results[pos] = Some(missing(ErrorCode::UnknownTopicOrPartition));
+    }
+    // The common case, every partition on this shard: run it here, without
+    // a task or a copy of the items.
+    if unknown_count == 0 && groups.len() == 1 && groups[0].0 == shard.id {
+        let (_, group) = groups.pop().expect("one group");
+        let batch = group.into_iter().map(|(_, t, p, x)| (t, p, x)).collect();
+        return work(shard.clone(), batch).await;
     }
     // Every owner works concurrently; answers are awaited in turn.
     let mut tasks = Vec::with_capacity(groups.len());
