@@ -41,8 +41,9 @@ enum Command {
 }
 
 /// Runs the command line `args` (program name first); returns the exit
-/// code.
-pub fn main_with_args<I, T>(args: I) -> u8
+/// code. Setting `stop` ends the run early, as Ctrl-C does (the binary
+/// sets it on SIGINT and SIGTERM).
+pub fn main_with_args<I, T>(args: I, stop: Arc<AtomicBool>) -> u8
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
@@ -54,12 +55,6 @@ where
             return if e.use_stderr() { 2 } else { 0 };
         }
     };
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        if let Err(e) = signal_hook::flag::register(sig, stop.clone()) {
-            eprintln!("loadgen: cannot handle signal {sig}: {e}");
-        }
-    }
     let outcome = match cli.command {
         Command::Produce(c) => single(c, Workload::Produce, stop),
         Command::Consume(c) => single(c, Workload::Consume, stop),
