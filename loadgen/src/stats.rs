@@ -24,6 +24,13 @@ pub fn new_histogram() -> Histogram<u64> {
 /// equal latencies (records due at the same microsecond, or all of an
 /// as-fast-as-possible batch) are recorded with one call.
 pub fn record_from_intended(h: &mut Histogram<u64>, intended_us: &[u64], ack_us: u64) {
+    // Intended times only grow within a batch: equal ends mean all equal.
+    if let (Some(&first), Some(&last)) = (intended_us.first(), intended_us.last()) {
+        if first == last {
+            h.saturating_record_n(ack_us.saturating_sub(first), intended_us.len() as u64);
+            return;
+        }
+    }
     let mut run_value = u64::MAX;
     let mut run_len = 0u64;
     for &t in intended_us {
