@@ -104,10 +104,32 @@ fn builder(placement: Placement, name: &str, executors: usize) -> LocalExecutorB
         .preempt_timer(PREEMPT_EVERY)
 }
 
+/// Every core asked for must be one this process may run on (glommio
+/// pins without looking at the affinity mask taskset or a cpuset gave).
+fn check_cores(cfg: &Config) -> Result<(), Error> {
+    let usable: Vec<usize> = core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    if usable.is_empty() {
+        return Ok(());
+    }
+    for &core in cfg.cores.0.iter().chain(&cfg.consumer_cores.0) {
+        if !usable.contains(&core) {
+            return Err(Error::Config(format!(
+                "core {core} is not available to this process (usable: {usable:?})"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Runs `cfg` once and returns its summary. Failed records do not make
 /// this an error (they are in the summary); use [`Summary::check`].
 pub fn run(cfg: &Config) -> Result<Summary, Error> {
     cfg.validate().map_err(Error::Config)?;
+    check_cores(cfg)?;
     let cfg = Arc::new(cfg.clone());
     let plan = {
         let cfg = cfg.clone();
