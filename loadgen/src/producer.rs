@@ -32,6 +32,9 @@ use crate::wire::produce::{
 
 /// Most records the generator appends before letting other tasks run.
 const RECORDS_PER_TURN_MAX: usize = 16_384;
+/// Busy generator turns (one batch each at --rate 0) between forced
+/// reactor turns, so responses are read while the generator runs ahead.
+const REACTOR_TURN_EVERY: u64 = 32;
 /// Pause between reconnection attempts to a broker.
 const RECONNECT_BACKOFF: Duration = Duration::from_millis(250);
 
@@ -215,6 +218,7 @@ async fn generate(p: &Rc<Producer>, schedule: Schedule, producer_index: usize) {
     let mut next: u64 = 0;
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (producer_index as u64 + 1));
     let mut key_bytes = [0u8; KEY_BYTES];
+    let mut turns: u64 = 0;
     loop {
         if p.ctx.run.phase() >= PHASE_STOP {
             break;
@@ -280,7 +284,14 @@ async fn generate(p: &Rc<Producer>, schedule: Schedule, producer_index: usize) {
             p.space.wait().await;
         }
         if rate == 0 || next < due {
-            glommio::yield_if_needed().await;
+            // Let the reactor turn now and then (a timer wait does that;
+            // a plain yield would not poll the sockets).
+            turns += 1;
+            if turns.is_multiple_of(REACTOR_TURN_EVERY) {
+                glommio::timer::sleep(Duration::from_micros(1)).await;
+            } else {
+                glommio::yield_if_needed().await;
+            }
             continue;
         }
         // Sleep until the sticky batch fills (keyed: until 64 more records

@@ -25,9 +25,6 @@ use crate::{consumer, producer, Config, Error};
 const TICK: Duration = Duration::from_millis(50);
 /// How often a core reports its statistics.
 const REPORT_EVERY: Duration = Duration::from_secs(1);
-/// Executors preempt their task queues at least this often, so sockets are
-/// polled while the generator is busy.
-const PREEMPT_EVERY: Duration = Duration::from_micros(500);
 /// Extra time, past the request timeout, that cores get to drain.
 const DRAIN_SLACK: Duration = Duration::from_secs(15);
 
@@ -101,7 +98,6 @@ fn builder(placement: Placement, name: &str, executors: usize) -> LocalExecutorB
     LocalExecutorBuilder::new(placement)
         .name(name)
         .io_memory(io_memory(executors))
-        .preempt_timer(PREEMPT_EVERY)
 }
 
 /// Every core asked for must be one this process may run on (glommio
@@ -173,11 +169,30 @@ pub fn run(cfg: &Config) -> Result<Summary, Error> {
         }
     }
     drop(tx);
-    let outcome = coordinate(&cfg, &plan, &slots, &run, &rx);
+    let mut done = 0usize;
+    let outcome = coordinate(&cfg, &plan, &slots, &run, &rx, &mut done);
     run.phase.store(PHASE_STOP, Ordering::SeqCst);
-    // Cores end on their own once stopped (bounded by their drain timeout).
-    for h in handles {
-        let _ = h.join();
+    // Cores end on their own once stopped, within their drain timeout.
+    // One that does not is left behind rather than waited for forever.
+    let deadline = Instant::now() + cfg.request_timeout() + DRAIN_SLACK;
+    while done < handles.len() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left.min(TICK)) {
+            Ok(CoreMsg::Done) => done += 1,
+            Ok(_) | Err(mpsc::RecvTimeoutError::Timeout) if !left.is_zero() => {}
+            _ => break,
+        }
+    }
+    if done == handles.len() {
+        for h in handles {
+            let _ = h.join();
+        }
+    } else {
+        eprintln!(
+            "loadgen: {} of {} executors did not stop; leaving them",
+            handles.len() - done,
+            handles.len()
+        );
     }
     outcome
 }
@@ -209,13 +224,13 @@ fn coordinate(
     slots: &[Slot],
     run: &RunShared,
     rx: &mpsc::Receiver<CoreMsg>,
+    done: &mut usize,
 ) -> Result<Summary, Error> {
     let mut totals = Totals {
         all: CoreStats::default(),
         per_slot: vec![CoreStats::default(); slots.len()],
         interval: CoreStats::default(),
     };
-    let mut done = 0usize;
     // Every core connects first.
     let deadline = Instant::now() + cfg.request_timeout() + Duration::from_secs(5);
     let mut ready = 0;
@@ -223,7 +238,7 @@ fn coordinate(
         let left = deadline.saturating_duration_since(Instant::now());
         match rx.recv_timeout(left) {
             Ok(CoreMsg::Ready) => ready += 1,
-            Ok(msg) => absorb(&mut totals, msg, &mut done)?,
+            Ok(msg) => absorb(&mut totals, msg, done)?,
             Err(_) => {
                 return Err(Error::Io(
                     "connecting".into(),
@@ -259,7 +274,7 @@ fn coordinate(
             run.phase.store(PHASE_MEASURE, Ordering::SeqCst);
         }
         match rx.recv_timeout(TICK) {
-            Ok(msg) => absorb(&mut totals, msg, &mut done)?,
+            Ok(msg) => absorb(&mut totals, msg, done)?,
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => break false,
         }
@@ -309,14 +324,14 @@ fn coordinate(
         );
     }
     let drain_deadline = Instant::now() + cfg.request_timeout() + DRAIN_SLACK;
-    while done < slots.len() {
+    while *done < slots.len() {
         let left = drain_deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             totals.all.error("core did not finish draining", 0);
             break;
         }
         match rx.recv_timeout(left.min(TICK)) {
-            Ok(msg) => absorb(&mut totals, msg, &mut done)?,
+            Ok(msg) => absorb(&mut totals, msg, done)?,
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }

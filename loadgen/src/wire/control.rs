@@ -25,8 +25,13 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// Connects (TCP_NODELAY on) and reads the broker's ApiVersions.
+    /// Connects (TCP_NODELAY on) and reads the broker's ApiVersions, all
+    /// within `timeout`.
     pub async fn connect(addr: &str, client_id: &str, timeout: Duration) -> Result<Self, Error> {
+        within(timeout, addr, Self::connect_inner(addr, client_id, timeout)).await
+    }
+
+    async fn connect_inner(addr: &str, client_id: &str, timeout: Duration) -> Result<Self, Error> {
         let stream = TcpStream::connect_timeout(addr, timeout)
             .await
             .map_err(|e| Error::Io(format!("connect to {addr}"), e.to_string()))?;
@@ -88,8 +93,22 @@ impl Connection {
         &self.client_id
     }
 
-    /// Sends one request and waits for its response.
+    /// Sends one request and waits (at most the read timeout) for its
+    /// response.
     pub async fn call<R: Request>(&mut self, req: &R, version: i16) -> Result<R::Response, Error> {
+        let timeout = self
+            .stream
+            .read_timeout()
+            .unwrap_or(Duration::from_secs(30));
+        let addr = self.addr.clone();
+        within(timeout, &addr, self.call_inner(req, version)).await
+    }
+
+    async fn call_inner<R: Request>(
+        &mut self,
+        req: &R,
+        version: i16,
+    ) -> Result<R::Response, Error> {
         let correlation_id = self.next_correlation_id();
         let mut header = RequestHeader::default();
         header.request_api_key = R::KEY;
@@ -127,4 +146,20 @@ impl Connection {
             Error::Protocol(format!("decode API {} v{version} from {addr}: {e}", R::KEY))
         })
     }
+}
+
+/// `fut`, or a timeout error once `timeout` has passed.
+async fn within<T>(
+    timeout: Duration,
+    addr: &str,
+    fut: impl std::future::Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    futures_lite::future::or(fut, async {
+        glommio::timer::sleep(timeout).await;
+        Err(Error::Io(
+            addr.to_string(),
+            format!("no answer within {timeout:?}"),
+        ))
+    })
+    .await
 }
