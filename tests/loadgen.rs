@@ -9,7 +9,11 @@
 //!   every documented key, the consumers saw the records, and the counts
 //!   match the broker's;
 //! - records bigger than the broker's `message.max.bytes`: the failures
-//!   are counted, `Summary::check` fails and the command exits 1.
+//!   are counted, `Summary::check` fails and the command exits 1;
+//! - a 500 ms broker stall (SIGSTOP) shows in the latency from the intended
+//!   send time and not in the latency from the actual send (coordinated
+//!   omission corrected);
+//! - `sweep` and `compare` end to end.
 
 mod common;
 
@@ -293,4 +297,99 @@ fn a_broker_stall_shows_in_latency_from_the_intended_time() {
         sent.p90 * 3 < intended.p90,
         "from send {sent:?} vs from intended {intended:?}"
     );
+}
+
+// Proves `sweep` doubles the rate while the bound holds and stops at
+// --max-rate, reporting every trial and the best rate in its JSON.
+#[test]
+fn sweep_finds_the_highest_rate_within_the_bound() {
+    let broker = Broker::start(BrokerOptions::single());
+    let dir = common::temp_dir();
+    let json = dir.path().join("sweep.json");
+    let bootstrap = broker.bootstrap();
+    let code = loadgen::cli::main_with_args(
+        [
+            "loadgen",
+            "sweep",
+            "--p99-ms",
+            "2000",
+            "--start-rate",
+            "500",
+            "--max-rate",
+            "2000",
+            "--bootstrap",
+            &bootstrap,
+            "--topic",
+            "lg-sweep",
+            "--create",
+            "--duration",
+            "500ms",
+            "--acks",
+            "1",
+            "--json",
+            json.to_str().unwrap(),
+        ],
+        Default::default(),
+    );
+    assert_eq!(code, 0);
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let rates: Vec<u64> = v["trials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["rate"].as_u64().unwrap())
+        .collect();
+    assert_eq!(rates, vec![500, 1000, 2000], "{v}");
+    assert_eq!(v["best_rate"].as_u64(), Some(2000));
+    assert!(v["trials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|t| t["held"] == true));
+}
+
+// Proves `compare` runs the workload against both brokers and reports
+// ratios near 1 for two identical brokers at a fixed rate.
+#[test]
+fn compare_reports_ratios_between_two_brokers() {
+    let a = Broker::start(BrokerOptions::single());
+    let b = Broker::start(BrokerOptions::single());
+    let dir = common::temp_dir();
+    let json = dir.path().join("compare.json");
+    let (a_addr, b_addr) = (a.bootstrap(), b.bootstrap());
+    let code = loadgen::cli::main_with_args(
+        [
+            "loadgen",
+            "compare",
+            "--bootstrap",
+            &a_addr,
+            "--other",
+            &b_addr,
+            "--rounds",
+            "1",
+            "--topic",
+            "lg-compare",
+            "--create",
+            "--rate",
+            "2000",
+            "--duration",
+            "500ms",
+            "--acks",
+            "1",
+            "--json",
+            json.to_str().unwrap(),
+        ],
+        Default::default(),
+    );
+    assert_eq!(code, 0);
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(v["runs_a"].as_array().unwrap().len(), 1);
+    assert_eq!(v["runs_b"].as_array().unwrap().len(), 1);
+    let ratio = v["ratio_b_over_a"]["msg_per_s"].as_f64().unwrap();
+    assert!((0.9..1.1).contains(&ratio), "{v}");
+    // Both brokers got the workload.
+    assert!(stored(&a_addr, "lg-compare", 1)[&0] > 500);
+    assert!(stored(&b_addr, "lg-compare", 1)[&0] > 500);
 }
