@@ -172,6 +172,10 @@ pub struct Config {
     /// Write a self-contained HTML report to this file.
     #[arg(long)]
     pub html: Option<PathBuf>,
+    /// Idle executors spin this long before sleeping: quicker wake-ups
+    /// (lower latency) for a busier loadgen core.
+    #[arg(long, default_value_t = 0)]
+    pub spin_us: u64,
     /// No progress lines, only the summary.
     #[arg(long)]
     pub quiet: bool,

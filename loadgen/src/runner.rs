@@ -94,10 +94,20 @@ fn io_memory(executors: usize) -> usize {
     ((8usize << 20) / (3 * executors.max(1))).clamp(64 << 10, 1 << 20)
 }
 
-fn builder(placement: Placement, name: &str, executors: usize) -> LocalExecutorBuilder {
-    LocalExecutorBuilder::new(placement)
+fn builder(
+    cfg: &Config,
+    placement: Placement,
+    name: &str,
+    executors: usize,
+) -> LocalExecutorBuilder {
+    let b = LocalExecutorBuilder::new(placement)
         .name(name)
-        .io_memory(io_memory(executors))
+        .io_memory(io_memory(executors));
+    if cfg.spin_us > 0 {
+        b.spin_before_park(Duration::from_micros(cfg.spin_us))
+    } else {
+        b
+    }
 }
 
 /// Every core asked for must be one this process may run on (glommio
@@ -129,7 +139,7 @@ pub fn run(cfg: &Config) -> Result<Summary, Error> {
     let cfg = Arc::new(cfg.clone());
     let plan = {
         let cfg = cfg.clone();
-        builder(Placement::Unbound, "loadgen-setup", 1)
+        builder(&cfg, Placement::Unbound, "loadgen-setup", 1)
             .spawn(move || async move { cluster::prepare(&cfg).await })
             .map_err(|e| Error::Executor(e.to_string()))?
             .join()
@@ -154,7 +164,7 @@ pub fn run(cfg: &Config) -> Result<Summary, Error> {
             slot.clone(),
         );
         let spawned =
-            builder(placement, &format!("loadgen-{i}"), slots.len()).spawn(move || async move {
+            builder(&cfg, placement, &format!("loadgen-{i}"), slots.len()).spawn(move || async move {
                 core_main(i, slot_c, cfg_c, plan_c, run_c, producers, tx_c).await
             });
         match spawned {
