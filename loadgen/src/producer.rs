@@ -46,7 +46,8 @@ struct Sealed {
     records: usize,
     timestamp_ms: i64,
     intended_us: Vec<u64>,
-    /// Produced while measuring (counted) rather than in the warm-up.
+    /// Produced while measuring, or flushed at the end (counted), rather
+    /// than in the warm-up.
     measured: bool,
     /// Uncompressed size, for buffer-memory accounting.
     bytes: usize,
@@ -341,7 +342,7 @@ impl Producer {
             records,
             timestamp_ms: (self.ctx.clock().epoch_us(acc.first_us) / 1000) as i64,
             intended_us: std::mem::replace(&mut acc.intended_us, intended),
-            measured: self.ctx.run.phase() == PHASE_MEASURE,
+            measured: self.ctx.run.phase() >= PHASE_MEASURE,
             bytes,
         };
         acc.records = 0;

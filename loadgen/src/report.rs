@@ -35,7 +35,8 @@ impl Second {
     }
 }
 
-/// Throughput of one load generator core or one broker node.
+/// Throughput of one load generator core: what it produced, or for a
+/// consumer-only core, what it consumed.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct CoreFigures {
     /// The core id, or null for an unpinned executor.
@@ -122,7 +123,7 @@ pub fn summarize(
     measured: Duration,
     interrupted: bool,
     all: &CoreStats,
-    cores: &[Option<usize>],
+    cores: &[(Option<usize>, bool, bool)],
     per_slot: &[CoreStats],
     timeline: Vec<Second>,
 ) -> Summary {
@@ -134,23 +135,21 @@ pub fn summarize(
         (all.produced, all.produced_bytes)
     };
     let mut per_core = Vec::new();
-    for (core, s) in cores.iter().zip(per_slot) {
-        let role = match (
-            s.produced > 0 || !consume_only,
-            s.consumed > 0 || consume_only,
-        ) {
-            _ if consume_only => "consume",
-            (true, true) if cfg.workload == Workload::E2e && s.consumed > 0 => "produce+consume",
-            _ if s.produced == 0 && s.consumed > 0 => "consume",
-            _ => "produce",
+    for (&(core, produces, consumes), s) in cores.iter().zip(per_slot) {
+        let role = match (produces, consumes) {
+            (true, true) => "produce+consume",
+            (true, false) => "produce",
+            _ => "consume",
         };
-        let (r, b) = if role == "consume" {
-            (s.consumed, s.consumed_bytes)
-        } else {
+        // A core's figures are what it produced, or for a consumer-only
+        // core, what it consumed.
+        let (r, b) = if produces {
             (s.produced, s.produced_bytes)
+        } else {
+            (s.consumed, s.consumed_bytes)
         };
         per_core.push(CoreFigures {
-            core: *core,
+            core,
             role,
             records: r,
             msg_per_s: r as f64 / secs,

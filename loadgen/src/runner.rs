@@ -353,7 +353,10 @@ fn coordinate(
         measured,
         stopped_early,
         &totals.all,
-        &slots.iter().map(|s| s.core).collect::<Vec<_>>(),
+        &slots
+            .iter()
+            .map(|s| (s.core, s.producer.is_some(), !s.consumes.is_empty()))
+            .collect::<Vec<_>>(),
         &totals.per_slot,
         timeline,
     ))
