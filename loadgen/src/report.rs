@@ -478,13 +478,28 @@ fn esc(s: &str) -> String {
 
 const COLORS: [&str; 3] = ["#1f77b4", "#d62728", "#2ca02c"];
 
-/// An SVG line chart; `log_y` puts the y axis on a log scale.
+/// The smallest 1, 2, 2.5 or 5 times a power of ten at or above `v`.
+fn nice_ceiling(v: f64) -> f64 {
+    if v <= 0.0 {
+        return 1.0;
+    }
+    let base = 10f64.powf(v.log10().floor());
+    [1.0, 2.0, 2.5, 5.0, 10.0]
+        .iter()
+        .map(|m| m * base)
+        .find(|&c| c >= v)
+        .unwrap_or(10.0 * base)
+}
+
+/// An SVG line chart; `log_y` puts the y axis on a log scale; the legend
+/// goes at the top left, or the bottom left with `legend_low`.
 fn svg_chart(
     title: &str,
     series: &[(&str, Vec<(f64, f64)>)],
     x_ticks: &[(f64, String)],
     y_label: &str,
     log_y: bool,
+    legend_low: bool,
 ) -> String {
     let (w, h, left, right, top, bottom) = (760.0, 360.0, 70.0, 20.0, 30.0, 40.0);
     let all: Vec<(f64, f64)> = series.iter().flat_map(|s| s.1.iter().copied()).collect();
@@ -498,12 +513,10 @@ fn svg_chart(
         svg.push_str("<text x='100' y='100'>no data</text></svg>");
         return svg;
     }
-    let x_min = all.iter().map(|p| p.0).fold(f64::INFINITY, f64::min);
-    let x_max = all
-        .iter()
-        .map(|p| p.0)
-        .fold(f64::NEG_INFINITY, f64::max)
-        .max(x_min + 1e-9);
+    // The axis spans the data and the ticks.
+    let xs = || all.iter().map(|p| p.0).chain(x_ticks.iter().map(|t| t.0));
+    let x_min = xs().fold(f64::INFINITY, f64::min);
+    let x_max = xs().fold(f64::NEG_INFINITY, f64::max).max(x_min + 1e-9);
     let fy = |v: f64| if log_y { v.max(1e-3).log10() } else { v };
     let y_min_raw = all.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
     let y_max_raw = all.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
@@ -513,7 +526,7 @@ fn svg_chart(
             fy(y_max_raw).ceil().max(fy(y_min_raw).floor() + 1.0),
         )
     } else {
-        (0.0, (y_max_raw * 1.1).max(1e-9))
+        (0.0, nice_ceiling(y_max_raw * 1.05))
     };
     let px = |x: f64| left + (x - x_min) / (x_max - x_min) * (w - left - right);
     let py = |y: f64| h - bottom - (fy(y) - y_min) / (y_max - y_min) * (h - top - bottom);
@@ -548,7 +561,11 @@ fn svg_chart(
             py(y),
             left - 4.0,
             py(y) + 4.0,
-            if y >= 100.0 || y == 0.0 { format!("{y:.0}") } else { format!("{y}") }
+            if y >= 100.0 || y == 0.0 {
+                format!("{y:.0}")
+            } else {
+                format!("{y}")
+            }
         );
     }
     let _ = write!(
@@ -569,7 +586,11 @@ fn svg_chart(
              <text x='{}' y='{}' fill='{color}'>{}</text>",
             path.join(" "),
             left + 10.0,
-            top + 16.0 + 16.0 * i as f64,
+            if legend_low {
+                h - bottom - 10.0 - 16.0 * (series.len() - 1 - i) as f64
+            } else {
+                top + 16.0 + 16.0 * i as f64
+            },
             esc(name)
         );
     }
@@ -602,6 +623,7 @@ pub fn render_html(s: &Summary) -> String {
         &ticks,
         "latency (ms, log scale)",
         true,
+        false,
     );
     let mut throughput = vec![(
         "produced msg/s",
@@ -617,11 +639,11 @@ pub fn render_html(s: &Summary) -> String {
         ));
     }
     let last = s.timeline.last().map_or(1.0, |p| p.t).max(1.0);
-    let t_ticks: Vec<(f64, String)> = (0..=5)
-        .map(|i| {
-            let t = last * f64::from(i) / 5.0;
-            (t, format!("{t:.0}s"))
-        })
+    let step = nice_ceiling(last / 5.0).max(1.0);
+    let t_ticks: Vec<(f64, String)> = (0..)
+        .map(|i| f64::from(i) * step)
+        .take_while(|&t| t <= last + 1e-9)
+        .map(|t| (t, format!("{t}s")))
         .collect();
     let throughput_svg = svg_chart(
         "Throughput over time",
@@ -629,6 +651,7 @@ pub fn render_html(s: &Summary) -> String {
         &t_ticks,
         "msg/s",
         false,
+        true,
     );
     let json = serde_json::to_string_pretty(s).unwrap_or_default();
     format!(
