@@ -235,7 +235,7 @@ async fn generate(p: &Rc<Producer>, schedule: Schedule, producer_index: usize) {
             let intended = if rate == 0 {
                 now
             } else {
-                schedule.intended(next).as_micros() as u64
+                schedule.intended_us(next)
             };
             let key = match cfg.key_distribution {
                 KeyDistribution::None => None,
@@ -301,9 +301,10 @@ async fn generate(p: &Rc<Producer>, schedule: Schedule, producer_index: usize) {
             KeyDistribution::None => (capacity - accs[sticky].records) as u64,
             _ => 64,
         };
-        let next_due_us = schedule.intended(next).as_micros() as u64;
-        let mut wake_us =
-            (schedule.intended(next + ahead - 1).as_micros() as u64).min(next_due_us + linger_us);
+        let next_due_us = schedule.intended_us(next);
+        let mut wake_us = schedule
+            .intended_us(next + ahead - 1)
+            .min(next_due_us + linger_us);
         for acc in &accs {
             if acc.records > 0 {
                 wake_us = wake_us.min(acc.first_us + linger_us);

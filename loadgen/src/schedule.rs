@@ -44,6 +44,19 @@ impl Schedule {
         Duration::from_nanos(nanos as u64)
     }
 
+    /// When record `i` is due, in whole microseconds since the start (the
+    /// generator's per-record form: 64-bit arithmetic while it fits).
+    #[inline]
+    pub fn intended_us(&self, i: u64) -> u64 {
+        if self.records_per_sec == 0 {
+            return 0;
+        }
+        match i.checked_mul(1_000_000) {
+            Some(n) => n / self.records_per_sec,
+            None => (u128::from(i) * 1_000_000 / u128::from(self.records_per_sec)) as u64,
+        }
+    }
+
     /// How many records are due by `elapsed` since the start.
     pub fn due_by(&self, elapsed: Duration) -> u64 {
         if self.records_per_sec == 0 {
@@ -88,6 +101,16 @@ mod tests {
             assert_eq!(s.due_by(s.intended(i)), i + 1);
         }
         assert_eq!(Schedule::new(0).intended(99), Duration::ZERO);
+        for rate in [1u64, 3, 999_983, 1_000_000, 7_000_000] {
+            let s = Schedule::new(rate);
+            for i in [0u64, 1, 2, 12_345, 10_000_019, 1_000_000_000_000] {
+                assert_eq!(
+                    s.intended_us(i),
+                    s.intended(i).as_micros() as u64,
+                    "{rate} {i}"
+                );
+            }
+        }
     }
 
     // Proves splitting a rate over senders loses no records per second.
