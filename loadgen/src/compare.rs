@@ -115,6 +115,8 @@ pub fn compare(args: &CompareArgs) -> Result<CompareResult, Error> {
     }
     let mut base: Config = args.config.clone();
     base.workload = args.workload;
+    // Per-run histogram and HTML files would overwrite each other: compare
+    // writes only its JSON.
     let json = base.json.take();
     base.hgrm = None;
     base.html = None;

@@ -106,8 +106,9 @@ pub fn sweep(args: &SweepArgs) -> Result<SweepResult, Error> {
     let bound_us = (args.p99_ms * 1000.0) as u64;
     let mut base = args.config.clone();
     base.workload = args.workload;
+    // The sweep's JSON is its own; --hgrm and --html describe the best
+    // trial.
     let (json, hgrm, html) = (base.json.take(), base.hgrm.take(), base.html.take());
-    let _ = (hgrm, html);
     base.quiet = true;
     let mut trials = Vec::new();
     let (mut good, mut bad) = (0u64, 0u64);
@@ -173,6 +174,10 @@ pub fn sweep(args: &SweepArgs) -> Result<SweepResult, Error> {
     );
     if let Some(s) = &best {
         print!("{}", report::render_text(s));
+        let mut outputs = base.clone();
+        outputs.hgrm = hgrm;
+        outputs.html = html;
+        report::write_outputs(&outputs, s)?;
     }
     if let Some(path) = json {
         report::write_json(&path, &result)?;
