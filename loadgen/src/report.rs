@@ -45,7 +45,14 @@ pub struct CoreFigures {
     pub records: u64,
     pub msg_per_s: f64,
     pub mb_per_s: f64,
+    /// Share of the run the core's thread was on a CPU, in percent (from
+    /// /proc): near 100 means the load generator may be the bottleneck.
+    pub busy_pct: Option<f64>,
 }
+
+/// Past this share of busy time, the summary warns that the load
+/// generator itself may be the bottleneck.
+pub const BUSY_WARN_PCT: f64 = 90.0;
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct BrokerFigures {
@@ -125,6 +132,7 @@ pub fn summarize(
     all: &CoreStats,
     cores: &[(Option<usize>, bool, bool)],
     per_slot: &[CoreStats],
+    busy: &[Option<f64>],
     timeline: Vec<Second>,
 ) -> Summary {
     let secs = measured.as_secs_f64().max(1e-9);
@@ -135,7 +143,7 @@ pub fn summarize(
         (all.produced, all.produced_bytes)
     };
     let mut per_core = Vec::new();
-    for (&(core, produces, consumes), s) in cores.iter().zip(per_slot) {
+    for ((&(core, produces, consumes), s), &busy_pct) in cores.iter().zip(per_slot).zip(busy) {
         let role = match (produces, consumes) {
             (true, true) => "produce+consume",
             (true, false) => "produce",
@@ -154,6 +162,7 @@ pub fn summarize(
             records: r,
             msg_per_s: r as f64 / secs,
             mb_per_s: b as f64 / secs / 1e6,
+            busy_pct,
         });
     }
     let per_broker = all
@@ -177,6 +186,14 @@ pub fn summarize(
     }
     if consume_only {
         notes.push("consume: MB/s counts record batch bytes fetched".to_string());
+    }
+    for c in &per_core {
+        if let Some(busy) = c.busy_pct.filter(|&b| b >= BUSY_WARN_PCT) {
+            let core = c.core.map_or("(unpinned)".to_string(), |c| c.to_string());
+            notes.push(format!(
+                "loadgen core {core} was {busy:.0}% busy: the load generator may be the bottleneck"
+            ));
+        }
     }
     if cfg.rate == 0 && cfg.produces() {
         notes.push(
@@ -329,9 +346,12 @@ pub fn render_text(s: &Summary) -> String {
     }
     for c in &s.per_core {
         let core = c.core.map_or("unpinned".to_string(), |c| c.to_string());
+        let busy = c
+            .busy_pct
+            .map_or(String::new(), |b| format!("  (core {b:.0}% busy)"));
         let _ = writeln!(
             out,
-            "  core {core:<8} {:<16} {:>12.0} msg/s {:>10.2} MB/s",
+            "  core {core:<8} {:<16} {:>12.0} msg/s {:>10.2} MB/s{busy}",
             c.role, c.msg_per_s, c.mb_per_s
         );
     }

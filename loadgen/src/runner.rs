@@ -32,6 +32,8 @@ const DRAIN_SLACK: Duration = Duration::from_secs(15);
 enum CoreMsg {
     Ready,
     Stats(usize, Box<CoreStats>),
+    /// The share of its running time the core's thread was on a CPU.
+    Busy(usize, f64),
     Failed(String),
     Done,
 }
@@ -209,6 +211,8 @@ pub fn run(cfg: &Config) -> Result<Summary, Error> {
 
 struct Totals {
     all: CoreStats,
+    /// Per core: the share of time its thread was on a CPU.
+    busy: Vec<Option<f64>>,
     per_slot: Vec<CoreStats>,
     /// Since the last progress line.
     interval: CoreStats,
@@ -222,6 +226,7 @@ fn absorb(totals: &mut Totals, msg: CoreMsg, done: &mut usize) -> Result<(), Err
             totals.per_slot[slot].merge(&stats);
         }
         CoreMsg::Done => *done += 1,
+        CoreMsg::Busy(slot, pct) => totals.busy[slot] = Some(pct),
         CoreMsg::Ready => {}
         CoreMsg::Failed(e) => return Err(Error::Broker(e)),
     }
@@ -239,6 +244,7 @@ fn coordinate(
     let mut totals = Totals {
         all: CoreStats::default(),
         per_slot: vec![CoreStats::default(); slots.len()],
+        busy: vec![None; slots.len()],
         interval: CoreStats::default(),
     };
     // Every core connects first.
@@ -358,6 +364,7 @@ fn coordinate(
             .map(|s| (s.core, s.producer.is_some(), !s.consumes.is_empty()))
             .collect::<Vec<_>>(),
         &totals.per_slot,
+        &totals.busy,
         timeline,
     ))
 }
@@ -433,6 +440,8 @@ async fn core_main(
     }
     ctx.clock.set(Clock::start());
     ctx.started.set(true);
+    let cpu_start = thread_cpu_ticks();
+    let wall_start = Instant::now();
     let finished = Rc::new(Cell::new(false));
     let ticker = {
         let (ctx, tx, finished) = (ctx.clone(), tx.clone(), finished.clone());
@@ -449,7 +458,30 @@ async fn core_main(
     }
     finished.set(true);
     drop(ticker);
+    if let (Some(a), Some(b)) = (cpu_start, thread_cpu_ticks()) {
+        let wall = wall_start.elapsed().as_secs_f64();
+        if wall > 0.0 {
+            let busy = (b - a) as f64 / USER_HZ / wall * 100.0;
+            let _ = tx.send(CoreMsg::Busy(slot_index, busy));
+        }
+    }
     let stats = ctx.stats.borrow_mut().take();
     let _ = tx.send(CoreMsg::Stats(slot_index, Box::new(stats)));
     let _ = tx.send(CoreMsg::Done);
+}
+
+/// The unit of the CPU times in /proc (USER_HZ, 100 on Linux).
+const USER_HZ: f64 = 100.0;
+
+/// CPU time (user + system, in USER_HZ ticks) of the calling thread, from
+/// /proc/thread-self/stat; None where that is not readable.
+fn thread_cpu_ticks() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    // Fields after the command name, which is in parentheses: utime and
+    // stime are the 12th and 13th.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
 }
