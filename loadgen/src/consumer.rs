@@ -76,9 +76,19 @@ async fn fetch_loop(ctx: Rc<CoreCtx>, node: i32, mut parts: Vec<FetchPartition>,
     let mut stop_seen_us: Option<u64> = None;
     let mut correlation_id: i32 = 0;
     let mut first = true;
+    let mut attempts = 0u64;
     'connection: loop {
         if finished(&ctx, producers, false, stop_seen_us) && cfg.workload == Workload::Consume {
             return;
+        }
+        // Every new connection after the first comes after a failure:
+        // pause first, so a broker that keeps failing is not hammered.
+        attempts += 1;
+        if attempts > 1 {
+            if ctx.run.phase() >= PHASE_STOP && attempts > 3 {
+                return;
+            }
+            glommio::timer::sleep(RECONNECT_BACKOFF).await;
         }
         let conn = Connection::connect(&addr, &cfg.client_id, cfg.request_timeout())
             .await
