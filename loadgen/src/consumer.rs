@@ -106,7 +106,6 @@ async fn fetch_loop(ctx: Rc<CoreCtx>, node: i32, mut parts: Vec<FetchPartition>,
                 if ctx.run.phase() >= PHASE_STOP {
                     return;
                 }
-                glommio::timer::sleep(RECONNECT_BACKOFF).await;
                 continue;
             }
         };
@@ -130,7 +129,6 @@ async fn fetch_loop(ctx: Rc<CoreCtx>, node: i32, mut parts: Vec<FetchPartition>,
             if !cfg.quiet {
                 eprintln!("loadgen: consumer {addr}: {e}");
             }
-            glommio::timer::sleep(RECONNECT_BACKOFF).await;
             continue;
         }
         loop {
@@ -146,7 +144,6 @@ async fn fetch_loop(ctx: Rc<CoreCtx>, node: i32, mut parts: Vec<FetchPartition>,
                     if ctx.run.phase() >= PHASE_STOP {
                         return;
                     }
-                    glommio::timer::sleep(RECONNECT_BACKOFF).await;
                     continue 'connection;
                 }
             };
