@@ -396,10 +396,14 @@ item_irq_affinity() {
 # The block device holding a directory, as its /sys/block/NAME directory
 # (the whole disk for a partition), or nothing.
 block_dev_of() {
-  local dir=$1 majmin sys
-  majmin=$(stat -c '%Hd:%Ld' "$dir" 2>/dev/null) || return 1
-  case $majmin in 0:*) return 1 ;; esac
-  sys=$(readlink -f "$R/sys/dev/block/$majmin" 2>/dev/null) || return 1
+  local dir=$1 dev major minor sys
+  # st_dev split as glibc's major()/minor() do (stat's %Hd/%Ld need
+  # coreutils 8.29+).
+  dev=$(stat -c '%d' "$dir" 2>/dev/null) || return 1
+  major=$(((dev >> 8 & 0xfff) | (dev >> 32 & ~0xfff)))
+  minor=$(((dev & 0xff) | (dev >> 12 & ~0xff)))
+  [ "$major" != 0 ] || return 1
+  sys=$(readlink -f "$R/sys/dev/block/$major:$minor" 2>/dev/null) || return 1
   [ -d "$sys" ] || return 1
   [ -e "$sys/partition" ] && sys=${sys%/*}
   echo "$sys"
@@ -425,7 +429,7 @@ item_disk_scheduler() {
   fi
   v=$(echo "$line" | selected)
   [ -z "$v" ] && v=$line
-  avail=$(echo "$line" | tr -d '[]')
+  avail=$(echo "$line" | tr -d '[]' | sed 's/ *$//')
   CUR="$name scheduler=$v (available: $avail)"
   if [ $kind = fast ]; then
     REC="none (mq-deadline is fine) for NVMe/virtio/SSD"
