@@ -224,7 +224,7 @@ fn wait_for_port(addr: std::net::SocketAddr) -> Result<(), String> {
 }
 
 /// Runs the broker until SIGINT or SIGTERM.
-pub fn run(config: BrokerConfig) -> Result<(), String> {
+pub fn run(mut config: BrokerConfig) -> Result<(), String> {
     for key in &config.ignored {
         info!("config key {key} has no effect in shardlog; ignored");
     }
@@ -256,6 +256,8 @@ pub fn run(config: BrokerConfig) -> Result<(), String> {
         .map_err(|e| format!("cleaning {}: {e}", data_dir.display()))?;
     fsutil::write_file_durably_blocking(&data_dir, METADATA_FILE, &metadata.encode())
         .map_err(|e| format!("writing {METADATA_FILE}: {e}"))?;
+    config.groups.offsets_partitions =
+        crate::group::resolve_offsets_partitions(&data_dir, config.groups.offsets_partitions)?;
 
     let mut addrs = vec![config.listen];
     if config.listener_mode == ListenerMode::PerShard {

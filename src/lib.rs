@@ -9,6 +9,7 @@
 //! protocol/    request headers, advertised versions, response framing
 //! handler/     one module per Kafka API
 //! shard/       a shard's partitions and metadata; cross-shard jobs; controller
+//! group/       the group coordinator: consumer groups, committed offsets
 //! config       broker and topic configuration (Kafka key names)
 //! partition/   a partition: its log plus idempotent-producer state
 //! storage/     segments, indexes, the write path, cache, recovery, retention
@@ -19,6 +20,7 @@
 pub mod boot;
 pub mod config;
 pub mod error_code;
+pub mod group;
 pub mod handler;
 pub mod net;
 pub mod partition;
