@@ -352,6 +352,10 @@ pub struct GroupConfig {
     /// shardlog.offsets.compaction.interval.ms: how often each offsets log
     /// is checked for compaction.
     pub offsets_compaction_interval_ms: u64,
+    /// shardlog.offsets.compaction.min.bytes: an offsets log partition is
+    /// compacted once the bytes appended since its last compaction exceed
+    /// both this and the live state's size.
+    pub offsets_compaction_min_bytes: u64,
 }
 
 impl Default for GroupConfig {
@@ -369,6 +373,7 @@ impl Default for GroupConfig {
             groups_max: 100_000,
             group_metadata_max_bytes: 1 << 20,
             offsets_compaction_interval_ms: 10_000,
+            offsets_compaction_min_bytes: 1 << 20,
         }
     }
 }
@@ -652,6 +657,10 @@ impl BrokerConfig {
                 self.groups.group_metadata_max_bytes =
                     parse_int(key, value, 1024, 64 << 20)? as usize
             }
+            "shardlog.offsets.compaction.min.bytes" => {
+                self.groups.offsets_compaction_min_bytes =
+                    parse_int(key, value, 0, i64::MAX)? as u64
+            }
             "shardlog.offsets.compaction.interval.ms" => {
                 self.groups.offsets_compaction_interval_ms =
                     parse_int(key, value, 1, i64::MAX)? as u64
@@ -733,6 +742,40 @@ impl BrokerConfig {
                 self.listener_mode.name().to_string(),
             ),
         ];
+        let g = &self.groups;
+        for (k, v) in [
+            (
+                "group.min.session.timeout.ms",
+                g.min_session_timeout_ms.to_string(),
+            ),
+            (
+                "group.max.session.timeout.ms",
+                g.max_session_timeout_ms.to_string(),
+            ),
+            (
+                "group.initial.rebalance.delay.ms",
+                g.initial_rebalance_delay_ms.to_string(),
+            ),
+            ("group.max.size", g.max_size.to_string()),
+            (
+                "offsets.topic.num.partitions",
+                g.offsets_partitions.to_string(),
+            ),
+            (
+                "offsets.topic.segment.bytes",
+                g.offsets_segment_bytes.to_string(),
+            ),
+            (
+                "offsets.retention.minutes",
+                (g.offsets_retention_ms / 60_000).to_string(),
+            ),
+            (
+                "offset.metadata.max.bytes",
+                g.offset_metadata_max_bytes.to_string(),
+            ),
+        ] {
+            out.push((k.to_string(), v));
+        }
         for def in TOPIC_CONFIGS {
             let v = self
                 .topic_defaults

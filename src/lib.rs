@@ -4,6 +4,7 @@
 //! below it:
 //!
 //! ```text
+//! admin/       admin subcommands (`shardlog groups`): Kafka clients themselves
 //! boot         command line, configuration, executors, listeners, signals
 //! net/         listeners and connections: frames in, responses out in order
 //! protocol/    request headers, advertised versions, response framing
@@ -17,6 +18,7 @@
 //! error_code   Kafka error codes
 //! ```
 
+pub mod admin;
 pub mod boot;
 pub mod config;
 pub mod error_code;

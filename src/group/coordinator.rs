@@ -35,9 +35,6 @@ use crate::storage::{Clock, ShardStorage, StorageError};
 /// Bytes of client id kept in generated member ids.
 const CLIENT_ID_IN_MEMBER_ID_MAX: usize = 128;
 
-/// Below this many appended bytes an offsets partition is not compacted.
-const COMPACTION_BYTES_MIN: u64 = 1 << 20;
-
 pub struct Coordinator {
     config: GroupConfig,
     /// Groups this shard may hold: its share of shardlog.groups.max.
@@ -48,9 +45,6 @@ pub struct Coordinator {
     groups: RefCell<HashMap<String, Group>>,
     next_incarnation: Cell<u64>,
     closed: Cell<bool>,
-    /// Compaction below this size of appended bytes is skipped (tests
-    /// lower it).
-    compaction_bytes_min: Cell<u64>,
 }
 
 /// Spawns `f` on this shard to run after the current task yields.
@@ -106,7 +100,6 @@ impl Coordinator {
             groups: RefCell::new(HashMap::new()),
             next_incarnation: Cell::new(1),
             closed: Cell::new(false),
-            compaction_bytes_min: Cell::new(COMPACTION_BYTES_MIN),
         });
         let mut records = 0;
         for log in this.logs.values() {
@@ -1532,7 +1525,11 @@ impl Coordinator {
                 }
                 for log in this.logs.values() {
                     let dirty = log.dirty_bytes.get();
-                    if dirty < this.compaction_bytes_min.get().max(log.live_bytes.get()) {
+                    let threshold = this
+                        .config
+                        .offsets_compaction_min_bytes
+                        .max(log.live_bytes.get());
+                    if dirty < threshold {
                         continue;
                     }
                     if let Err(e) = this.compact(log).await {
@@ -1552,11 +1549,6 @@ impl Coordinator {
                 this.expire_offsets().await;
             }
         });
-    }
-
-    /// Lowers the compaction threshold (tests use it to compact small logs).
-    pub fn set_compaction_bytes_min(&self, bytes: u64) {
-        self.compaction_bytes_min.set(bytes);
     }
 
     /// Copies the live state of one offsets partition to its end and drops
