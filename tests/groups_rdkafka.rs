@@ -634,3 +634,93 @@ fn static_member_rejoins_without_a_rebalance() {
     assert_eq!(groups.groups()[0].state(), "Stable");
     assert_eq!(groups.groups()[0].members().len(), 3);
 }
+
+// --- The `shardlog groups` subcommand ------------------------------------------------
+
+fn groups_command(broker: &Broker, extra: &[&str]) -> String {
+    let out = Command::new(common::broker::binary())
+        .args(["groups", "--bootstrap", &broker.bootstrap()])
+        .args(extra)
+        .output()
+        .expect("run shardlog groups");
+    assert!(
+        out.status.success(),
+        "shardlog groups failed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+// Proves `shardlog groups` reports the members with their assignments, the
+// committed offsets with their metadata, the log end offsets and the lag,
+// through the coordinator of a per-shard broker.
+#[test]
+fn groups_subcommand_reports_members_offsets_and_lag() {
+    let broker = Broker::start(options(true));
+    let topic = "report";
+    create_topic(&broker, topic);
+    let b = broker.bootstrap();
+    let acked = produce(&broker, topic, "report", 10);
+    let mut m1 = Member::new("c1", subscribed(&b, "g-report", topic, &[]));
+    let mut m2 = Member::new("c2", subscribed(&b, "g-report", topic, &[]));
+    let mut members = [&mut m1, &mut m2];
+    pump(&mut members, "everything read", |ms| {
+        balanced(ms, &[3, 3]) && total_seen(ms) >= acked.len()
+    });
+    m1.commit_until_done(topic);
+    m2.commit_until_done(topic);
+    // Five more records per partition: a lag of 30.
+    produce(&broker, topic, "later", 5);
+    let json: serde_json::Value =
+        serde_json::from_str(&groups_command(&broker, &["--json"])).expect("JSON report");
+    let groups = json.as_array().expect("array of groups");
+    assert_eq!(groups.len(), 1, "{json}");
+    let g = &groups[0];
+    assert_eq!(g["group"], "g-report");
+    assert_eq!(g["state"], "Stable");
+    assert_eq!(g["protocol_type"], "consumer");
+    assert_eq!(g["members"].as_array().unwrap().len(), 2);
+    let mut assigned: Vec<i64> = g["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|m| {
+            let a = m["assignment"].as_array().unwrap();
+            assert_eq!(a.len(), 1, "one topic per member: {m}");
+            assert_eq!(a[0][0], topic);
+            a[0][1].as_array().unwrap().clone()
+        })
+        .map(|p| p.as_i64().unwrap())
+        .collect();
+    assigned.sort();
+    assert_eq!(
+        assigned,
+        (0..6).collect::<Vec<_>>(),
+        "every partition assigned once"
+    );
+    let parts = g["partitions"].as_array().unwrap();
+    assert_eq!(parts.len(), 6);
+    for p in parts {
+        let n = p["partition"].as_i64().unwrap() as i32;
+        assert_eq!(p["committed"], 10, "{p}");
+        assert_eq!(p["log_end"], 15, "{p}");
+        assert_eq!(p["lag"], 5, "{p}");
+        assert_eq!(p["metadata"], metadata_for(n, 10), "{p}");
+        assert!(p["owner"].is_string(), "{p}");
+    }
+    assert_eq!(g["total_lag"], 30);
+    // The table form says the same.
+    let text = groups_command(&broker, &["--group", "g-report"]);
+    assert!(
+        text.contains("GROUP g-report  state=Stable  protocol=consumer/range  members=2"),
+        "{text}"
+    );
+    assert!(text.contains("lag=30"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>()[..5]
+                == ["report", "0", "10", "15", "5"]),
+        "{text}"
+    );
+}
