@@ -718,9 +718,10 @@ fn groups_subcommand_reports_members_offsets_and_lag() {
     );
     assert!(text.contains("lag=30"), "{text}");
     assert!(
-        text.lines()
-            .any(|l| l.split_whitespace().collect::<Vec<_>>()[..5]
-                == ["report", "0", "10", "15", "5"]),
+        text.lines().any(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            words.get(..5) == Some(&["report", "0", "10", "15", "5"][..])
+        }),
         "{text}"
     );
 }
