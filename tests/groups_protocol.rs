@@ -678,3 +678,101 @@ fn compacted_offsets_survive_kill9_and_a_new_shard_count() {
         "the recorded partition count wins over the configured one"
     );
 }
+
+/// (records replayed, slowest shard's load time in ms) reported by the
+/// broker's latest start.
+fn replay_figures(broker: &Broker) -> (u64, u64) {
+    let log = broker.log();
+    let latest = log.rsplit("=== start #").next().unwrap_or_default();
+    let field = |line: &str, name: &str| -> u64 {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(name))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    latest
+        .lines()
+        .filter(|l| l.contains("consumer groups loaded"))
+        .fold((0, 0), |(r, ms), l| {
+            (r + field(l, "records="), ms.max(field(l, "ms=")))
+        })
+}
+
+// Proves compaction bounds the replay: after many commits of few offsets,
+// a restart replays every record until compaction has run, and afterwards
+// little more than the live offsets, which come back intact.
+#[test]
+fn compaction_keeps_the_replay_short() {
+    const GROUPS: usize = 8;
+    const ROUNDS: i64 = 100;
+    let options = |compact: bool| {
+        BrokerOptions::single_shared(2)
+            .with_override("auto.create.topics.enable", "false")
+            .with_override(
+                "shardlog.offsets.compaction.interval.ms",
+                if compact { 100 } else { 3_600_000 },
+            )
+            .with_override("shardlog.offsets.compaction.min.bytes", 64 << 10)
+    };
+    let mut broker = Broker::start(options(false));
+    let admin = common::rdk::admin(&broker.bootstrap());
+    common::rdk::create_topic(&admin, "wide", 50, &[]);
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for g in 0..GROUPS {
+            let broker = &broker;
+            scope.spawn(move || {
+                let mut c = conn(broker);
+                let group = format!("wide-{g}");
+                for round in 0..ROUNDS {
+                    let offsets: Vec<(&str, i32, i64, &str)> =
+                        (0..50).map(|p| ("wide", p, round, "m")).collect();
+                    assert!(commit(&mut c, &group, -1, "", &offsets)
+                        .iter()
+                        .all(|&e| e == NONE));
+                }
+            });
+        }
+    });
+    let written = GROUPS as u64 * ROUNDS as u64 * 50;
+    eprintln!(
+        "{written} offset records committed by {GROUPS} clients in {:?}",
+        started.elapsed()
+    );
+    broker.kill9();
+    broker.restart();
+    let (full, full_ms) = replay_figures(&broker);
+    eprintln!("uncompacted replay: {full} records in {full_ms} ms");
+    assert!(full >= written, "every record replayed before compaction");
+    broker.restart_with(options(true));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let latest = broker.log();
+        let latest = latest.rsplit("=== start #").next().unwrap_or_default();
+        if latest.matches("offsets log compacted").count() >= GROUPS.min(2) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no compaction happened");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Let the remaining partitions' compactions finish.
+    std::thread::sleep(Duration::from_millis(500));
+    broker.kill9();
+    broker.restart();
+    let (compacted, compacted_ms) = replay_figures(&broker);
+    eprintln!("compacted replay: {compacted} records in {compacted_ms} ms");
+    let live = GROUPS as u64 * 50;
+    assert!(
+        compacted <= 2 * live,
+        "after compaction {compacted} records were replayed for {live} live offsets"
+    );
+    let mut c = conn(&broker);
+    for g in 0..GROUPS {
+        for p in [0, 49] {
+            assert_eq!(
+                fetch(&mut c, &format!("wide-{g}"), "wide", p),
+                (ROUNDS - 1, "m".to_string())
+            );
+        }
+    }
+}
