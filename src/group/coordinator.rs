@@ -597,6 +597,9 @@ impl Coordinator {
         }
         let mut groups = self.groups.borrow_mut();
         if !groups.contains_key(&p.group_id) {
+            if p.protocol_type.is_empty() || p.protocols.is_empty() {
+                return Answer::Now(fail(ErrorCode::InconsistentGroupProtocol));
+            }
             if !p.member_id.is_empty() {
                 return Answer::Now(fail(ErrorCode::UnknownMemberId));
             }
