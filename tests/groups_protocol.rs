@@ -79,6 +79,7 @@ struct Join<'a> {
     member: &'a str,
     instance: Option<&'a str>,
     session_ms: i32,
+    rebalance_ms: i32,
     protocol_type: &'a str,
     topics: &'a [&'a str],
 }
@@ -90,6 +91,7 @@ impl<'a> Join<'a> {
             member,
             instance: None,
             session_ms: SESSION_MS,
+            rebalance_ms: 30_000,
             protocol_type: "consumer",
             topics: &["t1"],
         }
@@ -100,7 +102,7 @@ fn join(c: &mut Connection, j: &Join) -> JoinGroupResponse {
     let req = JoinGroupRequest::default()
         .with_group_id(GroupId(s(j.group)))
         .with_session_timeout_ms(j.session_ms)
-        .with_rebalance_timeout_ms(30_000)
+        .with_rebalance_timeout_ms(j.rebalance_ms)
         .with_member_id(s(j.member))
         .with_group_instance_id(j.instance.map(s))
         .with_protocol_type(s(j.protocol_type))
@@ -497,9 +499,22 @@ fn sessions_expire_and_limits_hold() {
         BrokerOptions::single()
             .with_override("group.min.session.timeout.ms", 1000)
             .with_override("group.max.size", 2)
-            .with_override("shardlog.groups.max", 4),
+            .with_override("shardlog.groups.max", 4)
+            .with_override("shardlog.group.metadata.max.bytes", 4096),
     );
     let mut c = conn(&broker);
+    let long_topic = "t".repeat(5000);
+    let oversized = join(
+        &mut c,
+        &Join {
+            topics: &[long_topic.as_str()],
+            ..Join::new("calm", "")
+        },
+    );
+    assert_eq!(
+        oversized.error_code, GROUP_MAX_SIZE_REACHED,
+        "metadata beyond shardlog.group.metadata.max.bytes"
+    );
 
     // A calm group whose member keeps heartbeating.
     let calm = join_new(&mut c, "calm");
@@ -775,4 +790,134 @@ fn compaction_keeps_the_replay_short() {
             );
         }
     }
+}
+
+/// A join with a 2 s rebalance timeout.
+fn quick<'a>(group: &'a str, member: &'a str) -> Join<'a> {
+    Join {
+        rebalance_ms: 2000,
+        ..Join::new(group, member)
+    }
+}
+
+// Proves rebalance.timeout.ms is enforced: a member that does not rejoin
+// in time is dropped from the next generation, and a member that does not
+// send SyncGroup in time is removed, which starts another rebalance.
+#[test]
+fn rebalance_and_sync_timeouts_drop_laggards() {
+    let broker = start(BrokerOptions::single().with_override("group.min.session.timeout.ms", 1000));
+    let g = "g-laggards";
+    let mut c = conn(&broker);
+    let first = join(&mut c, &quick(g, ""));
+    assert_eq!(first.error_code, MEMBER_ID_REQUIRED);
+    let a = join(&mut c, &quick(g, &first.member_id));
+    assert_eq!(a.error_code, NONE);
+    let a_id = a.member_id.to_string();
+    assert_eq!(sync(&mut c, g, 1, &a_id, None, &[]).error_code, NONE);
+
+    // B joins; A hears of the rebalance but never rejoins (it keeps
+    // heartbeating, which does not save it).
+    let addr = broker.bootstrap();
+    let b_thread = std::thread::spawn(move || {
+        let mut c = Connection::open(&addr, Duration::from_secs(30), "b").expect("connect");
+        let first = join(&mut c, &quick("g-laggards", ""));
+        assert_eq!(first.error_code, MEMBER_ID_REQUIRED);
+        let started = Instant::now();
+        let r = join(&mut c, &quick("g-laggards", &first.member_id));
+        (r, started.elapsed(), c)
+    });
+    let mut saw_rebalance = false;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match heartbeat(&mut c, g, 1, &a_id, None) {
+            REBALANCE_IN_PROGRESS => saw_rebalance = true,
+            UNKNOWN_MEMBER_ID => break,
+            e => assert_eq!(e, NONE),
+        }
+        assert!(Instant::now() < deadline, "A was never dropped");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(saw_rebalance);
+    let (b, waited, mut cb) = b_thread.join().expect("B");
+    assert_eq!(b.error_code, NONE);
+    assert_eq!(b.generation_id, 2);
+    assert_eq!(b.leader, b.member_id, "B leads the generation without A");
+    assert_eq!(b.members.len(), 1);
+    assert!(
+        waited >= Duration::from_millis(1500) && waited < Duration::from_secs(6),
+        "the join waited {waited:?} for A (rebalance timeout 2 s)"
+    );
+    let b_id = b.member_id.to_string();
+    assert_eq!(sync(&mut cb, g, 2, &b_id, None, &[]).error_code, NONE);
+
+    // C joins; B rejoins; C never sends SyncGroup and is removed after the
+    // rebalance timeout, which makes B rebalance alone again.
+    let addr = broker.bootstrap();
+    let c_thread = std::thread::spawn(move || {
+        let mut c = Connection::open(&addr, Duration::from_secs(30), "c").expect("connect");
+        let first = join(&mut c, &quick("g-laggards", ""));
+        join(&mut c, &quick("g-laggards", &first.member_id))
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while heartbeat(&mut cb, g, 2, &b_id, None) != REBALANCE_IN_PROGRESS {
+        assert!(Instant::now() < deadline, "no rebalance for C");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let b3 = join(&mut cb, &quick(g, &b_id));
+    let c3 = c_thread.join().expect("C");
+    assert_eq!((b3.generation_id, c3.generation_id), (3, 3));
+    let leader_is_b = b3.leader == b3.member_id;
+    assert!(leader_is_b, "B stays leader");
+    let synced = Instant::now();
+    assert_eq!(
+        sync(&mut cb, g, 3, &b_id, None, &[(&b_id, b"b")]).error_code,
+        NONE
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while heartbeat(&mut cb, g, 3, &b_id, None) != REBALANCE_IN_PROGRESS {
+        assert!(
+            Instant::now() < deadline,
+            "C was never removed for not syncing"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let removed_after = synced.elapsed();
+    assert!(
+        removed_after >= Duration::from_millis(1000),
+        "C removed after {removed_after:?}, before the rebalance timeout"
+    );
+    let b4 = join(&mut cb, &quick(g, &b_id));
+    assert_eq!(
+        (b4.error_code, b4.generation_id, b4.members.len()),
+        (NONE, 4, 1)
+    );
+}
+
+// Proves FindCoordinator names the node of the shard that owns the group's
+// offsets partition in per-shard mode, and that group requests sent there
+// are served.
+#[test]
+fn per_shard_mode_sends_each_group_to_its_shard() {
+    let broker = start(BrokerOptions::per_shard(2));
+    let mut c = conn(&broker);
+    let mut seen = [false; 2];
+    for i in 0..20 {
+        let group = format!("placed-{i}");
+        let shard = shardlog::group::coordinator_shard(&group, 50, 2);
+        seen[shard] = true;
+        let req = FindCoordinatorRequest::default()
+            .with_key(s(&group))
+            .with_key_type(0);
+        let r: FindCoordinatorResponse = c
+            .call(ApiKey::FindCoordinator, 3, &req)
+            .expect("FindCoordinator");
+        assert_eq!(r.error_code, NONE);
+        assert_eq!(r.node_id.0, shard as i32, "{group}");
+        let addr = format!("{}:{}", r.host, r.port);
+        assert_eq!(addr, broker.shard_address(shard), "{group}");
+        let mut at = Connection::open(&addr, Duration::from_secs(30), "placed").expect("connect");
+        let joined = join_new(&mut at, &group);
+        assert_eq!(joined.generation_id, 1);
+    }
+    assert!(seen[0] && seen[1], "groups landed on both shards");
 }
