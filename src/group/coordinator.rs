@@ -6,9 +6,8 @@
 //! State changes happen synchronously inside one `RefCell` borrow; a
 //! request that must wait (JoinGroup for the rebalance, SyncGroup for the
 //! leader's assignment) parks a oneshot sender in its member and awaits the
-//! receiver outside the borrow. Timers are tasks that sleep and then check,
-//! by a token bumped on every re-arm (or a member's incarnation), that what
-//! they were armed for still holds.
+//! receiver outside the borrow. Timers are tasks owned by their group or
+//! member (see "Timers" below).
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -18,6 +17,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_channel::oneshot;
+use glommio::Task;
 use tracing::{debug, info, warn};
 
 use super::records::{self, GroupValue, OffsetValue, Record};
@@ -43,20 +43,19 @@ pub struct Coordinator {
     clock: Rc<dyn Clock>,
     logs: BTreeMap<usize, Rc<OffsetsLog>>,
     groups: RefCell<HashMap<String, Group>>,
-    next_incarnation: Cell<u64>,
     closed: Cell<bool>,
 }
 
-/// Spawns `f` on this shard to run after the current task yields.
-/// glommio's `spawn_local` starts running a new task at once, which would
-/// be inside the caller's borrow of the group table: every task spawned
-/// here yields first.
-fn spawn_later(f: impl std::future::Future<Output = ()> + 'static) {
+/// Spawns `f` on this shard to run after the current task yields; the
+/// task is cancelled if the returned handle is dropped (`detach` it to
+/// let it run on its own). glommio's `spawn_local` starts running a new
+/// task at once, which would be inside the caller's borrow of the group
+/// table: every task spawned here yields first.
+fn spawn_later(f: impl std::future::Future<Output = ()> + 'static) -> Task<()> {
     glommio::spawn_local(async move {
         futures_lite::future::yield_now().await;
         f.await;
     })
-    .detach();
 }
 
 /// A state change's verdict: go on, or answer now with this error.
@@ -98,7 +97,6 @@ impl Coordinator {
             clock: storage.clock.clone(),
             logs,
             groups: RefCell::new(HashMap::new()),
-            next_incarnation: Cell::new(1),
             closed: Cell::new(false),
         });
         let mut records = 0;
@@ -118,12 +116,6 @@ impl Coordinator {
 
     fn now_ms(&self) -> i64 {
         self.clock.now_ms()
-    }
-
-    fn incarnation(&self) -> u64 {
-        let n = self.next_incarnation.get();
-        self.next_incarnation.set(n + 1);
-        n
     }
 
     fn log_for(&self, group_id: &str) -> Option<Rc<OffsetsLog>> {
@@ -176,7 +168,6 @@ impl Coordinator {
             .map(|(g, _)| g.clone())
             .chain(stored.keys().cloned())
             .collect();
-        let mut timers = Vec::new();
         {
             let mut groups = self.groups.borrow_mut();
             for name in names {
@@ -185,14 +176,12 @@ impl Coordinator {
                 if let Some(v) = stored.remove(&name) {
                     self.restore(&mut group, v, now);
                 }
-                for m in group.members.values() {
-                    timers.push((name.clone(), m.id.clone(), m.incarnation));
+                let ids: Vec<String> = group.members.keys().cloned().collect();
+                for id in ids {
+                    self.watch_session(&mut group, &id);
                 }
                 groups.insert(name, group);
             }
-        }
-        for (g, m, inc) in timers {
-            self.watch_session(g, m, inc);
         }
         // Whatever is in the log now counts as appended since the last
         // compaction, so a long log is compacted soon after a start.
@@ -231,7 +220,7 @@ impl Coordinator {
                     join_waiter: None,
                     sync_waiter: None,
                     last_heartbeat_ms: now,
-                    incarnation: self.incarnation(),
+                    session_task: None,
                 },
             );
         }
@@ -252,25 +241,33 @@ impl Coordinator {
     }
 
     // --- Timers ------------------------------------------------------------
+    //
+    // A timer is a task whose handle its group (or member) keeps: re-arming
+    // or removing it drops the old handle, which cancels the task, so a
+    // client that makes the group rebalance in a loop, or members come and
+    // go, leaves no sleeping tasks behind. A timer that fires detaches its
+    // own handle first, so that what it does (re-arming, removing the
+    // member) cannot cancel it midway.
 
     /// Runs `f` on this shard after `ms`, unless the coordinator closed.
-    fn after(self: &Rc<Self>, ms: i64, f: impl FnOnce(&Rc<Self>) + 'static) {
+    fn after(self: &Rc<Self>, ms: i64, f: impl FnOnce(&Rc<Self>) + 'static) -> Task<()> {
         let this = self.clone();
         spawn_later(async move {
             glommio::timer::sleep(Duration::from_millis(ms.max(0) as u64)).await;
             if !this.closed.get() {
                 f(&this);
             }
-        });
+        })
     }
 
     /// Watches one member's session: removes it once it has not been
     /// heard from for session.timeout.ms. A member waiting in JoinGroup or
     /// for its SyncGroup is kept (the rebalance and sync timeouts bound
     /// those waits), as in Kafka.
-    fn watch_session(self: &Rc<Self>, group_id: String, member_id: String, incarnation: u64) {
+    fn watch_session(self: &Rc<Self>, group: &mut Group, member_id: &str) {
         let this = self.clone();
-        spawn_later(async move {
+        let (group_id, id) = (group.id.clone(), member_id.to_string());
+        let task = spawn_later(async move {
             let mut wait_ms: i64 = 0;
             loop {
                 if wait_ms > 0 {
@@ -283,14 +280,11 @@ impl Coordinator {
                 let Some(group) = groups.get_mut(&group_id) else {
                     return;
                 };
-                let Some(m) = group.members.get(&member_id) else {
+                let Some(m) = group.members.get_mut(&id) else {
                     return;
                 };
-                if m.incarnation != incarnation {
-                    return;
-                }
                 let session = i64::from(m.session_timeout_ms.max(1));
-                if m.is_awaiting_join() || group.pending_sync.contains(&member_id) {
+                if m.is_awaiting_join() || group.pending_sync.contains(&id) {
                     wait_ms = session;
                     continue;
                 }
@@ -300,86 +294,93 @@ impl Coordinator {
                     wait_ms = deadline - now;
                     continue;
                 }
-                info!(group = %group_id, member = %member_id, session_ms = session, "session expired");
-                this.remove_member(group, &member_id);
+                if let Some(own) = m.session_task.take() {
+                    own.detach();
+                }
+                info!(group = %group_id, member = %id, session_ms = session, "session expired");
+                this.remove_member(group, &id);
                 return;
             }
         });
+        if let Some(m) = group.members.get_mut(member_id) {
+            m.session_task = Some(task);
+        }
     }
 
     /// A member id handed out with MEMBER_ID_REQUIRED that is not used
     /// within the session timeout is forgotten.
-    fn watch_pending(self: &Rc<Self>, group_id: String, member_id: String, session_ms: i64) {
-        self.after(session_ms, move |this| {
+    fn add_pending(self: &Rc<Self>, group: &mut Group, member_id: String, session_ms: i64) {
+        let (group_id, id) = (group.id.clone(), member_id.clone());
+        let task = self.after(session_ms, move |this| {
             let mut groups = this.groups.borrow_mut();
             let Some(group) = groups.get_mut(&group_id) else {
                 return;
             };
-            if group.pending_members.remove(&member_id) {
-                debug!(group = %group_id, member = %member_id, "pending member expired");
+            if let Some(own) = group.pending_members.remove(&id) {
+                own.detach();
+                debug!(group = %group_id, member = %id, "pending member expired");
                 this.check_join(group);
             }
         });
+        group.pending_members.insert(member_id, task);
     }
 
     fn arm_rebalance(self: &Rc<Self>, group: &mut Group, timeout_ms: i64) {
-        group.rebalance_timer += 1;
-        let token = group.rebalance_timer;
         let id = group.id.clone();
-        self.after(timeout_ms, move |this| {
+        group.rebalance_timer = Some(self.after(timeout_ms, move |this| {
             let mut groups = this.groups.borrow_mut();
             let Some(group) = groups.get_mut(&id) else {
                 return;
             };
-            if group.rebalance_timer == token && group.state == GroupState::PreparingRebalance {
+            if let Some(own) = group.rebalance_timer.take() {
+                own.detach();
+            }
+            if group.state == GroupState::PreparingRebalance {
                 this.complete_join(group);
             }
-        });
+        }));
     }
 
     /// The first rebalance of an empty group: wait the initial delay, and
     /// again (within the rebalance timeout) while new members keep coming.
-    fn arm_initial_delay(
-        self: &Rc<Self>,
-        id: String,
-        token: u64,
-        delay_ms: i64,
-        remaining_ms: i64,
-    ) {
-        self.after(delay_ms, move |this| {
+    fn arm_initial_delay(self: &Rc<Self>, group: &mut Group, delay_ms: i64, remaining_ms: i64) {
+        let id = group.id.clone();
+        group.rebalance_timer = Some(self.after(delay_ms, move |this| {
             let mut groups = this.groups.borrow_mut();
             let Some(group) = groups.get_mut(&id) else {
                 return;
             };
-            if group.rebalance_timer != token || group.state != GroupState::PreparingRebalance {
+            if let Some(own) = group.rebalance_timer.take() {
+                own.detach();
+            }
+            if group.state != GroupState::PreparingRebalance {
                 return;
             }
             if group.new_member_added && remaining_ms > 0 {
                 group.new_member_added = false;
                 let delay = i64::from(this.config.initial_rebalance_delay_ms).min(remaining_ms);
-                this.arm_initial_delay(id, token, delay, remaining_ms - delay);
+                this.arm_initial_delay(group, delay, remaining_ms - delay);
             } else {
                 group.initial_delay = false;
                 this.complete_join(group);
             }
-        });
+        }));
     }
 
     fn arm_sync(self: &Rc<Self>, group: &mut Group, timeout_ms: i64) {
-        group.sync_timer += 1;
-        let token = group.sync_timer;
         let id = group.id.clone();
-        self.after(timeout_ms, move |this| {
+        group.sync_timer = Some(self.after(timeout_ms, move |this| {
             let mut groups = this.groups.borrow_mut();
             let Some(group) = groups.get_mut(&id) else {
                 return;
             };
-            if group.sync_timer != token
-                || !matches!(
-                    group.state,
-                    GroupState::CompletingRebalance | GroupState::Stable
-                )
-                || group.pending_sync.is_empty()
+            if let Some(own) = group.sync_timer.take() {
+                own.detach();
+            }
+            if !matches!(
+                group.state,
+                GroupState::CompletingRebalance | GroupState::Stable
+            ) || group.pending_sync.is_empty()
             {
                 return;
             }
@@ -388,7 +389,7 @@ impl Coordinator {
             for m in late {
                 this.remove_member(group, &m);
             }
-        });
+        }));
     }
 
     // --- Transitions ---------------------------------------------------------
@@ -406,17 +407,16 @@ impl Coordinator {
             }
         }
         group.pending_sync.clear();
-        group.sync_timer += 1;
+        group.sync_timer = None;
         let initial = group.state == GroupState::Empty;
         group.transition(GroupState::PreparingRebalance, self.now_ms());
         group.new_member_added = false;
         group.initial_delay = initial;
         info!(group = %group.id, generation = group.generation, "preparing to rebalance: {reason}");
         if initial {
-            group.rebalance_timer += 1;
             let delay = i64::from(self.config.initial_rebalance_delay_ms);
             let remaining = (group.rebalance_timeout_ms() - delay).max(0);
-            self.arm_initial_delay(group.id.clone(), group.rebalance_timer, delay, remaining);
+            self.arm_initial_delay(group, delay, remaining);
         } else {
             let timeout = group.rebalance_timeout_ms();
             self.arm_rebalance(group, timeout);
@@ -447,6 +447,7 @@ impl Coordinator {
     /// answered (the leader with the members and their metadata).
     fn complete_join(self: &Rc<Self>, group: &mut Group) {
         let now = self.now_ms();
+        group.rebalance_timer = None;
         let gone: Vec<String> = group
             .members
             .values()
@@ -479,7 +480,7 @@ impl Coordinator {
         }
         group.generation += 1;
         group.pending_sync.clear();
-        group.sync_timer += 1;
+        group.sync_timer = None;
         group.initial_delay = false;
         if group.members.is_empty() {
             group.protocol_name = None;
@@ -629,7 +630,7 @@ impl Coordinator {
         }
         if p.member_id.is_empty() {
             self.join_new_member(group, p)
-        } else if group.pending_members.contains(&p.member_id) {
+        } else if group.pending_members.contains_key(&p.member_id) {
             group.pending_members.remove(&p.member_id);
             Answer::Later(self.add_member(group, p.member_id.clone(), p))
         } else if group.is_fenced(p.instance_id.as_deref(), &p.member_id) {
@@ -670,12 +671,7 @@ impl Coordinator {
         }
         let new_id = Self::new_member_id(&p.client_id);
         if p.require_known_member_id {
-            group.pending_members.insert(new_id.clone());
-            self.watch_pending(
-                group.id.clone(),
-                new_id.clone(),
-                i64::from(p.session_timeout_ms),
-            );
+            self.add_pending(group, new_id.clone(), i64::from(p.session_timeout_ms));
             return Answer::Now(JoinResult::error(ErrorCode::MemberIdRequired, &new_id));
         }
         Answer::Later(self.add_member(group, new_id, p))
@@ -688,7 +684,6 @@ impl Coordinator {
         p: JoinParams,
     ) -> oneshot::Receiver<JoinResult> {
         let (tx, rx) = oneshot::channel();
-        let incarnation = self.incarnation();
         if group.members.is_empty() {
             group.protocol_type = Some(p.protocol_type.clone());
         }
@@ -712,13 +707,13 @@ impl Coordinator {
                 join_waiter: Some(tx),
                 sync_waiter: None,
                 last_heartbeat_ms: self.now_ms(),
-                incarnation,
+                session_task: None,
             },
         );
         if group.state == GroupState::PreparingRebalance {
             group.new_member_added = true;
         }
-        self.watch_session(group.id.clone(), member_id.clone(), incarnation);
+        self.watch_session(group, &member_id);
         self.maybe_prepare_rebalance(group, &format!("member {member_id} joined"));
         self.check_join(group);
         rx
@@ -831,10 +826,9 @@ impl Coordinator {
         member.client_id = p.client_id;
         member.client_host = p.client_host;
         member.last_heartbeat_ms = self.now_ms();
-        member.incarnation = self.incarnation();
-        let incarnation = member.incarnation;
         group.members.insert(new_id.clone(), member);
-        self.watch_session(group.id.clone(), new_id.clone(), incarnation);
+        // Replaces (and so cancels) the old id's session timer.
+        self.watch_session(group, &new_id);
         info!(group = %group.id, instance = %instance, old = %old_id, new = %new_id, "static member replaced");
         let (tx, rx) = oneshot::channel();
         match group.state {
@@ -862,7 +856,8 @@ impl Coordinator {
                         Err(e) => JoinResult::error(e.group_error_code(), &new_id),
                     };
                     let _ = tx.send(result);
-                });
+                })
+                .detach();
             }
             GroupState::Stable
             | GroupState::CompletingRebalance
@@ -927,6 +922,9 @@ impl Coordinator {
             GroupState::PreparingRebalance => Answer::Now(fail(ErrorCode::RebalanceInProgress)),
             GroupState::Stable => {
                 group.pending_sync.remove(&p.member_id);
+                if group.pending_sync.is_empty() {
+                    group.sync_timer = None;
+                }
                 let m = group.members.get_mut(&p.member_id).expect("member");
                 m.last_heartbeat_ms = self.now_ms();
                 Answer::Now(SyncResult {
@@ -939,6 +937,9 @@ impl Coordinator {
             GroupState::CompletingRebalance => {
                 let (tx, rx) = oneshot::channel();
                 group.pending_sync.remove(&p.member_id);
+                if group.pending_sync.is_empty() {
+                    group.sync_timer = None;
+                }
                 let m = group.members.get_mut(&p.member_id).expect("member");
                 m.last_heartbeat_ms = self.now_ms();
                 if let Some(old) = m.sync_waiter.replace(tx) {
@@ -963,7 +964,8 @@ impl Coordinator {
                     let generation = group.generation;
                     spawn_later(async move {
                         this.finish_leader_sync(id, generation, assignments).await
-                    });
+                    })
+                    .detach();
                 }
                 Answer::Later(rx)
             }
@@ -1094,7 +1096,7 @@ impl Coordinator {
                         ErrorCode::None
                     }
                 },
-                None if group.pending_members.remove(member_id) => {
+                None if group.pending_members.remove(member_id).is_some() => {
                     self.check_join(group);
                     ErrorCode::None
                 }
@@ -1479,7 +1481,8 @@ impl Coordinator {
             if let Err(e) = this.store_group(&group_id, None).await {
                 warn!(group = %group_id, "storing the group failed: {e}");
             }
-        });
+        })
+        .detach();
     }
 
     /// Writes the group's record as it is when the write lock is taken
@@ -1540,7 +1543,8 @@ impl Coordinator {
                     }
                 }
             }
-        });
+        })
+        .detach();
         let this = self.clone();
         spawn_later(async move {
             let interval = Duration::from_millis(this.config.offsets_retention_check_interval_ms);
@@ -1551,7 +1555,8 @@ impl Coordinator {
                 }
                 this.expire_offsets().await;
             }
-        });
+        })
+        .detach();
     }
 
     /// Copies the live state of one offsets partition to its end and drops

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use bytes::Bytes;
 use futures_channel::oneshot;
+use glommio::Task;
 
 use super::records::{GroupValue, OffsetValue, StoredMember};
 use super::{JoinResult, SyncResult};
@@ -53,9 +54,8 @@ pub struct Member {
     /// Set while the member's SyncGroup waits for the leader's assignment.
     pub sync_waiter: Option<oneshot::Sender<SyncResult>>,
     pub last_heartbeat_ms: i64,
-    /// Distinguishes this member from an earlier one of the same id, so a
-    /// stale session timer does nothing.
-    pub incarnation: u64,
+    /// The session timer; dropped (cancelled) with the member.
+    pub session_task: Option<Task<()>>,
 }
 
 impl Member {
@@ -100,18 +100,19 @@ pub struct Group {
     pub members: BTreeMap<String, Member>,
     /// group.instance.id -> member id.
     pub static_members: HashMap<String, String>,
-    /// Member ids handed out with MEMBER_ID_REQUIRED, not yet joined.
-    pub pending_members: HashSet<String>,
+    /// Member ids handed out with MEMBER_ID_REQUIRED, not yet joined,
+    /// each with the timer that forgets it.
+    pub pending_members: HashMap<String, Task<()>>,
     /// Members of the current generation that have not sent SyncGroup.
     pub pending_sync: HashSet<String>,
     /// The first rebalance of an empty group waits
     /// group.initial.rebalance.delay.ms, extended while members arrive.
     pub initial_delay: bool,
     pub new_member_added: bool,
-    /// Bumped whenever a rebalance or sync timer is (re)armed, so an older
-    /// timer finds a different value and does nothing.
-    pub rebalance_timer: u64,
-    pub sync_timer: u64,
+    /// The join-phase deadline (initial delay or rebalance timeout) and
+    /// the SyncGroup deadline; replacing or clearing one cancels it.
+    pub rebalance_timer: Option<Task<()>>,
+    pub sync_timer: Option<Task<()>>,
     /// Topics the members subscribe to (consumer protocol), if known.
     pub subscribed_topics: Option<HashSet<String>>,
     pub offsets: HashMap<(String, i32), Committed>,
@@ -132,12 +133,12 @@ impl Group {
             leader: None,
             members: BTreeMap::new(),
             static_members: HashMap::new(),
-            pending_members: HashSet::new(),
+            pending_members: HashMap::new(),
             pending_sync: HashSet::new(),
             initial_delay: false,
             new_member_added: false,
-            rebalance_timer: 0,
-            sync_timer: 0,
+            rebalance_timer: None,
+            sync_timer: None,
             subscribed_topics: None,
             offsets: HashMap::new(),
             stored: None,
@@ -297,7 +298,7 @@ mod tests {
             join_waiter: None,
             sync_waiter: None,
             last_heartbeat_ms: 0,
-            incarnation: 0,
+            session_task: None,
         }
     }
 
