@@ -22,7 +22,9 @@ use kafka_protocol::messages::offset_commit_request::{
 use kafka_protocol::messages::offset_delete_request::{
     OffsetDeleteRequestPartition, OffsetDeleteRequestTopic,
 };
-use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
+use kafka_protocol::messages::offset_fetch_request::{
+    OffsetFetchRequestGroup, OffsetFetchRequestTopic,
+};
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
@@ -416,6 +418,52 @@ fn error_codes_follow_kafka() {
     assert_eq!(a2.members.len(), 2, "the leader gets both members");
     assert!(b.members.is_empty(), "followers get no member list");
     assert_eq!(heartbeat(&mut c, g, 1, &a_id, None), ILLEGAL_GENERATION);
+
+    // ListGroups filters by state; OffsetFetch v8 answers several groups.
+    let listed = |c: &mut Connection, states: &[&str]| -> Vec<(String, String)> {
+        let req =
+            ListGroupsRequest::default().with_states_filter(states.iter().map(|x| s(x)).collect());
+        let r: ListGroupsResponse = c.call(ApiKey::ListGroups, 4, &req).expect("ListGroups");
+        assert_eq!(r.error_code, NONE);
+        r.groups
+            .iter()
+            .map(|g| (g.group_id.to_string(), g.group_state.to_string()))
+            .collect()
+    };
+    // Generation 2 waits for the leader's SyncGroup.
+    assert!(listed(&mut c, &[]).contains(&(g.to_string(), "CompletingRebalance".to_string())));
+    assert!(listed(&mut c, &["completingrebalance"])
+        .iter()
+        .any(|(id, _)| id == g));
+    assert!(!listed(&mut c, &["Empty", "Stable"])
+        .iter()
+        .any(|(id, _)| id == g));
+    let req = OffsetFetchRequest::default().with_groups(vec![
+        OffsetFetchRequestGroup::default()
+            .with_group_id(GroupId(s(g)))
+            .with_topics(None),
+        OffsetFetchRequestGroup::default()
+            .with_group_id(GroupId(s("no-such-group")))
+            .with_topics(None),
+    ]);
+    let r: OffsetFetchResponse = c
+        .call(ApiKey::OffsetFetch, 8, &req)
+        .expect("OffsetFetch v8");
+    assert_eq!(r.groups.len(), 2);
+    assert_eq!(r.groups[0].error_code, NONE);
+    let t1 = r.groups[0]
+        .topics
+        .iter()
+        .find(|t| t.name.as_str() == "t1")
+        .expect("t1 committed");
+    assert_eq!(
+        (
+            t1.partitions[0].partition_index,
+            t1.partitions[0].committed_offset
+        ),
+        (0, 43)
+    );
+    assert!(r.groups[1].topics.is_empty());
 
     // Both leave: the group is empty, can be deleted, and is then gone
     // with its offsets.

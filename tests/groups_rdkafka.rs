@@ -327,6 +327,7 @@ fn leaving_member_hands_its_partitions_over_at_once() {
 /// kcat in balanced-consumer mode: a librdkafka group member in another
 /// process, to be killed with SIGKILL.
 fn kcat_member(bootstrap: &str, group: &str, topic: &str) -> Child {
+    common::clients::ensure_installed();
     Command::new("kcat")
         .args(["-b", bootstrap, "-G", group, topic, "-q", "-o", "beginning"])
         .args(["-X", &format!("session.timeout.ms={SESSION_TIMEOUT_MS}")])
