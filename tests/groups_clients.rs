@@ -404,6 +404,7 @@ fn committed_everywhere(members: &[&Member], upto: i64) -> bool {
     (0..PARTITIONS).all(|p| max.get(&p).copied().unwrap_or(0) >= upto)
 }
 
+// Proves the four steps of the module documentation for one client.
 fn scenario(client: Client, options: BrokerOptions) {
     let mut broker = Broker::start(
         options

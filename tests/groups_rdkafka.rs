@@ -245,6 +245,8 @@ fn assert_read_exactly_once(members: &[&mut Member], acked: &[rdk::Acked]) {
 
 // --- Three consumers, six partitions -----------------------------------------
 
+// Proves three members split six partitions two each, never sharing one,
+// and read every record produced exactly once.
 fn three_share_six(per_shard: bool) {
     let broker = Broker::start(options(per_shard));
     let topic = "share";
@@ -294,6 +296,8 @@ fn three_consumers_share_six_partitions_per_shard_listeners() {
 
 // --- A member leaves; a member crashes -----------------------------------------
 
+// Proves a member that closes (LeaveGroup) hands its partitions over
+// without waiting for the session timeout.
 #[test]
 fn leaving_member_hands_its_partitions_over_at_once() {
     let broker = Broker::start(options(false));
@@ -339,6 +343,8 @@ fn kcat_member(bootstrap: &str, group: &str, topic: &str) -> Child {
         .expect("spawn kcat")
 }
 
+// Proves the partitions of a member killed with SIGKILL move to the
+// others within the session timeout (plus one heartbeat and the rebalance).
 fn crashed_member(per_shard: bool) {
     let broker = Broker::start(options(per_shard));
     let topic = "crash";
@@ -382,6 +388,9 @@ fn crashed_member_partitions_move_within_the_session_timeout_per_shard_listeners
 
 // --- Committed offsets across kill -9 -------------------------------------------------
 
+// Proves commits (with metadata) survive a broker kill -9: the member
+// carries on with no gap and no re-read, and a new member after a second
+// crash starts at the committed offsets.
 fn offsets_survive_kill9(per_shard: bool) {
     let mut broker = Broker::start(options(per_shard));
     let topic = "durable";
@@ -481,6 +490,7 @@ fn committed_offsets_survive_kill9_per_shard_listeners() {
 
 // --- Independent groups, auto.offset.reset -------------------------------------------
 
+// Proves two groups read one topic independently of each other's commits.
 #[test]
 fn two_groups_read_one_topic_independently() {
     let broker = Broker::start(options(false));
@@ -510,6 +520,8 @@ fn two_groups_read_one_topic_independently() {
     assert_eq!(committed(&a.c, topic).len(), PARTITIONS as usize);
 }
 
+// Proves auto.offset.reset=latest for a group without commits starts at
+// the end.
 #[test]
 fn auto_offset_reset_latest_reads_only_new_records() {
     let broker = Broker::start(options(false));
@@ -540,6 +552,8 @@ fn auto_offset_reset_latest_reads_only_new_records() {
 
 // --- cooperative-sticky ---------------------------------------------------------------
 
+// Proves librdkafka's cooperative-sticky assignor works: the group agrees
+// on it, and when a member leaves the others keep what they had.
 #[test]
 fn cooperative_sticky_moves_only_what_it_must() {
     let broker = Broker::start(options(true));
@@ -585,6 +599,8 @@ fn cooperative_sticky_moves_only_what_it_must() {
 
 // --- Static membership ---------------------------------------------------------------
 
+// Proves a static member (group.instance.id) that restarts gets its
+// partitions back without disturbing the other members.
 #[test]
 fn static_member_rejoins_without_a_rebalance() {
     let broker = Broker::start(options(false));
