@@ -743,22 +743,32 @@ fn compacted_offsets_survive_kill9_and_a_new_shard_count() {
 }
 
 /// (records replayed, slowest shard's load time in ms) reported by the
-/// broker's latest start.
-fn replay_figures(broker: &Broker) -> (u64, u64) {
-    let log = broker.log();
-    let latest = log.rsplit("=== start #").next().unwrap_or_default();
+/// broker's latest start, once all `shards` have reported (the fixture's
+/// readiness check can be answered by one shard while another still
+/// replays).
+fn replay_figures(broker: &Broker, shards: usize) -> (u64, u64) {
     let field = |line: &str, name: &str| -> u64 {
         line.split_whitespace()
             .find_map(|w| w.strip_prefix(name))
             .and_then(|v| v.parse().ok())
             .unwrap_or(0)
     };
-    latest
-        .lines()
-        .filter(|l| l.contains("consumer groups loaded"))
-        .fold((0, 0), |(r, ms), l| {
-            (r + field(l, "records="), ms.max(field(l, "ms=")))
-        })
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let log = broker.log();
+        let latest = log.rsplit("=== start #").next().unwrap_or_default();
+        let lines: Vec<&str> = latest
+            .lines()
+            .filter(|l| l.contains("consumer groups loaded"))
+            .collect();
+        if lines.len() >= shards {
+            return lines.iter().fold((0, 0), |(r, ms), l| {
+                (r + field(l, "records="), ms.max(field(l, "ms=")))
+            });
+        }
+        assert!(Instant::now() < deadline, "the shards did not all load");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 // Proves compaction bounds the replay: after many commits of few offsets,
@@ -804,7 +814,7 @@ fn compaction_keeps_the_replay_short() {
     );
     broker.kill9();
     broker.restart();
-    let (full, full_ms) = replay_figures(&broker);
+    let (full, full_ms) = replay_figures(&broker, 2);
     eprintln!("uncompacted replay: {full} records in {full_ms} ms");
     assert!(full >= written, "every record replayed before compaction");
     broker.restart_with(options(true));
@@ -822,7 +832,7 @@ fn compaction_keeps_the_replay_short() {
     std::thread::sleep(Duration::from_millis(500));
     broker.kill9();
     broker.restart();
-    let (compacted, compacted_ms) = replay_figures(&broker);
+    let (compacted, compacted_ms) = replay_figures(&broker, 2);
     eprintln!("compacted replay: {compacted} records in {compacted_ms} ms");
     let live = GROUPS as u64 * 50;
     assert!(
