@@ -18,9 +18,12 @@ use crate::shard::{clean_data_dir, Job, Shard};
 use crate::storage::{fsutil, ShardStorage, ShardStorageConfig, SystemClock};
 
 /// shardlog: a Kafka-wire-compatible, thread-per-core message broker.
+/// Without a subcommand it runs the broker.
 #[derive(Debug, Parser)]
 #[command(name = "shardlog", version, about)]
 pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
     /// Address every shard accepts on (Kafka's `listeners`).
     #[arg(long, value_name = "HOST:PORT")]
     pub listen: Option<String>,
@@ -50,6 +53,14 @@ pub struct Cli {
     /// EnvFilter); default: RUST_LOG, else info.
     #[arg(long, value_name = "LEVEL")]
     pub log_level: Option<String>,
+}
+
+/// Tools that talk to a running broker.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Consumer groups: state, members, assignments, committed offsets,
+    /// log end offsets and lag.
+    Groups(crate::admin::groups::GroupsArgs),
 }
 
 fn init_logging(level: Option<&str>) {
@@ -112,6 +123,9 @@ pub fn build_config(cli: &Cli) -> Result<BrokerConfig, String> {
 /// The broker's entry point.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::Groups(args)) = cli.command {
+        return crate::admin::groups::main(args);
+    }
     init_logging(cli.log_level.as_deref());
     let config = match build_config(&cli) {
         Ok(c) => c,
@@ -224,7 +238,7 @@ fn wait_for_port(addr: std::net::SocketAddr) -> Result<(), String> {
 }
 
 /// Runs the broker until SIGINT or SIGTERM.
-pub fn run(config: BrokerConfig) -> Result<(), String> {
+pub fn run(mut config: BrokerConfig) -> Result<(), String> {
     for key in &config.ignored {
         info!("config key {key} has no effect in shardlog; ignored");
     }
@@ -256,6 +270,8 @@ pub fn run(config: BrokerConfig) -> Result<(), String> {
         .map_err(|e| format!("cleaning {}: {e}", data_dir.display()))?;
     fsutil::write_file_durably_blocking(&data_dir, METADATA_FILE, &metadata.encode())
         .map_err(|e| format!("writing {METADATA_FILE}: {e}"))?;
+    config.groups.offsets_partitions =
+        crate::group::resolve_offsets_partitions(&data_dir, config.groups.offsets_partitions)?;
 
     let mut addrs = vec![config.listen];
     if config.listener_mode == ListenerMode::PerShard {

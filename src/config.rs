@@ -298,10 +298,10 @@ const IGNORED_KAFKA_KEYS: &[&str] = &[
     "socket.receive.buffer.bytes",
     "log.cleaner.enable",
     "offsets.topic.replication.factor",
-    "offsets.topic.num.partitions",
+    "offsets.commit.required.acks",
+    "offsets.commit.timeout.ms",
     "transaction.state.log.replication.factor",
     "transaction.state.log.min.isr",
-    "group.initial.rebalance.delay.ms",
     "zookeeper.connect",
     "zookeeper.connection.timeout.ms",
     "process.roles",
@@ -313,6 +313,70 @@ const IGNORED_KAFKA_KEYS: &[&str] = &[
     "share.coordinator.state.topic.replication.factor",
     "share.coordinator.state.topic.min.isr",
 ];
+
+/// Consumer group coordinator settings, with Kafka's key names. Where the
+/// default differs from Kafka's, the field says why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupConfig {
+    /// group.min.session.timeout.ms.
+    pub min_session_timeout_ms: i32,
+    /// group.max.session.timeout.ms.
+    pub max_session_timeout_ms: i32,
+    /// group.initial.rebalance.delay.ms: how long the first rebalance of an
+    /// empty group waits for more members to join.
+    pub initial_rebalance_delay_ms: i32,
+    /// group.max.size: members (and members still being given an id) per
+    /// group. Kafka's default is unbounded; here it bounds a group's memory.
+    pub max_size: usize,
+    /// offsets.topic.num.partitions: partitions of the internal offsets log.
+    /// Fixed once the log exists (the first value written wins, as in Kafka).
+    pub offsets_partitions: usize,
+    /// offsets.topic.segment.bytes. Kafka's default is 100 MiB; compaction
+    /// here copies the live state forward and drops whole segments behind
+    /// it, so smaller segments free the space sooner.
+    pub offsets_segment_bytes: u64,
+    /// offsets.retention.minutes, in ms: committed offsets of a group that
+    /// has been empty this long (or of a group-less commit this old) expire.
+    pub offsets_retention_ms: i64,
+    /// offsets.retention.check.interval.ms.
+    pub offsets_retention_check_interval_ms: u64,
+    /// offset.metadata.max.bytes: longest commit metadata string.
+    pub offset_metadata_max_bytes: usize,
+    /// shardlog.groups.max: groups per broker (each shard holds at most its
+    /// share, rounded up). Kafka has no such limit.
+    pub groups_max: usize,
+    /// shardlog.group.metadata.max.bytes: the protocol metadata of a group's
+    /// members together, and its stored record. Kafka's effective bound is
+    /// its offsets topic's message.max.bytes (1 MiB).
+    pub group_metadata_max_bytes: usize,
+    /// shardlog.offsets.compaction.interval.ms: how often each offsets log
+    /// is checked for compaction.
+    pub offsets_compaction_interval_ms: u64,
+    /// shardlog.offsets.compaction.min.bytes: an offsets log partition is
+    /// compacted once the bytes appended since its last compaction exceed
+    /// both this and the live state's size.
+    pub offsets_compaction_min_bytes: u64,
+}
+
+impl Default for GroupConfig {
+    fn default() -> Self {
+        GroupConfig {
+            min_session_timeout_ms: 6000,
+            max_session_timeout_ms: 1_800_000,
+            initial_rebalance_delay_ms: 3000,
+            max_size: 1000,
+            offsets_partitions: 50,
+            offsets_segment_bytes: 16 << 20,
+            offsets_retention_ms: 10080 * 60_000,
+            offsets_retention_check_interval_ms: 600_000,
+            offset_metadata_max_bytes: 4096,
+            groups_max: 100_000,
+            group_metadata_max_bytes: 1 << 20,
+            offsets_compaction_interval_ms: 10_000,
+            offsets_compaction_min_bytes: 1 << 20,
+        }
+    }
+}
 
 /// The broker's configuration.
 #[derive(Debug, Clone)]
@@ -360,6 +424,8 @@ pub struct BrokerConfig {
     /// shardlog.spin.before.park.us: how long an idle shard spins before
     /// sleeping (cuts cross-shard latency at the cost of CPU).
     pub spin_before_park_us: u64,
+    /// The group coordinator's settings.
+    pub groups: GroupConfig,
     /// Keys read but ignored (Kafka settings with no meaning here).
     pub ignored: Vec<String>,
 }
@@ -385,6 +451,7 @@ impl Default for BrokerConfig {
             cache_bytes: 256 << 20,
             max_in_flight_per_connection: 64,
             spin_before_park_us: 0,
+            groups: GroupConfig::default(),
             ignored: Vec::new(),
         }
     }
@@ -547,6 +614,57 @@ impl BrokerConfig {
             "shardlog.spin.before.park.us" => {
                 self.spin_before_park_us = parse_int(key, value, 0, 1_000_000)? as u64
             }
+            "group.min.session.timeout.ms" => {
+                self.groups.min_session_timeout_ms =
+                    parse_int(key, value, 1, i32::MAX as i64)? as i32
+            }
+            "group.max.session.timeout.ms" => {
+                self.groups.max_session_timeout_ms =
+                    parse_int(key, value, 1, i32::MAX as i64)? as i32
+            }
+            "group.initial.rebalance.delay.ms" => {
+                self.groups.initial_rebalance_delay_ms =
+                    parse_int(key, value, 0, i32::MAX as i64)? as i32
+            }
+            "group.max.size" => {
+                self.groups.max_size = parse_int(key, value, 1, i32::MAX as i64)? as usize
+            }
+            "offsets.topic.num.partitions" => {
+                self.groups.offsets_partitions = parse_int(key, value, 1, 1000)? as usize
+            }
+            "offsets.topic.segment.bytes" => {
+                // At least one largest group record, at most 31-bit positions.
+                self.groups.offsets_segment_bytes =
+                    parse_int(key, value, 1 << 20, i32::MAX as i64)? as u64
+            }
+            "offsets.retention.minutes" => {
+                self.groups.offsets_retention_ms =
+                    parse_int(key, value, 1, i64::MAX / 60_000)? * 60_000
+            }
+            "offsets.retention.check.interval.ms" => {
+                self.groups.offsets_retention_check_interval_ms =
+                    parse_int(key, value, 1, i64::MAX)? as u64
+            }
+            "offset.metadata.max.bytes" => {
+                // Stored as a 16-bit-length string, as in Kafka's records.
+                self.groups.offset_metadata_max_bytes =
+                    parse_int(key, value, 0, i16::MAX as i64)? as usize
+            }
+            "shardlog.groups.max" => {
+                self.groups.groups_max = parse_int(key, value, 1, i32::MAX as i64)? as usize
+            }
+            "shardlog.group.metadata.max.bytes" => {
+                self.groups.group_metadata_max_bytes =
+                    parse_int(key, value, 1024, 64 << 20)? as usize
+            }
+            "shardlog.offsets.compaction.min.bytes" => {
+                self.groups.offsets_compaction_min_bytes =
+                    parse_int(key, value, 0, i64::MAX)? as u64
+            }
+            "shardlog.offsets.compaction.interval.ms" => {
+                self.groups.offsets_compaction_interval_ms =
+                    parse_int(key, value, 1, i64::MAX)? as u64
+            }
             _ => {
                 if let Some(def) = topic_def_for_broker_key(key) {
                     validate_topic_config(def.name, value)?;
@@ -624,6 +742,40 @@ impl BrokerConfig {
                 self.listener_mode.name().to_string(),
             ),
         ];
+        let g = &self.groups;
+        for (k, v) in [
+            (
+                "group.min.session.timeout.ms",
+                g.min_session_timeout_ms.to_string(),
+            ),
+            (
+                "group.max.session.timeout.ms",
+                g.max_session_timeout_ms.to_string(),
+            ),
+            (
+                "group.initial.rebalance.delay.ms",
+                g.initial_rebalance_delay_ms.to_string(),
+            ),
+            ("group.max.size", g.max_size.to_string()),
+            (
+                "offsets.topic.num.partitions",
+                g.offsets_partitions.to_string(),
+            ),
+            (
+                "offsets.topic.segment.bytes",
+                g.offsets_segment_bytes.to_string(),
+            ),
+            (
+                "offsets.retention.minutes",
+                (g.offsets_retention_ms / 60_000).to_string(),
+            ),
+            (
+                "offset.metadata.max.bytes",
+                g.offset_metadata_max_bytes.to_string(),
+            ),
+        ] {
+            out.push((k.to_string(), v));
+        }
         for def in TOPIC_CONFIGS {
             let v = self
                 .topic_defaults

@@ -4,11 +4,13 @@
 //! below it:
 //!
 //! ```text
+//! admin/       admin subcommands (`shardlog groups`): Kafka clients themselves
 //! boot         command line, configuration, executors, listeners, signals
 //! net/         listeners and connections: frames in, responses out in order
 //! protocol/    request headers, advertised versions, response framing
 //! handler/     one module per Kafka API
 //! shard/       a shard's partitions and metadata; cross-shard jobs; controller
+//! group/       the group coordinator: consumer groups, committed offsets
 //! config       broker and topic configuration (Kafka key names)
 //! partition/   a partition: its log plus idempotent-producer state
 //! storage/     segments, indexes, the write path, cache, recovery, retention
@@ -16,9 +18,11 @@
 //! error_code   Kafka error codes
 //! ```
 
+pub mod admin;
 pub mod boot;
 pub mod config;
 pub mod error_code;
+pub mod group;
 pub mod handler;
 pub mod net;
 pub mod partition;

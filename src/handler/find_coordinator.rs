@@ -1,6 +1,7 @@
 //! FindCoordinator: the node that coordinates a consumer group. A group
-//! lives on the shard chosen by a hash of its id; in per-shard mode that
-//! shard's node is the coordinator.
+//! lives on the shard that owns its offsets log partition (see
+//! [`crate::group`]); in per-shard mode that shard's node is the
+//! coordinator.
 
 use std::rc::Rc;
 
@@ -15,16 +16,6 @@ use crate::shard::Shard;
 
 /// Key types: 0 group, 1 transaction.
 const KEY_TYPE_GROUP: i8 = 0;
-
-/// The shard that owns a group: FNV-1a of the group id, modulo shards.
-pub fn group_shard(group_id: &str, shards: usize) -> usize {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in group_id.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    (h % shards.max(1) as u64) as usize
-}
 
 pub fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, FrameError> {
     let request: FindCoordinatorRequest = req.decode()?;
@@ -50,7 +41,7 @@ pub fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, FrameError
                     .with_error_code(ErrorCode::CoordinatorNotAvailable.code())
                     .with_error_message(Some(str_bytes("transactions are not supported")));
             }
-            let node_id = shard.node_of_shard(group_shard(&key, shard.shard_count));
+            let node_id = shard.node_of_shard(shard.group_coordinator_shard(&key));
             let node = nodes
                 .iter()
                 .find(|n| n.node_id == node_id)

@@ -8,15 +8,25 @@
 mod admin_configs;
 mod api_versions;
 mod create_partitions;
+mod delete_groups;
 mod delete_records;
 mod describe_cluster;
+mod describe_groups;
 mod fetch;
 mod find_coordinator;
+mod heartbeat;
 mod init_producer_id;
+mod join_group;
+mod leave_group;
+mod list_groups;
 mod list_offsets;
 mod metadata;
+mod offset_commit;
+mod offset_delete;
+mod offset_fetch;
 mod offset_for_leader_epoch;
 mod produce;
+mod sync_group;
 mod topics;
 
 use std::rc::Rc;
@@ -53,6 +63,16 @@ pub async fn handle(shard: &Rc<Shard>, req: RequestFrame) -> Result<Option<Respo
         ApiKey::AlterConfigs => admin_configs::alter(shard, &req).await?,
         ApiKey::IncrementalAlterConfigs => admin_configs::incremental_alter(shard, &req).await?,
         ApiKey::DescribeCluster => describe_cluster::handle(shard, &req)?,
+        ApiKey::JoinGroup => join_group::handle(shard, &req).await?,
+        ApiKey::SyncGroup => sync_group::handle(shard, &req).await?,
+        ApiKey::Heartbeat => heartbeat::handle(shard, &req).await?,
+        ApiKey::LeaveGroup => leave_group::handle(shard, &req).await?,
+        ApiKey::OffsetCommit => offset_commit::handle(shard, &req).await?,
+        ApiKey::OffsetFetch => offset_fetch::handle(shard, &req).await?,
+        ApiKey::DescribeGroups => describe_groups::handle(shard, &req).await?,
+        ApiKey::ListGroups => list_groups::handle(shard, &req).await?,
+        ApiKey::DeleteGroups => delete_groups::handle(shard, &req).await?,
+        ApiKey::OffsetDelete => offset_delete::handle(shard, &req).await?,
         other => {
             // parse_request lets through only served APIs.
             return Err(FrameError::UnsupportedVersion {
@@ -71,6 +91,21 @@ pub(crate) fn str_bytes(s: impl Into<String>) -> StrBytes {
 
 pub(crate) fn topic_name(s: impl Into<String>) -> TopicName {
     TopicName(str_bytes(s))
+}
+
+/// Runs `f` with the group coordinator of the shard that coordinates
+/// `group_id` (this one or another); `None` if that shard has stopped.
+pub(crate) async fn on_coordinator<T, F, Fut>(shard: &Rc<Shard>, group_id: &str, f: F) -> Option<T>
+where
+    F: FnOnce(Rc<crate::group::Coordinator>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = T> + 'static,
+    T: Send + 'static,
+{
+    let target = shard.group_coordinator_shard(group_id);
+    shard
+        .run_on(target, move |s| f(s.groups.clone()))
+        .await
+        .ok()
 }
 
 /// The leader epoch of every partition: a single node never changes

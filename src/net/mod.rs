@@ -12,8 +12,10 @@
 //! when the shard's budget is spent, the reader stops reading the socket.
 
 mod frames;
+mod writer;
 
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -30,6 +32,7 @@ use crate::protocol::FrameError;
 use crate::shard::Shard;
 use crate::storage::waiters::FifoSpace;
 use frames::{FrameReader, ReadError};
+use writer::{Gathered, ResponseWriter, GATHER_BYTES_MAX};
 
 /// Resolves once the shard starts shutting down.
 pub async fn until_shutdown(shard: &Shard) {
@@ -100,10 +103,11 @@ async fn serve_connection(shard: &Rc<Shard>, stream: TcpStream, peer: &str) {
         debug!(%peer, "set_nodelay: {e}");
     }
     debug!(%peer, "connection opened");
+    let out = ResponseWriter::new(stream.as_raw_fd());
     let (reader, writer) = futures_lite::io::split(stream);
     let (tx, rx) = local_channel::new_bounded(shard.config.max_in_flight_per_connection);
     let peer_w = peer.to_string();
-    let writer = glommio::spawn_local(async move { write_loop(writer, rx, &peer_w).await });
+    let writer = glommio::spawn_local(async move { write_loop(writer, out, rx, &peer_w).await });
     read_loop(shard, FrameReader::new(reader), tx, peer).await;
     writer.await;
     debug!(%peer, "connection closed");
@@ -171,27 +175,64 @@ async fn read_loop<R: futures_lite::AsyncRead + Unpin>(
 
 async fn write_loop<W: AsyncWrite + Unpin>(
     mut writer: WriteHalf<W>,
+    mut out: ResponseWriter,
     rx: LocalReceiver<InFlight>,
     peer: &str,
 ) {
-    let mut out = ResponseWriter::default();
-    while let Some(InFlight { task, api, .. }) = rx.recv().await {
-        match task.await {
-            Ok(Some(pieces)) => {
-                if let Err(e) = out.write(&mut writer, pieces).await {
-                    debug!(%peer, "write: {e}");
+    let mut gathered = Gathered::default();
+    // Requests whose responses are gathered but not yet sent: they keep
+    // their budget until the bytes are out.
+    let mut sending: Vec<InFlight> = Vec::new();
+    let mut next: Option<InFlight> = None;
+    let mut closing = false;
+    while !closing {
+        let mut item = match next.take() {
+            Some(item) => item,
+            None => match rx.recv().await {
+                Some(item) => item,
+                None => break,
+            },
+        };
+        let mut result = (&mut item.task).await;
+        loop {
+            match result {
+                Ok(Some(pieces)) => gathered.push(pieces),
+                Ok(None) => {}
+                Err(e) => {
+                    warn!(%peer, api = item.api, "closing connection: {e}");
+                    closing = true;
+                }
+            }
+            sending.push(item);
+            if closing || gathered.bytes() >= GATHER_BYTES_MAX {
+                break;
+            }
+            // Gather the responses that are already complete.
+            let Some(Some(mut queued)) = futures_lite::future::poll_once(rx.recv()).await else {
+                break;
+            };
+            match futures_lite::future::poll_once(&mut queued.task).await {
+                Some(r) => {
+                    result = r;
+                    item = queued;
+                }
+                None => {
+                    next = Some(queued);
                     break;
                 }
             }
-            Ok(None) => {}
-            Err(e) => {
-                warn!(%peer, api, "closing connection: {e}");
+        }
+        if !gathered.is_empty() {
+            if let Err(e) = out.send(&mut writer, &mut gathered).await {
+                debug!(%peer, "write: {e}");
                 break;
             }
         }
+        sending.clear();
     }
     // Dropping the receiver drops the requests still queued (cancelling
     // their tasks, returning their budget) and fails the reader's next send.
+    drop(next);
     drop(rx);
     let _ = writer.close().await;
 }
@@ -205,40 +246,5 @@ fn api_name(key: kafka_protocol::messages::ApiKey) -> &'static str {
         ApiKey::Metadata => "Metadata",
         ApiKey::ApiVersions => "ApiVersions",
         _ => "admin",
-    }
-}
-
-/// Writes a response's buffers: small ones are gathered into one write,
-/// large ones (record batches) are written from their own memory.
-#[derive(Default)]
-struct ResponseWriter {
-    scratch: Vec<u8>,
-}
-
-/// Buffers below this are copied into the gathered write.
-const GATHER_BELOW: usize = 32 << 10;
-
-impl ResponseWriter {
-    async fn write<W: AsyncWrite + Unpin>(
-        &mut self,
-        writer: &mut W,
-        pieces: handler::Response,
-    ) -> std::io::Result<()> {
-        for piece in pieces {
-            if piece.len() < GATHER_BELOW {
-                self.scratch.extend_from_slice(&piece);
-                continue;
-            }
-            if !self.scratch.is_empty() {
-                writer.write_all(&self.scratch).await?;
-                self.scratch.clear();
-            }
-            writer.write_all(&piece).await?;
-        }
-        if !self.scratch.is_empty() {
-            writer.write_all(&self.scratch).await?;
-            self.scratch.clear();
-        }
-        Ok(())
     }
 }

@@ -88,6 +88,24 @@ impl Writer {
     }
 }
 
+/// An upper bound on the bytes of everything but the records, so the
+/// fields of all partitions go into one allocation (the pieces split off
+/// it share it).
+fn field_bytes_max(topics: &[FetchTopicOut]) -> usize {
+    /// Size, header, throttle, error, session, array lengths, tags.
+    const FRAME_FIELDS_MAX: usize = 32;
+    /// Array length, string length, tags.
+    const TOPIC_FIELDS_MAX: usize = 16;
+    /// Index, error, 3 offsets, aborted, preferred replica, records
+    /// length, tags.
+    const PARTITION_FIELDS_MAX: usize = 48;
+    FRAME_FIELDS_MAX
+        + topics
+            .iter()
+            .map(|t| TOPIC_FIELDS_MAX + t.name.len() + PARTITION_FIELDS_MAX * t.partitions.len())
+            .sum::<usize>()
+}
+
 /// The response frame (size prefix, header, body) as buffers to write in
 /// order.
 pub fn encode_fetch_response(
@@ -101,7 +119,7 @@ pub fn encode_fetch_response(
     let mut w = Writer {
         flexible,
         pieces: Vec::with_capacity(2 + 2 * topics.len()),
-        cur: BytesMut::with_capacity(256),
+        cur: BytesMut::with_capacity(field_bytes_max(topics)),
     };
     // Size prefix and header come first; the size is patched at the end.
     w.cur.put_i32(0);

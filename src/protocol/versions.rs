@@ -10,7 +10,10 @@ use kafka_protocol::messages::ApiKey;
 /// batch v2) is accepted: older requests close the connection, as Kafka 4
 /// does. Produce and Fetch stop at v12 until topic ids are supported in
 /// them. FindCoordinator is advertised because librdkafka ties its LZ4
-/// support to it.
+/// support to it. The consumer group APIs cover what the tested clients
+/// send (librdkafka 2.0-2.16, kafka-python 2.0/3.0, aiokafka, KafkaJS), up
+/// to the versions the request guard has layouts for; OffsetCommit v0-1
+/// (ZooKeeper-era) are not served.
 pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Produce, 0, 12),
     (ApiKey::Fetch, 4, 12),
@@ -28,6 +31,16 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::DescribeCluster, 0, 1),
+    (ApiKey::OffsetCommit, 2, 9),
+    (ApiKey::OffsetFetch, 1, 9),
+    (ApiKey::JoinGroup, 0, 9),
+    (ApiKey::Heartbeat, 0, 4),
+    (ApiKey::LeaveGroup, 0, 5),
+    (ApiKey::SyncGroup, 0, 5),
+    (ApiKey::DescribeGroups, 0, 5),
+    (ApiKey::ListGroups, 0, 5),
+    (ApiKey::DeleteGroups, 0, 2),
+    (ApiKey::OffsetDelete, 0, 0),
 ];
 
 /// Lowest Produce version whose records are v2 batches.

@@ -4,7 +4,9 @@
 //! sending it a job over the channel mesh ([`Shard::run_on`]).
 //!
 //! Shard 0 is also the controller: it makes every metadata change, persists
-//! it and broadcasts it (see [`controller`]).
+//! it and broadcasts it (see [`controller`]). Every shard also coordinates
+//! the consumer groups of the offsets log partitions it owns (see
+//! [`crate::group`]).
 
 pub mod controller;
 pub mod latch;
@@ -23,6 +25,7 @@ use glommio::channels::channel_mesh::{Receivers, Senders};
 use tracing::{info, warn};
 
 use crate::config::{log_config_for, BrokerConfig, ListenerMode, TopicExtras};
+use crate::group;
 use crate::partition::Partition;
 use crate::storage::fsutil;
 use crate::storage::waiters::FifoSpace;
@@ -66,6 +69,8 @@ pub struct Shard {
     /// Producer ids handed to this shard by the controller: [next, end).
     producer_ids: Cell<(i64, i64)>,
     pub controller: Option<controller::Controller>,
+    /// The consumer groups this shard coordinates.
+    pub groups: Rc<group::Coordinator>,
     /// Set when the shard starts shutting down.
     pub shutdown: latch::Latch,
     /// Connections open on this shard.
@@ -94,6 +99,14 @@ impl Shard {
         let metadata = Arc::new(metadata);
         let controller =
             (id == CONTROLLER_SHARD).then(|| controller::Controller::new(metadata.clone()));
+        let groups = group::Coordinator::start(
+            config.groups.clone(),
+            &config.data_dir,
+            id,
+            shard_count,
+            &storage,
+        )
+        .await?;
         let shard = Rc::new(Shard {
             id,
             shard_count,
@@ -105,6 +118,7 @@ impl Shard {
             mesh: senders,
             producer_ids: Cell::new((0, 0)),
             controller,
+            groups,
             shutdown: latch::Latch::default(),
             connections: Cell::new(0),
         });
@@ -142,6 +156,16 @@ impl Shard {
 
     pub fn begin_shutdown(&self) {
         self.shutdown.set();
+        self.groups.begin_shutdown();
+    }
+
+    /// The shard that coordinates consumer group `group_id`.
+    pub fn group_coordinator_shard(&self, group_id: &str) -> usize {
+        group::coordinator_shard(
+            group_id,
+            self.config.groups.offsets_partitions,
+            self.shard_count,
+        )
     }
 
     /// Runs `f` on shard `target` and returns its result: directly when the
@@ -422,6 +446,7 @@ impl Shard {
     /// Closes every partition cleanly (flush, indexes, clean-shutdown
     /// marker, producer snapshot).
     pub async fn close_partitions(&self) {
+        self.groups.close().await;
         let parts: Vec<_> = self.partitions.borrow_mut().drain().collect();
         for (topic, list) in parts {
             for (i, p) in list.into_iter().enumerate() {

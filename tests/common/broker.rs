@@ -305,6 +305,22 @@ impl Broker {
         self.spawn();
     }
 
+    /// Starts the broker again on the same data directory and ports with
+    /// other options (a different `--cores`, say); the shards must fit the
+    /// ports reserved at the start. A running broker is stopped cleanly
+    /// first, as in [`Broker::restart`].
+    pub fn restart_with(&mut self, options: BrokerOptions) {
+        assert!(
+            options.shards() <= self.options.shards(),
+            "restart_with: more shards than ports were reserved for"
+        );
+        if self.child.is_some() {
+            self.terminate();
+        }
+        self.options = options;
+        self.spawn();
+    }
+
     fn args(&self) -> Vec<String> {
         let addr = self.bootstrap();
         let mut args = vec![

@@ -1,0 +1,70 @@
+//! DescribeGroups: state, protocol, members (with metadata and assignment
+//! once Stable) of each group, from its coordinator shard. An unknown group
+//! is reported Dead, as Kafka does before v6.
+
+use std::rc::Rc;
+
+use bytes::Bytes;
+use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
+use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse, GroupId};
+
+use super::{on_coordinator, str_bytes};
+use crate::error_code::ErrorCode;
+use crate::group::GroupDescription;
+use crate::protocol::{FrameError, RequestFrame};
+use crate::shard::Shard;
+
+/// Not asked for: Kafka's sentinel.
+const OPS_NOT_REQUESTED: i32 = i32::MIN;
+/// READ (3), DELETE (6) and DESCRIBE (8): what a group allows, without
+/// an authorizer.
+const GROUP_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
+
+pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, FrameError> {
+    let r: DescribeGroupsRequest = req.decode()?;
+    let v = req.version;
+    let ops = if v >= 3 && r.include_authorized_operations {
+        GROUP_OPERATIONS
+    } else {
+        OPS_NOT_REQUESTED
+    };
+    let mut groups = Vec::with_capacity(r.groups.len());
+    for g in r.groups {
+        let group_id = g.to_string();
+        let gid = group_id.clone();
+        let d = on_coordinator(shard, &group_id, move |c| async move { c.describe(&gid) })
+            .await
+            .unwrap_or_else(|| GroupDescription {
+                error: ErrorCode::CoordinatorNotAvailable,
+                group_id: group_id.clone(),
+                state: "Dead",
+                protocol_type: String::new(),
+                protocol: String::new(),
+                members: Vec::new(),
+            });
+        let members = d
+            .members
+            .into_iter()
+            .map(|m| {
+                DescribedGroupMember::default()
+                    .with_member_id(str_bytes(m.member_id))
+                    .with_group_instance_id(m.instance_id.filter(|_| v >= 4).map(str_bytes))
+                    .with_client_id(str_bytes(m.client_id))
+                    .with_client_host(str_bytes(m.client_host))
+                    .with_member_metadata(m.metadata)
+                    .with_member_assignment(m.assignment)
+            })
+            .collect();
+        groups.push(
+            DescribedGroup::default()
+                .with_error_code(d.error.code())
+                .with_group_id(GroupId(str_bytes(d.group_id)))
+                .with_group_state(str_bytes(d.state))
+                .with_protocol_type(str_bytes(d.protocol_type))
+                .with_protocol_data(str_bytes(d.protocol))
+                .with_members(members)
+                .with_authorized_operations(ops),
+        );
+    }
+    req.respond(&DescribeGroupsResponse::default().with_groups(groups))
+}

@@ -1,0 +1,27 @@
+//! Heartbeat: keeps a member's session alive and tells it when to rejoin
+//! (REBALANCE_IN_PROGRESS). Runs on the group's coordinator shard.
+
+use std::rc::Rc;
+
+use bytes::Bytes;
+use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
+
+use super::on_coordinator;
+use crate::error_code::ErrorCode;
+use crate::protocol::{FrameError, RequestFrame};
+use crate::shard::Shard;
+
+pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, FrameError> {
+    let r: HeartbeatRequest = req.decode()?;
+    let group_id = r.group_id.to_string();
+    let generation = r.generation_id;
+    let member_id = r.member_id.to_string();
+    let instance_id = r.group_instance_id.map(|s| s.to_string());
+    let gid = group_id.clone();
+    let error = on_coordinator(shard, &group_id, move |c| async move {
+        c.heartbeat(&gid, generation, &member_id, instance_id.as_deref())
+    })
+    .await
+    .unwrap_or(ErrorCode::CoordinatorNotAvailable);
+    req.respond(&HeartbeatResponse::default().with_error_code(error.code()))
+}

@@ -1,0 +1,75 @@
+//! OffsetCommit: stores a group's consumed positions, answered once they
+//! are durable. Partitions are checked against the metadata here; the
+//! commit runs on the group's coordinator shard.
+
+use std::rc::Rc;
+
+use bytes::Bytes;
+use kafka_protocol::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
+
+use super::{on_coordinator, topic_name};
+use crate::error_code::ErrorCode;
+use crate::group::{CommitOffset, CommitParams};
+use crate::protocol::{FrameError, RequestFrame};
+use crate::shard::Shard;
+
+pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, FrameError> {
+    let r: OffsetCommitRequest = req.decode()?;
+    let v = req.version;
+    let group_id = r.group_id.to_string();
+    let mut shape: Vec<(String, Vec<i32>)> = Vec::with_capacity(r.topics.len());
+    let mut offsets = Vec::new();
+    for t in r.topics {
+        let name = t.name.to_string();
+        let mut indexes = Vec::with_capacity(t.partitions.len());
+        for p in t.partitions {
+            indexes.push(p.partition_index);
+            offsets.push(CommitOffset {
+                topic: name.clone(),
+                partition: p.partition_index,
+                offset: p.committed_offset,
+                leader_epoch: if v >= 6 { p.committed_leader_epoch } else { -1 },
+                metadata: p.committed_metadata.map(|m| m.to_string()),
+                exists: shard.owner_of(&name, p.partition_index).is_some(),
+            });
+        }
+        shape.push((name, indexes));
+    }
+    let n = offsets.len();
+    let params = CommitParams {
+        group_id: group_id.clone(),
+        generation_id: r.generation_id_or_member_epoch,
+        member_id: r.member_id.to_string(),
+        instance_id: r.group_instance_id.map(|s| s.to_string()),
+        offsets,
+    };
+    let errors = on_coordinator(
+        shard,
+        &group_id,
+        move |c| async move { c.commit(params).await },
+    )
+    .await
+    .unwrap_or_else(|| vec![ErrorCode::CoordinatorNotAvailable; n]);
+    let mut errors = errors.into_iter();
+    let topics = shape
+        .into_iter()
+        .map(|(name, indexes)| {
+            let partitions = indexes
+                .into_iter()
+                .map(|i| {
+                    let e = errors.next().unwrap_or(ErrorCode::UnknownServerError);
+                    OffsetCommitResponsePartition::default()
+                        .with_partition_index(i)
+                        .with_error_code(e.code())
+                })
+                .collect();
+            OffsetCommitResponseTopic::default()
+                .with_name(topic_name(name))
+                .with_partitions(partitions)
+        })
+        .collect();
+    req.respond(&OffsetCommitResponse::default().with_topics(topics))
+}

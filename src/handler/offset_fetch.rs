@@ -1,0 +1,131 @@
+//! OffsetFetch: a group's committed offsets (-1 where none), for the
+//! partitions asked or, with a null topic list, all of them. v8+ asks for
+//! several groups at once; each is answered by its coordinator shard.
+
+use std::rc::Rc;
+
+use bytes::Bytes;
+use kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
+    OffsetFetchResponseTopic, OffsetFetchResponseTopics,
+};
+use kafka_protocol::messages::{GroupId, OffsetFetchRequest, OffsetFetchResponse};
+
+use super::{on_coordinator, str_bytes, topic_name};
+use crate::error_code::ErrorCode;
+use crate::group::{FetchedOffsets, OffsetValue};
+use crate::protocol::{FrameError, RequestFrame};
+use crate::shard::Shard;
+
+/// Offset, leader epoch and metadata as the response carries them.
+fn committed(v: Option<OffsetValue>) -> (i64, i32, String) {
+    match v {
+        Some(v) => (v.offset, v.leader_epoch, v.metadata),
+        None => (-1, -1, String::new()),
+    }
+}
+
+async fn fetch_group(
+    shard: &Rc<Shard>,
+    group_id: String,
+    topics: Option<Vec<(String, Vec<i32>)>>,
+) -> Result<FetchedOffsets, ErrorCode> {
+    let gid = group_id.clone();
+    on_coordinator(
+        shard,
+        &group_id,
+        move |c| async move { c.fetch(&gid, topics) },
+    )
+    .await
+    .unwrap_or(Err(ErrorCode::CoordinatorNotAvailable))
+}
+
+pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, FrameError> {
+    let r: OffsetFetchRequest = req.decode()?;
+    let v = req.version;
+    if v >= 8 {
+        let mut groups = Vec::with_capacity(r.groups.len());
+        for g in r.groups {
+            let topics = g.topics.map(|ts| {
+                ts.into_iter()
+                    .map(|t| (t.name.to_string(), t.partition_indexes))
+                    .collect::<Vec<_>>()
+            });
+            let group_id = g.group_id.to_string();
+            let (error, fetched) = match fetch_group(shard, group_id.clone(), topics).await {
+                Ok(f) => (ErrorCode::None, f),
+                Err(e) => (e, Vec::new()),
+            };
+            let topics = fetched
+                .into_iter()
+                .map(|(name, parts)| {
+                    let partitions = parts
+                        .into_iter()
+                        .map(|(i, c)| {
+                            let (offset, epoch, metadata) = committed(c);
+                            OffsetFetchResponsePartitions::default()
+                                .with_partition_index(i)
+                                .with_committed_offset(offset)
+                                .with_committed_leader_epoch(epoch)
+                                .with_metadata(Some(str_bytes(metadata)))
+                        })
+                        .collect();
+                    OffsetFetchResponseTopics::default()
+                        .with_name(topic_name(name))
+                        .with_partitions(partitions)
+                })
+                .collect();
+            groups.push(
+                OffsetFetchResponseGroup::default()
+                    .with_group_id(GroupId(str_bytes(group_id)))
+                    .with_topics(topics)
+                    .with_error_code(error.code()),
+            );
+        }
+        return req.respond(&OffsetFetchResponse::default().with_groups(groups));
+    }
+    let topics = r.topics.map(|ts| {
+        ts.into_iter()
+            .map(|t| (t.name.to_string(), t.partition_indexes))
+            .collect::<Vec<_>>()
+    });
+    // v1 has no null topic list: an empty one is what was sent.
+    let asked = topics.clone();
+    let (error, fetched) = match fetch_group(shard, r.group_id.to_string(), topics).await {
+        Ok(f) => (ErrorCode::None, f),
+        // Without a top-level error field (v1), each partition carries it.
+        Err(e) => (
+            e,
+            asked
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(t, ps)| (t, ps.into_iter().map(|p| (p, None)).collect()))
+                .collect(),
+        ),
+    };
+    let partition_error = if v < 2 { error } else { ErrorCode::None };
+    let topics = fetched
+        .into_iter()
+        .map(|(name, parts)| {
+            let partitions = parts
+                .into_iter()
+                .map(|(i, c)| {
+                    let (offset, epoch, metadata) = committed(c);
+                    OffsetFetchResponsePartition::default()
+                        .with_partition_index(i)
+                        .with_committed_offset(offset)
+                        .with_committed_leader_epoch(if v >= 5 { epoch } else { -1 })
+                        .with_metadata(Some(str_bytes(metadata)))
+                        .with_error_code(partition_error.code())
+                })
+                .collect();
+            OffsetFetchResponseTopic::default()
+                .with_name(topic_name(name))
+                .with_partitions(partitions)
+        })
+        .collect();
+    let response = OffsetFetchResponse::default()
+        .with_topics(topics)
+        .with_error_code(if v >= 2 { error.code() } else { 0 });
+    req.respond(&response)
+}

@@ -1,0 +1,158 @@
+//! The write side of a connection. Responses are lists of buffers (a Fetch
+//! response references cached record batches); they go out with one
+//! `sendmsg` over all of them, so payload bytes are copied once, by the
+//! kernel. Responses that are already complete when the writer gets to them
+//! share that `sendmsg` (pipelined Produce acknowledgements, for example).
+//!
+//! glommio 0.9's `write_vectored` writes only its first buffer, so the
+//! gather-send is made on the socket itself with MSG_DONTWAIT. When the
+//! socket buffer is full it waits the glommio way: an awaited write of the
+//! next unsent bytes, which parks until the socket is writable.
+
+use std::io::{self, IoSlice};
+use std::os::fd::{BorrowedFd, RawFd};
+
+use bytes::Bytes;
+use futures_lite::io::AsyncWriteExt;
+use futures_lite::AsyncWrite;
+
+/// Buffers per `sendmsg` (Linux's IOV_MAX is 1024).
+const IOVECS_PER_SEND_MAX: usize = 1024;
+
+/// Bytes of completed responses gathered before they are sent.
+pub const GATHER_BYTES_MAX: usize = 4 << 20;
+
+/// Responses gathered before they are sent, in request order.
+#[derive(Default)]
+pub struct Gathered {
+    pieces: Vec<Bytes>,
+    bytes: usize,
+}
+
+impl Gathered {
+    pub fn push(&mut self, response: Vec<Bytes>) {
+        for piece in response {
+            if !piece.is_empty() {
+                self.bytes += piece.len();
+                self.pieces.push(piece);
+            }
+        }
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pieces.is_empty()
+    }
+}
+
+/// Sends gathered responses on one socket.
+pub struct ResponseWriter {
+    fd: RawFd,
+}
+
+impl ResponseWriter {
+    /// `fd` must be the socket behind the `AsyncWrite` later passed to
+    /// [`ResponseWriter::send`], and that writer must outlive every call.
+    pub fn new(fd: RawFd) -> Self {
+        ResponseWriter { fd }
+    }
+
+    /// Sends everything in `gathered` (which is left empty).
+    pub async fn send<W: AsyncWrite + Unpin>(
+        &mut self,
+        writer: &mut W,
+        gathered: &mut Gathered,
+    ) -> io::Result<()> {
+        let mut next = 0; // first piece not completely sent
+        let mut offset = 0; // bytes of pieces[next] already sent
+        let pieces = &gathered.pieces;
+        while next < pieces.len() {
+            let end = (next + IOVECS_PER_SEND_MAX).min(pieces.len());
+            let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(end - next);
+            slices.push(IoSlice::new(&pieces[next][offset..]));
+            slices.extend(pieces[next + 1..end].iter().map(|p| IoSlice::new(p)));
+            let sent = match self.send_now(&slices) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    writer.write(&pieces[next][offset..]).await?
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if sent == 0 {
+                // Pieces are never empty, so nothing sent means the peer
+                // is gone.
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            advance(pieces, &mut next, &mut offset, sent);
+        }
+        gathered.pieces.clear();
+        gathered.bytes = 0;
+        Ok(())
+    }
+
+    /// One non-blocking gather-send.
+    fn send_now(&self, slices: &[IoSlice<'_>]) -> io::Result<usize> {
+        let fd = self.borrowed();
+        let socket = socket2::SockRef::from(&fd);
+        socket.send_vectored_with_flags(slices, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
+    }
+
+    #[allow(unsafe_code)]
+    fn borrowed(&self) -> BorrowedFd<'_> {
+        // SAFETY: `new` is given the fd of the connection's socket, and the
+        // connection keeps that socket open (inside the write half it
+        // passes to `send`) for as long as this writer is used; the fd is
+        // only borrowed for one sendmsg call, never closed here.
+        unsafe { BorrowedFd::borrow_raw(self.fd) }
+    }
+}
+
+/// Moves the cursor (`next`, `offset`) forward by `n` bytes.
+fn advance(pieces: &[Bytes], next: &mut usize, offset: &mut usize, mut n: usize) {
+    while n > 0 && *next < pieces.len() {
+        let left = pieces[*next].len() - *offset;
+        if n < left {
+            *offset += n;
+            return;
+        }
+        n -= left;
+        *next += 1;
+        *offset = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn advance_walks_across_pieces() {
+        let pieces: Vec<Bytes> = vec![
+            Bytes::from_static(b"abc"),
+            Bytes::from_static(b"de"),
+            Bytes::from_static(b"fghij"),
+        ];
+        let (mut next, mut offset) = (0, 0);
+        advance(&pieces, &mut next, &mut offset, 2);
+        assert_eq!((next, offset), (0, 2));
+        advance(&pieces, &mut next, &mut offset, 1);
+        assert_eq!((next, offset), (1, 0));
+        advance(&pieces, &mut next, &mut offset, 4);
+        assert_eq!((next, offset), (2, 2));
+        advance(&pieces, &mut next, &mut offset, 3);
+        assert_eq!((next, offset), (3, 0));
+    }
+
+    #[test]
+    fn gathered_skips_empty_pieces_and_counts_bytes() {
+        let mut g = Gathered::default();
+        g.push(vec![Bytes::new(), Bytes::from_static(b"xy")]);
+        g.push(vec![Bytes::from_static(b"z")]);
+        assert_eq!(g.bytes(), 3);
+        assert_eq!(g.pieces.len(), 2);
+    }
+}
