@@ -446,7 +446,10 @@ impl Default for BrokerConfig {
             max_connections: 65_536,
             retention_check_interval_ms: 300_000,
             topic_defaults: BTreeMap::new(),
-            listener_mode: ListenerMode::Single,
+            // Per-shard is the default: clients reach the owning core
+            // directly, with no cross-shard hop (see the README's
+            // benchmark table).
+            listener_mode: ListenerMode::PerShard,
             cores: Vec::new(),
             cache_bytes: 256 << 20,
             max_in_flight_per_connection: 64,
