@@ -15,40 +15,7 @@
 //! malformed. The kafka-protocol crate's decoders preallocate from counts
 //! and are not used here for that reason.
 
-struct Reader<'a> {
-    buf: &'a [u8],
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        if self.buf.len() < n {
-            return None;
-        }
-        let (head, rest) = self.buf.split_at(n);
-        self.buf = rest;
-        Some(head)
-    }
-    fn i16(&mut self) -> Option<i16> {
-        Some(i16::from_be_bytes(self.take(2)?.try_into().ok()?))
-    }
-    fn i32(&mut self) -> Option<i32> {
-        Some(i32::from_be_bytes(self.take(4)?.try_into().ok()?))
-    }
-    fn string(&mut self) -> Option<String> {
-        let len = usize::try_from(self.i16()?).ok()?;
-        Some(String::from_utf8_lossy(self.take(len)?).into_owned())
-    }
-    /// An array count, refused if even `min_element_bytes` per element
-    /// would not fit in what is left.
-    fn count(&mut self, min_element_bytes: usize) -> Option<usize> {
-        let n = self.i32()?;
-        if n < 0 {
-            return Some(0);
-        }
-        let n = n as usize;
-        (n <= self.buf.len() / min_element_bytes).then_some(n)
-    }
-}
+use super::wire::Reader;
 
 /// The topics a consumer subscribes to, from its JoinGroup metadata.
 pub fn subscribed_topics(metadata: &[u8]) -> Option<Vec<String>> {
@@ -57,7 +24,7 @@ pub fn subscribed_topics(metadata: &[u8]) -> Option<Vec<String>> {
     let n = r.count(2)?;
     let mut topics = Vec::with_capacity(n);
     for _ in 0..n {
-        topics.push(r.string()?);
+        topics.push(r.string_lossy()?);
     }
     Some(topics)
 }
@@ -73,7 +40,7 @@ pub fn assigned_partitions(assignment: &[u8]) -> Option<Vec<(String, Vec<i32>)>>
     let n = r.count(6)?;
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
-        let topic = r.string()?;
+        let topic = r.string_lossy()?;
         let count = r.count(4)?;
         let mut partitions = Vec::with_capacity(count);
         for _ in 0..count {

@@ -48,6 +48,7 @@ mod coordinator;
 pub mod records;
 mod state;
 mod store;
+mod wire;
 
 pub use coordinator::Coordinator;
 pub use records::OffsetValue;
