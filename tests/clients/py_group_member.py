@@ -62,6 +62,24 @@ def metadata_for(partition, offset):
 # --- kafka-python --------------------------------------------------------------
 
 
+def rebalance_listener(base, owned):
+    """A rebalance listener class on the client's `base` that keeps `owned`
+    (the partitions this member holds) and reports each change."""
+
+    class Listener(base):
+        def on_partitions_revoked(self, revoked):
+            ps = sorted(tp.partition for tp in revoked)
+            owned.difference_update(ps)
+            emit("revoked", partitions=ps)
+
+        def on_partitions_assigned(self, assigned):
+            owned.clear()
+            owned.update(tp.partition for tp in assigned)
+            emit("assigned", partitions=sorted(owned))
+
+    return Listener
+
+
 def run_kafka_python(args, stop):
     import kafka
     from kafka import ConsumerRebalanceListener, KafkaConsumer
@@ -77,16 +95,7 @@ def run_kafka_python(args, stop):
 
     owned = set()
 
-    class Listener(ConsumerRebalanceListener):
-        def on_partitions_revoked(self, revoked):
-            ps = sorted(tp.partition for tp in revoked)
-            owned.difference_update(ps)
-            emit("revoked", partitions=ps)
-
-        def on_partitions_assigned(self, assigned):
-            owned.clear()
-            owned.update(tp.partition for tp in assigned)
-            emit("assigned", partitions=sorted(owned))
+    Listener = rebalance_listener(ConsumerRebalanceListener, owned)
 
     consumer = KafkaConsumer(
         bootstrap_servers=args.bootstrap,
@@ -187,16 +196,7 @@ async def run_aiokafka_async(args, stop):
     emit("client", client="aiokafka", version=aiokafka.__version__)
     owned = set()
 
-    class Listener(ConsumerRebalanceListener):
-        def on_partitions_revoked(self, revoked):
-            ps = sorted(tp.partition for tp in revoked)
-            owned.difference_update(ps)
-            emit("revoked", partitions=ps)
-
-        def on_partitions_assigned(self, assigned):
-            owned.clear()
-            owned.update(tp.partition for tp in assigned)
-            emit("assigned", partitions=sorted(owned))
+    Listener = rebalance_listener(ConsumerRebalanceListener, owned)
 
     consumer = AIOKafkaConsumer(
         bootstrap_servers=args.bootstrap,
