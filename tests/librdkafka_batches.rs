@@ -30,6 +30,7 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 use rdkafka::ClientContext;
 use shardlog::error_code::ErrorCode;
+use shardlog::handler::errors::ToErrorCode;
 use shardlog::record::records::decode_records;
 use shardlog::record::{
     patch_base_offset_and_epoch, split_batches, validate_producer_batch, BatchError, BatchHeader,

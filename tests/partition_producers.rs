@@ -6,6 +6,7 @@ mod common;
 
 use common::*;
 use shardlog::error_code::ErrorCode;
+use shardlog::handler::errors::ToErrorCode;
 use shardlog::partition::Partition;
 use shardlog::record::records::BatchBuilder;
 use shardlog::storage::LogConfig;

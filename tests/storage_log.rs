@@ -9,6 +9,7 @@ use std::rc::Rc;
 
 use common::*;
 use shardlog::error_code::ErrorCode;
+use shardlog::handler::errors::ToErrorCode;
 use shardlog::record::batch::BatchHeader;
 use shardlog::record::TimestampType;
 use shardlog::storage::{LogConfig, PartitionLog, ReadError};

@@ -9,6 +9,7 @@ use kafka_protocol::messages::delete_records_response::{
 };
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
+use super::errors::ToErrorCode;
 use super::{per_partition, topic_name};
 use crate::error_code::ErrorCode;
 use crate::protocol::{FrameError, RequestFrame};

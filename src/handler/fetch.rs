@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
 
+use super::errors::ToErrorCode;
 use super::{check_leader_epoch, scatter};
 use crate::error_code::ErrorCode;
 use crate::protocol::fetch_encode::{encode_fetch_response, FetchPartitionOut, FetchTopicOut};

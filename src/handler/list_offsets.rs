@@ -9,6 +9,7 @@ use kafka_protocol::messages::list_offsets_response::{
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
+use super::errors::ToErrorCode;
 use super::{check_leader_epoch, per_partition, topic_name, LEADER_EPOCH};
 use crate::error_code::ErrorCode;
 use crate::protocol::{FrameError, RequestFrame};

@@ -12,6 +12,7 @@ mod delete_groups;
 mod delete_records;
 mod describe_cluster;
 mod describe_groups;
+pub mod errors;
 mod fetch;
 mod find_coordinator;
 mod heartbeat;

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
+use super::errors::ToErrorCode;
 use super::{scatter, str_bytes, topic_name};
 use crate::error_code::ErrorCode;
 use crate::protocol::{FrameError, RequestFrame};

@@ -9,7 +9,6 @@ pub mod producer_state;
 use std::cell::RefCell;
 use std::path::Path;
 
-use crate::error_code::ErrorCode;
 use crate::storage::fsutil;
 use crate::storage::{
     AppendError, AppendTicket, LogConfig, PartitionLog, ShardStorage, StorageError,
@@ -25,15 +24,6 @@ pub enum PartitionAppendError {
     Append(#[from] AppendError),
     #[error(transparent)]
     Producer(#[from] ProducerError),
-}
-
-impl PartitionAppendError {
-    pub fn error_code(&self) -> ErrorCode {
-        match self {
-            PartitionAppendError::Append(e) => e.error_code(),
-            PartitionAppendError::Producer(e) => e.error_code(),
-        }
-    }
 }
 
 impl From<StorageError> for PartitionAppendError {

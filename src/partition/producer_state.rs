@@ -8,7 +8,6 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use crate::error_code::ErrorCode;
 use crate::record::batch::{increment_sequence, BatchHeader};
 
 /// How many recent batches per producer are remembered for duplicate
@@ -56,15 +55,6 @@ pub enum ProducerError {
         first_sequence: i32,
         last_sequence: i32,
     },
-}
-
-impl ProducerError {
-    pub fn error_code(&self) -> ErrorCode {
-        match self {
-            ProducerError::FencedEpoch { .. } => ErrorCode::InvalidProducerEpoch,
-            ProducerError::OutOfOrderSequence { .. } => ErrorCode::OutOfOrderSequenceNumber,
-        }
-    }
 }
 
 /// All producers of one partition.
@@ -233,6 +223,9 @@ impl ProducerStateTable {
 mod tests {
     use super::*;
     use crate::record::records::BatchBuilder;
+    // The Kafka codes these faults map to are decided in handler::errors.
+    use crate::error_code::ErrorCode;
+    use crate::handler::errors::ToErrorCode;
 
     fn header(pid: i64, epoch: i16, seq: i32, records: usize) -> BatchHeader {
         let mut b = BatchBuilder::new(0).idempotent(pid, epoch, seq);

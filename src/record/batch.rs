@@ -22,8 +22,6 @@
 
 use bytes::Bytes;
 
-use crate::error_code::ErrorCode;
-
 pub const BASE_OFFSET_AT: usize = 0;
 pub const BATCH_LENGTH_AT: usize = 8;
 pub const LEADER_EPOCH_AT: usize = 12;
@@ -204,7 +202,7 @@ pub fn increment_sequence(sequence: i32, by: i32) -> i32 {
 }
 
 /// Why a batch was refused. Each variant maps to the Kafka error code Apache
-/// Kafka returns for the same fault ([`BatchError::error_code`]).
+/// Kafka returns for the same fault (in `handler::errors`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BatchError {
     #[error("batch of {0} bytes is shorter than the 61-byte v2 header")]
@@ -235,25 +233,6 @@ pub enum BatchError {
     },
     #[error("clients may not write control batches")]
     ControlBatchFromProducer,
-}
-
-impl BatchError {
-    /// The Kafka error code a producer receives for this fault.
-    pub fn error_code(&self) -> ErrorCode {
-        match self {
-            BatchError::TooShort(_) => ErrorCode::CorruptMessage,
-            BatchError::LengthMismatch { .. } => ErrorCode::CorruptMessage,
-            BatchError::UnsupportedMagic(_) => ErrorCode::InvalidRecord,
-            BatchError::UnknownMagic(_) => ErrorCode::CorruptMessage,
-            BatchError::NonZeroBaseOffset(_) => ErrorCode::InvalidRecord,
-            BatchError::TooLarge { .. } => ErrorCode::MessageTooLarge,
-            BatchError::CrcMismatch { .. } => ErrorCode::CorruptMessage,
-            BatchError::UnknownCompression(_) => ErrorCode::CorruptMessage,
-            BatchError::RecordCountMismatch { .. } => ErrorCode::InvalidRecord,
-            BatchError::RecordCountImpossible { .. } => ErrorCode::CorruptMessage,
-            BatchError::ControlBatchFromProducer => ErrorCode::InvalidRecord,
-        }
-    }
 }
 
 /// CRC32C of a batch's checksummed range (attributes to end).
@@ -397,6 +376,9 @@ pub fn split_batches(records: &Bytes) -> Result<Vec<Bytes>, BatchError> {
 mod tests {
     use super::*;
     use crate::record::records::{decode_records, BatchBuilder, Record};
+    // The Kafka codes these faults map to are decided in handler::errors.
+    use crate::error_code::ErrorCode;
+    use crate::handler::errors::ToErrorCode;
 
     fn sample() -> Vec<u8> {
         let mut b = BatchBuilder::new(1_700_000_000_000).idempotent(9, 2, 40);

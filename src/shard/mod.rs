@@ -463,12 +463,6 @@ impl Shard {
     }
 }
 
-impl From<ShardGone> for crate::error_code::ErrorCode {
-    fn from(_: ShardGone) -> Self {
-        crate::error_code::ErrorCode::KafkaStorageError
-    }
-}
-
 /// Kafka's `partition.metadata` file: ties a partition directory to its
 /// topic id, so a directory left from a deleted topic is never mistaken for
 /// a new topic of the same name.

@@ -30,7 +30,6 @@ pub use log::{
     ShardStorage, TimestampOffset,
 };
 
-use crate::error_code::ErrorCode;
 use crate::record::BatchError;
 
 /// An I/O failure of the log. Once a write or fdatasync fails the log stops
@@ -61,15 +60,6 @@ impl StorageError {
             message: e.to_string(),
         }
     }
-
-    pub fn error_code(&self) -> ErrorCode {
-        match self {
-            StorageError::Io { .. } => ErrorCode::KafkaStorageError,
-            StorageError::Closed => ErrorCode::KafkaStorageError,
-            StorageError::Corrupt(_) => ErrorCode::KafkaStorageError,
-            StorageError::BadDirectory(_) => ErrorCode::KafkaStorageError,
-        }
-    }
 }
 
 impl From<glommio::GlommioError<()>> for StorageError {
@@ -87,15 +77,6 @@ pub enum AppendError {
     Storage(#[from] StorageError),
 }
 
-impl AppendError {
-    pub fn error_code(&self) -> ErrorCode {
-        match self {
-            AppendError::Batch(e) => e.error_code(),
-            AppendError::Storage(e) => e.error_code(),
-        }
-    }
-}
-
 /// Why a read was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReadError {
@@ -107,13 +88,4 @@ pub enum ReadError {
     },
     #[error(transparent)]
     Storage(#[from] StorageError),
-}
-
-impl ReadError {
-    pub fn error_code(&self) -> ErrorCode {
-        match self {
-            ReadError::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
-            ReadError::Storage(e) => e.error_code(),
-        }
-    }
 }
