@@ -17,7 +17,7 @@ use kafka_protocol::messages::{
     FetchRequest, MetadataRequest, ProduceRequest, TopicName, TransactionalId,
 };
 use kafka_protocol::protocol::{Request, StrBytes};
-use shardlog::protocol::guard::check_request_body;
+use shardlog::router::apis::check_request_body;
 
 fn topic(i: usize) -> TopicName {
     TopicName(StrBytes::from_string(format!("topic-{i}")))

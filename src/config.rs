@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use crate::partition::PartitionConfig;
 use crate::storage::{ConfigError, LogConfig};
 
 /// How clients reach the shards.
@@ -246,14 +247,13 @@ pub fn validate_topic_config(name: &str, value: &str) -> Result<(), BrokerConfig
     Ok(())
 }
 
-/// Effective topic configs: Kafka's defaults, then the broker's static and
-/// dynamic defaults, then the topic's own overrides.
-pub fn log_config_for(
+/// A partition's settings from its topic's overrides over the broker's
+/// defaults (static, then dynamic).
+pub fn partition_config_for(
     broker_defaults: &BTreeMap<String, String>,
     overrides: &BTreeMap<String, String>,
-) -> (LogConfig, TopicExtras) {
-    let mut log = LogConfig::default();
-    let mut extras = TopicExtras::default();
+) -> PartitionConfig {
+    let mut config = PartitionConfig::default();
     for def in TOPIC_CONFIGS {
         let value = overrides
             .get(def.name)
@@ -262,29 +262,15 @@ pub fn log_config_for(
         match def.name {
             "cleanup.policy" | "compression.type" => {}
             "min.insync.replicas" => {
-                extras.min_insync_replicas = value.trim().parse().unwrap_or(1);
+                config.min_insync_replicas = value.trim().parse().unwrap_or(1);
             }
             // Values were validated when they were set.
             name => {
-                let _ = log.set(name, value);
+                let _ = config.log.set(name, value);
             }
         }
     }
-    (log, extras)
-}
-
-/// Topic configs that are not storage settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TopicExtras {
-    pub min_insync_replicas: i32,
-}
-
-impl Default for TopicExtras {
-    fn default() -> Self {
-        TopicExtras {
-            min_insync_replicas: 1,
-        }
-    }
+    config
 }
 
 /// Kafka keys that have no meaning for shardlog; accepted so that a stock
@@ -810,7 +796,7 @@ mod tests {
         assert_eq!(c.topic_defaults["segment.bytes"], "1048576");
         assert_eq!(c.topic_defaults["max.message.bytes"], "2000000");
         assert_eq!(c.ignored, vec!["num.network.threads"]);
-        let (log, _) = log_config_for(&c.topic_defaults, &BTreeMap::new());
+        let log = partition_config_for(&c.topic_defaults, &BTreeMap::new()).log;
         assert_eq!(log.retention_ms, 3_600_000);
         assert_eq!(log.segment_bytes, 1 << 20);
     }
@@ -849,9 +835,9 @@ mod tests {
         let mut topic = BTreeMap::new();
         topic.insert("retention.ms".to_string(), "2000".to_string());
         topic.insert("min.insync.replicas".to_string(), "2".to_string());
-        let (log, extras) = log_config_for(&broker, &topic);
-        assert_eq!(log.retention_ms, 2000);
-        assert_eq!(extras.min_insync_replicas, 2);
+        let config = partition_config_for(&broker, &topic);
+        assert_eq!(config.log.retention_ms, 2000);
+        assert_eq!(config.min_insync_replicas, 2);
         assert!(validate_topic_config("cleanup.policy", "compact").is_err());
         assert!(validate_topic_config("retention.ms", "-1").is_ok());
         assert!(validate_topic_config("nope", "1").is_err());

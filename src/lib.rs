@@ -28,5 +28,6 @@ pub mod net;
 pub mod partition;
 pub mod protocol;
 pub mod record;
+pub mod router;
 pub mod shard;
 pub mod storage;

@@ -7,9 +7,11 @@ mod common;
 use common::*;
 use shardlog::error_code::ErrorCode;
 use shardlog::handler::errors::ToErrorCode;
-use shardlog::partition::Partition;
+use shardlog::partition::{Acks, Partition, PartitionConfig};
 use shardlog::record::records::BatchBuilder;
-use shardlog::storage::LogConfig;
+
+/// How long a test waits for an append to be written.
+const WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 fn idempotent(pid: i64, epoch: i16, seq: i32, records: usize) -> Vec<u8> {
     let mut b = BatchBuilder::new(1_000).idempotent(pid, epoch, seq);
@@ -33,7 +35,7 @@ fn duplicates_gaps_and_fencing_survive_reopen_and_crash() {
     run(move || async move {
         let shard = shard(&data, 1 << 20).await;
         let dir = data.join("idem-0");
-        let p = Partition::open(&dir, LogConfig::default(), &shard)
+        let p = Partition::open(&dir, PartitionConfig::default(), &shard)
             .await
             .unwrap();
         let mut seq = 0;
@@ -41,17 +43,17 @@ fn duplicates_gaps_and_fencing_survive_reopen_and_crash() {
         for _ in 0..8 {
             let out = p.append(&idempotent(42, 0, seq, 3)).await.unwrap();
             assert!(!out.duplicate);
-            p.log().wait_appended(&out.ticket).await.unwrap();
+            p.wait(&out, Acks::Leader, WAIT).await.unwrap();
             offsets.push(out.ticket.base_offset);
             seq += 3;
         }
-        let end = p.log().offsets().log_end_offset;
+        let end = p.offsets().log_end_offset;
 
         // Retry of the 7th batch (sequence 18..=20).
         let retry = p.append(&idempotent(42, 0, 18, 3)).await.unwrap();
         assert!(retry.duplicate);
         assert_eq!(retry.ticket.base_offset, offsets[6]);
-        assert_eq!(p.log().offsets().log_end_offset, end);
+        assert_eq!(p.offsets().log_end_offset, end);
         assert_eq!(
             p.append(&idempotent(42, 0, 30, 1))
                 .await
@@ -62,7 +64,7 @@ fn duplicates_gaps_and_fencing_survive_reopen_and_crash() {
         p.close().await.unwrap();
 
         // Clean reopen: state comes from the snapshot.
-        let p = Partition::open(&dir, LogConfig::default(), &shard)
+        let p = Partition::open(&dir, PartitionConfig::default(), &shard)
             .await
             .unwrap();
         assert_eq!(p.producer_count(), 1);
@@ -74,10 +76,10 @@ fn duplicates_gaps_and_fencing_survive_reopen_and_crash() {
         assert_eq!(retry.ticket.base_offset, offsets[7]);
         let next = p.append(&idempotent(42, 0, 24, 2)).await.unwrap();
         assert!(!next.duplicate);
-        p.log().wait_appended(&next.ticket).await.unwrap();
+        p.wait(&next, Acks::Leader, WAIT).await.unwrap();
         // Bump the epoch, then the old epoch is fenced.
         let bumped = p.append(&idempotent(42, 1, 0, 1)).await.unwrap();
-        p.log().wait_appended(&bumped.ticket).await.unwrap();
+        p.wait(&bumped, Acks::Leader, WAIT).await.unwrap();
         assert_eq!(
             p.append(&idempotent(42, 0, 26, 1))
                 .await
@@ -85,13 +87,13 @@ fn duplicates_gaps_and_fencing_survive_reopen_and_crash() {
                 .error_code(),
             ErrorCode::InvalidProducerEpoch
         );
-        let end = p.log().offsets().log_end_offset;
+        let end = p.offsets().log_end_offset;
         drop(p); // crash: no snapshot matches the log end any more
 
-        let p = Partition::open(&dir, LogConfig::default(), &shard)
+        let p = Partition::open(&dir, PartitionConfig::default(), &shard)
             .await
             .unwrap();
-        assert_eq!(p.log().offsets().log_end_offset, end);
+        assert_eq!(p.offsets().log_end_offset, end);
         let retry = p.append(&idempotent(42, 1, 0, 1)).await.unwrap();
         assert!(
             retry.duplicate,

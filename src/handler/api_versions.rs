@@ -1,5 +1,5 @@
-//! ApiVersions: the served APIs and versions (KIP-511 fallback for
-//! versions above ours).
+//! ApiVersions: the served APIs and versions, as the router's API table
+//! lists them (KIP-511 fallback for versions above ours).
 
 use bytes::Bytes;
 use kafka_protocol::messages::api_versions_response::ApiVersion;
@@ -7,17 +7,16 @@ use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
 
 use crate::error_code::ErrorCode;
 use crate::protocol::frame::encode_response;
-use crate::protocol::versions::SUPPORTED;
-use crate::protocol::{FrameError, RequestFrame};
+use crate::protocol::{ApiSpec, FrameError, RequestFrame};
 
-fn response(error: ErrorCode) -> ApiVersionsResponse {
-    let api_keys = SUPPORTED
+fn response(error: ErrorCode, apis: &[ApiSpec]) -> ApiVersionsResponse {
+    let api_keys = apis
         .iter()
-        .map(|&(key, lo, hi)| {
+        .map(|spec| {
             ApiVersion::default()
-                .with_api_key(key as i16)
-                .with_min_version(lo)
-                .with_max_version(hi)
+                .with_api_key(spec.key as i16)
+                .with_min_version(spec.advertised.0)
+                .with_max_version(spec.advertised.1)
         })
         .collect();
     ApiVersionsResponse::default()
@@ -25,19 +24,19 @@ fn response(error: ErrorCode) -> ApiVersionsResponse {
         .with_api_keys(api_keys)
 }
 
-pub fn handle(req: &RequestFrame) -> Result<Bytes, FrameError> {
+pub fn handle(req: &RequestFrame, apis: &[ApiSpec]) -> Result<Bytes, FrameError> {
     // The body carries the client's name and version (v3+); nothing in it
     // changes the answer, but it must decode.
     let _: ApiVersionsRequest = req.decode()?;
-    req.respond(&response(ErrorCode::None))
+    req.respond(&response(ErrorCode::None, apis))
 }
 
 /// The v0 answer to an ApiVersions request newer than we serve.
-pub fn api_versions_too_new(correlation_id: i32) -> Result<super::Response, FrameError> {
-    Ok(vec![encode_response(
+pub fn too_new(correlation_id: i32, apis: &[ApiSpec]) -> Result<Bytes, FrameError> {
+    encode_response(
         ApiKey::ApiVersions,
         0,
         correlation_id,
-        &response(ErrorCode::UnsupportedVersion),
-    )?])
+        &response(ErrorCode::UnsupportedVersion, apis),
+    )
 }

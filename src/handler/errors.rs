@@ -7,16 +7,86 @@
 //! decides its code here. Apache Kafka's choice for the same fault is the
 //! reference.
 
+use super::produce::ProduceRefusal;
 use crate::error_code::ErrorCode;
 use crate::partition::producer_state::ProducerError;
-use crate::partition::PartitionAppendError;
+use crate::partition::PartitionError;
 use crate::record::BatchError;
+use crate::shard::routing_table::RouteError;
 use crate::shard::ShardGone;
 use crate::storage::{AppendError, ReadError, StorageError};
 
 /// The Kafka error code a client receives for an internal error.
 pub trait ToErrorCode {
     fn error_code(&self) -> ErrorCode;
+}
+
+/// Why one partition of a request failed. It travels as a value in the
+/// response, never as an `Err` that would fail the whole request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Failure {
+    #[error(transparent)]
+    Route(#[from] RouteError),
+    #[error(transparent)]
+    Partition(#[from] PartitionError),
+    #[error(transparent)]
+    Produce(#[from] ProduceRefusal),
+}
+
+impl Failure {
+    /// The error message for responses that carry one (Produce v8+).
+    /// Routing faults and timeouts go without one, as Kafka sends them.
+    pub fn message(&self) -> Option<String> {
+        match self {
+            Failure::Route(_) | Failure::Partition(PartitionError::TimedOut) => None,
+            other => Some(other.to_string()),
+        }
+    }
+}
+
+impl ToErrorCode for Failure {
+    fn error_code(&self) -> ErrorCode {
+        match self {
+            Failure::Route(e) => e.error_code(),
+            Failure::Partition(e) => e.error_code(),
+            Failure::Produce(e) => e.error_code(),
+        }
+    }
+}
+
+impl ToErrorCode for RouteError {
+    fn error_code(&self) -> ErrorCode {
+        match self {
+            RouteError::UnknownTopicOrPartition => ErrorCode::UnknownTopicOrPartition,
+            RouteError::NotServedHere => ErrorCode::NotLeaderOrFollower,
+            RouteError::ShardGone => ErrorCode::KafkaStorageError,
+        }
+    }
+}
+
+impl ToErrorCode for PartitionError {
+    fn error_code(&self) -> ErrorCode {
+        match self {
+            PartitionError::Batch(e) => e.error_code(),
+            PartitionError::Storage(e) => e.error_code(),
+            PartitionError::Producer(e) => e.error_code(),
+            PartitionError::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
+            PartitionError::NotEnoughReplicas { .. } => ErrorCode::NotEnoughReplicas,
+            PartitionError::NullRecords => ErrorCode::InvalidRecord,
+            PartitionError::TimedOut => ErrorCode::RequestTimedOut,
+            PartitionError::FencedLeaderEpoch { .. } => ErrorCode::FencedLeaderEpoch,
+            PartitionError::UnknownLeaderEpoch { .. } => ErrorCode::UnknownLeaderEpoch,
+        }
+    }
+}
+
+impl ToErrorCode for ProduceRefusal {
+    fn error_code(&self) -> ErrorCode {
+        match self {
+            ProduceRefusal::Transactional => ErrorCode::TransactionalIdAuthorizationFailed,
+            ProduceRefusal::InvalidAcks(_) => ErrorCode::InvalidRequiredAcks,
+        }
+    }
 }
 
 impl ToErrorCode for BatchError {
@@ -71,15 +141,6 @@ impl ToErrorCode for ProducerError {
         match self {
             ProducerError::FencedEpoch { .. } => ErrorCode::InvalidProducerEpoch,
             ProducerError::OutOfOrderSequence { .. } => ErrorCode::OutOfOrderSequenceNumber,
-        }
-    }
-}
-
-impl ToErrorCode for PartitionAppendError {
-    fn error_code(&self) -> ErrorCode {
-        match self {
-            PartitionAppendError::Append(e) => e.error_code(),
-            PartitionAppendError::Producer(e) => e.error_code(),
         }
     }
 }

@@ -6,264 +6,224 @@
 //! Fetch sessions (KIP-227) are declined: the response's session id is 0,
 //! so clients keep sending full fetch requests.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::rc::Rc;
-use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
 
-use super::errors::ToErrorCode;
-use super::{check_leader_epoch, scatter};
+use super::errors::{Failure, ToErrorCode};
+use super::{Decoded, LongPoll, PartitionApi, Response, Topic};
 use crate::error_code::ErrorCode;
+use crate::partition::{Partition, PartitionError};
 use crate::protocol::fetch_encode::{encode_fetch_response, FetchPartitionOut, FetchTopicOut};
 use crate::protocol::{FrameError, RequestFrame};
-use crate::shard::Shard;
-use crate::storage::waiters::Signal;
-use crate::storage::ReadError;
+use crate::shard::routing_table::RouteError;
 
+pub struct Fetch;
+
+/// One partition of a Fetch request.
 #[derive(Debug, Clone, Copy)]
-struct Spec {
+pub struct Spec {
     offset: i64,
     max_bytes: usize,
     current_leader_epoch: i32,
 }
 
+/// What the handler keeps of the request.
+pub struct Request {
+    read_committed: bool,
+    response_max: usize,
+    min_bytes: usize,
+    deadline: Instant,
+}
+
+/// What a partition answers: its batches (or why none), with its offsets
+/// whenever the partition was reached.
 #[derive(Debug, Clone)]
-struct Read {
-    error: ErrorCode,
+pub struct Answer {
+    batches: Result<Vec<Bytes>, Failure>,
     high_watermark: i64,
     log_start_offset: i64,
-    batches: Vec<Bytes>,
+    /// The partition's max_bytes from the request.
+    max_bytes: usize,
 }
 
-impl Read {
-    fn error(error: ErrorCode) -> Self {
-        Read {
-            error,
-            high_watermark: -1,
-            log_start_offset: -1,
-            batches: Vec::new(),
-        }
-    }
-}
+impl PartitionApi for Fetch {
+    type Request = Request;
+    /// The response's max_bytes: no partition reads more.
+    type Params = usize;
+    type Input = Spec;
+    type Output = Answer;
 
-pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<super::Response, FrameError> {
-    let request: FetchRequest = req.decode()?;
-    if req.version >= 7 && (request.session_id != 0 || request.session_epoch > 0) {
-        // We never hand out a session id, so any named session is unknown.
-        let response = FetchResponse::default()
-            .with_error_code(ErrorCode::FetchSessionIdNotFound.code())
-            .with_session_id(0);
-        return Ok(vec![req.respond(&response)?]);
-    }
-    let read_committed = request.isolation_level == 1;
-    let response_max = if request.max_bytes <= 0 {
-        0
-    } else {
-        request.max_bytes as usize
-    };
-    let min_bytes = request.min_bytes.max(0) as usize;
-    let deadline = Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
-
-    let mut shape: Vec<(String, Vec<i32>)> = Vec::with_capacity(request.topics.len());
-    let mut items: Vec<(String, i32, Spec)> = Vec::new();
-    for topic in request.topics {
-        let name = topic.topic.to_string();
-        let mut parts = Vec::with_capacity(topic.partitions.len());
-        for p in topic.partitions {
-            parts.push(p.partition);
-            let spec = Spec {
-                offset: p.fetch_offset,
-                max_bytes: p.partition_max_bytes.max(0) as usize,
-                current_leader_epoch: p.current_leader_epoch,
-            };
-            items.push((name.clone(), p.partition, spec));
+    fn decode(req: &RequestFrame) -> Result<Decoded<Self>, FrameError> {
+        let request: FetchRequest = req.decode()?;
+        if req.version >= 7 && (request.session_id != 0 || request.session_epoch > 0) {
+            // We never hand out a session id, so any named session is unknown.
+            let response = FetchResponse::default()
+                .with_error_code(ErrorCode::FetchSessionIdNotFound.code())
+                .with_session_id(0);
+            return Ok(Decoded::Answer(Some(vec![req.respond(&response)?])));
         }
-        shape.push((name, parts));
-    }
-
-    let reads = loop {
-        let reads: Vec<Read> = scatter(
-            shard,
-            items.clone(),
-            move |s, batch| read_local(s, batch, response_max),
-            Read::error,
-        )
-        .await;
-        let (reads, bytes) = apply_limits(reads, &items, response_max);
-        let errors = reads.iter().any(|r| r.error != ErrorCode::None);
-        if bytes >= min_bytes || errors || Instant::now() >= deadline || shard.is_shutting_down() {
-            break reads;
-        }
-        // Wait for new data on any of the partitions, then read again.
-        let waits: Vec<(String, i32, i64)> = items
-            .iter()
-            .map(|(t, p, spec)| (t.clone(), *p, spec.offset))
+        let response_max = request.max_bytes.max(0) as usize;
+        let topics = request
+            .topics
+            .into_iter()
+            .map(|t| Topic {
+                name: t.topic,
+                partitions: t
+                    .partitions
+                    .into_iter()
+                    .map(|p| {
+                        let spec = Spec {
+                            offset: p.fetch_offset,
+                            max_bytes: p.partition_max_bytes.max(0) as usize,
+                            current_leader_epoch: p.current_leader_epoch,
+                        };
+                        (p.partition, spec)
+                    })
+                    .collect(),
+            })
             .collect();
-        wait_for_data(shard, waits, deadline).await;
-    };
-
-    let mut reads = reads.into_iter();
-    let topics: Vec<FetchTopicOut> = shape
-        .into_iter()
-        .map(|(name, parts)| {
-            let partitions = parts
-                .into_iter()
-                .map(|index| {
-                    let r = reads.next().expect("one read per partition");
-                    FetchPartitionOut {
-                        partition_index: index,
-                        error_code: r.error.code(),
-                        high_watermark: r.high_watermark,
-                        last_stable_offset: r.high_watermark,
-                        log_start_offset: r.log_start_offset,
-                        aborted_transactions: read_committed.then_some(()),
-                        records: r.batches,
-                    }
-                })
-                .collect();
-            FetchTopicOut { name, partitions }
+        Ok(Decoded::Route {
+            request: Request {
+                read_committed: request.isolation_level == 1,
+                response_max,
+                min_bytes: request.min_bytes.max(0) as usize,
+                deadline: Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64),
+            },
+            params: response_max,
+            topics,
         })
-        .collect();
-    Ok(encode_fetch_response(
-        req.version,
-        req.correlation_id,
-        0,
-        0,
-        &topics,
-    ))
-}
-
-/// Trims the reads to the response's max_bytes and each partition's
-/// max_bytes; only the first partition with data may exceed them, by its
-/// first batch (KIP-74). Returns the reads and the bytes kept.
-fn apply_limits(
-    mut reads: Vec<Read>,
-    items: &[(String, i32, Spec)],
-    response_max: usize,
-) -> (Vec<Read>, usize) {
-    let mut remaining = response_max;
-    let mut total = 0usize;
-    let mut min_one = true;
-    for (read, (_, _, spec)) in reads.iter_mut().zip(items) {
-        if read.batches.is_empty() {
-            continue;
-        }
-        let limit = remaining.min(spec.max_bytes);
-        let mut kept = 0usize;
-        let mut taken = 0usize;
-        for b in &read.batches {
-            if kept + b.len() > limit && !(min_one && taken == 0) {
-                break;
-            }
-            kept += b.len();
-            taken += 1;
-        }
-        read.batches.truncate(taken);
-        if taken > 0 {
-            min_one = false;
-        }
-        remaining = remaining.saturating_sub(kept);
-        total += kept;
     }
-    (reads, total)
-}
 
-async fn read_local(
-    shard: Rc<Shard>,
-    items: Vec<(String, i32, Spec)>,
-    response_max: usize,
-) -> Vec<Read> {
-    let mut out = Vec::with_capacity(items.len());
-    for (topic, index, spec) in items {
-        let Some(p) = shard.local_partition(&topic, index) else {
-            out.push(Read::error(ErrorCode::NotLeaderOrFollower));
-            continue;
-        };
-        let log = p.partition.log();
-        let offsets = log.offsets();
-        let mut read = Read {
-            error: check_leader_epoch(spec.current_leader_epoch),
+    async fn serve(p: Rc<Partition>, response_max: usize, spec: Spec) -> Answer {
+        let offsets = p.offsets();
+        let mut answer = Answer {
+            batches: Ok(Vec::new()),
             high_watermark: offsets.high_watermark,
             log_start_offset: offsets.log_start_offset,
-            batches: Vec::new(),
+            max_bytes: spec.max_bytes,
         };
-        if read.error == ErrorCode::None {
-            let max = spec.max_bytes.min(response_max).max(1);
-            match log.read(spec.offset, max).await {
-                Ok(r) => read.batches = r.batches,
-                Err(ReadError::OffsetOutOfRange {
+        if let Err(e) = p.check_leader_epoch(spec.current_leader_epoch) {
+            answer.batches = Err(e.into());
+            return answer;
+        }
+        let max = spec.max_bytes.min(response_max).max(1);
+        match p.read(spec.offset, max).await {
+            Ok(read) => {
+                answer.batches = Ok(read.batches);
+                answer.high_watermark = read.high_watermark;
+                answer.log_start_offset = read.log_start_offset;
+            }
+            Err(e) => {
+                if let PartitionError::OffsetOutOfRange {
                     high_watermark,
                     log_start_offset,
                     ..
-                }) => {
-                    read.error = ErrorCode::OffsetOutOfRange;
-                    read.high_watermark = high_watermark;
-                    read.log_start_offset = log_start_offset;
+                } = e
+                {
+                    answer.high_watermark = high_watermark;
+                    answer.log_start_offset = log_start_offset;
                 }
-                Err(e) => read.error = e.error_code(),
+                answer.batches = Err(e.into());
             }
         }
-        out.push(read);
+        answer
     }
-    out
-}
 
-/// Resolves when any of the partitions has data past its fetch offset, or
-/// at the deadline.
-async fn wait_for_data(shard: &Rc<Shard>, items: Vec<(String, i32, i64)>, deadline: Instant) {
-    let (groups, _) = super::group_by_owner(shard, items);
-    let woke = Rc::new(Signal::default());
-    let mut tasks = Vec::with_capacity(groups.len());
-    for (owner, group) in groups {
-        let waits: Vec<(String, i32, i64)> =
-            group.into_iter().map(|(_, t, p, o)| (t, p, o)).collect();
-        let s = shard.clone();
-        let woke = woke.clone();
-        tasks.push(glommio::spawn_local(async move {
-            let _ = s
-                .run_on(owner, move |target| wait_local(target, waits, deadline))
-                .await;
-            woke.notify();
-        }));
-    }
-    let timeout = deadline.saturating_duration_since(Instant::now());
-    let stop = async {
-        futures_lite::future::or(glommio::timer::sleep(timeout), shard.shutdown.wait()).await
-    };
-    futures_lite::future::or(woke.wait(), stop).await;
-    // Dropping the tasks cancels what is left of them here; each owner's
-    // wait ends by the deadline on its own.
-    drop(tasks);
-}
-
-async fn wait_local(shard: Rc<Shard>, items: Vec<(String, i32, i64)>, deadline: Instant) {
-    let mut waits: Vec<Pin<Box<dyn Future<Output = ()>>>> = Vec::with_capacity(items.len() + 1);
-    for (topic, index, offset) in items {
-        let Some(p) = shard.local_partition(&topic, index) else {
-            return;
-        };
-        waits.push(Box::pin(async move {
-            let _ = p.partition.log().wait_for_data_beyond(offset).await;
-        }));
-    }
-    let timeout = deadline.saturating_duration_since(Instant::now());
-    waits.push(Box::pin(glommio::timer::sleep(timeout)));
-    first_of(waits).await;
-}
-
-/// Resolves when the first of `futures` does.
-async fn first_of(mut futures: Vec<Pin<Box<dyn Future<Output = ()>>>>) {
-    std::future::poll_fn(|cx| {
-        for f in futures.iter_mut() {
-            if f.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(());
-            }
+    fn unrouted(error: RouteError) -> Answer {
+        Answer {
+            batches: Err(error.into()),
+            high_watermark: -1,
+            log_start_offset: -1,
+            max_bytes: 0,
         }
-        Poll::Pending
-    })
-    .await
+    }
+
+    fn respond(
+        req: &RequestFrame,
+        request: Request,
+        answers: Vec<Topic<Answer>>,
+    ) -> Result<Option<Response>, FrameError> {
+        let topics: Vec<FetchTopicOut> = answers
+            .into_iter()
+            .map(|t| FetchTopicOut {
+                name: t.name,
+                partitions: t
+                    .partitions
+                    .into_iter()
+                    .map(|(index, a)| {
+                        let (error_code, records) = match a.batches {
+                            Ok(batches) => (0, batches),
+                            Err(e) => (e.error_code().code(), Vec::new()),
+                        };
+                        FetchPartitionOut {
+                            partition_index: index,
+                            error_code,
+                            high_watermark: a.high_watermark,
+                            last_stable_offset: a.high_watermark,
+                            log_start_offset: a.log_start_offset,
+                            aborted_transactions: request.read_committed.then_some(()),
+                            records,
+                        }
+                    })
+                    .collect(),
+            })
+            .collect();
+        Ok(Some(encode_fetch_response(
+            req.version,
+            req.correlation_id,
+            0,
+            0,
+            &topics,
+        )))
+    }
+}
+
+impl LongPoll for Fetch {
+    /// Trims the reads to the response's max_bytes and each partition's
+    /// max_bytes; only the first partition with data may exceed them, by
+    /// its first batch (KIP-74). Then waits unless min_bytes are there, a
+    /// partition failed, or the deadline passed.
+    fn settle(request: &Request, answers: &mut [Topic<Answer>]) -> Option<Instant> {
+        let mut remaining = request.response_max;
+        let mut total = 0usize;
+        let mut min_one = true;
+        let mut failed = false;
+        for (_, answer) in answers.iter_mut().flat_map(|t| t.partitions.iter_mut()) {
+            let batches = match &mut answer.batches {
+                Ok(b) => b,
+                Err(_) => {
+                    failed = true;
+                    continue;
+                }
+            };
+            if batches.is_empty() {
+                continue;
+            }
+            let limit = remaining.min(answer.max_bytes);
+            let mut kept = 0usize;
+            let mut taken = 0usize;
+            for b in batches.iter() {
+                if kept + b.len() > limit && !(min_one && taken == 0) {
+                    break;
+                }
+                kept += b.len();
+                taken += 1;
+            }
+            batches.truncate(taken);
+            if taken > 0 {
+                min_one = false;
+            }
+            remaining = remaining.saturating_sub(kept);
+            total += kept;
+        }
+        let done = total >= request.min_bytes || failed || Instant::now() >= request.deadline;
+        (!done).then_some(request.deadline)
+    }
+
+    async fn data_beyond(p: Rc<Partition>, spec: Spec) {
+        let _ = p.wait_for_data_beyond(spec.offset).await;
+    }
 }

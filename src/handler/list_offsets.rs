@@ -3,88 +3,101 @@
 
 use std::rc::Rc;
 
-use bytes::Bytes;
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
-use super::errors::ToErrorCode;
-use super::{check_leader_epoch, per_partition, topic_name, LEADER_EPOCH};
-use crate::error_code::ErrorCode;
+use super::errors::{Failure, ToErrorCode};
+use super::{Decoded, PartitionApi, Response, Topic};
+use crate::partition::{OffsetQuery, Partition};
 use crate::protocol::{FrameError, RequestFrame};
-use crate::shard::{LocalPartition, Shard};
+use crate::shard::routing_table::RouteError;
+use crate::storage::TimestampOffset;
 
-const LATEST: i64 = -1;
-const EARLIEST: i64 = -2;
-const MAX_TIMESTAMP: i64 = -3;
+pub struct ListOffsets;
 
-/// (error, timestamp, offset)
-type Found = (ErrorCode, i64, i64);
+/// What a partition answers: the offset found (if any) and the leader
+/// epoch it was found under.
+pub type Found = (Option<TimestampOffset>, i32);
 
-pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, FrameError> {
-    let request: ListOffsetsRequest = req.decode()?;
-    let topics = request
-        .topics
-        .into_iter()
-        .map(|t| {
-            let parts = t
-                .partitions
-                .into_iter()
-                .map(|p| (p.partition_index, (p.timestamp, p.current_leader_epoch)))
-                .collect();
-            (t.name.to_string(), parts)
+impl PartitionApi for ListOffsets {
+    type Request = ();
+    type Params = ();
+    /// (timestamp or -1/-2/-3, current leader epoch)
+    type Input = (i64, i32);
+    type Output = Result<Found, Failure>;
+
+    fn decode(req: &RequestFrame) -> Result<Decoded<Self>, FrameError> {
+        let request: ListOffsetsRequest = req.decode()?;
+        let topics = request
+            .topics
+            .into_iter()
+            .map(|t| Topic {
+                name: t.name,
+                partitions: t
+                    .partitions
+                    .into_iter()
+                    .map(|p| (p.partition_index, (p.timestamp, p.current_leader_epoch)))
+                    .collect(),
+            })
+            .collect();
+        Ok(Decoded::Route {
+            request: (),
+            params: (),
+            topics,
         })
-        .collect();
-    let results = per_partition(shard, topics, lookup, |e| (e, -1, -1)).await;
-    let version = req.version;
-    let topics = results
-        .into_iter()
-        .map(|(name, parts)| {
-            let partitions = parts
-                .into_iter()
-                .map(|(index, (error, timestamp, offset))| {
-                    ListOffsetsPartitionResponse::default()
-                        .with_partition_index(index)
-                        .with_error_code(error.code())
-                        .with_timestamp(timestamp)
-                        .with_offset(offset)
-                        .with_leader_epoch(if error == ErrorCode::None && version >= 4 {
-                            LEADER_EPOCH
-                        } else {
-                            -1
-                        })
-                })
-                .collect();
-            ListOffsetsTopicResponse::default()
-                .with_name(topic_name(name))
-                .with_partitions(partitions)
-        })
-        .collect();
-    req.respond(&ListOffsetsResponse::default().with_topics(topics))
-}
-
-async fn lookup(p: Rc<LocalPartition>, (timestamp, epoch): (i64, i32)) -> Found {
-    let error = check_leader_epoch(epoch);
-    if error != ErrorCode::None {
-        return (error, -1, -1);
     }
-    let log = p.partition.log();
-    let offsets = log.offsets();
-    match timestamp {
-        LATEST => (ErrorCode::None, -1, offsets.high_watermark),
-        EARLIEST => (ErrorCode::None, -1, offsets.log_start_offset),
-        MAX_TIMESTAMP => match log.max_timestamp() {
-            Some(t) => (ErrorCode::None, t.timestamp, t.offset),
-            None => (ErrorCode::None, -1, -1),
-        },
-        ts if ts < 0 => (ErrorCode::None, -1, -1),
-        ts => match log.offset_for_timestamp(ts).await {
-            Ok(Some(t)) if t.offset < offsets.high_watermark => {
-                (ErrorCode::None, t.timestamp, t.offset)
-            }
-            Ok(_) => (ErrorCode::None, -1, -1),
-            Err(e) => (e.error_code(), -1, -1),
-        },
+
+    async fn serve(p: Rc<Partition>, _: (), (timestamp, epoch): (i64, i32)) -> Self::Output {
+        p.check_leader_epoch(epoch)?;
+        let found = match OffsetQuery::from_wire(timestamp) {
+            Some(query) => p.list_offset(query).await?,
+            None => None,
+        };
+        Ok((found, p.leader_epoch()))
+    }
+
+    fn unrouted(error: RouteError) -> Self::Output {
+        Err(error.into())
+    }
+
+    fn respond(
+        req: &RequestFrame,
+        _: (),
+        answers: Vec<Topic<Self::Output>>,
+    ) -> Result<Option<Response>, FrameError> {
+        let version = req.version;
+        let topics = answers
+            .into_iter()
+            .map(|t| {
+                let partitions = t
+                    .partitions
+                    .into_iter()
+                    .map(|(index, answer)| {
+                        let r = ListOffsetsPartitionResponse::default()
+                            .with_partition_index(index)
+                            .with_timestamp(-1)
+                            .with_offset(-1)
+                            .with_leader_epoch(-1);
+                        match answer {
+                            Ok((found, epoch)) => {
+                                let r = match found {
+                                    Some(t) => r.with_timestamp(t.timestamp).with_offset(t.offset),
+                                    None => r,
+                                };
+                                r.with_leader_epoch(if version >= 4 { epoch } else { -1 })
+                            }
+                            Err(e) => r.with_error_code(e.error_code().code()),
+                        }
+                    })
+                    .collect();
+                ListOffsetsTopicResponse::default()
+                    .with_name(t.name)
+                    .with_partitions(partitions)
+            })
+            .collect();
+        let response = ListOffsetsResponse::default().with_topics(topics);
+        Ok(Some(vec![req.respond(&response)?]))
     }
 }

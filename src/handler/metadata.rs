@@ -9,8 +9,9 @@ use kafka_protocol::messages::metadata_response::{
 };
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse};
 
-use super::{str_bytes, topic_name, LEADER_EPOCH};
+use super::{str_bytes, topic_name};
 use crate::error_code::ErrorCode;
+use crate::partition::LEADER_EPOCH;
 use crate::protocol::{FrameError, RequestFrame};
 use crate::shard::controller::NewTopic;
 use crate::shard::metadata::{is_internal, validate_topic_name, TopicMeta};

@@ -1,73 +1,89 @@
-//! OffsetForLeaderEpoch: the end offset of a leader epoch. A single node
-//! never changes leader, so epoch 0 is the only epoch and it ends at the
-//! log end offset.
+//! OffsetForLeaderEpoch: the end offset of a leader epoch (see
+//! [`Partition::end_offset_for_epoch`]).
 
 use std::rc::Rc;
 
-use bytes::Bytes;
 use kafka_protocol::messages::offset_for_leader_epoch_response::{
     EpochEndOffset, OffsetForLeaderTopicResult,
 };
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
-use super::{check_leader_epoch, per_partition, topic_name, LEADER_EPOCH};
-use crate::error_code::ErrorCode;
+use super::errors::{Failure, ToErrorCode};
+use super::{Decoded, PartitionApi, Response, Topic};
+use crate::partition::Partition;
 use crate::protocol::{FrameError, RequestFrame};
-use crate::shard::{LocalPartition, Shard};
+use crate::shard::routing_table::RouteError;
 
-pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, FrameError> {
-    let request: OffsetForLeaderEpochRequest = req.decode()?;
-    let topics = request
-        .topics
-        .into_iter()
-        .map(|t| {
-            let parts = t
-                .partitions
-                .into_iter()
-                .map(|p| (p.partition, (p.current_leader_epoch, p.leader_epoch)))
-                .collect();
-            (t.topic.to_string(), parts)
-        })
-        .collect();
-    let results = per_partition(shard, topics, end_of_epoch, |e| (e, -1, -1)).await;
-    let topics = results
-        .into_iter()
-        .map(|(name, parts)| {
-            let partitions = parts
-                .into_iter()
-                .map(|(index, (error, epoch, end))| {
-                    EpochEndOffset::default()
-                        .with_partition(index)
-                        .with_error_code(error.code())
-                        .with_leader_epoch(epoch)
-                        .with_end_offset(end)
-                })
-                .collect();
-            OffsetForLeaderTopicResult::default()
-                .with_topic(topic_name(name))
-                .with_partitions(partitions)
-        })
-        .collect();
-    req.respond(&OffsetForLeaderEpochResponse::default().with_topics(topics))
-}
+pub struct OffsetForLeaderEpoch;
 
-/// (error, epoch, end offset). As Kafka answers: the requested epoch or
-/// an earlier one ends at the log end (there is no earlier epoch); a
-/// later one is unknown (-1, -1).
-async fn end_of_epoch(
-    p: Rc<LocalPartition>,
-    (current, requested): (i32, i32),
-) -> (ErrorCode, i32, i64) {
-    let error = check_leader_epoch(current);
-    if error != ErrorCode::None {
-        return (error, -1, -1);
+impl PartitionApi for OffsetForLeaderEpoch {
+    type Request = ();
+    type Params = ();
+    /// (current leader epoch, the epoch asked about)
+    type Input = (i32, i32);
+    /// (epoch, end offset); `None` for an epoch the partition does not know.
+    type Output = Result<Option<(i32, i64)>, Failure>;
+
+    fn decode(req: &RequestFrame) -> Result<Decoded<Self>, FrameError> {
+        let request: OffsetForLeaderEpochRequest = req.decode()?;
+        let topics = request
+            .topics
+            .into_iter()
+            .map(|t| Topic {
+                name: t.topic,
+                partitions: t
+                    .partitions
+                    .into_iter()
+                    .map(|p| (p.partition, (p.current_leader_epoch, p.leader_epoch)))
+                    .collect(),
+            })
+            .collect();
+        Ok(Decoded::Route {
+            request: (),
+            params: (),
+            topics,
+        })
     }
-    if requested > LEADER_EPOCH {
-        return (ErrorCode::None, -1, -1);
+
+    async fn serve(p: Rc<Partition>, _: (), (current, requested): (i32, i32)) -> Self::Output {
+        p.check_leader_epoch(current)?;
+        Ok(p.end_offset_for_epoch(requested))
     }
-    (
-        ErrorCode::None,
-        LEADER_EPOCH,
-        p.partition.log().offsets().log_end_offset,
-    )
+
+    fn unrouted(error: RouteError) -> Self::Output {
+        Err(error.into())
+    }
+
+    fn respond(
+        req: &RequestFrame,
+        _: (),
+        answers: Vec<Topic<Self::Output>>,
+    ) -> Result<Option<Response>, FrameError> {
+        let topics = answers
+            .into_iter()
+            .map(|t| {
+                let partitions = t
+                    .partitions
+                    .into_iter()
+                    .map(|(index, answer)| {
+                        let r = EpochEndOffset::default().with_partition(index);
+                        let (epoch, end) = match &answer {
+                            Ok(Some((epoch, end))) => (*epoch, *end),
+                            Ok(None) | Err(_) => (-1, -1),
+                        };
+                        let r = r.with_leader_epoch(epoch).with_end_offset(end);
+                        match answer {
+                            Err(e) => r.with_error_code(e.error_code().code()),
+                            Ok(_) => r,
+                        }
+                    })
+                    .collect();
+                OffsetForLeaderTopicResult::default()
+                    .with_topic(t.name)
+                    .with_partitions(partitions)
+            })
+            .collect();
+        let response = OffsetForLeaderEpochResponse::default().with_topics(topics);
+        Ok(Some(vec![req.respond(&response)?]))
+    }
 }

@@ -1,6 +1,7 @@
-//! Produce: each partition's record batch is validated from its header,
-//! appended on the owning shard, and acknowledged per acks: 0 no response,
-//! 1 once written to the log, -1 (all) once durable.
+//! Produce: each partition's record batch is produced on its owning shard
+//! (see [`Partition::produce`]: validation, producer state, append, and the
+//! wait acks asks for: 0 no response, 1 once written to the log, -1 (all)
+//! once durable).
 
 use std::rc::Rc;
 use std::time::Duration;
@@ -9,177 +10,156 @@ use bytes::Bytes;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
-use super::errors::ToErrorCode;
-use super::{scatter, str_bytes, topic_name};
-use crate::error_code::ErrorCode;
+use super::errors::{Failure, ToErrorCode};
+use super::{str_bytes, Decoded, PartitionApi, Response, Topic};
+use crate::partition::{Acks, Partition, Produced};
 use crate::protocol::{FrameError, RequestFrame};
-use crate::shard::Shard;
+use crate::shard::routing_table::RouteError;
 
-#[derive(Debug, Clone)]
-struct Outcome {
-    error: ErrorCode,
-    message: Option<String>,
-    base_offset: i64,
-    log_append_time: i64,
-    log_start_offset: i64,
+pub struct Produce;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Params {
+    acks: Acks,
+    timeout: Duration,
 }
 
-impl Outcome {
-    fn error(error: ErrorCode, message: Option<String>) -> Self {
-        Outcome {
-            error,
-            message,
-            base_offset: -1,
-            log_append_time: -1,
-            log_start_offset: -1,
+/// Why a whole Produce request is refused before any partition sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ProduceRefusal {
+    #[error("transactions are not supported")]
+    Transactional,
+    #[error("acks={0}")]
+    InvalidAcks(i16),
+}
+
+impl PartitionApi for Produce {
+    /// The acks field as sent: acks=0 gets no response.
+    type Request = i16;
+    type Params = Params;
+    type Input = Option<Bytes>;
+    type Output = Result<Produced, Failure>;
+
+    fn decode(req: &RequestFrame) -> Result<Decoded<Self>, FrameError> {
+        let request: ProduceRequest = req.decode()?;
+        let topics = request
+            .topic_data
+            .into_iter()
+            .map(|t| Topic {
+                name: t.name,
+                partitions: t
+                    .partition_data
+                    .into_iter()
+                    .map(|p| (p.index, p.records))
+                    .collect(),
+            })
+            .collect();
+        let refusal = if request.transactional_id.is_some() {
+            Some(ProduceRefusal::Transactional)
+        } else if Acks::from_wire(request.acks).is_none() {
+            Some(ProduceRefusal::InvalidAcks(request.acks))
+        } else {
+            None
+        };
+        if let Some(refusal) = refusal {
+            // Every partition gets the refusal; no partition is touched.
+            let answers = refuse_all(topics, refusal);
+            return Ok(Decoded::Answer(respond(req, request.acks, answers)?));
         }
+        let acks = Acks::from_wire(request.acks).expect("checked above");
+        Ok(Decoded::Route {
+            request: request.acks,
+            params: Params {
+                acks,
+                timeout: Duration::from_millis(request.timeout_ms.max(0) as u64),
+            },
+            topics,
+        })
+    }
+
+    async fn serve(
+        partition: Rc<Partition>,
+        params: Params,
+        records: Option<Bytes>,
+    ) -> Self::Output {
+        Ok(partition
+            .produce(records.as_deref(), params.acks, params.timeout)
+            .await?)
+    }
+
+    fn unrouted(error: RouteError) -> Self::Output {
+        Err(error.into())
+    }
+
+    fn respond(
+        req: &RequestFrame,
+        acks: i16,
+        answers: Vec<Topic<Self::Output>>,
+    ) -> Result<Option<Response>, FrameError> {
+        respond(req, acks, answers)
     }
 }
 
-pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Option<Bytes>, FrameError> {
-    let request: ProduceRequest = req.decode()?;
-    let acks = request.acks;
-    let timeout = Duration::from_millis(request.timeout_ms.max(0) as u64);
-    let refuse = if request.transactional_id.is_some() {
-        Some((
-            ErrorCode::TransactionalIdAuthorizationFailed,
-            "transactions are not supported".to_string(),
-        ))
-    } else if !matches!(acks, -1..=1) {
-        Some((ErrorCode::InvalidRequiredAcks, format!("acks={acks}")))
-    } else {
-        None
-    };
+fn refuse_all(
+    topics: Vec<Topic<Option<Bytes>>>,
+    refusal: ProduceRefusal,
+) -> Vec<Topic<Result<Produced, Failure>>> {
+    topics
+        .into_iter()
+        .map(|t| Topic {
+            name: t.name,
+            partitions: t
+                .partitions
+                .into_iter()
+                .map(|(i, _)| (i, Err(Failure::Produce(refusal))))
+                .collect(),
+        })
+        .collect()
+}
 
-    let mut shape: Vec<(String, Vec<i32>)> = Vec::with_capacity(request.topic_data.len());
-    let mut items = Vec::new();
-    for topic in request.topic_data {
-        let name = topic.name.to_string();
-        let mut parts = Vec::with_capacity(topic.partition_data.len());
-        for p in topic.partition_data {
-            parts.push(p.index);
-            items.push((name.clone(), p.index, p.records));
-        }
-        shape.push((name, parts));
-    }
-
-    let outcomes: Vec<Outcome> = match refuse {
-        Some((code, msg)) => items
-            .iter()
-            .map(|_| Outcome::error(code, Some(msg.clone())))
-            .collect(),
-        None => {
-            scatter(
-                shard,
-                items,
-                move |s, batch| produce_local(s, batch, acks, timeout),
-                |code| Outcome::error(code, None),
-            )
-            .await
-        }
-    };
+/// The response (`None` for acks=0, whose producers expect no answer).
+fn respond(
+    req: &RequestFrame,
+    acks: i16,
+    answers: Vec<Topic<Result<Produced, Failure>>>,
+) -> Result<Option<Response>, FrameError> {
     if acks == 0 {
         return Ok(None);
     }
-
     let version = req.version;
-    let mut outcomes = outcomes.into_iter();
-    let responses = shape
+    let responses = answers
         .into_iter()
-        .map(|(name, parts)| {
-            let partition_responses = parts
+        .map(|t| {
+            let partition_responses = t
+                .partitions
                 .into_iter()
-                .map(|index| {
-                    let o = outcomes.next().expect("one outcome per partition");
-                    PartitionProduceResponse::default()
-                        .with_index(index)
-                        .with_error_code(o.error.code())
-                        .with_base_offset(o.base_offset)
-                        .with_log_append_time_ms(o.log_append_time)
-                        .with_log_start_offset(if version >= 5 { o.log_start_offset } else { -1 })
-                        .with_error_message(o.message.filter(|_| version >= 8).map(str_bytes))
+                .map(|(index, answer)| {
+                    let r = PartitionProduceResponse::default().with_index(index);
+                    match answer {
+                        Ok(p) => r
+                            .with_base_offset(p.base_offset)
+                            .with_log_append_time_ms(p.log_append_time.unwrap_or(-1))
+                            .with_log_start_offset(if version >= 5 {
+                                p.log_start_offset
+                            } else {
+                                -1
+                            }),
+                        Err(e) => r
+                            .with_error_code(e.error_code().code())
+                            .with_base_offset(-1)
+                            .with_log_append_time_ms(-1)
+                            .with_log_start_offset(-1)
+                            .with_error_message(
+                                e.message().filter(|_| version >= 8).map(str_bytes),
+                            ),
+                    }
                 })
                 .collect();
             TopicProduceResponse::default()
-                .with_name(topic_name(name))
+                .with_name(t.name)
                 .with_partition_responses(partition_responses)
         })
         .collect();
     let response = ProduceResponse::default().with_responses(responses);
-    Ok(Some(req.respond(&response)?))
-}
-
-/// Appends each batch to its partition on this shard, then waits for all of
-/// them per acks.
-async fn produce_local(
-    shard: Rc<Shard>,
-    batch: Vec<(String, i32, Option<Bytes>)>,
-    acks: i16,
-    timeout: Duration,
-) -> Vec<Outcome> {
-    let mut appended = Vec::with_capacity(batch.len());
-    for (topic, index, records) in batch {
-        let Some(p) = shard.local_partition(&topic, index) else {
-            let code = if shard.owner_of(&topic, index).is_some() {
-                ErrorCode::NotLeaderOrFollower
-            } else {
-                ErrorCode::UnknownTopicOrPartition
-            };
-            appended.push(Err(Outcome::error(code, None)));
-            continue;
-        };
-        let Some(records) = records else {
-            appended.push(Err(Outcome::error(
-                ErrorCode::InvalidRecord,
-                Some("null records".to_string()),
-            )));
-            continue;
-        };
-        if acks == -1 && p.extras.get().min_insync_replicas > 1 {
-            appended.push(Err(Outcome::error(
-                ErrorCode::NotEnoughReplicas,
-                Some(format!(
-                    "min.insync.replicas={} but the partition has one replica",
-                    p.extras.get().min_insync_replicas
-                )),
-            )));
-            continue;
-        }
-        match p.partition.append(&records).await {
-            Ok(outcome) => appended.push(Ok((p, outcome.ticket))),
-            Err(e) => appended.push(Err(Outcome::error(e.error_code(), Some(e.to_string())))),
-        }
-    }
-    let mut out = Vec::with_capacity(appended.len());
-    for a in appended {
-        out.push(match a {
-            Err(o) => o,
-            Ok((p, ticket)) => {
-                let log = p.partition.log();
-                let waited = match acks {
-                    -1 => {
-                        let wait = log.wait_durable(&ticket);
-                        futures_lite::future::or(async { Some(wait.await) }, async {
-                            glommio::timer::sleep(timeout).await;
-                            None
-                        })
-                        .await
-                    }
-                    _ => Some(log.wait_appended(&ticket).await),
-                };
-                match waited {
-                    Some(Ok(())) => Outcome {
-                        error: ErrorCode::None,
-                        message: None,
-                        base_offset: ticket.base_offset,
-                        log_append_time: ticket.log_append_time.unwrap_or(-1),
-                        log_start_offset: log.offsets().log_start_offset,
-                    },
-                    Some(Err(e)) => Outcome::error(e.error_code(), Some(e.to_string())),
-                    None => Outcome::error(ErrorCode::RequestTimedOut, None),
-                }
-            }
-        });
-    }
-    out
+    Ok(Some(vec![req.respond(&response)?]))
 }

@@ -15,20 +15,18 @@ mod frames;
 mod writer;
 
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::time::Duration;
 
-use futures_lite::io::{AsyncWriteExt, WriteHalf};
-use futures_lite::AsyncWrite;
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 use glommio::net::{TcpListener, TcpStream};
 use glommio::Task;
 use tracing::{debug, warn};
 
-use crate::handler;
+use crate::handler::Response;
 use crate::protocol::frame::{parse_request, Parsed};
 use crate::protocol::FrameError;
+use crate::router;
 use crate::shard::Shard;
 use crate::storage::waiters::FifoSpace;
 use frames::{FrameReader, ReadError};
@@ -81,7 +79,7 @@ pub fn listen(shard: Rc<Shard>, addr: SocketAddr) -> std::io::Result<Task<()>> {
 /// A request being worked on, in request order: its handler task and the
 /// budget it holds until its response is written (or it is dropped).
 struct InFlight {
-    task: Task<Result<Option<handler::Response>, FrameError>>,
+    task: Task<Result<Option<Response>, FrameError>>,
     _budget: Budget,
     api: &'static str,
 }
@@ -103,12 +101,18 @@ async fn serve_connection(shard: &Rc<Shard>, stream: TcpStream, peer: &str) {
         debug!(%peer, "set_nodelay: {e}");
     }
     debug!(%peer, "connection opened");
-    let out = ResponseWriter::new(stream.as_raw_fd());
-    let (reader, writer) = futures_lite::io::split(stream);
+    // Each half owns its handle to the socket: no lock between them.
+    let out = match ResponseWriter::for_stream(&stream) {
+        Ok(out) => out,
+        Err(e) => {
+            warn!(%peer, "closing connection: duplicating the socket: {e}");
+            return;
+        }
+    };
     let (tx, rx) = local_channel::new_bounded(shard.config.max_in_flight_per_connection);
     let peer_w = peer.to_string();
-    let writer = glommio::spawn_local(async move { write_loop(writer, out, rx, &peer_w).await });
-    read_loop(shard, FrameReader::new(reader), tx, peer).await;
+    let writer = glommio::spawn_local(async move { write_loop(out, rx, &peer_w).await });
+    read_loop(shard, FrameReader::new(stream), tx, peer).await;
     writer.await;
     debug!(%peer, "connection closed");
 }
@@ -142,19 +146,16 @@ async fn read_loop<R: futures_lite::AsyncRead + Unpin>(
                 return;
             }
         };
-        let (task, api) = match parse_request(frame) {
-            Ok(Parsed::Request(req)) => {
-                let api = api_name(req.api_key);
+        let (task, api) = match parse_request(frame, router::APIS) {
+            Ok(Parsed::Request(spec, req)) => {
                 let s = shard.clone();
                 (
-                    glommio::spawn_local(async move { handler::handle(&s, req).await }),
-                    api,
+                    glommio::spawn_local(async move { router::dispatch(&s, req).await }),
+                    spec.name,
                 )
             }
             Ok(Parsed::ApiVersionsTooNew { correlation_id }) => (
-                glommio::spawn_local(async move {
-                    handler::api_versions_too_new(correlation_id).map(Some)
-                }),
+                glommio::spawn_local(async move { router::api_versions_too_new(correlation_id) }),
                 "ApiVersions",
             ),
             Err(e) => {
@@ -173,12 +174,7 @@ async fn read_loop<R: futures_lite::AsyncRead + Unpin>(
     }
 }
 
-async fn write_loop<W: AsyncWrite + Unpin>(
-    mut writer: WriteHalf<W>,
-    mut out: ResponseWriter,
-    rx: LocalReceiver<InFlight>,
-    peer: &str,
-) {
+async fn write_loop(mut out: ResponseWriter, rx: LocalReceiver<InFlight>, peer: &str) {
     let mut gathered = Gathered::default();
     // Requests whose responses are gathered but not yet sent: they keep
     // their budget until the bytes are out.
@@ -223,7 +219,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             }
         }
         if !gathered.is_empty() {
-            if let Err(e) = out.send(&mut writer, &mut gathered).await {
+            if let Err(e) = out.send(&mut gathered).await {
                 debug!(%peer, "write: {e}");
                 break;
             }
@@ -234,17 +230,5 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     // their tasks, returning their budget) and fails the reader's next send.
     drop(next);
     drop(rx);
-    let _ = writer.close().await;
-}
-
-fn api_name(key: kafka_protocol::messages::ApiKey) -> &'static str {
-    use kafka_protocol::messages::ApiKey;
-    match key {
-        ApiKey::Produce => "Produce",
-        ApiKey::Fetch => "Fetch",
-        ApiKey::ListOffsets => "ListOffsets",
-        ApiKey::Metadata => "Metadata",
-        ApiKey::ApiVersions => "ApiVersions",
-        _ => "admin",
-    }
+    let _ = out.close().await;
 }

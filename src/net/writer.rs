@@ -8,13 +8,17 @@
 //! gather-send is made on the socket itself with MSG_DONTWAIT. When the
 //! socket buffer is full it waits the glommio way: an awaited write of the
 //! next unsent bytes, which parks until the socket is writable.
+//!
+//! The writer has its own handle to the socket (a duplicate of the
+//! connection's descriptor), so the reading and the writing task each own
+//! theirs and neither locks anything to use it.
 
 use std::io::{self, IoSlice};
-use std::os::fd::{BorrowedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd};
 
 use bytes::Bytes;
 use futures_lite::io::AsyncWriteExt;
-use futures_lite::AsyncWrite;
+use glommio::net::TcpStream;
 
 /// Buffers per `sendmsg` (Linux's IOV_MAX is 1024).
 const IOVECS_PER_SEND_MAX: usize = 1024;
@@ -48,24 +52,21 @@ impl Gathered {
     }
 }
 
-/// Sends gathered responses on one socket.
+/// The write half of a connection: sends gathered responses.
 pub struct ResponseWriter {
-    fd: RawFd,
+    stream: TcpStream,
 }
 
 impl ResponseWriter {
-    /// `fd` must be the socket behind the `AsyncWrite` later passed to
-    /// [`ResponseWriter::send`], and that writer must outlive every call.
-    pub fn new(fd: RawFd) -> Self {
-        ResponseWriter { fd }
+    /// A writer with its own handle to `stream`'s socket (the reader keeps
+    /// `stream`).
+    pub fn for_stream(stream: &TcpStream) -> io::Result<Self> {
+        let fd = borrow_fd(stream).try_clone_to_owned()?;
+        Ok(ResponseWriter { stream: adopt(fd) })
     }
 
     /// Sends everything in `gathered` (which is left empty).
-    pub async fn send<W: AsyncWrite + Unpin>(
-        &mut self,
-        writer: &mut W,
-        gathered: &mut Gathered,
-    ) -> io::Result<()> {
+    pub async fn send(&mut self, gathered: &mut Gathered) -> io::Result<()> {
         let mut next = 0; // first piece not completely sent
         let mut offset = 0; // bytes of pieces[next] already sent
         let pieces = &gathered.pieces;
@@ -77,7 +78,7 @@ impl ResponseWriter {
             let sent = match self.send_now(&slices) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    writer.write(&pieces[next][offset..]).await?
+                    self.stream.write(&pieces[next][offset..]).await?
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
@@ -96,19 +97,32 @@ impl ResponseWriter {
 
     /// One non-blocking gather-send.
     fn send_now(&self, slices: &[IoSlice<'_>]) -> io::Result<usize> {
-        let fd = self.borrowed();
+        let fd = borrow_fd(&self.stream);
         let socket = socket2::SockRef::from(&fd);
         socket.send_vectored_with_flags(slices, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
     }
 
-    #[allow(unsafe_code)]
-    fn borrowed(&self) -> BorrowedFd<'_> {
-        // SAFETY: `new` is given the fd of the connection's socket, and the
-        // connection keeps that socket open (inside the write half it
-        // passes to `send`) for as long as this writer is used; the fd is
-        // only borrowed for one sendmsg call, never closed here.
-        unsafe { BorrowedFd::borrow_raw(self.fd) }
+    /// Shuts the socket down for writing once every response is out.
+    pub async fn close(&mut self) -> io::Result<()> {
+        self.stream.close().await
     }
+}
+
+/// A glommio stream over a connected socket descriptor this takes over.
+#[allow(unsafe_code)]
+fn adopt(fd: OwnedFd) -> TcpStream {
+    // SAFETY: `fd` is an open TCP socket descriptor owned by nobody else
+    // (a fresh duplicate); the stream takes it over and closes it on drop.
+    unsafe { TcpStream::from_raw_fd(fd.into_raw_fd()) }
+}
+
+/// The descriptor of a glommio stream, which has no `AsFd` of its own.
+#[allow(unsafe_code)]
+fn borrow_fd(stream: &TcpStream) -> BorrowedFd<'_> {
+    // SAFETY: the descriptor belongs to `stream`, which stays open for the
+    // borrow's lifetime (tied to `&stream`); the borrow is only used for
+    // socket calls (sendmsg, dup), never to close it.
+    unsafe { BorrowedFd::borrow_raw(stream.as_raw_fd()) }
 }
 
 /// Moves the cursor (`next`, `offset`) forward by `n` bytes.

@@ -1,48 +1,189 @@
-//! A partition: its log plus the state derived from it (idempotent
-//! producers). The server's produce path calls [`Partition::append`]; reads,
-//! offsets and retention go straight to [`Partition::log`].
+//! A partition, and the one way into it. Everything that touches a
+//! partition's data goes through [`Partition`]: producing (validation, the
+//! idempotent-producer check, the append and the wait that acks asks for),
+//! reading, offset lookups, DeleteRecords, retention and closing. Handlers,
+//! the router and the group coordinator's offsets log never reach the
+//! storage engine underneath.
 //!
-//! A `Partition` lives on the shard that owns it.
+//! A `Partition` lives on the shard that owns it, in plain `Rc`/`RefCell`
+//! state; other shards reach it only by sending that shard a job.
 
 pub mod producer_state;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::path::Path;
+use std::time::Duration;
 
+use bytes::Bytes;
+
+use crate::record::BatchError;
 use crate::storage::fsutil;
 use crate::storage::{
-    AppendError, AppendTicket, LogConfig, PartitionLog, ShardStorage, StorageError,
+    AppendError, AppendTicket, LogConfig, LogOffsets, PartitionLog, ReadError, RetentionOutcome,
+    ShardStorage, StorageError, TimestampOffset,
 };
 use producer_state::{ProducerError, ProducerStateTable, SequenceCheck};
 
 const SNAPSHOT_FILE: &str = "producer-state.snapshot";
 
-/// Why a produce to this partition was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PartitionAppendError {
-    #[error(transparent)]
-    Append(#[from] AppendError),
-    #[error(transparent)]
-    Producer(#[from] ProducerError),
+/// The leader epoch of every partition: a single node never changes leader,
+/// so it stays 0. Replication will make this per partition.
+pub const LEADER_EPOCH: i32 = 0;
+
+/// What a producer asks to wait for before it is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acks {
+    /// acks=0: no answer; the append still completes before the request
+    /// lets go of its memory.
+    None,
+    /// acks=1: written to the log (survives a process crash, visible).
+    Leader,
+    /// acks=all (-1): on stable storage, and enough in-sync replicas.
+    All,
 }
 
-impl From<StorageError> for PartitionAppendError {
-    fn from(e: StorageError) -> Self {
-        PartitionAppendError::Append(e.into())
+impl Acks {
+    /// Kafka's wire value; `None` for anything but -1, 0 and 1.
+    pub fn from_wire(acks: i16) -> Option<Acks> {
+        match acks {
+            0 => Some(Acks::None),
+            1 => Some(Acks::Leader),
+            -1 => Some(Acks::All),
+            _ => None,
+        }
     }
 }
 
-/// The outcome of a produce: where the batch is, and whether it was a
-/// retry of a batch already in the log (then nothing new was appended).
+/// Settings of a partition: its log's, plus those of the topic that are not
+/// storage settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartitionConfig {
+    pub log: LogConfig,
+    /// min.insync.replicas: acks=all needs this many in-sync replicas.
+    pub min_insync_replicas: i32,
+}
+
+impl Default for PartitionConfig {
+    fn default() -> Self {
+        PartitionConfig {
+            log: LogConfig::default(),
+            min_insync_replicas: 1,
+        }
+    }
+}
+
+/// Why an operation on a partition failed. The Kafka error code each one
+/// maps to is decided in `handler::errors`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PartitionError {
+    #[error("invalid batch: {0}")]
+    Batch(#[from] BatchError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Producer(#[from] ProducerError),
+    #[error("offset {offset} is outside [{log_start_offset}, {high_watermark}]")]
+    OffsetOutOfRange {
+        offset: i64,
+        log_start_offset: i64,
+        high_watermark: i64,
+    },
+    #[error("min.insync.replicas={required} but the partition has {in_sync} in-sync replica(s)")]
+    NotEnoughReplicas { required: i32, in_sync: i32 },
+    #[error("null records")]
+    NullRecords,
+    #[error("not durable within the request timeout")]
+    TimedOut,
+    #[error("leader epoch {requested} is older than the current epoch {current}")]
+    FencedLeaderEpoch { requested: i32, current: i32 },
+    #[error("leader epoch {requested} is newer than the current epoch {current}")]
+    UnknownLeaderEpoch { requested: i32, current: i32 },
+}
+
+impl From<AppendError> for PartitionError {
+    fn from(e: AppendError) -> Self {
+        match e {
+            AppendError::Batch(b) => PartitionError::Batch(b),
+            AppendError::Storage(s) => PartitionError::Storage(s),
+        }
+    }
+}
+
+impl From<ReadError> for PartitionError {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::OffsetOutOfRange {
+                offset,
+                log_start_offset,
+                high_watermark,
+            } => PartitionError::OffsetOutOfRange {
+                offset,
+                log_start_offset,
+                high_watermark,
+            },
+            ReadError::Storage(s) => PartitionError::Storage(s),
+        }
+    }
+}
+
+/// A batch in the log (or found there already), not yet waited for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ProduceOutcome {
+pub struct Appended {
     pub ticket: AppendTicket,
+    /// A retry of a batch already in the log: nothing new was appended and
+    /// the ticket holds the original offsets.
     pub duplicate: bool,
+}
+
+/// A produced batch, as the producer is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Produced {
+    pub base_offset: i64,
+    /// The broker time stamped on the batch for LogAppendTime topics.
+    pub log_append_time: Option<i64>,
+    pub log_start_offset: i64,
+    pub duplicate: bool,
+}
+
+/// Whole batches read from a partition, with its offsets at the time.
+#[derive(Debug, Clone, Default)]
+pub struct Read {
+    pub batches: Vec<Bytes>,
+    pub high_watermark: i64,
+    pub log_start_offset: i64,
+}
+
+/// Which offset a ListOffsets asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OffsetQuery {
+    /// -1: the high watermark.
+    Latest,
+    /// -2: the log start offset.
+    Earliest,
+    /// -3: the record with the largest timestamp.
+    MaxTimestamp,
+    /// The first record at or after this timestamp.
+    Timestamp(i64),
+}
+
+impl OffsetQuery {
+    /// Kafka's wire encoding: -1, -2, -3 or a timestamp. Other negative
+    /// values have no meaning; Kafka answers them with no offset.
+    pub fn from_wire(timestamp: i64) -> Option<OffsetQuery> {
+        match timestamp {
+            -1 => Some(OffsetQuery::Latest),
+            -2 => Some(OffsetQuery::Earliest),
+            -3 => Some(OffsetQuery::MaxTimestamp),
+            t if t >= 0 => Some(OffsetQuery::Timestamp(t)),
+            _ => None,
+        }
+    }
 }
 
 pub struct Partition {
     log: PartitionLog,
     producers: RefCell<ProducerStateTable>,
+    min_insync_replicas: Cell<i32>,
 }
 
 impl Partition {
@@ -51,10 +192,10 @@ impl Partition {
     /// end, otherwise by replaying every batch header in the log.
     pub async fn open(
         dir: &Path,
-        config: LogConfig,
+        config: PartitionConfig,
         shard: &ShardStorage,
     ) -> Result<Self, StorageError> {
-        let log = PartitionLog::open(dir, config, shard).await?;
+        let log = PartitionLog::open(dir, config.log, shard).await?;
         let end = log.offsets().log_end_offset;
         let snapshot = fsutil::read_file(dir, SNAPSHOT_FILE)
             .await?
@@ -72,23 +213,93 @@ impl Partition {
         Ok(Partition {
             log,
             producers: RefCell::new(producers),
+            min_insync_replicas: Cell::new(config.min_insync_replicas),
         })
     }
 
-    pub fn log(&self) -> &PartitionLog {
-        &self.log
+    pub fn config(&self) -> PartitionConfig {
+        PartitionConfig {
+            log: self.log.config(),
+            min_insync_replicas: self.min_insync_replicas.get(),
+        }
+    }
+
+    /// Applies a topic config change (see [`PartitionLog::set_config`] for
+    /// when storage settings take effect).
+    pub fn set_config(&self, config: PartitionConfig) {
+        if self.log.config() != config.log {
+            self.log.set_config(config.log);
+        }
+        self.min_insync_replicas.set(config.min_insync_replicas);
+    }
+
+    pub fn offsets(&self) -> LogOffsets {
+        self.log.offsets()
     }
 
     pub fn producer_count(&self) -> usize {
         self.producers.borrow().len()
     }
 
-    /// Validates and appends one producer batch, applying the idempotent
-    /// producer rules: a retried batch gets its original offsets, a sequence
-    /// gap or a stale epoch is refused. Returns once the batch has its
-    /// offsets; the caller waits for `wait_appended` or `wait_durable`
-    /// according to acks.
-    pub async fn append(&self, batch: &[u8]) -> Result<ProduceOutcome, PartitionAppendError> {
+    /// Bytes of the partition's segments.
+    pub fn size_bytes(&self) -> u64 {
+        self.log.size_bytes()
+    }
+
+    /// Checks a request's current_leader_epoch (-1: not given) against the
+    /// partition's, as Kafka does for Fetch, ListOffsets and
+    /// OffsetForLeaderEpoch.
+    pub fn check_leader_epoch(&self, requested: i32) -> Result<(), PartitionError> {
+        let current = LEADER_EPOCH;
+        if requested == -1 || requested == current {
+            Ok(())
+        } else if requested > current {
+            Err(PartitionError::UnknownLeaderEpoch { requested, current })
+        } else {
+            Err(PartitionError::FencedLeaderEpoch { requested, current })
+        }
+    }
+
+    pub fn leader_epoch(&self) -> i32 {
+        LEADER_EPOCH
+    }
+
+    /// Produces one record batch as a producer sent it: checks
+    /// min.insync.replicas for acks=all, validates, applies the idempotent
+    /// producer rules (a retry gets its original offsets; a gap or a stale
+    /// epoch is refused), appends, then waits for what `acks` asks, at most
+    /// `timeout` for durability.
+    pub async fn produce(
+        &self,
+        records: Option<&[u8]>,
+        acks: Acks,
+        timeout: Duration,
+    ) -> Result<Produced, PartitionError> {
+        let Some(records) = records else {
+            return Err(PartitionError::NullRecords);
+        };
+        let required = self.min_insync_replicas.get();
+        if acks == Acks::All && required > 1 {
+            return Err(PartitionError::NotEnoughReplicas {
+                required,
+                in_sync: 1,
+            });
+        }
+        let appended = self.append(records).await?;
+        self.wait(&appended, acks, timeout).await?;
+        Ok(Produced {
+            base_offset: appended.ticket.base_offset,
+            log_append_time: appended.ticket.log_append_time,
+            log_start_offset: self.log.offsets().log_start_offset,
+            duplicate: appended.duplicate,
+        })
+    }
+
+    /// The first half of [`Partition::produce`] for writers inside the
+    /// broker that must queue several batches in order before waiting (the
+    /// offsets log): validates, reserves space, applies the producer rules
+    /// and queues the batch. Returns once it has its offsets.
+    pub async fn append(&self, batch: &[u8]) -> Result<Appended, PartitionError> {
         let header = self.log.validate(batch)?;
         let reservation = self.log.reserve(batch.len()).await?;
         // From here to the append nothing awaits, so the producer check and
@@ -97,7 +308,7 @@ impl Partition {
             SequenceCheck::Accept => {}
             SequenceCheck::Duplicate(original) => {
                 drop(reservation);
-                return Ok(ProduceOutcome {
+                return Ok(Appended {
                     ticket: AppendTicket {
                         base_offset: original.base_offset,
                         last_offset: original.last_offset,
@@ -111,10 +322,102 @@ impl Partition {
         self.producers
             .borrow_mut()
             .record(&header, ticket.base_offset);
-        Ok(ProduceOutcome {
+        Ok(Appended {
             ticket,
             duplicate: false,
         })
+    }
+
+    /// The second half: waits until the batch is written (acks 0 and 1) or
+    /// durable (acks=all, at most `timeout`).
+    pub async fn wait(
+        &self,
+        appended: &Appended,
+        acks: Acks,
+        timeout: Duration,
+    ) -> Result<(), PartitionError> {
+        match acks {
+            Acks::None | Acks::Leader => Ok(self.log.wait_appended(&appended.ticket).await?),
+            Acks::All => {
+                let durable = async { Some(self.log.wait_durable(&appended.ticket).await) };
+                let expired = async {
+                    glommio::timer::sleep(timeout).await;
+                    None
+                };
+                match futures_lite::future::or(durable, expired).await {
+                    Some(r) => Ok(r?),
+                    None => Err(PartitionError::TimedOut),
+                }
+            }
+        }
+    }
+
+    /// Whole batches starting with the one that holds `offset`, up to
+    /// `max_bytes` but at least one batch, never past the high watermark.
+    pub async fn read(&self, offset: i64, max_bytes: usize) -> Result<Read, PartitionError> {
+        let batches = self.log.read(offset, max_bytes).await?.batches;
+        let offsets = self.log.offsets();
+        Ok(Read {
+            batches,
+            high_watermark: offsets.high_watermark,
+            log_start_offset: offsets.log_start_offset,
+        })
+    }
+
+    /// Resolves once a consumer at `offset` has something to read.
+    pub async fn wait_for_data_beyond(&self, offset: i64) -> Result<(), PartitionError> {
+        Ok(self.log.wait_for_data_beyond(offset).await?)
+    }
+
+    /// ListOffsets for one partition: the offset (and its record's
+    /// timestamp, -1 when the answer has none) that `query` names, or
+    /// `None` when there is no such record.
+    pub async fn list_offset(
+        &self,
+        query: OffsetQuery,
+    ) -> Result<Option<TimestampOffset>, PartitionError> {
+        let offsets = self.log.offsets();
+        let found = match query {
+            OffsetQuery::Latest => Some(TimestampOffset {
+                offset: offsets.high_watermark,
+                timestamp: -1,
+            }),
+            OffsetQuery::Earliest => Some(TimestampOffset {
+                offset: offsets.log_start_offset,
+                timestamp: -1,
+            }),
+            OffsetQuery::MaxTimestamp => self.log.max_timestamp(),
+            OffsetQuery::Timestamp(ts) => self
+                .log
+                .offset_for_timestamp(ts)
+                .await?
+                // Records past the high watermark are not visible yet.
+                .filter(|t| t.offset < offsets.high_watermark),
+        };
+        Ok(found)
+    }
+
+    /// The end offset of leader epoch `requested` (OffsetForLeaderEpoch):
+    /// with one epoch, it and any earlier one end at the log end; a later
+    /// one is unknown.
+    pub fn end_offset_for_epoch(&self, requested: i32) -> Option<(i32, i64)> {
+        (requested <= LEADER_EPOCH).then(|| (LEADER_EPOCH, self.log.offsets().log_end_offset))
+    }
+
+    /// Moves the log start offset to `offset` (DeleteRecords; -1: the high
+    /// watermark) and returns the new low watermark.
+    pub async fn delete_records(&self, offset: i64) -> Result<i64, PartitionError> {
+        let offset = if offset == -1 {
+            self.log.offsets().high_watermark
+        } else {
+            offset
+        };
+        Ok(self.log.delete_records_before(offset).await?)
+    }
+
+    /// Deletes segments past retention.ms or retention.bytes.
+    pub async fn enforce_retention(&self) -> Result<RetentionOutcome, PartitionError> {
+        Ok(self.log.enforce_retention().await?)
     }
 
     /// Closes the log cleanly and snapshots the producer state.

@@ -5,6 +5,7 @@
 //! version); tests check the bytes against kafka-protocol's decoder.
 
 use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::TopicName;
 
 /// One partition of a Fetch response.
 #[derive(Debug, Clone, Default)]
@@ -23,7 +24,8 @@ pub struct FetchPartitionOut {
 
 #[derive(Debug, Clone, Default)]
 pub struct FetchTopicOut {
-    pub name: String,
+    /// As the request named it (a slice of the request frame).
+    pub name: TopicName,
     pub partitions: Vec<FetchPartitionOut>,
 }
 
@@ -170,12 +172,12 @@ pub fn encode_fetch_response(
 mod tests {
     use super::*;
     use kafka_protocol::messages::{ApiKey, FetchResponse, ResponseHeader};
-    use kafka_protocol::protocol::Decodable;
+    use kafka_protocol::protocol::{Decodable, StrBytes};
 
     fn sample() -> Vec<FetchTopicOut> {
         vec![
             FetchTopicOut {
-                name: "alpha".into(),
+                name: TopicName(StrBytes::from_static_str("alpha")),
                 partitions: vec![
                     FetchPartitionOut {
                         partition_index: 0,
@@ -198,7 +200,7 @@ mod tests {
                 ],
             },
             FetchTopicOut {
-                name: "b".repeat(200),
+                name: TopicName(StrBytes::from_string("b".repeat(200))),
                 partitions: vec![FetchPartitionOut {
                     partition_index: 2,
                     high_watermark: 9,
@@ -232,7 +234,7 @@ mod tests {
             assert!(frame.is_empty(), "v{version}: trailing bytes");
             assert_eq!(r.responses.len(), 2);
             for (t, out) in r.responses.iter().zip(&topics) {
-                assert_eq!(t.topic.as_str(), out.name);
+                assert_eq!(t.topic.as_str(), out.name.as_str());
                 for (p, o) in t.partitions.iter().zip(&out.partitions) {
                     assert_eq!(p.partition_index, o.partition_index);
                     assert_eq!(p.error_code, o.error_code);

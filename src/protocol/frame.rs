@@ -7,11 +7,12 @@ use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable};
 
-use super::versions;
+use super::api::{find, ApiSpec};
+use super::guard::{inspect_body, GuardError};
 
 /// Why a request frame was refused; the connection is closed and this is
 /// logged.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FrameError {
     #[error("frame of {0} bytes is shorter than a request header")]
     TooShort(usize),
@@ -26,13 +27,16 @@ pub enum FrameError {
     #[error("bad request header: {0}")]
     BadHeader(String),
     #[error("request body rejected: {0}")]
+    Guard(#[from] GuardError),
+    #[error("request body rejected: {0}")]
     BadBody(String),
     #[error("encoding the response: {0}")]
     Encode(String),
 }
 
 /// A request whose header was parsed and whose API and version are
-/// served; `body` is the rest of the frame, not yet decoded.
+/// served; `body` is the rest of the frame, checked by the guard, not yet
+/// decoded.
 #[derive(Debug, Clone)]
 pub struct RequestFrame {
     pub api_key: ApiKey,
@@ -45,7 +49,7 @@ pub struct RequestFrame {
 /// What a frame holds.
 #[derive(Debug)]
 pub enum Parsed {
-    Request(RequestFrame),
+    Request(&'static ApiSpec, RequestFrame),
     /// An ApiVersions request above the versions served: answered with a
     /// v0 response carrying UNSUPPORTED_VERSION and the served versions
     /// (KIP-511), so the client can retry with one of them.
@@ -54,22 +58,26 @@ pub enum Parsed {
     },
 }
 
-/// Parses a request frame's header and checks that its API and version are
-/// served.
-pub fn parse_request(mut frame: Bytes) -> Result<Parsed, FrameError> {
-    if frame.len() < 8 {
+/// Parses a request frame's header, checks that `table` serves its API and
+/// version, and runs the guard over its body.
+pub fn parse_request(mut frame: Bytes, table: &'static [ApiSpec]) -> Result<Parsed, FrameError> {
+    if frame.len() < 4 {
         return Err(FrameError::TooShort(frame.len()));
     }
     let key = i16::from_be_bytes([frame[0], frame[1]]);
     let version = i16::from_be_bytes([frame[2], frame[3]]);
-    let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
     let api_key = ApiKey::try_from(key).map_err(|_| FrameError::UnknownApiKey(key))?;
-    if !versions::accepts(api_key, version) {
+    if frame.len() < 8 {
+        return Err(FrameError::TooShort(frame.len()));
+    }
+    let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
+    let spec = find(table, api_key).filter(|s| s.serves(version));
+    let Some(spec) = spec else {
         if api_key == ApiKey::ApiVersions && version > 0 {
             return Ok(Parsed::ApiVersionsTooNew { correlation_id });
         }
-        let advertised = match versions::supported(api_key) {
-            Some((lo, hi)) => format!("{lo}-{hi}"),
+        let advertised = match find(table, api_key) {
+            Some(s) => format!("{}-{}", s.advertised.0, s.advertised.1),
             None => "none".to_string(),
         };
         return Err(FrameError::UnsupportedVersion {
@@ -77,15 +85,14 @@ pub fn parse_request(mut frame: Bytes) -> Result<Parsed, FrameError> {
             version,
             advertised,
         });
-    }
+    };
     let header_version = api_key.request_header_version(version);
     let header = RequestHeader::decode(&mut frame, header_version)
         .map_err(|e| FrameError::BadHeader(e.to_string()))?;
     // The crate preallocates arrays from counts on the wire: nothing
     // reaches it before every count and length is checked against the
     // bytes actually present.
-    let stats = super::guard::inspect_request_body(key, version, &frame)
-        .map_err(|e| FrameError::BadBody(e.to_string()))?;
+    let stats = inspect_body(spec.layout, version, &frame)?;
     // Decoded structs take up to ~120 bytes per array element, which can be
     // a handful of bytes on the wire; bounding the element count keeps a
     // decoded request within ~16x its frame (plus 512 KiB) however it is
@@ -99,13 +106,16 @@ pub fn parse_request(mut frame: Bytes) -> Result<Parsed, FrameError> {
             frame.len()
         )));
     }
-    Ok(Parsed::Request(RequestFrame {
-        api_key,
-        version,
-        correlation_id,
-        client_id: header.client_id.map(|s| s.to_string()),
-        body: frame,
-    }))
+    Ok(Parsed::Request(
+        spec,
+        RequestFrame {
+            api_key,
+            version,
+            correlation_id,
+            client_id: header.client_id.map(|s| s.to_string()),
+            body: frame,
+        },
+    ))
 }
 
 impl RequestFrame {
@@ -144,68 +154,4 @@ pub fn encode_response<T: Encodable>(
     body.encode(&mut buf, version)
         .map_err(|e| FrameError::Encode(e.to_string()))?;
     Ok(buf.freeze())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A Metadata v1 frame (header v1) naming `n` empty topic names: two
-    /// wire bytes per array element.
-    fn metadata_with_empty_names(n: usize) -> Bytes {
-        let mut f = BytesMut::new();
-        f.put_i16(ApiKey::Metadata as i16);
-        f.put_i16(1);
-        f.put_i32(9);
-        f.put_i16(-1); // null client id
-        f.put_i32(n as i32);
-        for _ in 0..n {
-            f.put_i16(0);
-        }
-        f.freeze()
-    }
-
-    #[test]
-    fn element_budget_bounds_decoded_size() {
-        assert!(matches!(
-            parse_request(metadata_with_empty_names(100)),
-            Ok(Parsed::Request(_))
-        ));
-        let err = parse_request(metadata_with_empty_names(200_000)).unwrap_err();
-        assert!(err.to_string().contains("array elements"), "{err}");
-    }
-
-    #[test]
-    fn api_versions_above_ours_gets_the_fallback() {
-        let mut f = BytesMut::new();
-        f.put_i16(ApiKey::ApiVersions as i16);
-        f.put_i16(99);
-        f.put_i32(1234);
-        assert!(matches!(
-            parse_request(f.freeze()),
-            Ok(Parsed::ApiVersionsTooNew {
-                correlation_id: 1234
-            })
-        ));
-    }
-
-    #[test]
-    fn unknown_keys_and_old_produce_are_refused() {
-        let mut f = BytesMut::new();
-        f.put_i16(999);
-        f.put_i16(0);
-        f.put_i32(1);
-        assert!(matches!(
-            parse_request(f.freeze()),
-            Err(FrameError::UnknownApiKey(999))
-        ));
-        let mut f = BytesMut::new();
-        f.put_i16(ApiKey::Produce as i16);
-        f.put_i16(2);
-        f.put_i32(1);
-        assert!(matches!(
-            parse_request(f.freeze()),
-            Err(FrameError::UnsupportedVersion { .. })
-        ));
-    }
 }

@@ -3,7 +3,7 @@
 //! kafka-protocol 0.18 decodes an array by calling `Vec::with_capacity(n)`
 //! with the count `n` read off the wire, before it reads a single element: a
 //! 4-byte count in a tiny frame can make it ask for hundreds of gigabytes and
-//! abort the process. [`check_request_body`] walks a request body along the
+//! abort the process. [`inspect_body`] walks a request body along the
 //! exact wire layout the crate decodes for that (api key, version), without
 //! allocating, and rejects any array whose count could not possibly fit in the
 //! bytes that remain (count > remaining / smallest element size), any string
@@ -26,20 +26,15 @@
 //! check every (api key, version) against the crate's own encoder and decoder.
 //!
 //! Trailing bytes after the body are allowed, as the crate ignores them;
-//! [`checked_body_len`] tells where the body the crate reads ends.
+//! [`BodyStats::body_len`] tells where the body the crate reads ends.
 
-use bytes::Bytes;
-use kafka_protocol::messages::{ApiKey, RequestHeader};
-use kafka_protocol::protocol::{Decodable, Request};
-
-mod layouts;
-
-use layouts::APIS;
+pub mod layouts;
 
 /// Why a request body was rejected. `field` is a path such as
 /// `ProduceRequest.topic_data[0].partition_data[2].records`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GuardError {
+    /// Not a request the broker serves (no layout guards it).
     #[error("unsupported api key {key} version {version}")]
     UnsupportedApi { key: i16, version: i16 },
     #[error("{field}: truncated, needs {needed} bytes, {remaining} left")]
@@ -85,19 +80,6 @@ pub enum GuardError {
     },
 }
 
-/// Checks that kafka-protocol can decode `body` (the request bytes after the
-/// request header) as request `api_key` version `api_version` without
-/// preallocating more than the input can justify.
-pub fn check_request_body(api_key: i16, api_version: i16, body: &[u8]) -> Result<(), GuardError> {
-    checked_body_len(api_key, api_version, body).map(|_| ())
-}
-
-/// Like [`check_request_body`], returning how many bytes of `body` the crate
-/// will read; anything after that is trailing bytes, which the crate ignores.
-pub fn checked_body_len(api_key: i16, api_version: i16, body: &[u8]) -> Result<usize, GuardError> {
-    inspect_request_body(api_key, api_version, body).map(|stats| stats.body_len)
-}
-
 /// What the guard learnt walking an accepted body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BodyStats {
@@ -113,50 +95,27 @@ pub struct BodyStats {
     pub tagged_fields: u64,
 }
 
-/// Like [`check_request_body`], returning [`BodyStats`].
-pub fn inspect_request_body(
-    api_key: i16,
-    api_version: i16,
-    body: &[u8],
-) -> Result<BodyStats, GuardError> {
-    let api = find_api(api_key, api_version).ok_or(GuardError::UnsupportedApi {
-        key: api_key,
-        version: api_version,
-    })?;
+/// Walks `body` (the request bytes after the request header) along
+/// `layout` at `version`, and accepts it only if kafka-protocol can decode
+/// it without preallocating more than the input can justify. Which layout
+/// and versions apply to which API is the router's API table's to say.
+pub fn inspect_body(layout: &Layout, version: i16, body: &[u8]) -> Result<BodyStats, GuardError> {
     let mut walker = Walker {
         buf: body,
         pos: 0,
         end: body.len(),
-        version: api_version,
-        flexible: api_version >= api.flexible,
+        version,
+        flexible: version >= layout.flexible,
         elements: 0,
         tagged_fields: 0,
-        path: Path::new(api.body.name),
+        path: Path::new(layout.body.name),
     };
-    walker.walk_struct(api.body)?;
+    walker.walk_struct(layout.body)?;
     Ok(BodyStats {
         body_len: walker.pos,
         array_elements: walker.elements,
         tagged_fields: walker.tagged_fields,
     })
-}
-
-/// The request versions the guard knows for `api_key`, as (min, max).
-pub fn supported_versions(api_key: i16) -> Option<(i16, i16)> {
-    APIS.binary_search_by_key(&api_key, |a| a.key)
-        .ok()
-        .map(|i| (APIS[i].min, APIS[i].max))
-}
-
-/// Every api key the guard knows with its (min, max) versions.
-pub fn supported_apis() -> impl Iterator<Item = (i16, i16, i16)> {
-    APIS.iter().map(|a| (a.key, a.min, a.max))
-}
-
-fn find_api(key: i16, version: i16) -> Option<&'static Api> {
-    let i = APIS.binary_search_by_key(&key, |a| a.key).ok()?;
-    let api = &APIS[i];
-    (api.min <= version && version <= api.max).then_some(api)
 }
 
 // ---------------------------------------------------------------------------
@@ -226,15 +185,20 @@ struct Struct {
     tagged: &'static [Tagged],
 }
 
-/// One request: the versions the guard accepts and the body layout.
+/// One request's body layout.
 #[derive(Debug)]
-struct Api {
-    key: i16,
-    min: i16,
-    max: i16,
+pub struct Layout {
     /// First version with compact encodings and tagged fields.
     flexible: i16,
     body: &'static Struct,
+}
+
+impl Layout {
+    /// First version with compact encodings and tagged fields (and, for the
+    /// request header, a flexible header).
+    pub fn flexible_from(&self) -> i16 {
+        self.flexible
+    }
 }
 
 const fn f(name: &'static str, kind: Kind, min: i16, max: i16) -> Field {
@@ -681,130 +645,4 @@ fn fixed_size(kind: Kind) -> Option<usize> {
         Kind::Uuid => Some(16),
         _ => None,
     }
-}
-
-// ---------------------------------------------------------------------------
-// Guarded decoding with kafka-protocol.
-
-/// A request that could not be decoded safely.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DecodeError {
-    #[error("frame of {0} bytes is too short for a request header")]
-    ShortFrame(usize),
-    #[error("unknown api key {0}")]
-    UnknownApiKey(i16),
-    #[error("request header: {0}")]
-    Header(String),
-    #[error("request body rejected: {0}")]
-    Guard(#[from] GuardError),
-    #[error("request body: {0}")]
-    Body(String),
-}
-
-/// Decodes the request header at the start of `frame` (the bytes after the
-/// 4-byte size), leaving `frame` at the body. Unlike the crate's
-/// `decode_request_header_from_buffer`, a frame shorter than 4 bytes is an
-/// error, not a panic. The version is not checked: ApiVersions must be
-/// answered whatever version it comes in.
-pub fn decode_request_header(frame: &mut Bytes) -> Result<RequestHeader, DecodeError> {
-    if frame.len() < 4 {
-        return Err(DecodeError::ShortFrame(frame.len()));
-    }
-    let key = i16::from_be_bytes([frame[0], frame[1]]);
-    let version = i16::from_be_bytes([frame[2], frame[3]]);
-    let api = ApiKey::try_from(key).map_err(|()| DecodeError::UnknownApiKey(key))?;
-    RequestHeader::decode(frame, api.request_header_version(version))
-        .map_err(|e| DecodeError::Header(format!("{e:#}")))
-}
-
-/// Checks `body` with the guard, then decodes it as `R` with kafka-protocol.
-/// Zero-copy for strings and records: they stay slices of `body`.
-pub fn decode_checked<R: Request>(version: i16, body: &mut Bytes) -> Result<R, DecodeError> {
-    check_request_body(R::KEY, version, body)?;
-    R::decode(body, version).map_err(|e| DecodeError::Body(format!("{e:#}")))
-}
-
-/// The fuzz target's body (`fuzz/fuzz_targets/request_frame.rs`), also run
-/// by the property tests: decodes a frame (request header + body) the way
-/// the broker does, the body only if the guard accepts it. Returns the api
-/// key on success. Must never panic nor allocate beyond the input's bounds.
-pub fn fuzz_request_frame(data: &[u8]) -> Result<i16, DecodeError> {
-    use kafka_protocol::messages as m;
-
-    let mut frame = Bytes::copy_from_slice(data);
-    let header = decode_request_header(&mut frame)?;
-    let version = header.request_api_version;
-    let key = header.request_api_key;
-    let body = &mut frame;
-    match key {
-        m::ProduceRequest::KEY => decode_checked::<m::ProduceRequest>(version, body).map(drop),
-        m::FetchRequest::KEY => decode_checked::<m::FetchRequest>(version, body).map(drop),
-        m::ListOffsetsRequest::KEY => {
-            decode_checked::<m::ListOffsetsRequest>(version, body).map(drop)
-        }
-        m::MetadataRequest::KEY => decode_checked::<m::MetadataRequest>(version, body).map(drop),
-        m::OffsetCommitRequest::KEY => {
-            decode_checked::<m::OffsetCommitRequest>(version, body).map(drop)
-        }
-        m::OffsetFetchRequest::KEY => {
-            decode_checked::<m::OffsetFetchRequest>(version, body).map(drop)
-        }
-        m::FindCoordinatorRequest::KEY => {
-            decode_checked::<m::FindCoordinatorRequest>(version, body).map(drop)
-        }
-        m::JoinGroupRequest::KEY => decode_checked::<m::JoinGroupRequest>(version, body).map(drop),
-        m::HeartbeatRequest::KEY => decode_checked::<m::HeartbeatRequest>(version, body).map(drop),
-        m::LeaveGroupRequest::KEY => {
-            decode_checked::<m::LeaveGroupRequest>(version, body).map(drop)
-        }
-        m::SyncGroupRequest::KEY => decode_checked::<m::SyncGroupRequest>(version, body).map(drop),
-        m::DescribeGroupsRequest::KEY => {
-            decode_checked::<m::DescribeGroupsRequest>(version, body).map(drop)
-        }
-        m::ListGroupsRequest::KEY => {
-            decode_checked::<m::ListGroupsRequest>(version, body).map(drop)
-        }
-        m::ApiVersionsRequest::KEY => {
-            decode_checked::<m::ApiVersionsRequest>(version, body).map(drop)
-        }
-        m::CreateTopicsRequest::KEY => {
-            decode_checked::<m::CreateTopicsRequest>(version, body).map(drop)
-        }
-        m::DeleteTopicsRequest::KEY => {
-            decode_checked::<m::DeleteTopicsRequest>(version, body).map(drop)
-        }
-        m::DeleteRecordsRequest::KEY => {
-            decode_checked::<m::DeleteRecordsRequest>(version, body).map(drop)
-        }
-        m::InitProducerIdRequest::KEY => {
-            decode_checked::<m::InitProducerIdRequest>(version, body).map(drop)
-        }
-        m::OffsetForLeaderEpochRequest::KEY => {
-            decode_checked::<m::OffsetForLeaderEpochRequest>(version, body).map(drop)
-        }
-        m::DescribeConfigsRequest::KEY => {
-            decode_checked::<m::DescribeConfigsRequest>(version, body).map(drop)
-        }
-        m::AlterConfigsRequest::KEY => {
-            decode_checked::<m::AlterConfigsRequest>(version, body).map(drop)
-        }
-        m::CreatePartitionsRequest::KEY => {
-            decode_checked::<m::CreatePartitionsRequest>(version, body).map(drop)
-        }
-        m::DeleteGroupsRequest::KEY => {
-            decode_checked::<m::DeleteGroupsRequest>(version, body).map(drop)
-        }
-        m::IncrementalAlterConfigsRequest::KEY => {
-            decode_checked::<m::IncrementalAlterConfigsRequest>(version, body).map(drop)
-        }
-        m::OffsetDeleteRequest::KEY => {
-            decode_checked::<m::OffsetDeleteRequest>(version, body).map(drop)
-        }
-        m::DescribeClusterRequest::KEY => {
-            decode_checked::<m::DescribeClusterRequest>(version, body).map(drop)
-        }
-        // Known to the crate but not to the guard: never decoded.
-        _ => Err(GuardError::UnsupportedApi { key, version }.into()),
-    }
-    .map(|()| key)
 }

@@ -3,9 +3,10 @@
 //! body passes before the kafka-protocol crate decodes it, and response
 //! encoding.
 
+pub mod api;
 pub mod fetch_encode;
 pub mod frame;
 pub mod guard;
-pub mod versions;
 
+pub use api::ApiSpec;
 pub use frame::{encode_response, FrameError, RequestFrame};

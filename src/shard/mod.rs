@@ -11,6 +11,7 @@
 pub mod controller;
 pub mod latch;
 pub mod metadata;
+pub mod routing_table;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -24,13 +25,14 @@ use std::time::Duration;
 use glommio::channels::channel_mesh::{Receivers, Senders};
 use tracing::{info, warn};
 
-use crate::config::{log_config_for, BrokerConfig, ListenerMode, TopicExtras};
+use crate::config::{partition_config_for, BrokerConfig, ListenerMode};
 use crate::group;
 use crate::partition::Partition;
 use crate::storage::fsutil;
 use crate::storage::waiters::FifoSpace;
 use crate::storage::{ShardStorage, StorageError};
 use metadata::{ClusterMetadata, SharedMetadata, TopicMeta};
+use routing_table::{PartitionId, RoutingTable};
 
 /// A job sent to another shard: a closure run there with that shard.
 pub type Job = Box<dyn FnOnce(Rc<Shard>) -> Pin<Box<dyn Future<Output = ()>>> + Send>;
@@ -48,11 +50,13 @@ pub struct Node {
     pub port: i32,
 }
 
-/// A partition owned by this shard, with its topic's non-storage settings.
-pub struct LocalPartition {
-    pub partition: Partition,
-    pub topic_id: String,
-    pub extras: Cell<TopicExtras>,
+/// The partitions of one topic that this shard owns.
+struct LocalTopic {
+    /// The topic id they were opened for: a topic deleted and created again
+    /// under the same name has a new id.
+    id: String,
+    /// By partition index; `None` where another shard owns it.
+    partitions: Vec<Option<Rc<Partition>>>,
 }
 
 pub struct Shard {
@@ -60,8 +64,15 @@ pub struct Shard {
     pub shard_count: usize,
     pub config: Arc<BrokerConfig>,
     pub storage: ShardStorage,
-    metadata: RefCell<SharedMetadata>,
-    partitions: RefCell<HashMap<String, Vec<Option<Rc<LocalPartition>>>>>,
+    /// This shard's routing table, built from the metadata version it last
+    /// applied.
+    routing: RefCell<Rc<RoutingTable>>,
+    /// This shard's partitions by id in `routing`: the slots the router's
+    /// ids index. `None` where another shard owns the partition.
+    slots: RefCell<Vec<Option<Rc<Partition>>>>,
+    /// This shard's partitions by topic, to open, reconfigure and delete
+    /// them as metadata changes.
+    topics: RefCell<HashMap<String, LocalTopic>>,
     mesh: Option<Senders<Job>>,
     /// Request bytes read and not yet answered on this shard's
     /// connections (queued.max.request.bytes).
@@ -113,8 +124,9 @@ impl Shard {
             request_budget: FifoSpace::new(config.queued_max_request_bytes as u64),
             config,
             storage,
-            metadata: RefCell::new(metadata.clone()),
-            partitions: RefCell::new(HashMap::new()),
+            routing: RefCell::new(Rc::new(RoutingTable::build(metadata.clone()))),
+            slots: RefCell::new(Vec::new()),
+            topics: RefCell::new(HashMap::new()),
             mesh: senders,
             producer_ids: Cell::new((0, 0)),
             controller,
@@ -134,6 +146,7 @@ impl Shard {
             }
         }
         shard.open_owned_partitions(&metadata).await?;
+        shard.fill_slots();
         shard.clone().spawn_retention();
         Ok(shard)
     }
@@ -147,7 +160,12 @@ impl Shard {
     }
 
     pub fn metadata(&self) -> SharedMetadata {
-        self.metadata.borrow().clone()
+        self.routing.borrow().metadata().clone()
+    }
+
+    /// This shard's routing table (the current version's).
+    pub fn routing(&self) -> Rc<RoutingTable> {
+        self.routing.borrow().clone()
     }
 
     pub fn is_shutting_down(&self) -> bool {
@@ -233,29 +251,22 @@ impl Shard {
 
     /// The shard owning `topic`/`partition`, if it exists.
     pub fn owner_of(&self, topic: &str, partition: i32) -> Option<usize> {
-        let md = self.metadata.borrow();
-        let t = md.topics.get(topic)?;
-        usize::try_from(partition)
-            .ok()
-            .and_then(|p| t.partitions.get(p).copied())
+        let routing = self.routing.borrow();
+        let id = routing.topic(topic)?.partition(partition)?;
+        Some(routing.owner(id))
     }
 
-    /// A partition this shard owns.
-    pub fn local_partition(&self, topic: &str, partition: i32) -> Option<Rc<LocalPartition>> {
-        let parts = self.partitions.borrow();
-        let list = parts.get(topic)?;
-        usize::try_from(partition)
-            .ok()
-            .and_then(|p| list.get(p))
-            .and_then(|p| p.clone())
+    /// This shard's partition with id `id` in the current routing table.
+    pub fn partition(&self, id: PartitionId) -> Option<Rc<Partition>> {
+        self.slots.borrow().get(id.index()).cloned().flatten()
     }
 
     /// Every partition this shard owns.
-    pub fn local_partitions(&self) -> Vec<(String, i32, Rc<LocalPartition>)> {
-        let parts = self.partitions.borrow();
+    pub fn local_partitions(&self) -> Vec<(String, i32, Rc<Partition>)> {
+        let topics = self.topics.borrow();
         let mut out = Vec::new();
-        for (topic, list) in parts.iter() {
-            for (i, p) in list.iter().enumerate() {
+        for (topic, local) in topics.iter() {
+            for (i, p) in local.partitions.iter().enumerate() {
                 if let Some(p) = p {
                     out.push((topic.clone(), i as i32, p.clone()));
                 }
@@ -264,10 +275,30 @@ impl Shard {
         out
     }
 
+    /// Points each id of the current routing table at this shard's
+    /// partition, after the table or the partitions changed.
+    fn fill_slots(&self) {
+        let routing = self.routing.borrow();
+        let topics = self.topics.borrow();
+        let mut slots = self.slots.borrow_mut();
+        slots.clear();
+        slots.resize(routing.len(), None);
+        for (id, name, index) in routing.partitions() {
+            if routing.owner(id) != self.id {
+                continue;
+            }
+            slots[id.index()] = topics
+                .get(name)
+                .and_then(|t| t.partitions.get(index as usize))
+                .cloned()
+                .flatten();
+        }
+    }
+
     /// Broker-level topic defaults: static config, then dynamic.
     pub fn broker_topic_defaults(&self) -> std::collections::BTreeMap<String, String> {
         let mut d = self.config.topic_defaults.clone();
-        for (k, v) in &self.metadata.borrow().broker_configs {
+        for (k, v) in &self.metadata().broker_configs {
             d.insert(k.clone(), v.clone());
         }
         d
@@ -299,57 +330,51 @@ impl Shard {
         prepare_partition_dir(&dir, &topic.id).await?;
         let mut defaults = self.config.topic_defaults.clone();
         defaults.extend(md.broker_configs.clone());
-        let (log_config, extras) = log_config_for(&defaults, &topic.configs);
-        let partition = Partition::open(&dir, log_config, &self.storage).await?;
-        let local = Rc::new(LocalPartition {
-            partition,
-            topic_id: topic.id.clone(),
-            extras: Cell::new(extras),
-        });
-        let mut parts = self.partitions.borrow_mut();
-        let list = parts.entry(name.to_string()).or_default();
-        if list.len() <= index {
-            list.resize(index + 1, None);
+        let config = partition_config_for(&defaults, &topic.configs);
+        let partition = Rc::new(Partition::open(&dir, config, &self.storage).await?);
+        let mut topics = self.topics.borrow_mut();
+        let local = topics
+            .entry(name.to_string())
+            .or_insert_with(|| LocalTopic {
+                id: topic.id.clone(),
+                partitions: Vec::new(),
+            });
+        if local.partitions.len() <= index {
+            local.partitions.resize(index + 1, None);
         }
-        list[index] = Some(local);
+        local.partitions[index] = Some(partition);
         Ok(())
     }
 
     /// Adopts a new metadata version: opens partitions newly placed here,
     /// applies config changes, closes and deletes partitions of deleted
-    /// topics.
+    /// topics, and rebuilds the routing table.
     pub async fn apply_metadata(&self, next: SharedMetadata) -> Result<(), StorageError> {
         let prev = self.metadata();
         if next.version <= prev.version {
             return Ok(());
         }
         // Deleted topics (or recreated under a new id): close and remove.
-        let gone: Vec<(String, Vec<Option<Rc<LocalPartition>>>)> = {
-            let mut parts = self.partitions.borrow_mut();
-            let names: Vec<String> = parts
+        let gone: Vec<(String, LocalTopic)> = {
+            let mut topics = self.topics.borrow_mut();
+            let names: Vec<String> = topics
                 .iter()
-                .filter(|(name, list)| {
-                    let id = list.iter().flatten().next().map(|p| p.topic_id.clone());
-                    match next.topics.get(*name) {
-                        None => true,
-                        Some(t) => id.is_some_and(|id| id != t.id),
-                    }
-                })
+                .filter(|(name, local)| next.topics.get(*name).is_none_or(|t| t.id != local.id))
                 .map(|(n, _)| n.clone())
                 .collect();
             names
                 .into_iter()
-                .map(|n| {
-                    let list = parts.remove(&n).unwrap_or_default();
-                    (n, list)
-                })
+                .filter_map(|n| topics.remove(&n).map(|local| (n, local)))
                 .collect()
         };
-        *self.metadata.borrow_mut() = next.clone();
-        for (name, list) in gone {
-            for (i, p) in list.into_iter().enumerate() {
+        // From here the router resolves against the new version; partitions
+        // not opened yet are simply missing from their slots until they are.
+        *self.routing.borrow_mut() = Rc::new(RoutingTable::build(next.clone()));
+        self.fill_slots();
+        for (name, local) in gone {
+            for (i, p) in local.partitions.into_iter().enumerate() {
                 let Some(p) = p else { continue };
-                if let Err(e) = p.partition.close().await {
+                if let Err(e) = p.close().await {
                     warn!(topic = %name, partition = i, "closing a deleted partition: {e}");
                 }
                 drop(p);
@@ -360,22 +385,23 @@ impl Shard {
         }
         let defaults = self.broker_topic_defaults();
         for (name, topic) in &next.topics {
-            let (log_config, extras) = log_config_for(&defaults, &topic.configs);
+            let config = partition_config_for(&defaults, &topic.configs);
             for (i, &owner) in topic.partitions.iter().enumerate() {
                 if owner != self.id {
                     continue;
                 }
-                match self.local_partition(name, i as i32) {
-                    Some(p) => {
-                        if p.partition.log().config() != log_config {
-                            p.partition.log().set_config(log_config.clone());
-                        }
-                        p.extras.set(extras);
-                    }
+                let open = self
+                    .topics
+                    .borrow()
+                    .get(name)
+                    .and_then(|t| t.partitions.get(i).cloned().flatten());
+                match open {
+                    Some(p) => p.set_config(config.clone()),
                     None => self.open_partition(name, topic, i, &next).await?,
                 }
             }
         }
+        self.fill_slots();
         Ok(())
     }
 
@@ -425,7 +451,7 @@ impl Shard {
                     return;
                 }
                 for (topic, i, p) in self.local_partitions() {
-                    match p.partition.log().enforce_retention().await {
+                    match p.enforce_retention().await {
                         Ok(out) if out.segments_deleted > 0 => info!(
                             topic = %topic,
                             partition = i,
@@ -447,11 +473,12 @@ impl Shard {
     /// marker, producer snapshot).
     pub async fn close_partitions(&self) {
         self.groups.close().await;
-        let parts: Vec<_> = self.partitions.borrow_mut().drain().collect();
-        for (topic, list) in parts {
-            for (i, p) in list.into_iter().enumerate() {
+        self.slots.borrow_mut().clear();
+        let topics: Vec<_> = self.topics.borrow_mut().drain().collect();
+        for (topic, local) in topics {
+            for (i, p) in local.partitions.into_iter().enumerate() {
                 if let Some(p) = p {
-                    if let Err(e) = p.partition.close().await {
+                    if let Err(e) = p.close().await {
                         warn!(topic = %topic, partition = i, "close: {e}");
                     }
                 }

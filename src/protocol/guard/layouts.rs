@@ -6,11 +6,11 @@
 //! field order and version conditions from `Decodable::decode`, nullability
 //! from the Rust field type (`Option<..>` accepts null), compactness from the
 //! message's flexible versions, known tagged fields from the `match tag` arms.
-//! Version ranges are the crate's; `APIS` narrows them to what the broker
-//! accepts. `tests/protocol_guard.rs` checks every (api, version) against the
+//! Version ranges are the crate's; the router's API table narrows them to
+//! what the broker serves. `tests/protocol_guard.rs` checks every (api, version) against the
 //! crate's encoder and decoder.
 
-use super::{f, t, Api, Elem, Kind, Struct};
+use super::{f, t, Elem, Kind, Layout, Struct};
 
 /// `flexible` for a message that has no flexible versions.
 const NEVER: i16 = i16::MAX;
@@ -810,189 +810,136 @@ const OFFSET_DELETE_REQUEST_TOPIC: Struct = Struct {
     tagged: &[],
 };
 
-/// Every api key the guard knows with the versions it accepts, sorted by key
-/// (`flexible`: first version with compact encodings and tagged fields).
-pub(super) static APIS: &[Api] = &[
-    Api {
-        key: 0,
-        min: 3,
-        max: 12,
-        flexible: 9,
-        body: &PRODUCE_REQUEST,
-    },
-    Api {
-        key: 1,
-        min: 4,
-        max: 12,
-        flexible: 12,
-        body: &FETCH_REQUEST,
-    },
-    Api {
-        key: 2,
-        min: 1,
-        max: 7,
-        flexible: 6,
-        body: &LIST_OFFSETS_REQUEST,
-    },
-    Api {
-        key: 3,
-        min: 0,
-        max: 12,
-        flexible: 9,
-        body: &METADATA_REQUEST,
-    },
-    Api {
-        key: 8,
-        min: 2,
-        max: 9,
-        flexible: 8,
-        body: &OFFSET_COMMIT_REQUEST,
-    },
-    Api {
-        key: 9,
-        min: 1,
-        max: 9,
-        flexible: 6,
-        body: &OFFSET_FETCH_REQUEST,
-    },
-    Api {
-        key: 10,
-        min: 0,
-        max: 4,
-        flexible: 3,
-        body: &FIND_COORDINATOR_REQUEST,
-    },
-    Api {
-        key: 11,
-        min: 0,
-        max: 9,
-        flexible: 6,
-        body: &JOIN_GROUP_REQUEST,
-    },
-    Api {
-        key: 12,
-        min: 0,
-        max: 4,
-        flexible: 4,
-        body: &HEARTBEAT_REQUEST,
-    },
-    Api {
-        key: 13,
-        min: 0,
-        max: 5,
-        flexible: 4,
-        body: &LEAVE_GROUP_REQUEST,
-    },
-    Api {
-        key: 14,
-        min: 0,
-        max: 5,
-        flexible: 4,
-        body: &SYNC_GROUP_REQUEST,
-    },
-    Api {
-        key: 15,
-        min: 0,
-        max: 5,
-        flexible: 5,
-        body: &DESCRIBE_GROUPS_REQUEST,
-    },
-    Api {
-        key: 16,
-        min: 0,
-        max: 5,
-        flexible: 3,
-        body: &LIST_GROUPS_REQUEST,
-    },
-    Api {
-        key: 18,
-        min: 0,
-        max: 4,
-        flexible: 3,
-        body: &API_VERSIONS_REQUEST,
-    },
-    Api {
-        key: 19,
-        min: 2,
-        max: 7,
-        flexible: 5,
-        body: &CREATE_TOPICS_REQUEST,
-    },
-    Api {
-        key: 20,
-        min: 1,
-        max: 6,
-        flexible: 4,
-        body: &DELETE_TOPICS_REQUEST,
-    },
-    Api {
-        key: 21,
-        min: 0,
-        max: 2,
-        flexible: 2,
-        body: &DELETE_RECORDS_REQUEST,
-    },
-    Api {
-        key: 22,
-        min: 0,
-        max: 4,
-        flexible: 2,
-        body: &INIT_PRODUCER_ID_REQUEST,
-    },
-    Api {
-        key: 23,
-        min: 2,
-        max: 4,
-        flexible: 4,
-        body: &OFFSET_FOR_LEADER_EPOCH_REQUEST,
-    },
-    Api {
-        key: 32,
-        min: 1,
-        max: 4,
-        flexible: 4,
-        body: &DESCRIBE_CONFIGS_REQUEST,
-    },
-    Api {
-        key: 33,
-        min: 0,
-        max: 2,
-        flexible: 2,
-        body: &ALTER_CONFIGS_REQUEST,
-    },
-    Api {
-        key: 37,
-        min: 0,
-        max: 3,
-        flexible: 2,
-        body: &CREATE_PARTITIONS_REQUEST,
-    },
-    Api {
-        key: 42,
-        min: 0,
-        max: 2,
-        flexible: 2,
-        body: &DELETE_GROUPS_REQUEST,
-    },
-    Api {
-        key: 44,
-        min: 0,
-        max: 1,
-        flexible: 1,
-        body: &INCREMENTAL_ALTER_CONFIGS_REQUEST,
-    },
-    Api {
-        key: 47,
-        min: 0,
-        max: 0,
-        flexible: NEVER,
-        body: &OFFSET_DELETE_REQUEST,
-    },
-    Api {
-        key: 60,
-        min: 0,
-        max: 1,
-        flexible: 0,
-        body: &DESCRIBE_CLUSTER_REQUEST,
-    },
-];
+// The body layouts of the requests the broker serves, each with the first
+// version that is flexible (compact encodings, tagged fields). The router's
+// API table names which layout guards which API.
+
+pub const PRODUCE: Layout = Layout {
+    flexible: 9,
+    body: &PRODUCE_REQUEST,
+};
+
+pub const FETCH: Layout = Layout {
+    flexible: 12,
+    body: &FETCH_REQUEST,
+};
+
+pub const LIST_OFFSETS: Layout = Layout {
+    flexible: 6,
+    body: &LIST_OFFSETS_REQUEST,
+};
+
+pub const METADATA: Layout = Layout {
+    flexible: 9,
+    body: &METADATA_REQUEST,
+};
+
+pub const OFFSET_COMMIT: Layout = Layout {
+    flexible: 8,
+    body: &OFFSET_COMMIT_REQUEST,
+};
+
+pub const OFFSET_FETCH: Layout = Layout {
+    flexible: 6,
+    body: &OFFSET_FETCH_REQUEST,
+};
+
+pub const FIND_COORDINATOR: Layout = Layout {
+    flexible: 3,
+    body: &FIND_COORDINATOR_REQUEST,
+};
+
+pub const JOIN_GROUP: Layout = Layout {
+    flexible: 6,
+    body: &JOIN_GROUP_REQUEST,
+};
+
+pub const HEARTBEAT: Layout = Layout {
+    flexible: 4,
+    body: &HEARTBEAT_REQUEST,
+};
+
+pub const LEAVE_GROUP: Layout = Layout {
+    flexible: 4,
+    body: &LEAVE_GROUP_REQUEST,
+};
+
+pub const SYNC_GROUP: Layout = Layout {
+    flexible: 4,
+    body: &SYNC_GROUP_REQUEST,
+};
+
+pub const DESCRIBE_GROUPS: Layout = Layout {
+    flexible: 5,
+    body: &DESCRIBE_GROUPS_REQUEST,
+};
+
+pub const LIST_GROUPS: Layout = Layout {
+    flexible: 3,
+    body: &LIST_GROUPS_REQUEST,
+};
+
+pub const API_VERSIONS: Layout = Layout {
+    flexible: 3,
+    body: &API_VERSIONS_REQUEST,
+};
+
+pub const CREATE_TOPICS: Layout = Layout {
+    flexible: 5,
+    body: &CREATE_TOPICS_REQUEST,
+};
+
+pub const DELETE_TOPICS: Layout = Layout {
+    flexible: 4,
+    body: &DELETE_TOPICS_REQUEST,
+};
+
+pub const DELETE_RECORDS: Layout = Layout {
+    flexible: 2,
+    body: &DELETE_RECORDS_REQUEST,
+};
+
+pub const INIT_PRODUCER_ID: Layout = Layout {
+    flexible: 2,
+    body: &INIT_PRODUCER_ID_REQUEST,
+};
+
+pub const OFFSET_FOR_LEADER_EPOCH: Layout = Layout {
+    flexible: 4,
+    body: &OFFSET_FOR_LEADER_EPOCH_REQUEST,
+};
+
+pub const DESCRIBE_CONFIGS: Layout = Layout {
+    flexible: 4,
+    body: &DESCRIBE_CONFIGS_REQUEST,
+};
+
+pub const ALTER_CONFIGS: Layout = Layout {
+    flexible: 2,
+    body: &ALTER_CONFIGS_REQUEST,
+};
+
+pub const CREATE_PARTITIONS: Layout = Layout {
+    flexible: 2,
+    body: &CREATE_PARTITIONS_REQUEST,
+};
+
+pub const DELETE_GROUPS: Layout = Layout {
+    flexible: 2,
+    body: &DELETE_GROUPS_REQUEST,
+};
+
+pub const INCREMENTAL_ALTER_CONFIGS: Layout = Layout {
+    flexible: 1,
+    body: &INCREMENTAL_ALTER_CONFIGS_REQUEST,
+};
+
+pub const OFFSET_DELETE: Layout = Layout {
+    flexible: NEVER,
+    body: &OFFSET_DELETE_REQUEST,
+};
+
+pub const DESCRIBE_CLUSTER: Layout = Layout {
+    flexible: 0,
+    body: &DESCRIBE_CLUSTER_REQUEST,
+};
