@@ -15,11 +15,11 @@ use kafka_protocol::messages::{
     IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
 };
 
+use super::errors::ToErrorCode;
 use super::str_bytes;
 use crate::config::{TopicConfigDef, TOPIC_CONFIGS};
-use crate::error_code::ErrorCode;
 use crate::protocol::{FrameError, RequestFrame};
-use crate::shard::controller::{ApiError, ConfigOps, ConfigResource};
+use crate::shard::controller::{refuse, AdminError, AdminFault, ConfigOps, ConfigResource};
 use crate::shard::{Shard, CONTROLLER_SHARD};
 
 const RESOURCE_TOPIC: i8 = 2;
@@ -148,25 +148,25 @@ pub fn describe(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, FrameErr
             let entries = match r.resource_type {
                 RESOURCE_TOPIC => match md.topics.get(&name) {
                     Some(t) => Ok(topic_config_entries(shard, &t.configs)),
-                    None => Err((
-                        ErrorCode::UnknownTopicOrPartition,
+                    None => Err(refuse(
+                        AdminFault::UnknownTopic,
                         format!("Topic {name} does not exist"),
                     )),
                 },
                 RESOURCE_BROKER if is_our_broker(shard, &name) => Ok(broker_config_entries(shard)),
-                RESOURCE_BROKER => Err((
-                    ErrorCode::InvalidRequest,
+                RESOURCE_BROKER => Err(refuse(
+                    AdminFault::InvalidRequest,
                     format!("Unexpected broker id {name}"),
                 )),
-                other => Err((
-                    ErrorCode::InvalidRequest,
+                other => Err(refuse(
+                    AdminFault::InvalidRequest,
                     format!("Unsupported resource type {other}"),
                 )),
             };
             match entries {
-                Err((code, message)) => base
-                    .with_error_code(code.code())
-                    .with_error_message(Some(str_bytes(message))),
+                Err(e) => base
+                    .with_error_code(e.error_code().code())
+                    .with_error_message(Some(str_bytes(e.message))),
                 Ok(entries) => {
                     let keys: Option<Vec<String>> = r
                         .configuration_keys
@@ -218,16 +218,16 @@ fn describe_entry(
         .with_documentation(doc)
 }
 
-fn resource_of(shard: &Shard, kind: i8, name: &str) -> Result<ConfigResource, ApiError> {
+fn resource_of(shard: &Shard, kind: i8, name: &str) -> Result<ConfigResource, AdminError> {
     match kind {
         RESOURCE_TOPIC => Ok(ConfigResource::Topic(name.to_string())),
         RESOURCE_BROKER if is_our_broker(shard, name) => Ok(ConfigResource::Broker),
-        RESOURCE_BROKER => Err((
-            ErrorCode::InvalidRequest,
+        RESOURCE_BROKER => Err(refuse(
+            AdminFault::InvalidRequest,
             format!("Unexpected broker id {name}"),
         )),
-        other => Err((
-            ErrorCode::InvalidRequest,
+        other => Err(refuse(
+            AdminFault::InvalidRequest,
             format!("Unsupported resource type {other}"),
         )),
     }
@@ -237,9 +237,9 @@ fn resource_of(shard: &Shard, kind: i8, name: &str) -> Result<ConfigResource, Ap
 /// resource in request order.
 async fn run_changes(
     shard: &Rc<Shard>,
-    changes: Vec<Result<(ConfigResource, ConfigOps), ApiError>>,
+    changes: Vec<Result<(ConfigResource, ConfigOps), AdminError>>,
     validate_only: bool,
-) -> Result<Vec<Result<(), ApiError>>, FrameError> {
+) -> Result<Vec<Result<(), AdminError>>, FrameError> {
     let valid: Vec<(ConfigResource, ConfigOps)> = changes
         .iter()
         .filter_map(|c| c.as_ref().ok().cloned())
@@ -260,10 +260,10 @@ async fn run_changes(
         .collect())
 }
 
-fn error_parts(r: &Result<(), ApiError>) -> (i16, Option<String>) {
+fn error_parts(r: &Result<(), AdminError>) -> (i16, Option<String>) {
     match r {
         Ok(()) => (0, None),
-        Err((code, message)) => (code.code(), Some(message.clone())),
+        Err(e) => (e.error_code().code(), Some(e.message.clone())),
     }
 }
 

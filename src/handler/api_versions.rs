@@ -5,11 +5,11 @@ use bytes::Bytes;
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
 
-use crate::error_code::ErrorCode;
+use super::errors::{Refusal, ToErrorCode};
 use crate::protocol::frame::encode_response;
 use crate::protocol::{ApiSpec, FrameError, RequestFrame};
 
-fn response(error: ErrorCode, apis: &[ApiSpec]) -> ApiVersionsResponse {
+fn response(refusal: Option<Refusal>, apis: &[ApiSpec]) -> ApiVersionsResponse {
     let api_keys = apis
         .iter()
         .map(|spec| {
@@ -20,7 +20,7 @@ fn response(error: ErrorCode, apis: &[ApiSpec]) -> ApiVersionsResponse {
         })
         .collect();
     ApiVersionsResponse::default()
-        .with_error_code(error.code())
+        .with_error_code(refusal.map_or(0, |r| r.error_code().code()))
         .with_api_keys(api_keys)
 }
 
@@ -28,7 +28,7 @@ pub fn handle(req: &RequestFrame, apis: &[ApiSpec]) -> Result<Bytes, FrameError>
     // The body carries the client's name and version (v3+); nothing in it
     // changes the answer, but it must decode.
     let _: ApiVersionsRequest = req.decode()?;
-    req.respond(&response(ErrorCode::None, apis))
+    req.respond(&response(None, apis))
 }
 
 /// The v0 answer to an ApiVersions request newer than we serve.
@@ -37,6 +37,6 @@ pub fn too_new(correlation_id: i32, apis: &[ApiSpec]) -> Result<Bytes, FrameErro
         ApiKey::ApiVersions,
         0,
         correlation_id,
-        &response(ErrorCode::UnsupportedVersion, apis),
+        &response(Some(Refusal::ApiVersionsTooNew), apis),
     )
 }

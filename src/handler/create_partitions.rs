@@ -7,6 +7,7 @@ use bytes::Bytes;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
 
+use super::errors::ToErrorCode;
 use super::{str_bytes, topic_name};
 use crate::protocol::{FrameError, RequestFrame};
 use crate::shard::controller::PartitionGrowth;
@@ -43,9 +44,9 @@ pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
             let base = CreatePartitionsTopicResult::default().with_name(topic_name(name));
             match r {
                 Ok(()) => base,
-                Err((code, message)) => base
-                    .with_error_code(code.code())
-                    .with_error_message(Some(str_bytes(message))),
+                Err(e) => base
+                    .with_error_code(e.error_code().code())
+                    .with_error_message(Some(str_bytes(e.message))),
             }
         })
         .collect();

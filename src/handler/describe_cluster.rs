@@ -6,8 +6,8 @@ use bytes::Bytes;
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
 
+use super::errors::{Refusal, ToErrorCode};
 use super::str_bytes;
-use crate::error_code::ErrorCode;
 use crate::protocol::{FrameError, RequestFrame};
 use crate::shard::Shard;
 
@@ -18,8 +18,10 @@ pub fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, FrameError
     let request: DescribeClusterRequest = req.decode()?;
     if req.version >= 1 && request.endpoint_type != ENDPOINT_BROKERS {
         let response = DescribeClusterResponse::default()
-            .with_error_code(ErrorCode::UnsupportedVersion.code())
-            .with_error_message(Some(str_bytes("only broker endpoints are served")));
+            .with_error_code(Refusal::UnsupportedEndpointType.error_code().code())
+            .with_error_message(Some(str_bytes(
+                Refusal::UnsupportedEndpointType.to_string(),
+            )));
         return req.respond(&response);
     }
     let brokers = shard

@@ -7,11 +7,11 @@
 //! decides its code here. Apache Kafka's choice for the same fault is the
 //! reference.
 
-use super::produce::ProduceRefusal;
 use crate::error_code::ErrorCode;
 use crate::partition::producer_state::ProducerError;
 use crate::partition::PartitionError;
 use crate::record::BatchError;
+use crate::shard::controller::{AdminError, AdminFault};
 use crate::shard::routing_table::RouteError;
 use crate::shard::ShardGone;
 use crate::storage::{AppendError, ReadError, StorageError};
@@ -30,7 +30,47 @@ pub enum Failure {
     #[error(transparent)]
     Partition(#[from] PartitionError),
     #[error(transparent)]
-    Produce(#[from] ProduceRefusal),
+    Refused(#[from] Refusal),
+}
+
+/// A request, or all of one partition API's partitions, refused by the
+/// handler itself before any partition or coordinator saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// A transactional id on Produce or InitProducerId.
+    #[error("transactions are not supported")]
+    Transactional,
+    #[error("acks={0}")]
+    InvalidAcks(i16),
+    /// FindCoordinator for a transaction coordinator.
+    #[error("transactions are not supported")]
+    NoTransactionCoordinator,
+    /// The controller that hands out producer ids could not be reached.
+    #[error("no producer id could be allocated")]
+    NoProducerId,
+    /// A Fetch naming a fetch session: none is ever handed out.
+    #[error("unknown fetch session")]
+    UnknownFetchSession,
+    /// DescribeCluster for controller endpoints.
+    #[error("only broker endpoints are served")]
+    UnsupportedEndpointType,
+    /// ApiVersions newer than any served (answered in v0, KIP-511).
+    #[error("ApiVersions version not supported")]
+    ApiVersionsTooNew,
+}
+
+impl ToErrorCode for Refusal {
+    fn error_code(&self) -> ErrorCode {
+        match self {
+            Refusal::Transactional => ErrorCode::TransactionalIdAuthorizationFailed,
+            Refusal::InvalidAcks(_) => ErrorCode::InvalidRequiredAcks,
+            Refusal::NoTransactionCoordinator => ErrorCode::CoordinatorNotAvailable,
+            Refusal::NoProducerId => ErrorCode::CoordinatorNotAvailable,
+            Refusal::UnknownFetchSession => ErrorCode::FetchSessionIdNotFound,
+            Refusal::UnsupportedEndpointType => ErrorCode::UnsupportedVersion,
+            Refusal::ApiVersionsTooNew => ErrorCode::UnsupportedVersion,
+        }
+    }
 }
 
 impl Failure {
@@ -49,7 +89,7 @@ impl ToErrorCode for Failure {
         match self {
             Failure::Route(e) => e.error_code(),
             Failure::Partition(e) => e.error_code(),
-            Failure::Produce(e) => e.error_code(),
+            Failure::Refused(e) => e.error_code(),
         }
     }
 }
@@ -76,15 +116,6 @@ impl ToErrorCode for PartitionError {
             PartitionError::TimedOut => ErrorCode::RequestTimedOut,
             PartitionError::FencedLeaderEpoch { .. } => ErrorCode::FencedLeaderEpoch,
             PartitionError::UnknownLeaderEpoch { .. } => ErrorCode::UnknownLeaderEpoch,
-        }
-    }
-}
-
-impl ToErrorCode for ProduceRefusal {
-    fn error_code(&self) -> ErrorCode {
-        match self {
-            ProduceRefusal::Transactional => ErrorCode::TransactionalIdAuthorizationFailed,
-            ProduceRefusal::InvalidAcks(_) => ErrorCode::InvalidRequiredAcks,
         }
     }
 }
@@ -142,6 +173,31 @@ impl ToErrorCode for ProducerError {
             ProducerError::FencedEpoch { .. } => ErrorCode::InvalidProducerEpoch,
             ProducerError::OutOfOrderSequence { .. } => ErrorCode::OutOfOrderSequenceNumber,
         }
+    }
+}
+
+impl ToErrorCode for AdminFault {
+    fn error_code(&self) -> ErrorCode {
+        match self {
+            AdminFault::InvalidConfig => ErrorCode::InvalidConfig,
+            AdminFault::InvalidRequest => ErrorCode::InvalidRequest,
+            AdminFault::TopicDeletionDisabled => ErrorCode::TopicDeletionDisabled,
+            AdminFault::UnknownTopic => ErrorCode::UnknownTopicOrPartition,
+            AdminFault::UnknownTopicId => ErrorCode::UnknownTopicId,
+            AdminFault::InvalidPartitions => ErrorCode::InvalidPartitions,
+            AdminFault::InvalidReplicaAssignment => ErrorCode::InvalidReplicaAssignment,
+            AdminFault::TopicAlreadyExists => ErrorCode::TopicAlreadyExists,
+            AdminFault::InvalidTopic => ErrorCode::InvalidTopicException,
+            AdminFault::InvalidReplicationFactor => ErrorCode::InvalidReplicationFactor,
+            AdminFault::Storage => ErrorCode::KafkaStorageError,
+            AdminFault::ControllerClosed => ErrorCode::UnknownServerError,
+        }
+    }
+}
+
+impl ToErrorCode for AdminError {
+    fn error_code(&self) -> ErrorCode {
+        self.fault.error_code()
     }
 }
 

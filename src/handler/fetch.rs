@@ -12,9 +12,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
 
-use super::errors::{Failure, ToErrorCode};
+use super::errors::{Failure, Refusal, ToErrorCode};
 use super::{Decoded, LongPoll, PartitionApi, Response, Topic};
-use crate::error_code::ErrorCode;
 use crate::partition::{Partition, PartitionError};
 use crate::protocol::fetch_encode::{encode_fetch_response, FetchPartitionOut, FetchTopicOut};
 use crate::protocol::{FrameError, RequestFrame};
@@ -61,7 +60,7 @@ impl PartitionApi for Fetch {
         if req.version >= 7 && (request.session_id != 0 || request.session_epoch > 0) {
             // We never hand out a session id, so any named session is unknown.
             let response = FetchResponse::default()
-                .with_error_code(ErrorCode::FetchSessionIdNotFound.code())
+                .with_error_code(Refusal::UnknownFetchSession.error_code().code())
                 .with_session_id(0);
             return Ok(Decoded::Answer(Some(vec![req.respond(&response)?])));
         }

@@ -9,8 +9,8 @@ use bytes::Bytes;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 
+use super::errors::{Refusal, ToErrorCode};
 use super::str_bytes;
-use crate::error_code::ErrorCode;
 use crate::protocol::{FrameError, RequestFrame};
 use crate::shard::Shard;
 
@@ -38,8 +38,10 @@ pub fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, FrameError
                     .with_node_id(BrokerId(-1))
                     .with_host(str_bytes(""))
                     .with_port(-1)
-                    .with_error_code(ErrorCode::CoordinatorNotAvailable.code())
-                    .with_error_message(Some(str_bytes("transactions are not supported")));
+                    .with_error_code(Refusal::NoTransactionCoordinator.error_code().code())
+                    .with_error_message(Some(str_bytes(
+                        Refusal::NoTransactionCoordinator.to_string(),
+                    )));
             }
             let node_id = shard.node_of_shard(shard.group_coordinator_shard(&key));
             let node = nodes

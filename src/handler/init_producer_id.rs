@@ -6,7 +6,7 @@ use std::rc::Rc;
 use bytes::Bytes;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
-use crate::error_code::ErrorCode;
+use super::errors::{Refusal, ToErrorCode};
 use crate::protocol::{FrameError, RequestFrame};
 use crate::shard::Shard;
 
@@ -14,7 +14,7 @@ pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
     let request: InitProducerIdRequest = req.decode()?;
     let response = if request.transactional_id.is_some() {
         InitProducerIdResponse::default()
-            .with_error_code(ErrorCode::TransactionalIdAuthorizationFailed.code())
+            .with_error_code(Refusal::Transactional.error_code().code())
             .with_producer_id(ProducerId(-1))
             .with_producer_epoch(-1)
     } else {
@@ -25,7 +25,7 @@ pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
                 .with_producer_id(ProducerId(id))
                 .with_producer_epoch(0),
             Err(_) => InitProducerIdResponse::default()
-                .with_error_code(ErrorCode::CoordinatorNotAvailable.code())
+                .with_error_code(Refusal::NoProducerId.error_code().code())
                 .with_producer_id(ProducerId(-1))
                 .with_producer_epoch(-1),
         }

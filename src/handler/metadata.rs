@@ -9,11 +9,11 @@ use kafka_protocol::messages::metadata_response::{
 };
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse};
 
+use super::errors::ToErrorCode;
 use super::{str_bytes, topic_name};
-use crate::error_code::ErrorCode;
 use crate::partition::LEADER_EPOCH;
 use crate::protocol::{FrameError, RequestFrame};
-use crate::shard::controller::NewTopic;
+use crate::shard::controller::{AdminFault, NewTopic};
 use crate::shard::metadata::{is_internal, validate_topic_name, TopicMeta};
 use crate::shard::{Shard, CONTROLLER_SHARD};
 
@@ -67,7 +67,7 @@ pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
                                 .create_topics(&s, missing, false)
                                 .await
                                 .into_iter()
-                                .map(|r| r.map(|c| c.name).map_err(|e| e.1))
+                                .map(|r| r.map(|c| c.name).map_err(|e| e.message))
                                 .collect::<Vec<_>>()
                         })
                         .await;
@@ -95,11 +95,11 @@ pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
                     Some((n, meta)) => topics.push(describe_topic(shard, &n, meta, req.version)),
                     None => {
                         let error = match &name {
-                            None => ErrorCode::UnknownTopicId,
+                            None => AdminFault::UnknownTopicId.error_code(),
                             Some(n) if validate_topic_name(n).is_err() => {
-                                ErrorCode::InvalidTopicException
+                                AdminFault::InvalidTopic.error_code()
                             }
-                            Some(_) => ErrorCode::UnknownTopicOrPartition,
+                            Some(_) => AdminFault::UnknownTopic.error_code(),
                         };
                         topics.push(
                             MetadataResponseTopic::default()

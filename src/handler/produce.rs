@@ -10,7 +10,7 @@ use bytes::Bytes;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
-use super::errors::{Failure, ToErrorCode};
+use super::errors::{Failure, Refusal, ToErrorCode};
 use super::{str_bytes, Decoded, PartitionApi, Response, Topic};
 use crate::partition::{Acks, Partition, Produced};
 use crate::protocol::{FrameError, RequestFrame};
@@ -22,15 +22,6 @@ pub struct Produce;
 pub struct Params {
     acks: Acks,
     timeout: Duration,
-}
-
-/// Why a whole Produce request is refused before any partition sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum ProduceRefusal {
-    #[error("transactions are not supported")]
-    Transactional,
-    #[error("acks={0}")]
-    InvalidAcks(i16),
 }
 
 impl PartitionApi for Produce {
@@ -55,9 +46,9 @@ impl PartitionApi for Produce {
             })
             .collect();
         let refusal = if request.transactional_id.is_some() {
-            Some(ProduceRefusal::Transactional)
+            Some(Refusal::Transactional)
         } else if Acks::from_wire(request.acks).is_none() {
-            Some(ProduceRefusal::InvalidAcks(request.acks))
+            Some(Refusal::InvalidAcks(request.acks))
         } else {
             None
         };
@@ -102,7 +93,7 @@ impl PartitionApi for Produce {
 
 fn refuse_all(
     topics: Vec<Topic<Option<Bytes>>>,
-    refusal: ProduceRefusal,
+    refusal: Refusal,
 ) -> Vec<Topic<Result<Produced, Failure>>> {
     topics
         .into_iter()
@@ -111,7 +102,7 @@ fn refuse_all(
             partitions: t
                 .partitions
                 .into_iter()
-                .map(|(i, _)| (i, Err(Failure::Produce(refusal))))
+                .map(|(i, _)| (i, Err(Failure::Refused(refusal))))
                 .collect(),
         })
         .collect()

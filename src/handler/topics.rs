@@ -12,10 +12,10 @@ use kafka_protocol::messages::{
 };
 
 use super::admin_configs::topic_config_entries;
+use super::errors::ToErrorCode;
 use super::{str_bytes, topic_name};
-use crate::error_code::ErrorCode;
 use crate::protocol::{FrameError, RequestFrame};
-use crate::shard::controller::{ApiError, NewTopic};
+use crate::shard::controller::{refuse, AdminError, AdminFault, NewTopic};
 use crate::shard::{Shard, CONTROLLER_SHARD};
 
 pub async fn create(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, FrameError> {
@@ -72,7 +72,11 @@ pub async fn create(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
                 let message = format!(
                     "Create topics request from client contains multiple entries for topic {name}"
                 );
-                return with_error(base, (ErrorCode::InvalidRequest, message), req.version);
+                return with_error(
+                    base,
+                    refuse(AdminFault::InvalidRequest, message),
+                    req.version,
+                );
             }
             match results.next().expect("one result per topic") {
                 Ok(created) => {
@@ -118,14 +122,10 @@ pub async fn create(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
     req.respond(&CreateTopicsResponse::default().with_topics(topics))
 }
 
-fn with_error(
-    base: CreatableTopicResult,
-    (code, message): ApiError,
-    version: i16,
-) -> CreatableTopicResult {
+fn with_error(base: CreatableTopicResult, error: AdminError, version: i16) -> CreatableTopicResult {
     let base = base
-        .with_error_code(code.code())
-        .with_error_message(Some(str_bytes(message)));
+        .with_error_code(error.error_code().code())
+        .with_error_message(Some(str_bytes(error.message)));
     if version >= 5 {
         base.with_num_partitions(-1)
             .with_replication_factor(-1)
@@ -152,7 +152,7 @@ pub async fn delete(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
             .map(|n| (Some(n.to_string()), uuid::Uuid::nil()))
             .collect()
     };
-    let resolved: Vec<Result<(String, uuid::Uuid), ApiError>> = wanted
+    let resolved: Vec<Result<(String, uuid::Uuid), AdminError>> = wanted
         .iter()
         .map(|(name, id)| match name {
             Some(n) => Ok((n.clone(), md.topics.get(n).map(|m| m.uuid()).unwrap_or(*id))),
@@ -161,8 +161,8 @@ pub async fn delete(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
                 .iter()
                 .find(|(_, m)| m.uuid() == *id)
                 .map(|(n, m)| (n.clone(), m.uuid()))
-                .ok_or((
-                    ErrorCode::UnknownTopicId,
+                .ok_or(refuse(
+                    AdminFault::UnknownTopicId,
                     format!("topic id {id} does not exist"),
                 )),
         })
@@ -194,11 +194,11 @@ pub async fn delete(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
                 Ok((name, id)) => DeletableTopicResult::default()
                     .with_name(Some(topic_name(name)))
                     .with_topic_id(if version >= 6 { id } else { uuid::Uuid::nil() }),
-                Err((code, message)) => DeletableTopicResult::default()
+                Err(e) => DeletableTopicResult::default()
                     .with_name(name.map(topic_name))
                     .with_topic_id(if version >= 6 { id } else { uuid::Uuid::nil() })
-                    .with_error_code(code.code())
-                    .with_error_message((version >= 5).then(|| str_bytes(message))),
+                    .with_error_code(e.error_code().code())
+                    .with_error_message((version >= 5).then(|| str_bytes(e.message))),
             }
         })
         .collect();

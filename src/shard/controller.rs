@@ -14,14 +14,45 @@ use super::metadata::{
 };
 use super::Shard;
 use crate::config::{topic_config_def, validate_topic_config, BrokerConfigError};
-use crate::error_code::ErrorCode;
 use crate::storage::fsutil;
 
 /// Most partitions one topic may have.
 pub const MAX_PARTITIONS_PER_TOPIC: i32 = 100_000;
 
-/// An error for one topic or resource, with Kafka's code and a message.
-pub type ApiError = (ErrorCode, String);
+/// What a metadata change (or one item of it) was refused for. The Kafka
+/// code each maps to is decided in `handler::errors`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminFault {
+    InvalidConfig,
+    InvalidRequest,
+    TopicDeletionDisabled,
+    UnknownTopic,
+    UnknownTopicId,
+    InvalidPartitions,
+    InvalidReplicaAssignment,
+    TopicAlreadyExists,
+    InvalidTopic,
+    InvalidReplicationFactor,
+    /// The metadata could not be persisted.
+    Storage,
+    /// The controller is shutting down.
+    ControllerClosed,
+}
+
+/// A refused metadata change, with the message its response carries.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct AdminError {
+    pub fault: AdminFault,
+    pub message: String,
+}
+
+pub fn refuse(fault: AdminFault, message: impl Into<String>) -> AdminError {
+    AdminError {
+        fault,
+        message: message.into(),
+    }
+}
 
 /// A topic to create.
 #[derive(Debug, Clone)]
@@ -71,14 +102,14 @@ pub struct Controller {
 
 /// The per-item results of a change, or its one failure for every item.
 fn per_item<T: Clone>(
-    outcome: Result<Vec<Result<T, ApiError>>, ApiError>,
+    outcome: Result<Vec<Result<T, AdminError>>, AdminError>,
     n: usize,
-) -> Vec<Result<T, ApiError>> {
+) -> Vec<Result<T, AdminError>> {
     outcome.unwrap_or_else(|e| vec![Err(e); n])
 }
 
-fn bad_config(e: BrokerConfigError) -> ApiError {
-    (ErrorCode::InvalidConfig, e.to_string())
+fn bad_config(e: BrokerConfigError) -> AdminError {
+    refuse(AdminFault::InvalidConfig, e.to_string())
 }
 
 impl Controller {
@@ -96,10 +127,10 @@ impl Controller {
         &self,
         shard: &Rc<Shard>,
         f: impl FnOnce(&mut ClusterMetadata) -> R,
-    ) -> Result<R, ApiError> {
+    ) -> Result<R, AdminError> {
         let _permit = self.lock.acquire_permit(1).await.map_err(|_| {
-            (
-                ErrorCode::UnknownServerError,
+            refuse(
+                AdminFault::ControllerClosed,
                 "controller closed".to_string(),
             )
         })?;
@@ -110,7 +141,7 @@ impl Controller {
             next.version = current.version + 1;
             fsutil::write_file_durably(&shard.config.data_dir, METADATA_FILE, next.encode())
                 .await
-                .map_err(|e| (ErrorCode::KafkaStorageError, e.to_string()))?;
+                .map_err(|e| refuse(AdminFault::Storage, e.to_string()))?;
             let next = Arc::new(next);
             *self.current.borrow_mut() = next.clone();
             shard.broadcast_metadata(next).await;
@@ -137,7 +168,7 @@ impl Controller {
         shard: &Rc<Shard>,
         topics: Vec<NewTopic>,
         validate_only: bool,
-    ) -> Vec<Result<CreatedTopic, ApiError>> {
+    ) -> Vec<Result<CreatedTopic, AdminError>> {
         let n = topics.len();
         let shards = shard.shard_count;
         let config = shard.config.clone();
@@ -165,7 +196,7 @@ impl Controller {
         &self,
         shard: &Rc<Shard>,
         names: Vec<String>,
-    ) -> Vec<Result<String, ApiError>> {
+    ) -> Vec<Result<String, AdminError>> {
         let n = names.len();
         let enabled = shard.config.delete_topic_enable;
         let outcome = self
@@ -174,15 +205,15 @@ impl Controller {
                     .iter()
                     .map(|name| {
                         if !enabled {
-                            return Err((
-                                ErrorCode::TopicDeletionDisabled,
+                            return Err(refuse(
+                                AdminFault::TopicDeletionDisabled,
                                 "delete.topic.enable is false".to_string(),
                             ));
                         }
                         match md.topics.remove(name) {
                             Some(t) => Ok(t.id),
-                            None => Err((
-                                ErrorCode::UnknownTopicOrPartition,
+                            None => Err(refuse(
+                                AdminFault::UnknownTopic,
                                 format!("topic {name} does not exist"),
                             )),
                         }
@@ -199,7 +230,7 @@ impl Controller {
         shard: &Rc<Shard>,
         requests: Vec<PartitionGrowth>,
         validate_only: bool,
-    ) -> Vec<Result<(), ApiError>> {
+    ) -> Vec<Result<(), AdminError>> {
         let n = requests.len();
         let shards = shard.shard_count;
         let to_shard = |node: i32| shard.shard_of_node(node);
@@ -209,23 +240,23 @@ impl Controller {
                 for (name, count, assignments) in &requests {
                     let r = (|| {
                         let topic = md.topics.get(name).ok_or_else(|| {
-                            (
-                                ErrorCode::UnknownTopicOrPartition,
+                            refuse(
+                                AdminFault::UnknownTopic,
                                 format!("topic {name} does not exist"),
                             )
                         })?;
                         let have = topic.partitions.len() as i32;
                         if *count <= have {
-                            return Err((
-                                ErrorCode::InvalidPartitions,
+                            return Err(refuse(
+                                AdminFault::InvalidPartitions,
                                 format!(
                                     "Topic currently has {have} partitions, which is higher than or equal to the requested {count}."
                                 ),
                             ));
                         }
                         if *count > MAX_PARTITIONS_PER_TOPIC {
-                            return Err((
-                                ErrorCode::InvalidPartitions,
+                            return Err(refuse(
+                                AdminFault::InvalidPartitions,
                                 format!("at most {MAX_PARTITIONS_PER_TOPIC} partitions per topic"),
                             ));
                         }
@@ -233,8 +264,8 @@ impl Controller {
                         let owners = match assignments {
                             Some(a) => {
                                 if a.len() != added {
-                                    return Err((
-                                        ErrorCode::InvalidReplicaAssignment,
+                                    return Err(refuse(
+                                        AdminFault::InvalidReplicaAssignment,
                                         format!(
                                             "Increasing the number of partitions by {added} but {} assignments provided.",
                                             a.len()
@@ -270,7 +301,7 @@ impl Controller {
         shard: &Rc<Shard>,
         changes: Vec<(ConfigResource, ConfigOps)>,
         validate_only: bool,
-    ) -> Vec<Result<(), ApiError>> {
+    ) -> Vec<Result<(), AdminError>> {
         let n = changes.len();
         let outcome = self
             .change(shard, |md| {
@@ -281,8 +312,8 @@ impl Controller {
                             ConfigResource::Topic(name) => match md.topics.get(name) {
                                 Some(t) => t.configs.clone(),
                                 None => {
-                                    return Err((
-                                        ErrorCode::UnknownTopicOrPartition,
+                                    return Err(refuse(
+                                        AdminFault::UnknownTopic,
                                         format!("topic {name} does not exist"),
                                     ))
                                 }
@@ -309,7 +340,7 @@ impl Controller {
 
 /// Maps a broker key (for broker resources) or topic key to the topic
 /// config name it sets.
-fn config_name(resource: &ConfigResource, key: &str) -> Result<&'static str, ApiError> {
+fn config_name(resource: &ConfigResource, key: &str) -> Result<&'static str, AdminError> {
     let def = match resource {
         ConfigResource::Topic(_) => topic_config_def(key),
         ConfigResource::Broker => crate::config::TOPIC_CONFIGS
@@ -321,8 +352,8 @@ fn config_name(resource: &ConfigResource, key: &str) -> Result<&'static str, Api
             ConfigResource::Topic(_) => "topic config",
             ConfigResource::Broker => "dynamically updatable broker config",
         };
-        (
-            ErrorCode::InvalidConfig,
+        refuse(
+            AdminFault::InvalidConfig,
             format!("Unknown or unsupported {what} {key}"),
         )
     })
@@ -332,7 +363,7 @@ fn apply_config_ops(
     resource: &ConfigResource,
     current: BTreeMap<String, String>,
     ops: &ConfigOps,
-) -> Result<BTreeMap<String, String>, ApiError> {
+) -> Result<BTreeMap<String, String>, AdminError> {
     let mut next = current;
     match ops {
         ConfigOps::Replace(entries) => {
@@ -351,7 +382,7 @@ fn apply_config_ops(
                 match op {
                     0 => {
                         let v = value.clone().ok_or_else(|| {
-                            (ErrorCode::InvalidRequest, format!("null value for {key}"))
+                            refuse(AdminFault::InvalidRequest, format!("null value for {key}"))
                         })?;
                         validate_topic_config(name, &v).map_err(bad_config)?;
                         next.insert(name.to_string(), v);
@@ -363,14 +394,14 @@ fn apply_config_ops(
                         // cleanup.policy is the only list config; "delete" is
                         // its only value, so APPEND/SUBTRACT can only keep or
                         // empty it.
-                        return Err((
-                            ErrorCode::InvalidConfig,
+                        return Err(refuse(
+                            AdminFault::InvalidConfig,
                             format!("APPEND and SUBTRACT are not supported for {key}"),
                         ));
                     }
                     _ => {
-                        return Err((
-                            ErrorCode::InvalidRequest,
+                        return Err(refuse(
+                            AdminFault::InvalidRequest,
                             format!("unknown config operation {op}"),
                         ))
                     }
@@ -384,16 +415,16 @@ fn apply_config_ops(
 fn owner_from_replicas(
     replicas: &[i32],
     to_shard: &impl Fn(i32) -> Option<usize>,
-) -> Result<usize, ApiError> {
+) -> Result<usize, AdminError> {
     match replicas {
         [node] => to_shard(*node).ok_or_else(|| {
-            (
-                ErrorCode::InvalidReplicaAssignment,
+            refuse(
+                AdminFault::InvalidReplicaAssignment,
                 format!("Unknown broker {node} in the replica assignment"),
             )
         }),
-        _ => Err((
-            ErrorCode::InvalidReplicaAssignment,
+        _ => Err(refuse(
+            AdminFault::InvalidReplicaAssignment,
             format!(
                 "Replica assignment {replicas:?} must name exactly one broker: this is a single-node cluster"
             ),
@@ -407,30 +438,30 @@ fn plan_topic(
     config: &crate::config::BrokerConfig,
     shards: usize,
     to_shard: &impl Fn(i32) -> Option<usize>,
-) -> Result<(TopicMeta, CreatedTopic), ApiError> {
+) -> Result<(TopicMeta, CreatedTopic), AdminError> {
     validate_topic_name(&t.name)?;
     if md.topics.contains_key(&t.name) {
-        return Err((
-            ErrorCode::TopicAlreadyExists,
+        return Err(refuse(
+            AdminFault::TopicAlreadyExists,
             format!("Topic '{}' already exists.", t.name),
         ));
     }
     if let Some(other) = md.topics.keys().find(|n| collides_with(n, &t.name)) {
-        return Err((
-            ErrorCode::InvalidTopicException,
+        return Err(refuse(
+            AdminFault::InvalidTopic,
             format!("Topic '{}' collides with existing topic: {other}", t.name),
         ));
     }
     if is_internal(&t.name) {
-        return Err((
-            ErrorCode::InvalidTopicException,
+        return Err(refuse(
+            AdminFault::InvalidTopic,
             format!("Topic '{}' is reserved for internal use", t.name),
         ));
     }
     let owners = if !t.assignments.is_empty() {
         if t.num_partitions != -1 || t.replication_factor != -1 {
-            return Err((
-                ErrorCode::InvalidRequest,
+            return Err(refuse(
+                AdminFault::InvalidRequest,
                 "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.".to_string(),
             ));
         }
@@ -442,8 +473,8 @@ fn plan_topic(
             .enumerate()
             .any(|(k, (i, _))| *i != k as i32)
         {
-            return Err((
-                ErrorCode::InvalidReplicaAssignment,
+            return Err(refuse(
+                AdminFault::InvalidReplicaAssignment,
                 "Partitions in the assignment must be 0..n-1, each once".to_string(),
             ));
         }
@@ -458,14 +489,14 @@ fn plan_topic(
             t.num_partitions
         };
         if partitions <= 0 {
-            return Err((
-                ErrorCode::InvalidPartitions,
+            return Err(refuse(
+                AdminFault::InvalidPartitions,
                 "Number of partitions must be larger than 0.".to_string(),
             ));
         }
         if partitions > MAX_PARTITIONS_PER_TOPIC {
-            return Err((
-                ErrorCode::InvalidPartitions,
+            return Err(refuse(
+                AdminFault::InvalidPartitions,
                 format!("at most {MAX_PARTITIONS_PER_TOPIC} partitions per topic"),
             ));
         }
@@ -475,14 +506,14 @@ fn plan_topic(
             t.replication_factor
         };
         if rf <= 0 {
-            return Err((
-                ErrorCode::InvalidReplicationFactor,
+            return Err(refuse(
+                AdminFault::InvalidReplicationFactor,
                 "Replication factor must be larger than 0.".to_string(),
             ));
         }
         if rf > 1 {
-            return Err((
-                ErrorCode::InvalidReplicationFactor,
+            return Err(refuse(
+                AdminFault::InvalidReplicationFactor,
                 format!("Replication factor: {rf} larger than available brokers: 1."),
             ));
         }
@@ -491,14 +522,14 @@ fn plan_topic(
     let mut configs = BTreeMap::new();
     for (key, value) in &t.configs {
         let Some(value) = value else {
-            return Err((
-                ErrorCode::InvalidConfig,
+            return Err(refuse(
+                AdminFault::InvalidConfig,
                 format!("Null value not supported for topic configs: {key}"),
             ));
         };
         if topic_config_def(key).is_none() {
-            return Err((
-                ErrorCode::InvalidConfig,
+            return Err(refuse(
+                AdminFault::InvalidConfig,
                 format!("Unknown topic config name: {key}"),
             ));
         }

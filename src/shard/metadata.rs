@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error_code::ErrorCode;
+use super::controller::{refuse, AdminError, AdminFault};
 
 pub const METADATA_FILE: &str = "shardlog-metadata.json";
 
@@ -160,8 +160,8 @@ pub fn new_topic_id() -> String {
 
 /// Kafka's topic name rules: 1-249 characters of `[a-zA-Z0-9._-]`, not `.`
 /// or `..`.
-pub fn validate_topic_name(name: &str) -> Result<(), (ErrorCode, String)> {
-    let fail = |why: String| Err((ErrorCode::InvalidTopicException, why));
+pub fn validate_topic_name(name: &str) -> Result<(), AdminError> {
+    let fail = |why: String| Err(refuse(AdminFault::InvalidTopic, why));
     if name.is_empty() {
         return fail("Topic name is illegal, it can't be empty".into());
     }
