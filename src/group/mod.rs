@@ -45,19 +45,22 @@
 
 pub mod consumer_protocol;
 mod coordinator;
+mod error;
+mod membership;
+mod offsets;
+mod persistence;
 pub mod records;
 mod state;
-mod store;
+mod timers;
 mod wire;
 
 pub use coordinator::Coordinator;
+pub use error::GroupError;
+pub use persistence::{StoreError, OFFSETS_TOPIC};
 pub use records::OffsetValue;
 pub use state::GroupState;
-pub use store::{StoreError, OFFSETS_TOPIC};
 
 use bytes::Bytes;
-
-use crate::error_code::ErrorCode;
 
 /// Longest group id accepted (INVALID_GROUP_ID beyond). Kafka has no
 /// limit; group ids are held in memory and in every record of the group.
@@ -145,17 +148,28 @@ pub struct JoinParams {
     pub require_known_member_id: bool,
 }
 
+impl JoinParams {
+    /// The protocol names and metadata together, as the group's
+    /// shardlog.group.metadata.max.bytes counts them.
+    pub fn metadata_bytes(&self) -> usize {
+        self.protocols.iter().map(|(n, m)| n.len() + m.len()).sum()
+    }
+}
+
 /// A member as the leader's JoinGroup response lists it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JoinedMember {
     pub member_id: String,
     pub instance_id: Option<String>,
     pub metadata: Bytes,
 }
 
-#[derive(Debug, Clone)]
-pub struct JoinResult {
-    pub error: ErrorCode,
+/// A JoinGroup's answer: the generation joined, or why not.
+pub type JoinResult = Result<Joined, JoinError>;
+
+/// A generation as a JoinGroup response gives it to one member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Joined {
     pub generation_id: i32,
     pub protocol_type: Option<String>,
     pub protocol_name: Option<String>,
@@ -165,16 +179,19 @@ pub struct JoinResult {
     pub members: Vec<JoinedMember>,
 }
 
-impl JoinResult {
-    pub fn error(error: ErrorCode, member_id: &str) -> Self {
-        JoinResult {
+/// A refused JoinGroup: why, and the member id its response carries (the
+/// id handed out with MEMBER_ID_REQUIRED, else the member's own).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinError {
+    pub error: GroupError,
+    pub member_id: String,
+}
+
+impl JoinError {
+    pub fn new(error: GroupError, member_id: &str) -> Self {
+        JoinError {
             error,
-            generation_id: -1,
-            protocol_type: None,
-            protocol_name: None,
-            leader: String::new(),
             member_id: member_id.to_string(),
-            members: Vec::new(),
         }
     }
 }
@@ -193,23 +210,14 @@ pub struct SyncParams {
     pub assignments: Vec<(String, Bytes)>,
 }
 
-#[derive(Debug, Clone)]
-pub struct SyncResult {
-    pub error: ErrorCode,
+/// A SyncGroup's answer: the member's assignment, or why not.
+pub type SyncResult = Result<Synced, GroupError>;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Synced {
     pub protocol_type: Option<String>,
     pub protocol_name: Option<String>,
     pub assignment: Bytes,
-}
-
-impl SyncResult {
-    pub fn error(error: ErrorCode) -> Self {
-        SyncResult {
-            error,
-            protocol_type: None,
-            protocol_name: None,
-            assignment: Bytes::new(),
-        }
-    }
 }
 
 /// One partition of an OffsetCommit.
@@ -239,6 +247,9 @@ pub struct CommitParams {
 /// Committed offsets by topic: (partition, committed offset if any).
 pub type FetchedOffsets = Vec<(String, Vec<(i32, Option<OffsetValue>)>)>;
 
+/// An OffsetDelete's outcome by topic: (partition, its outcome).
+pub type DeletedOffsets = Vec<(String, Vec<(i32, Result<(), GroupError>)>)>;
+
 /// A member as DescribeGroups shows it.
 #[derive(Debug, Clone)]
 pub struct DescribedMember {
@@ -252,12 +263,24 @@ pub struct DescribedMember {
 
 #[derive(Debug, Clone)]
 pub struct GroupDescription {
-    pub error: ErrorCode,
     pub group_id: String,
     pub state: &'static str,
     pub protocol_type: String,
     pub protocol: String,
     pub members: Vec<DescribedMember>,
+}
+
+impl GroupDescription {
+    /// A group that does not exist: Kafka describes it as Dead.
+    pub fn unknown(group_id: &str) -> Self {
+        GroupDescription {
+            group_id: group_id.to_string(),
+            state: GroupState::Dead.name(),
+            protocol_type: String::new(),
+            protocol: String::new(),
+            members: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
