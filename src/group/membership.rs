@@ -943,3 +943,465 @@ impl<'a> Step<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::group::state::GroupState;
+
+    const DELAY_MS: i64 = 3000;
+
+    /// One group driven by hand: the async layer's bookkeeping (timers by
+    /// deadline, answers by ticket, writes asked for) without tasks, sleeps
+    /// or a clock.
+    struct Sim {
+        config: GroupConfig,
+        group: Group,
+        now_ms: i64,
+        next_ticket: u64,
+        armed: BTreeMap<Timer, i64>,
+        joins: HashMap<Ticket, JoinResult>,
+        syncs: HashMap<Ticket, SyncResult>,
+        stores: Vec<StoreRequest>,
+    }
+
+    impl Sim {
+        fn new() -> Self {
+            Sim {
+                config: GroupConfig {
+                    initial_rebalance_delay_ms: DELAY_MS as i32,
+                    ..GroupConfig::default()
+                },
+                group: Group::new("g".into(), 0),
+                now_ms: 0,
+                next_ticket: 0,
+                armed: BTreeMap::new(),
+                joins: HashMap::new(),
+                syncs: HashMap::new(),
+                stores: Vec::new(),
+            }
+        }
+
+        /// Runs one step now and carries out its effects as the async
+        /// layer would.
+        fn step<T>(&mut self, f: impl FnOnce(&mut Step, &mut Group) -> T) -> T {
+            let mut step = Step::new(&self.config, self.now_ms);
+            let out = f(&mut step, &mut self.group);
+            let fx = step.into_effects();
+            for (t, r) in fx.joins {
+                assert!(self.joins.insert(t, r).is_none(), "{t:?} answered twice");
+            }
+            for (t, r) in fx.syncs {
+                assert!(self.syncs.insert(t, r).is_none(), "{t:?} answered twice");
+            }
+            for op in fx.timers {
+                match op {
+                    TimerOp::Arm { timer, after_ms } => {
+                        self.armed.insert(timer, self.now_ms + after_ms);
+                    }
+                    TimerOp::Cancel(timer) => {
+                        self.armed.remove(&timer);
+                    }
+                }
+            }
+            self.stores.extend(fx.stores);
+            out
+        }
+
+        fn ticket(&mut self) -> Ticket {
+            self.next_ticket += 1;
+            Ticket(self.next_ticket)
+        }
+
+        fn join(&mut self, p: JoinParams) -> Ticket {
+            let ticket = self.ticket();
+            let fresh = format!("u{}", ticket.0);
+            self.step(|s, g| s.join(g, p, ticket, &fresh));
+            ticket
+        }
+
+        fn sync(&mut self, member_id: &str, generation_id: i32, assignments: &[String]) -> Ticket {
+            let ticket = self.ticket();
+            let p = SyncParams {
+                group_id: "g".into(),
+                generation_id,
+                member_id: member_id.into(),
+                instance_id: self
+                    .group
+                    .members
+                    .get(member_id)
+                    .and_then(|m| m.instance_id.clone()),
+                protocol_type: None,
+                protocol_name: None,
+                assignments: assignments
+                    .iter()
+                    .map(|id| (id.clone(), Bytes::from(format!("for {id}"))))
+                    .collect(),
+            };
+            self.step(|s, g| s.sync(g, p, ticket));
+            ticket
+        }
+
+        fn heartbeat(
+            &mut self,
+            member_id: &str,
+            instance_id: Option<&str>,
+        ) -> Result<(), GroupError> {
+            let generation = self.group.generation;
+            self.step(|s, g| s.heartbeat(g, generation, member_id, instance_id))
+        }
+
+        /// The answer `ticket` got, if any yet.
+        fn joined(&mut self, ticket: Ticket) -> Option<JoinResult> {
+            self.joins.remove(&ticket)
+        }
+
+        fn synced(&mut self, ticket: Ticket) -> Option<SyncResult> {
+            self.syncs.remove(&ticket)
+        }
+
+        /// Moves the clock to `to_ms`, firing every timer due by then in
+        /// deadline order.
+        fn advance_to(&mut self, to_ms: i64) {
+            loop {
+                let next = self.armed.iter().map(|(t, at)| (*at, t.clone())).min();
+                let Some((at, timer)) = next.filter(|(at, _)| *at <= to_ms) else {
+                    break;
+                };
+                self.armed.remove(&timer);
+                self.now_ms = at;
+                self.step(|s, g| s.timer_fired(g, timer));
+            }
+            self.now_ms = to_ms;
+        }
+
+        /// Completes every write asked for, successfully.
+        fn store_all(&mut self) {
+            for request in std::mem::take(&mut self.stores) {
+                match request {
+                    StoreRequest::Group => {}
+                    StoreRequest::Assignment {
+                        generation,
+                        assignments,
+                    } => self.step(|s, g| s.assignment_stored(g, generation, &assignments, Ok(()))),
+                    StoreRequest::Replacement { ticket, joined } => {
+                        self.joins.insert(ticket, Ok(joined));
+                    }
+                }
+            }
+        }
+
+        /// Lets time run until the join phase ends.
+        fn end_join_phase(&mut self) {
+            while self.group.state == GroupState::PreparingRebalance {
+                let deadline = self.armed[&Timer::Join];
+                self.advance_to(deadline);
+            }
+        }
+
+        /// Joins members (their JoinGroup answered once the initial delay
+        /// ends), has every member sync and the leader hand out
+        /// assignments, and returns the members' ids in join order; the
+        /// group is then Stable.
+        fn stable_group(&mut self, joins: Vec<JoinParams>) -> Vec<String> {
+            let tickets: Vec<Ticket> = joins.into_iter().map(|p| self.join(p)).collect();
+            self.end_join_phase();
+            let joined: Vec<Joined> = tickets
+                .iter()
+                .map(|t| self.joined(*t).expect("answered").expect("joined"))
+                .collect();
+            let ids: Vec<String> = joined.iter().map(|j| j.member_id.clone()).collect();
+            let generation = joined[0].generation_id;
+            let leader = joined[0].leader.clone();
+            let mut syncs: Vec<Ticket> = ids
+                .iter()
+                .filter(|id| **id != leader)
+                .map(|id| self.sync(id, generation, &[]))
+                .collect();
+            syncs.push(self.sync(&leader, generation, &ids));
+            self.store_all();
+            for t in syncs {
+                self.synced(t).expect("answered").expect("synced");
+            }
+            assert_eq!(self.group.state, GroupState::Stable);
+            ids
+        }
+    }
+
+    /// A JoinGroup v3 (no MEMBER_ID_REQUIRED round) from a dynamic member.
+    fn join_params(member_id: &str) -> JoinParams {
+        JoinParams {
+            group_id: "g".into(),
+            member_id: member_id.into(),
+            instance_id: None,
+            client_id: "client".into(),
+            client_host: String::new(),
+            session_timeout_ms: 10_000,
+            rebalance_timeout_ms: 30_000,
+            protocol_type: "consumer".into(),
+            protocols: vec![("range".into(), Bytes::from_static(b"subscription"))],
+            require_known_member_id: false,
+        }
+    }
+
+    // Proves a first JoinGroup v4+ gets MEMBER_ID_REQUIRED with a fresh id,
+    // that rejoining with it completes generation 1 after the initial
+    // delay, and that an id never used is forgotten after the session
+    // timeout.
+    #[test]
+    fn member_id_required_then_join() {
+        let mut sim = Sim::new();
+        let first = JoinParams {
+            require_known_member_id: true,
+            ..join_params("")
+        };
+        let t1 = sim.join(first.clone());
+        let t2 = sim.join(first);
+        let e1 = sim
+            .joined(t1)
+            .expect("answered at once")
+            .expect_err("refused");
+        let e2 = sim
+            .joined(t2)
+            .expect("answered at once")
+            .expect_err("refused");
+        assert_eq!(
+            (e1.error, e1.member_id.as_str()),
+            (GroupError::MemberIdRequired, "client-u1")
+        );
+        assert_eq!(e2.member_id, "client-u2");
+        assert_eq!(sim.group.state, GroupState::Empty, "no member joined yet");
+        assert_eq!(sim.armed[&Timer::PendingMember("client-u2".into())], 10_000);
+
+        sim.advance_to(100);
+        let t3 = sim.join(join_params("client-u1"));
+        assert!(!sim
+            .armed
+            .contains_key(&Timer::PendingMember("client-u1".into())));
+        assert_eq!(sim.group.state, GroupState::PreparingRebalance);
+        sim.advance_to(100 + DELAY_MS - 1);
+        assert!(sim.joined(t3).is_none(), "the initial delay holds the join");
+        sim.advance_to(100 + DELAY_MS);
+        let joined = sim.joined(t3).expect("answered").expect("joined");
+        assert_eq!(joined.generation_id, 1);
+        assert_eq!(joined.leader, "client-u1");
+        assert_eq!(joined.members.len(), 1, "the leader gets the members");
+        assert_eq!(joined.protocol_name.as_deref(), Some("range"));
+        assert_eq!(sim.group.state, GroupState::CompletingRebalance);
+
+        sim.advance_to(10_000);
+        assert!(sim.group.pending_members.is_empty());
+        let late = sim.join(join_params("client-u2"));
+        let e = sim.joined(late).expect("answered").expect_err("refused");
+        assert_eq!(e.error, GroupError::UnknownMember);
+    }
+
+    // Proves the first rebalance of an empty group waits the initial delay
+    // again while new members keep arriving, but no longer in all than the
+    // rebalance timeout.
+    #[test]
+    fn initial_delay_extends_within_the_rebalance_timeout() {
+        let mut sim = Sim::new();
+        let p = JoinParams {
+            rebalance_timeout_ms: 10_000,
+            ..join_params("")
+        };
+        let mut tickets = vec![sim.join(p.clone())];
+        assert_eq!(sim.armed[&Timer::Join], DELAY_MS);
+        // Members arrive at 1 s, 5 s and 8 s: each time the delay ends, it
+        // starts again, for the delay or what is left of the 10 s timeout.
+        for (join_at, fire_at, next_deadline) in
+            [(1000, 3000, 6000), (5000, 6000, 9000), (8000, 9000, 10_000)]
+        {
+            sim.advance_to(join_at);
+            tickets.push(sim.join(p.clone()));
+            sim.advance_to(fire_at);
+            assert_eq!(sim.armed[&Timer::Join], next_deadline, "at {fire_at}");
+        }
+        // A member arriving after that does not extend it any further.
+        sim.advance_to(9500);
+        tickets.push(sim.join(p.clone()));
+        sim.advance_to(9999);
+        assert!(tickets.iter().all(|t| !sim.joins.contains_key(t)));
+        sim.advance_to(10_000);
+        let joined: Vec<Joined> = tickets
+            .iter()
+            .map(|t| sim.joined(*t).expect("answered").expect("joined"))
+            .collect();
+        assert!(joined.iter().all(|j| j.generation_id == 1));
+        assert_eq!(
+            joined[0].leader, joined[0].member_id,
+            "the first member leads"
+        );
+        assert_eq!(joined[0].members.len(), 5);
+        assert!(joined[1..].iter().all(|j| j.members.is_empty()));
+    }
+
+    // Proves a rebalance waits at most the rebalance timeout for members
+    // to rejoin, then drops the dynamic member that did not (heartbeating
+    // does not save it) and completes the generation with the others.
+    #[test]
+    fn rebalance_timeout_drops_a_member_that_did_not_rejoin() {
+        let mut sim = Sim::new();
+        let ids = sim.stable_group(vec![join_params(""), join_params("")]);
+        let (a, b) = (ids[0].clone(), ids[1].clone());
+        assert_eq!(sim.group.leader.as_deref(), Some(a.as_str()));
+
+        sim.advance_to(10_000);
+        let c = sim.join(join_params(""));
+        assert_eq!(sim.group.state, GroupState::PreparingRebalance);
+        assert_eq!(sim.armed[&Timer::Join], 10_000 + 30_000);
+        assert_eq!(
+            sim.heartbeat(&a, None),
+            Err(GroupError::RebalanceInProgress)
+        );
+        let a2 = sim.join(join_params(&a));
+        for at in (15_000..40_000).step_by(5000) {
+            sim.advance_to(at);
+            assert_eq!(
+                sim.heartbeat(&b, None),
+                Err(GroupError::RebalanceInProgress)
+            );
+        }
+        sim.advance_to(39_999);
+        assert!(sim.joins.is_empty(), "the join phase waits for B");
+        sim.advance_to(40_000);
+        let a2 = sim.joined(a2).expect("answered").expect("joined");
+        let c = sim.joined(c).expect("answered").expect("joined");
+        assert_eq!((a2.generation_id, c.generation_id), (2, 2));
+        assert_eq!(a2.leader, a, "the leader that rejoined stays leader");
+        assert_eq!(a2.members.len(), 2, "B is not in generation 2");
+        assert!(!sim.group.members.contains_key(&b));
+        assert!(!sim.armed.contains_key(&Timer::Session(b.clone())));
+        assert_eq!(sim.heartbeat(&b, None), Err(GroupError::UnknownMember));
+    }
+
+    // Proves a member is removed once it has not been heard from for its
+    // session timeout, each heartbeat pushing the deadline, and that the
+    // removal starts a rebalance for the others.
+    #[test]
+    fn session_expiry_removes_a_silent_member() {
+        let mut sim = Sim::new();
+        let ids = sim.stable_group(vec![join_params(""), join_params("")]);
+        let (a, b) = (ids[0].clone(), ids[1].clone());
+        let start = sim.now_ms;
+        for (at, member) in [(4000, &a), (5000, &b), (8000, &a), (12_000, &a)] {
+            sim.advance_to(start + at);
+            assert_eq!(sim.heartbeat(member, None), Ok(()));
+        }
+        sim.advance_to(start + 5000 + 10_000 - 1);
+        assert!(
+            sim.group.members.contains_key(&b),
+            "B's session has 1 ms left"
+        );
+        sim.advance_to(start + 5000 + 10_000);
+        assert!(!sim.group.members.contains_key(&b), "B's session expired");
+        assert!(sim.group.members.contains_key(&a), "A kept heartbeating");
+        assert_eq!(sim.group.state, GroupState::PreparingRebalance);
+        assert_eq!(
+            sim.heartbeat(&a, None),
+            Err(GroupError::RebalanceInProgress)
+        );
+    }
+
+    // Proves a static member's new instance takes the old one's place in a
+    // Stable group without a rebalance once its new id is stored, and that
+    // the old instance is fenced from then on.
+    #[test]
+    fn static_member_replacement_fences_the_old_instance() {
+        let mut sim = Sim::new();
+        let static_join = |member_id: &str| JoinParams {
+            instance_id: Some("i1".into()),
+            require_known_member_id: true,
+            ..join_params(member_id)
+        };
+        let ids = sim.stable_group(vec![static_join(""), join_params("")]);
+        let (old, other) = (ids[0].clone(), ids[1].clone());
+        assert!(
+            old.starts_with("i1-"),
+            "a static member's id names its instance"
+        );
+
+        sim.advance_to(sim.now_ms + 1000);
+        let t = sim.join(static_join(""));
+        assert!(
+            sim.joined(t).is_none(),
+            "answered once the new id is stored"
+        );
+        sim.store_all();
+        let joined = sim.joined(t).expect("answered").expect("joined");
+        let new = joined.member_id.clone();
+        assert_ne!(new, old);
+        assert_eq!(joined.generation_id, 1, "no new generation");
+        assert_eq!(
+            joined.leader, old,
+            "the old leader id, so it does not reassign"
+        );
+        assert_eq!(sim.group.state, GroupState::Stable);
+        assert_eq!(sim.group.leader.as_deref(), Some(new.as_str()));
+
+        assert_eq!(
+            sim.heartbeat(&old, Some("i1")),
+            Err(GroupError::FencedInstance)
+        );
+        assert_eq!(sim.heartbeat(&new, Some("i1")), Ok(()));
+        assert_eq!(sim.heartbeat(&other, None), Ok(()), "the others go on");
+        let synced = sim.sync(&new, 1, &[]);
+        let synced = sim.synced(synced).expect("answered").expect("synced");
+        assert_eq!(synced.assignment, Bytes::from(format!("for {old}")));
+        assert!(!sim.armed.contains_key(&Timer::Session(old.clone())));
+        assert!(sim.armed.contains_key(&Timer::Session(new.clone())));
+        let left = sim.step(|s, g| s.leave(g, &[(old.clone(), Some("i1".into()))]));
+        assert_eq!(left, vec![Err(GroupError::FencedInstance)]);
+        let left = sim.step(|s, g| s.leave(g, &[(String::new(), Some("i1".into()))]));
+        assert_eq!(left, vec![Ok(())]);
+        assert!(!sim.group.members.contains_key(&new));
+    }
+
+    // Proves members that do not send SyncGroup within the rebalance
+    // timeout are removed, which starts another rebalance, while the
+    // leader's stored assignment was handed out on time.
+    #[test]
+    fn sync_timeout_removes_a_member_that_does_not_sync() {
+        let mut sim = Sim::new();
+        let p = JoinParams {
+            rebalance_timeout_ms: 20_000,
+            ..join_params("")
+        };
+        let (ta, tb) = (sim.join(p.clone()), sim.join(p));
+        sim.end_join_phase();
+        let joined_at = sim.now_ms;
+        let a = sim.joined(ta).expect("answered").expect("joined").member_id;
+        let b = sim.joined(tb).expect("answered").expect("joined").member_id;
+        let deadline = joined_at + 20_000;
+        assert_eq!(sim.armed[&Timer::Sync], deadline);
+
+        sim.advance_to(joined_at + 1000);
+        let synced = sim.sync(&a, 1, &[a.clone(), b.clone()]);
+        assert!(sim.synced(synced).is_none(), "answered once stored");
+        sim.store_all();
+        let synced = sim.synced(synced).expect("answered").expect("synced");
+        assert_eq!(synced.assignment, Bytes::from(format!("for {a}")));
+        assert_eq!(sim.group.state, GroupState::Stable);
+
+        // A heartbeats meanwhile; B, waiting to sync, needs not.
+        for at in (joined_at + 5000..deadline).step_by(5000) {
+            sim.advance_to(at);
+            assert_eq!(sim.heartbeat(&a, None), Ok(()));
+        }
+        sim.advance_to(deadline - 1);
+        assert!(
+            sim.group.members.contains_key(&b),
+            "B still has time to sync"
+        );
+        sim.advance_to(deadline);
+        assert!(!sim.group.members.contains_key(&b), "B never synced");
+        assert_eq!(sim.group.state, GroupState::PreparingRebalance);
+        assert_eq!(
+            sim.heartbeat(&a, None),
+            Err(GroupError::RebalanceInProgress)
+        );
+    }
+}
