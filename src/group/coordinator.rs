@@ -464,27 +464,35 @@ impl Coordinator {
     // --- Maintenance -------------------------------------------------------------
 
     fn spawn_maintenance(self: &Rc<Self>) {
+        self.every_while_open(
+            self.config.offsets_compaction_interval_ms,
+            |this| async move { this.compact_due().await },
+        );
+        self.every_while_open(
+            self.config.offsets_retention_check_interval_ms,
+            |this| async move { this.expire_offsets().await },
+        );
+    }
+
+    /// Runs `pass` every `interval_ms` until the coordinator closes.
+    fn every_while_open<Fut>(
+        self: &Rc<Self>,
+        interval_ms: u64,
+        pass: impl Fn(Rc<Self>) -> Fut + 'static,
+    ) where
+        Fut: std::future::Future<Output = ()> + 'static,
+    {
         let this = self.clone();
-        let interval = Duration::from_millis(self.config.offsets_compaction_interval_ms);
-        timers::every(interval, move || {
+        timers::every(Duration::from_millis(interval_ms), move || {
             let this = this.clone();
+            // The pass is a future that has not started: it runs only if
+            // the coordinator is still open when the interval ends.
+            let run = pass(this.clone());
             async move {
                 if this.closed.get() {
                     return false;
                 }
-                this.compact_due().await;
-                true
-            }
-        });
-        let this = self.clone();
-        let interval = Duration::from_millis(self.config.offsets_retention_check_interval_ms);
-        timers::every(interval, move || {
-            let this = this.clone();
-            async move {
-                if this.closed.get() {
-                    return false;
-                }
-                this.expire_offsets().await;
+                run.await;
                 true
             }
         });

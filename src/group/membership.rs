@@ -116,6 +116,39 @@ fn new_member_id(prefix: &str, fresh: &str) -> String {
     format!("{}-{fresh}", &prefix[..end])
 }
 
+/// The checks Heartbeat and OffsetCommit begin with: the group is not
+/// being deleted, and no newer instance took the member's place.
+fn check_live_instance(
+    group: &Group,
+    member_id: &str,
+    instance_id: Option<&str>,
+) -> Result<(), GroupError> {
+    if group.state == GroupState::Dead {
+        return Err(GroupError::GroupDeleting);
+    }
+    if group.is_fenced(instance_id, member_id) {
+        return Err(GroupError::FencedInstance);
+    }
+    Ok(())
+}
+
+/// The member `member_id`, if it is one of generation `generation_id`.
+fn generation_member<'g>(
+    group: &'g mut Group,
+    generation_id: i32,
+    member_id: &str,
+) -> Result<&'g mut Member, GroupError> {
+    let generation = group.generation;
+    let member = group
+        .members
+        .get_mut(member_id)
+        .ok_or(GroupError::UnknownMember)?;
+    if generation_id != generation {
+        return Err(GroupError::IllegalGeneration);
+    }
+    Ok(member)
+}
+
 fn refuse(error: GroupError, member_id: &str) -> JoinResult {
     Err(JoinError::new(error, member_id))
 }
@@ -392,12 +425,7 @@ impl<'a> Step<'a> {
         if group.is_fenced(p.instance_id.as_deref(), &p.member_id) {
             return Err(GroupError::FencedInstance);
         }
-        if !group.members.contains_key(&p.member_id) {
-            return Err(GroupError::UnknownMember);
-        }
-        if p.generation_id != group.generation {
-            return Err(GroupError::IllegalGeneration);
-        }
+        generation_member(group, p.generation_id, &p.member_id)?;
         let type_differs = p
             .protocol_type
             .as_ref()
@@ -512,19 +540,9 @@ impl<'a> Step<'a> {
         member_id: &str,
         instance_id: Option<&str>,
     ) -> Result<(), GroupError> {
-        if group.state == GroupState::Dead {
-            return Err(GroupError::GroupDeleting);
-        }
-        if group.is_fenced(instance_id, member_id) {
-            return Err(GroupError::FencedInstance);
-        }
-        let (generation, state) = (group.generation, group.state);
-        let Some(member) = group.members.get_mut(member_id) else {
-            return Err(GroupError::UnknownMember);
-        };
-        if generation_id != generation {
-            return Err(GroupError::IllegalGeneration);
-        }
+        check_live_instance(group, member_id, instance_id)?;
+        let state = group.state;
+        let member = generation_member(group, generation_id, member_id)?;
         match state {
             GroupState::Empty | GroupState::Dead => Err(GroupError::UnknownMember),
             GroupState::CompletingRebalance | GroupState::Stable => {
@@ -585,22 +603,12 @@ impl<'a> Step<'a> {
         member_id: &str,
         instance_id: Option<&str>,
     ) -> Result<(), GroupError> {
-        if group.state == GroupState::Dead {
-            return Err(GroupError::GroupDeleting);
-        }
-        if group.is_fenced(instance_id, member_id) {
-            return Err(GroupError::FencedInstance);
-        }
+        check_live_instance(group, member_id, instance_id)?;
         if generation_id < 0 && group.state == GroupState::Empty {
             return Ok(());
         }
-        let (generation, state) = (group.generation, group.state);
-        let Some(member) = group.members.get_mut(member_id) else {
-            return Err(GroupError::UnknownMember);
-        };
-        if generation_id != generation {
-            return Err(GroupError::IllegalGeneration);
-        }
+        let state = group.state;
+        let member = generation_member(group, generation_id, member_id)?;
         match state {
             GroupState::CompletingRebalance => Err(GroupError::RebalanceInProgress),
             GroupState::Empty
