@@ -42,6 +42,17 @@
 //! offset.metadata.max.bytes per commit. Each group's timers only touch
 //! that group, so a member joining in a loop or never heartbeating costs
 //! its own group a rebalance, never another group's progress.
+//!
+//! Files. `membership.rs` is the protocol's state machine, one group at a
+//! time: given the time, it changes the group's state (`state.rs`) and
+//! says what must happen (answers, timers, writes) without doing any of
+//! it, so its tests step time by hand. `coordinator.rs` is the thin async
+//! layer that runs it: the shard's groups, their parked requests, glommio
+//! timers (`timers.rs`) and writes to the offsets log. `offsets.rs` holds
+//! committed offsets (commit, fetch, delete, expiry); `persistence.rs` is
+//! the offsets log (append, replay, compaction) and the only file here
+//! that calls the storage engine. Refusals are [`GroupError`]s;
+//! `handler/errors.rs` decides their Kafka error codes.
 
 pub mod consumer_protocol;
 mod coordinator;
