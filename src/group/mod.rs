@@ -42,22 +42,36 @@
 //! offset.metadata.max.bytes per commit. Each group's timers only touch
 //! that group, so a member joining in a loop or never heartbeating costs
 //! its own group a rebalance, never another group's progress.
+//!
+//! Files. `membership.rs` is the protocol's state machine, one group at a
+//! time: given the time, it changes the group's state (`state.rs`) and
+//! says what must happen (answers, timers, writes) without doing any of
+//! it, so its tests step time by hand. `coordinator.rs` is the thin async
+//! layer that runs it: the shard's groups, their parked requests, glommio
+//! timers (`timers.rs`) and writes to the offsets log. `offsets.rs` holds
+//! committed offsets (commit, fetch, delete, expiry); `persistence.rs` is
+//! the offsets log (append, replay, compaction) and the only file here
+//! that calls the storage engine. Refusals are [`GroupError`]s;
+//! `handler/errors.rs` decides their Kafka error codes.
 
 pub mod consumer_protocol;
 mod coordinator;
+mod error;
+mod membership;
+mod offsets;
+mod persistence;
 pub mod records;
 mod state;
-mod store;
+mod timers;
 mod wire;
 
 pub use coordinator::Coordinator;
+pub use error::GroupError;
+pub use persistence::{StoreError, OFFSETS_TOPIC};
 pub use records::OffsetValue;
 pub use state::GroupState;
-pub use store::{StoreError, OFFSETS_TOPIC};
 
 use bytes::Bytes;
-
-use crate::error_code::ErrorCode;
 
 /// Longest group id accepted (INVALID_GROUP_ID beyond). Kafka has no
 /// limit; group ids are held in memory and in every record of the group.
@@ -145,17 +159,28 @@ pub struct JoinParams {
     pub require_known_member_id: bool,
 }
 
+impl JoinParams {
+    /// The protocol names and metadata together, as the group's
+    /// shardlog.group.metadata.max.bytes counts them.
+    pub fn metadata_bytes(&self) -> usize {
+        self.protocols.iter().map(|(n, m)| n.len() + m.len()).sum()
+    }
+}
+
 /// A member as the leader's JoinGroup response lists it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JoinedMember {
     pub member_id: String,
     pub instance_id: Option<String>,
     pub metadata: Bytes,
 }
 
-#[derive(Debug, Clone)]
-pub struct JoinResult {
-    pub error: ErrorCode,
+/// A JoinGroup's answer: the generation joined, or why not.
+pub type JoinResult = Result<Joined, JoinError>;
+
+/// A generation as a JoinGroup response gives it to one member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Joined {
     pub generation_id: i32,
     pub protocol_type: Option<String>,
     pub protocol_name: Option<String>,
@@ -165,16 +190,19 @@ pub struct JoinResult {
     pub members: Vec<JoinedMember>,
 }
 
-impl JoinResult {
-    pub fn error(error: ErrorCode, member_id: &str) -> Self {
-        JoinResult {
+/// A refused JoinGroup: why, and the member id its response carries (the
+/// id handed out with MEMBER_ID_REQUIRED, else the member's own).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinError {
+    pub error: GroupError,
+    pub member_id: String,
+}
+
+impl JoinError {
+    pub fn new(error: GroupError, member_id: &str) -> Self {
+        JoinError {
             error,
-            generation_id: -1,
-            protocol_type: None,
-            protocol_name: None,
-            leader: String::new(),
             member_id: member_id.to_string(),
-            members: Vec::new(),
         }
     }
 }
@@ -193,23 +221,14 @@ pub struct SyncParams {
     pub assignments: Vec<(String, Bytes)>,
 }
 
-#[derive(Debug, Clone)]
-pub struct SyncResult {
-    pub error: ErrorCode,
+/// A SyncGroup's answer: the member's assignment, or why not.
+pub type SyncResult = Result<Synced, GroupError>;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Synced {
     pub protocol_type: Option<String>,
     pub protocol_name: Option<String>,
     pub assignment: Bytes,
-}
-
-impl SyncResult {
-    pub fn error(error: ErrorCode) -> Self {
-        SyncResult {
-            error,
-            protocol_type: None,
-            protocol_name: None,
-            assignment: Bytes::new(),
-        }
-    }
 }
 
 /// One partition of an OffsetCommit.
@@ -239,6 +258,9 @@ pub struct CommitParams {
 /// Committed offsets by topic: (partition, committed offset if any).
 pub type FetchedOffsets = Vec<(String, Vec<(i32, Option<OffsetValue>)>)>;
 
+/// An OffsetDelete's outcome by topic: (partition, its outcome).
+pub type DeletedOffsets = Vec<(String, Vec<(i32, Result<(), GroupError>)>)>;
+
 /// A member as DescribeGroups shows it.
 #[derive(Debug, Clone)]
 pub struct DescribedMember {
@@ -252,12 +274,24 @@ pub struct DescribedMember {
 
 #[derive(Debug, Clone)]
 pub struct GroupDescription {
-    pub error: ErrorCode,
     pub group_id: String,
     pub state: &'static str,
     pub protocol_type: String,
     pub protocol: String,
     pub members: Vec<DescribedMember>,
+}
+
+impl GroupDescription {
+    /// A group that does not exist: Kafka describes it as Dead.
+    pub fn unknown(group_id: &str) -> Self {
+        GroupDescription {
+            group_id: group_id.to_string(),
+            state: GroupState::Dead.name(),
+            protocol_type: String::new(),
+            protocol: String::new(),
+            members: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -1,16 +1,22 @@
 //! A group's state as the classic protocol defines it: members, generation,
 //! the chosen protocol and leader, committed offsets. Plain data plus the
-//! rules that need no I/O (protocol choice, join completeness); the
-//! coordinator drives the transitions. Lives on the coordinating shard.
+//! rules that need no I/O (protocol choice, join completeness, what
+//! DescribeGroups shows); the state machine in `membership.rs` drives the
+//! transitions. Lives on the coordinating shard.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use bytes::Bytes;
-use futures_channel::oneshot;
-use glommio::Task;
 
 use super::records::{GroupValue, OffsetValue, StoredMember};
-use super::{JoinResult, SyncResult};
+use super::{DescribedMember, GroupDescription, Joined, JoinedMember, ListedGroup, Synced};
+
+/// A request parked until its group gets there (a JoinGroup waiting for
+/// the rebalance, a SyncGroup for the leader's assignment). The async
+/// layer keeps the request's reply channel under this number, so the
+/// state itself holds no channels and can be stepped in a test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Ticket(pub u64);
 
 /// Kafka's group states, with the names DescribeGroups and ListGroups use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,12 +56,10 @@ pub struct Member {
     pub protocols: Vec<(String, Bytes)>,
     pub assignment: Bytes,
     /// Set while the member's JoinGroup waits for the rebalance.
-    pub join_waiter: Option<oneshot::Sender<JoinResult>>,
+    pub join_waiter: Option<Ticket>,
     /// Set while the member's SyncGroup waits for the leader's assignment.
-    pub sync_waiter: Option<oneshot::Sender<SyncResult>>,
+    pub sync_waiter: Option<Ticket>,
     pub last_heartbeat_ms: i64,
-    /// The session timer; dropped (cancelled) with the member.
-    pub session_task: Option<Task<()>>,
 }
 
 impl Member {
@@ -100,19 +104,17 @@ pub struct Group {
     pub members: BTreeMap<String, Member>,
     /// group.instance.id -> member id.
     pub static_members: HashMap<String, String>,
-    /// Member ids handed out with MEMBER_ID_REQUIRED, not yet joined,
-    /// each with the timer that forgets it.
-    pub pending_members: HashMap<String, Task<()>>,
+    /// Member ids handed out with MEMBER_ID_REQUIRED, not yet joined.
+    /// Ordered sets here and below, so that a step's effects come out in
+    /// the same order every time.
+    pub pending_members: BTreeSet<String>,
     /// Members of the current generation that have not sent SyncGroup.
-    pub pending_sync: HashSet<String>,
-    /// The first rebalance of an empty group waits
-    /// group.initial.rebalance.delay.ms, extended while members arrive.
-    pub initial_delay: bool,
+    pub pending_sync: BTreeSet<String>,
+    /// While the first rebalance of an empty group waits
+    /// group.initial.rebalance.delay.ms (extended while members arrive):
+    /// how much of the rebalance timeout is left for further extensions.
+    pub initial_delay: Option<i64>,
     pub new_member_added: bool,
-    /// The join-phase deadline (initial delay or rebalance timeout) and
-    /// the SyncGroup deadline; replacing or clearing one cancels it.
-    pub rebalance_timer: Option<Task<()>>,
-    pub sync_timer: Option<Task<()>>,
     /// Topics the members subscribe to (consumer protocol), if known.
     pub subscribed_topics: Option<HashSet<String>>,
     pub offsets: HashMap<(String, i32), Committed>,
@@ -133,12 +135,10 @@ impl Group {
             leader: None,
             members: BTreeMap::new(),
             static_members: HashMap::new(),
-            pending_members: HashMap::new(),
-            pending_sync: HashSet::new(),
-            initial_delay: false,
+            pending_members: BTreeSet::new(),
+            pending_sync: BTreeSet::new(),
+            initial_delay: None,
             new_member_added: false,
-            rebalance_timer: None,
-            sync_timer: None,
             subscribed_topics: None,
             offsets: HashMap::new(),
             stored: None,
@@ -276,6 +276,80 @@ impl Group {
             _ => None,
         };
     }
+
+    /// The members as the leader's JoinGroup response lists them.
+    pub fn joined_members(&self) -> Vec<JoinedMember> {
+        let protocol = self.protocol_name.clone().unwrap_or_default();
+        self.members
+            .values()
+            .map(|m| JoinedMember {
+                member_id: m.id.clone(),
+                instance_id: m.instance_id.clone(),
+                metadata: m.metadata_for(&protocol),
+            })
+            .collect()
+    }
+
+    /// The current generation as a JoinGroup response gives it to
+    /// `member_id`, with `members` (the leader's list, or none).
+    pub fn joined(&self, member_id: &str, members: Vec<JoinedMember>) -> Joined {
+        Joined {
+            generation_id: self.generation,
+            protocol_type: self.protocol_type.clone(),
+            protocol_name: self.protocol_name.clone(),
+            leader: self.leader.clone().unwrap_or_default(),
+            member_id: member_id.to_string(),
+            members,
+        }
+    }
+
+    /// A SyncGroup response handing out `assignment`.
+    pub fn synced(&self, assignment: Bytes) -> Synced {
+        Synced {
+            protocol_type: self.protocol_type.clone(),
+            protocol_name: self.protocol_name.clone(),
+            assignment,
+        }
+    }
+
+    /// The group as DescribeGroups shows it: metadata and assignments
+    /// only once Stable, as in Kafka.
+    pub fn describe(&self) -> GroupDescription {
+        let stable = self.state == GroupState::Stable;
+        let protocol = self.protocol_name.clone().unwrap_or_default();
+        let shown = |b: &Bytes| if stable { b.clone() } else { Bytes::new() };
+        GroupDescription {
+            group_id: self.id.clone(),
+            state: self.state.name(),
+            protocol_type: self.protocol_type.clone().unwrap_or_default(),
+            protocol: if stable {
+                protocol.clone()
+            } else {
+                String::new()
+            },
+            members: self
+                .members
+                .values()
+                .map(|m| DescribedMember {
+                    member_id: m.id.clone(),
+                    instance_id: m.instance_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    metadata: shown(&m.metadata_for(&protocol)),
+                    assignment: shown(&m.assignment),
+                })
+                .collect(),
+        }
+    }
+
+    /// The group as ListGroups shows it.
+    pub fn listed(&self) -> ListedGroup {
+        ListedGroup {
+            group_id: self.id.clone(),
+            protocol_type: self.protocol_type.clone().unwrap_or_default(),
+            state: self.state.name(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -298,7 +372,6 @@ mod tests {
             join_waiter: None,
             sync_waiter: None,
             last_heartbeat_ms: 0,
-            session_task: None,
         }
     }
 

@@ -8,8 +8,9 @@ use bytes::Bytes;
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse, GroupId};
 
+use super::errors::ToErrorCode;
 use super::{on_coordinator, str_bytes};
-use crate::error_code::ErrorCode;
+use crate::group::GroupError;
 use crate::protocol::{FrameError, RequestFrame};
 use crate::shard::Shard;
 
@@ -25,11 +26,11 @@ pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
             move |c| async move { c.delete(&gid).await },
         )
         .await
-        .unwrap_or(ErrorCode::CoordinatorNotAvailable);
+        .unwrap_or(Err(GroupError::CoordinatorGone));
         results.push(
             DeletableGroupResult::default()
                 .with_group_id(GroupId(str_bytes(group_id)))
-                .with_error_code(error.code()),
+                .with_error_code(error.error_code().code()),
         );
     }
     req.respond(&DeleteGroupsResponse::default().with_results(results))

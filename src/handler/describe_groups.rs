@@ -8,9 +8,9 @@ use bytes::Bytes;
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
 use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse, GroupId};
 
+use super::errors::ToErrorCode;
 use super::{on_coordinator, str_bytes};
-use crate::error_code::ErrorCode;
-use crate::group::GroupDescription;
+use crate::group::{GroupDescription, GroupError};
 use crate::protocol::{FrameError, RequestFrame};
 use crate::shard::Shard;
 
@@ -32,16 +32,14 @@ pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
     for g in r.groups {
         let group_id = g.to_string();
         let gid = group_id.clone();
-        let d = on_coordinator(shard, &group_id, move |c| async move { c.describe(&gid) })
+        let described = on_coordinator(shard, &group_id, move |c| async move { c.describe(&gid) })
             .await
-            .unwrap_or_else(|| GroupDescription {
-                error: ErrorCode::CoordinatorNotAvailable,
-                group_id: group_id.clone(),
-                state: "Dead",
-                protocol_type: String::new(),
-                protocol: String::new(),
-                members: Vec::new(),
-            });
+            .unwrap_or(Err(GroupError::CoordinatorGone));
+        // A group that could not be described is reported Dead.
+        let (error, d) = match described {
+            Ok(d) => (Ok(()), d),
+            Err(e) => (Err(e), GroupDescription::unknown(&group_id)),
+        };
         let members = d
             .members
             .into_iter()
@@ -57,7 +55,7 @@ pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
             .collect();
         groups.push(
             DescribedGroup::default()
-                .with_error_code(d.error.code())
+                .with_error_code(error.error_code().code())
                 .with_group_id(GroupId(str_bytes(d.group_id)))
                 .with_group_state(str_bytes(d.state))
                 .with_protocol_type(str_bytes(d.protocol_type))

@@ -8,6 +8,7 @@
 //! reference.
 
 use crate::error_code::ErrorCode;
+use crate::group::GroupError;
 use crate::partition::producer_state::ProducerError;
 use crate::partition::PartitionError;
 use crate::record::BatchError;
@@ -120,6 +121,16 @@ impl ToErrorCode for PartitionError {
     }
 }
 
+/// An outcome: success is NONE, a failure its error's code.
+impl<E: ToErrorCode> ToErrorCode for Result<(), E> {
+    fn error_code(&self) -> ErrorCode {
+        match self {
+            Ok(()) => ErrorCode::None,
+            Err(e) => e.error_code(),
+        }
+    }
+}
+
 impl ToErrorCode for BatchError {
     fn error_code(&self) -> ErrorCode {
         match self {
@@ -198,6 +209,41 @@ impl ToErrorCode for AdminFault {
 impl ToErrorCode for AdminError {
     fn error_code(&self) -> ErrorCode {
         self.fault.error_code()
+    }
+}
+
+/// The group coordinator's refusals, as Kafka's GroupCoordinator answers
+/// the same faults. Storage failures of the offsets log are
+/// COORDINATOR_NOT_AVAILABLE (clients retry, finding the coordinator
+/// again); records too large are INVALID_COMMIT_OFFSET_SIZE for commits but
+/// UNKNOWN_SERVER_ERROR for a group's record, as in Kafka's
+/// GroupMetadataManager.
+impl ToErrorCode for GroupError {
+    fn error_code(&self) -> ErrorCode {
+        match self {
+            GroupError::NotCoordinator => ErrorCode::NotCoordinator,
+            GroupError::CoordinatorGone => ErrorCode::CoordinatorNotAvailable,
+            GroupError::GroupsMaxReached => ErrorCode::CoordinatorNotAvailable,
+            GroupError::GroupDeleting => ErrorCode::CoordinatorNotAvailable,
+            GroupError::StoreFailed => ErrorCode::CoordinatorNotAvailable,
+            GroupError::InvalidGroupId => ErrorCode::InvalidGroupId,
+            GroupError::InvalidSessionTimeout => ErrorCode::InvalidSessionTimeout,
+            GroupError::GroupMetadataTooLarge => ErrorCode::GroupMaxSizeReached,
+            GroupError::GroupFull => ErrorCode::GroupMaxSizeReached,
+            GroupError::InconsistentProtocol => ErrorCode::InconsistentGroupProtocol,
+            GroupError::MemberIdRequired => ErrorCode::MemberIdRequired,
+            GroupError::UnknownMember => ErrorCode::UnknownMemberId,
+            GroupError::FencedInstance => ErrorCode::FencedInstanceId,
+            GroupError::IllegalGeneration => ErrorCode::IllegalGeneration,
+            GroupError::RebalanceInProgress => ErrorCode::RebalanceInProgress,
+            GroupError::GroupNotFound => ErrorCode::GroupIdNotFound,
+            GroupError::NonEmptyGroup => ErrorCode::NonEmptyGroup,
+            GroupError::SubscribedToTopic => ErrorCode::GroupSubscribedToTopic,
+            GroupError::UnknownTopicOrPartition => ErrorCode::UnknownTopicOrPartition,
+            GroupError::OffsetMetadataTooLarge => ErrorCode::OffsetMetadataTooLarge,
+            GroupError::OffsetRecordsTooLarge => ErrorCode::InvalidCommitOffsetSize,
+            GroupError::GroupRecordTooLarge => ErrorCode::UnknownServerError,
+        }
     }
 }
 

@@ -6,8 +6,9 @@ use std::rc::Rc;
 use bytes::Bytes;
 use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 
+use super::errors::ToErrorCode;
 use super::on_coordinator;
-use crate::error_code::ErrorCode;
+use crate::group::GroupError;
 use crate::protocol::{FrameError, RequestFrame};
 use crate::shard::Shard;
 
@@ -22,6 +23,6 @@ pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
         c.heartbeat(&gid, generation, &member_id, instance_id.as_deref())
     })
     .await
-    .unwrap_or(ErrorCode::CoordinatorNotAvailable);
-    req.respond(&HeartbeatResponse::default().with_error_code(error.code()))
+    .unwrap_or(Err(GroupError::CoordinatorGone));
+    req.respond(&HeartbeatResponse::default().with_error_code(error.error_code().code()))
 }

@@ -9,9 +9,9 @@ use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 use tracing::debug;
 
+use super::errors::ToErrorCode;
 use super::{on_coordinator, str_bytes};
-use crate::error_code::ErrorCode;
-use crate::group::{JoinParams, JoinResult};
+use crate::group::{GroupError, JoinError, JoinParams, Joined};
 use crate::protocol::{FrameError, RequestFrame};
 use crate::shard::Shard;
 
@@ -51,7 +51,22 @@ pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
         move |c| async move { c.join(params).await },
     )
     .await
-    .unwrap_or_else(|| JoinResult::error(ErrorCode::CoordinatorNotAvailable, &member_id));
+    .unwrap_or_else(|| Err(JoinError::new(GroupError::CoordinatorGone, &member_id)));
+    // A refusal carries only its error and a member id.
+    let (error, result) = match result {
+        Ok(joined) => (Ok(()), joined),
+        Err(e) => (
+            Err(e.error),
+            Joined {
+                generation_id: -1,
+                protocol_type: None,
+                protocol_name: None,
+                leader: String::new(),
+                member_id: e.member_id,
+                members: Vec::new(),
+            },
+        ),
+    };
     let protocol_name = if v >= 7 {
         result.protocol_name.map(str_bytes)
     } else {
@@ -69,7 +84,7 @@ pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
         })
         .collect();
     let response = JoinGroupResponse::default()
-        .with_error_code(result.error.code())
+        .with_error_code(error.error_code().code())
         .with_generation_id(result.generation_id)
         .with_protocol_type(result.protocol_type.filter(|_| v >= 7).map(str_bytes))
         .with_protocol_name(protocol_name)

@@ -7,8 +7,9 @@ use bytes::Bytes;
 use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 
+use super::errors::ToErrorCode;
 use super::{on_coordinator, str_bytes};
-use crate::error_code::ErrorCode;
+use crate::group::GroupError;
 use crate::protocol::{FrameError, RequestFrame};
 use crate::shard::Shard;
 
@@ -32,17 +33,18 @@ pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
     let gid = group_id.clone();
     let who = leaving.clone();
     let n = leaving.len();
-    let (error, per_member) =
-        on_coordinator(
-            shard,
-            &group_id,
-            move |c| async move { c.leave(&gid, &who) },
-        )
-        .await
-        .unwrap_or_else(|| {
-            let e = ErrorCode::CoordinatorNotAvailable;
-            (e, vec![e; n])
-        });
+    let outcome = on_coordinator(
+        shard,
+        &group_id,
+        move |c| async move { c.leave(&gid, &who) },
+    )
+    .await
+    .unwrap_or(Err(GroupError::CoordinatorGone));
+    // A refused request is every member's answer too.
+    let (error, per_member) = match outcome {
+        Ok(per_member) => (Ok(()), per_member),
+        Err(e) => (Err(e), vec![Err(e); n]),
+    };
     let response = if v >= 3 {
         let members = leaving
             .into_iter()
@@ -51,20 +53,16 @@ pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
                 MemberResponse::default()
                     .with_member_id(str_bytes(member_id))
                     .with_group_instance_id(instance_id.map(str_bytes))
-                    .with_error_code(e.code())
+                    .with_error_code(e.error_code().code())
             })
             .collect();
         LeaveGroupResponse::default()
-            .with_error_code(error.code())
+            .with_error_code(error.error_code().code())
             .with_members(members)
     } else {
         // One member: its error is the response's.
-        let e = if error != ErrorCode::None {
-            error
-        } else {
-            per_member.first().copied().unwrap_or(ErrorCode::None)
-        };
-        LeaveGroupResponse::default().with_error_code(e.code())
+        let e = error.and(per_member.first().copied().unwrap_or(Ok(())));
+        LeaveGroupResponse::default().with_error_code(e.error_code().code())
     };
     req.respond(&response)
 }

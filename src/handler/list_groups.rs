@@ -7,8 +7,9 @@ use bytes::Bytes;
 use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
 
+use super::errors::ToErrorCode;
 use super::str_bytes;
-use crate::error_code::ErrorCode;
+use crate::group::GroupError;
 use crate::protocol::{FrameError, RequestFrame};
 use crate::shard::Shard;
 
@@ -20,7 +21,7 @@ pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
     let v = req.version;
     let states: Vec<String> = r.states_filter.iter().map(|s| s.to_lowercase()).collect();
     let types: Vec<String> = r.types_filter.iter().map(|s| s.to_lowercase()).collect();
-    let mut error = ErrorCode::None;
+    let mut error = Ok(());
     let mut listed = Vec::new();
     for target in 0..shard.shard_count {
         match shard
@@ -28,7 +29,7 @@ pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
             .await
         {
             Ok(groups) => listed.extend(groups),
-            Err(_) => error = ErrorCode::CoordinatorNotAvailable,
+            Err(_) => error = Err(GroupError::CoordinatorGone),
         }
     }
     let groups = listed
@@ -44,7 +45,7 @@ pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
         })
         .collect();
     let response = ListGroupsResponse::default()
-        .with_error_code(error.code())
+        .with_error_code(error.error_code().code())
         .with_groups(groups);
     req.respond(&response)
 }

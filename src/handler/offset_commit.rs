@@ -10,9 +10,9 @@ use kafka_protocol::messages::offset_commit_response::{
 };
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 
+use super::errors::ToErrorCode;
 use super::{on_coordinator, topic_name};
-use crate::error_code::ErrorCode;
-use crate::group::{CommitOffset, CommitParams};
+use crate::group::{CommitOffset, CommitParams, GroupError};
 use crate::protocol::{FrameError, RequestFrame};
 use crate::shard::Shard;
 
@@ -46,24 +46,26 @@ pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
         instance_id: r.group_instance_id.map(|s| s.to_string()),
         offsets,
     };
-    let errors = on_coordinator(
+    let outcomes = on_coordinator(
         shard,
         &group_id,
         move |c| async move { c.commit(params).await },
     )
     .await
-    .unwrap_or_else(|| vec![ErrorCode::CoordinatorNotAvailable; n]);
-    let mut errors = errors.into_iter();
+    .unwrap_or_else(|| vec![Err(GroupError::CoordinatorGone); n]);
+    // The coordinator answers every partition, in request order.
+    debug_assert_eq!(outcomes.len(), n);
+    let mut outcomes = outcomes.into_iter();
     let topics = shape
         .into_iter()
         .map(|(name, indexes)| {
             let partitions = indexes
                 .into_iter()
-                .map(|i| {
-                    let e = errors.next().unwrap_or(ErrorCode::UnknownServerError);
+                .zip(outcomes.by_ref())
+                .map(|(i, outcome)| {
                     OffsetCommitResponsePartition::default()
                         .with_partition_index(i)
-                        .with_error_code(e.code())
+                        .with_error_code(outcome.error_code().code())
                 })
                 .collect();
             OffsetCommitResponseTopic::default()

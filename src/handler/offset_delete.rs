@@ -10,8 +10,9 @@ use kafka_protocol::messages::offset_delete_response::{
 };
 use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse};
 
+use super::errors::ToErrorCode;
 use super::{on_coordinator, topic_name};
-use crate::error_code::ErrorCode;
+use crate::group::GroupError;
 use crate::protocol::{FrameError, RequestFrame};
 use crate::shard::Shard;
 
@@ -42,9 +43,9 @@ pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
         c.offset_delete(&gid, known).await
     })
     .await
-    .unwrap_or(Err(ErrorCode::CoordinatorNotAvailable));
+    .unwrap_or(Err(GroupError::CoordinatorGone));
     let response = match outcome {
-        Err(e) => OffsetDeleteResponse::default().with_error_code(e.code()),
+        Err(e) => OffsetDeleteResponse::default().with_error_code(e.error_code().code()),
         Ok(answers) => {
             let topics = shape
                 .into_iter()
@@ -54,15 +55,15 @@ pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
                         .into_iter()
                         .map(|(i, exists)| {
                             let e = if !exists {
-                                ErrorCode::UnknownTopicOrPartition
+                                Err(GroupError::UnknownTopicOrPartition)
                             } else {
                                 answered
                                     .and_then(|(_, ps)| ps.iter().find(|(p, _)| *p == i))
-                                    .map_or(ErrorCode::None, |(_, e)| *e)
+                                    .map_or(Ok(()), |(_, e)| *e)
                             };
                             OffsetDeleteResponsePartition::default()
                                 .with_partition_index(i)
-                                .with_error_code(e.code())
+                                .with_error_code(e.error_code().code())
                         })
                         .collect();
                     OffsetDeleteResponseTopic::default()

@@ -11,9 +11,9 @@ use kafka_protocol::messages::offset_fetch_response::{
 };
 use kafka_protocol::messages::{GroupId, OffsetFetchRequest, OffsetFetchResponse};
 
+use super::errors::ToErrorCode;
 use super::{on_coordinator, str_bytes, topic_name};
-use crate::error_code::ErrorCode;
-use crate::group::{FetchedOffsets, OffsetValue};
+use crate::group::{FetchedOffsets, GroupError, OffsetValue};
 use crate::protocol::{FrameError, RequestFrame};
 use crate::shard::Shard;
 
@@ -29,7 +29,7 @@ async fn fetch_group(
     shard: &Rc<Shard>,
     group_id: String,
     topics: Option<Vec<(String, Vec<i32>)>>,
-) -> Result<FetchedOffsets, ErrorCode> {
+) -> Result<FetchedOffsets, GroupError> {
     let gid = group_id.clone();
     on_coordinator(
         shard,
@@ -37,7 +37,7 @@ async fn fetch_group(
         move |c| async move { c.fetch(&gid, topics) },
     )
     .await
-    .unwrap_or(Err(ErrorCode::CoordinatorNotAvailable))
+    .unwrap_or(Err(GroupError::CoordinatorGone))
 }
 
 pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, FrameError> {
@@ -53,8 +53,8 @@ pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
             });
             let group_id = g.group_id.to_string();
             let (error, fetched) = match fetch_group(shard, group_id.clone(), topics).await {
-                Ok(f) => (ErrorCode::None, f),
-                Err(e) => (e, Vec::new()),
+                Ok(f) => (Ok(()), f),
+                Err(e) => (Err(e), Vec::new()),
             };
             let topics = fetched
                 .into_iter()
@@ -79,7 +79,7 @@ pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
                 OffsetFetchResponseGroup::default()
                     .with_group_id(GroupId(str_bytes(group_id)))
                     .with_topics(topics)
-                    .with_error_code(error.code()),
+                    .with_error_code(error.error_code().code()),
             );
         }
         return req.respond(&OffsetFetchResponse::default().with_groups(groups));
@@ -92,10 +92,10 @@ pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
     // v1 has no null topic list: an empty one is what was sent.
     let asked = topics.clone();
     let (error, fetched) = match fetch_group(shard, r.group_id.to_string(), topics).await {
-        Ok(f) => (ErrorCode::None, f),
+        Ok(f) => (Ok(()), f),
         // Without a top-level error field (v1), each partition carries it.
         Err(e) => (
-            e,
+            Err(e),
             asked
                 .unwrap_or_default()
                 .into_iter()
@@ -103,7 +103,7 @@ pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
                 .collect(),
         ),
     };
-    let partition_error = if v < 2 { error } else { ErrorCode::None };
+    let partition_error = if v < 2 { error } else { Ok(()) };
     let topics = fetched
         .into_iter()
         .map(|(name, parts)| {
@@ -116,7 +116,7 @@ pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
                         .with_committed_offset(offset)
                         .with_committed_leader_epoch(if v >= 5 { epoch } else { -1 })
                         .with_metadata(Some(str_bytes(metadata)))
-                        .with_error_code(partition_error.code())
+                        .with_error_code(partition_error.error_code().code())
                 })
                 .collect();
             OffsetFetchResponseTopic::default()
@@ -126,6 +126,6 @@ pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
         .collect();
     let response = OffsetFetchResponse::default()
         .with_topics(topics)
-        .with_error_code(if v >= 2 { error.code() } else { 0 });
+        .with_error_code(if v >= 2 { error.error_code().code() } else { 0 });
     req.respond(&response)
 }

@@ -6,9 +6,9 @@ use std::rc::Rc;
 use bytes::Bytes;
 use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 
+use super::errors::ToErrorCode;
 use super::{on_coordinator, str_bytes};
-use crate::error_code::ErrorCode;
-use crate::group::{SyncParams, SyncResult};
+use crate::group::{GroupError, SyncParams, Synced};
 use crate::protocol::{FrameError, RequestFrame};
 use crate::shard::Shard;
 
@@ -40,9 +40,21 @@ pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
         move |c| async move { c.sync(params).await },
     )
     .await
-    .unwrap_or_else(|| SyncResult::error(ErrorCode::CoordinatorNotAvailable));
+    .unwrap_or(Err(GroupError::CoordinatorGone));
+    // A refusal carries only its error.
+    let (error, result) = match result {
+        Ok(synced) => (Ok(()), synced),
+        Err(e) => (
+            Err(e),
+            Synced {
+                protocol_type: None,
+                protocol_name: None,
+                assignment: Bytes::new(),
+            },
+        ),
+    };
     let response = SyncGroupResponse::default()
-        .with_error_code(result.error.code())
+        .with_error_code(error.error_code().code())
         .with_protocol_type(result.protocol_type.filter(|_| v >= 5).map(str_bytes))
         .with_protocol_name(result.protocol_name.filter(|_| v >= 5).map(str_bytes))
         .with_assignment(result.assignment);

@@ -1,6 +1,9 @@
-//! One partition of the offsets log (`<data>/__consumer_offsets-<n>/`): a
-//! partition log of the storage engine holding the records of
-//! [`super::records`]. Lives on the shard that coordinates its groups.
+//! Persistence of the group coordinator: one partition of the offsets log
+//! (`<data>/__consumer_offsets-<n>/`) is a partition log of the storage
+//! engine holding the records of [`super::records`]. This file appends
+//! them, replays them at startup and compacts them; it is the only part of
+//! `group/` that calls the storage engine. Lives on the shard that
+//! coordinates the partition's groups.
 //!
 //! Writes are serialized by a lock held only from building the records to
 //! queueing them in the log (never across the durable wait), so the order
@@ -11,15 +14,17 @@
 //! state it copies forward is exactly what the log says.
 
 use std::cell::Cell;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
+use bytes::Bytes;
 use glommio::sync::Semaphore;
-use tracing::warn;
+use tracing::{info, warn};
 
-use super::records::{self, Record};
+use super::records::{self, GroupValue, OffsetValue, Record};
+use super::state::{Committed, Group};
 use crate::config::GroupConfig;
-use crate::error_code::ErrorCode;
 use crate::record::records::{decode_records, BatchBuilder, Record as BatchRecord};
 use crate::storage::{
     AppendError, AppendTicket, LogConfig, PartitionLog, ShardStorage, StorageError,
@@ -46,26 +51,6 @@ pub enum StoreError {
     Storage(#[from] StorageError),
 }
 
-impl StoreError {
-    /// The error an OffsetCommit gets (Kafka's mapping of append errors).
-    pub fn commit_error_code(&self) -> ErrorCode {
-        match self {
-            StoreError::TooLarge(_) => ErrorCode::InvalidCommitOffsetSize,
-            StoreError::Closed => ErrorCode::NotCoordinator,
-            StoreError::Storage(_) => ErrorCode::CoordinatorNotAvailable,
-        }
-    }
-
-    /// The error a SyncGroup (storing the group) gets.
-    pub fn group_error_code(&self) -> ErrorCode {
-        match self {
-            StoreError::TooLarge(_) => ErrorCode::UnknownServerError,
-            StoreError::Closed => ErrorCode::NotCoordinator,
-            StoreError::Storage(_) => ErrorCode::CoordinatorNotAvailable,
-        }
-    }
-}
-
 /// A durable write not yet applied to memory; dropping it ends the pending
 /// state.
 pub struct Pending {
@@ -86,9 +71,9 @@ pub struct OffsetsLog {
     lock: Semaphore,
     pending: Cell<usize>,
     /// Bytes appended since the last compaction (or open).
-    pub dirty_bytes: Cell<u64>,
+    dirty_bytes: Cell<u64>,
     /// Bytes the last compaction wrote: the live state's size.
-    pub live_bytes: Cell<u64>,
+    live_bytes: Cell<u64>,
     now_ms: Rc<dyn crate::storage::Clock>,
 }
 
@@ -143,11 +128,13 @@ impl OffsetsLog {
         }))
     }
 
-    pub fn log(&self) -> &PartitionLog {
-        &self.log
+    /// The log start and end offsets.
+    pub fn bounds(&self) -> (i64, i64) {
+        let o = self.log.offsets();
+        (o.log_start_offset, o.log_end_offset)
     }
 
-    pub fn is_idle(&self) -> bool {
+    fn is_idle(&self) -> bool {
         self.pending.get() == 0
     }
 
@@ -178,18 +165,6 @@ impl OffsetsLog {
         drop(permit);
         self.log.wait_durable(&last).await?;
         Ok(Some(pending))
-    }
-
-    /// Appends `kvs` for a caller that holds the write lock (compaction)
-    /// and waits until they are durable.
-    pub async fn append_holding_lock(
-        &self,
-        _permit: &glommio::sync::Permit<'_>,
-        kvs: &[KeyValue],
-    ) -> Result<i64, StoreError> {
-        let (first, last) = self.write(kvs).await?;
-        self.log.wait_durable(&last).await?;
-        Ok(first)
     }
 
     /// Queues `kvs` in the log as one or more batches that land back to
@@ -256,13 +231,49 @@ impl OffsetsLog {
 
     /// Holds the write lock for a compaction; `None` while writes are
     /// pending (they would be missing from the copied state).
-    pub async fn lock_for_compaction(&self) -> Option<glommio::sync::Permit<'_>> {
+    async fn lock_for_compaction(&self) -> Option<glommio::sync::Permit<'_>> {
         let permit = self.lock.acquire_permit(1).await.ok()?;
         self.is_idle().then_some(permit)
     }
 
+    /// Replays the partition into the live state its records leave.
+    pub async fn load(&self) -> Result<Loaded, StorageError> {
+        let mut groups: HashMap<String, LoadedGroup> = HashMap::new();
+        let records = self
+            .replay(|at, record| match record {
+                Record::Offset(g, t, p, Some(value)) => {
+                    let committed = Committed {
+                        value,
+                        log_offset: at,
+                    };
+                    groups
+                        .entry(g)
+                        .or_default()
+                        .offsets
+                        .insert((t, p), committed);
+                }
+                Record::Offset(g, t, p, None) => {
+                    if let Some(lg) = groups.get_mut(&g) {
+                        lg.offsets.remove(&(t, p));
+                    }
+                }
+                Record::Group(g, Some(v)) => groups.entry(g).or_default().stored = Some(v),
+                Record::Group(g, None) => {
+                    if let Some(lg) = groups.get_mut(&g) {
+                        lg.stored = None;
+                    }
+                }
+            })
+            .await?;
+        groups.retain(|_, lg| !lg.offsets.is_empty() || lg.stored.is_some());
+        // Whatever is in the log now counts as appended since the last
+        // compaction, so a long log is compacted soon after a start.
+        self.dirty_bytes.set(self.log.size_bytes());
+        Ok(Loaded { groups, records })
+    }
+
     /// Calls `apply` with every record from the log start on, in order.
-    pub async fn replay(&self, mut apply: impl FnMut(i64, Record)) -> Result<u64, StorageError> {
+    async fn replay(&self, mut apply: impl FnMut(i64, Record)) -> Result<u64, StorageError> {
         let offsets = self.log.offsets();
         let start = offsets.log_start_offset;
         let mut offset = start;
@@ -310,9 +321,50 @@ impl OffsetsLog {
         Ok(count)
     }
 
+    /// Whether what was appended since the last compaction outgrew both
+    /// `min_bytes` and the live state.
+    pub fn compaction_due(&self, min_bytes: u64) -> bool {
+        self.dirty_bytes.get() >= min_bytes.max(self.live_bytes.get())
+    }
+
+    /// Copies the live state (the records `live` returns, built once the
+    /// write lock is held) to the end of the partition and drops everything
+    /// before the copy. Returns whether it ran (it does not while writes
+    /// are pending).
+    pub async fn compact(&self, live: impl FnOnce() -> Vec<KeyValue>) -> Result<bool, StoreError> {
+        let Some(permit) = self.lock_for_compaction().await else {
+            return Ok(false);
+        };
+        let start = self.log.offsets().log_end_offset;
+        let kvs = live();
+        let bytes: u64 = kvs
+            .iter()
+            .map(|(k, v)| (k.len() + v.as_ref().map_or(0, Vec::len)) as u64)
+            .sum();
+        let before = self.log.size_bytes();
+        if !kvs.is_empty() {
+            let (_, last) = self.write(&kvs).await?;
+            self.log.wait_durable(&last).await?;
+        }
+        drop(permit);
+        self.drop_before(start).await?;
+        self.dirty_bytes.set(0);
+        self.live_bytes.set(bytes);
+        info!(
+            partition = self.partition,
+            records = kvs.len(),
+            live_bytes = bytes,
+            log_bytes_before = before,
+            log_bytes_after = self.log.size_bytes(),
+            log_start_offset = start,
+            "offsets log compacted"
+        );
+        Ok(true)
+    }
+
     /// Drops everything before `offset` (the first record of a compacted
     /// copy): the log start moves there and whole segments below it go.
-    pub async fn drop_before(&self, offset: i64) -> Result<(), StorageError> {
+    async fn drop_before(&self, offset: i64) -> Result<(), StorageError> {
         self.log
             .delete_records_before(offset)
             .await
@@ -324,4 +376,85 @@ impl OffsetsLog {
         self.lock.close();
         self.log.close().await
     }
+}
+
+/// A partition's live state as its records leave it.
+pub struct Loaded {
+    /// Groups with committed offsets or a stored record.
+    pub groups: HashMap<String, LoadedGroup>,
+    /// Records replayed.
+    pub records: u64,
+}
+
+#[derive(Default)]
+pub struct LoadedGroup {
+    pub offsets: HashMap<(String, i32), Committed>,
+    /// The group's last stored record.
+    pub stored: Option<GroupValue>,
+}
+
+/// A committed offset's record.
+pub fn offset_record(group_id: &str, topic: &str, partition: i32, value: &OffsetValue) -> KeyValue {
+    (
+        records::offset_key(group_id, topic, partition),
+        Some(records::offset_value(value)),
+    )
+}
+
+/// Tombstones of committed offsets.
+pub fn offset_tombstones<'a>(
+    group_id: &str,
+    partitions: impl IntoIterator<Item = &'a (String, i32)>,
+) -> Vec<KeyValue> {
+    partitions
+        .into_iter()
+        .map(|(t, p)| (records::offset_key(group_id, t, *p), None))
+        .collect()
+}
+
+/// The tombstone of a group's record.
+pub fn group_tombstone(group_id: &str) -> KeyValue {
+    (records::group_key(group_id), None)
+}
+
+/// The record of `group` as it is now, with `assignment` for its members
+/// if it is the assignment of the group's generation. It becomes the
+/// group's stored record, which compaction copies forward; a record longer
+/// than `limit` bytes is refused.
+pub fn group_record(
+    group: &mut Group,
+    assignment: Option<(i32, &HashMap<String, Bytes>)>,
+    limit: usize,
+) -> Result<Vec<KeyValue>, StoreError> {
+    let mut value = group.to_value();
+    if let Some((generation, asg)) = assignment {
+        if generation == group.generation {
+            for m in &mut value.members {
+                m.assignment = asg.get(&m.member_id).cloned().unwrap_or_default();
+            }
+        }
+    }
+    let bytes = records::group_value(&value);
+    if bytes.len() > limit {
+        return Err(StoreError::TooLarge(bytes.len()));
+    }
+    group.stored = Some(value);
+    Ok(vec![(records::group_key(&group.id), Some(bytes))])
+}
+
+/// The live state of `groups`: each one's stored record and its committed
+/// offsets, in the order they were committed.
+pub fn live_records<'a>(groups: impl Iterator<Item = &'a Group>) -> Vec<KeyValue> {
+    let mut kvs = Vec::new();
+    for g in groups {
+        if let Some(v) = &g.stored {
+            kvs.push((records::group_key(&g.id), Some(records::group_value(v))));
+        }
+        let mut offsets: Vec<_> = g.offsets.iter().collect();
+        offsets.sort_by_key(|(_, c)| c.log_offset);
+        for ((t, p), c) in offsets {
+            kvs.push(offset_record(&g.id, t, *p, &c.value));
+        }
+    }
+    kvs
 }
