@@ -43,7 +43,7 @@ fn duplicates_gaps_and_fencing_survive_reopen_and_crash() {
         for _ in 0..8 {
             let out = p.append(&idempotent(42, 0, seq, 3)).await.unwrap();
             assert!(!out.duplicate);
-            p.wait(&out, Acks::Leader, WAIT).await.unwrap();
+            p.wait(&out, Acks::Leader, Some(WAIT)).await.unwrap();
             offsets.push(out.ticket.base_offset);
             seq += 3;
         }
@@ -76,10 +76,10 @@ fn duplicates_gaps_and_fencing_survive_reopen_and_crash() {
         assert_eq!(retry.ticket.base_offset, offsets[7]);
         let next = p.append(&idempotent(42, 0, 24, 2)).await.unwrap();
         assert!(!next.duplicate);
-        p.wait(&next, Acks::Leader, WAIT).await.unwrap();
+        p.wait(&next, Acks::Leader, Some(WAIT)).await.unwrap();
         // Bump the epoch, then the old epoch is fenced.
         let bumped = p.append(&idempotent(42, 1, 0, 1)).await.unwrap();
-        p.wait(&bumped, Acks::Leader, WAIT).await.unwrap();
+        p.wait(&bumped, Acks::Leader, Some(WAIT)).await.unwrap();
         assert_eq!(
             p.append(&idempotent(42, 0, 26, 1))
                 .await

@@ -25,10 +25,9 @@ use tracing::{info, warn};
 use super::records::{self, GroupValue, OffsetValue, Record};
 use super::state::{Committed, Group};
 use crate::config::GroupConfig;
+use crate::partition::{Acks, Appended, Partition, PartitionConfig, PartitionError};
 use crate::record::records::{decode_records, BatchBuilder, Record as BatchRecord};
-use crate::storage::{
-    AppendError, AppendTicket, LogConfig, PartitionLog, ShardStorage, StorageError,
-};
+use crate::storage::{LogConfig, ShardStorage, StorageError};
 
 /// The internal topic's name; its partitions' directories are
 /// `__consumer_offsets-<n>`, as in Kafka.
@@ -67,7 +66,9 @@ impl Drop for Pending {
 
 pub struct OffsetsLog {
     pub partition: usize,
-    log: PartitionLog,
+    /// The offsets log partition, through the partition layer like any
+    /// other partition's data.
+    log: Partition,
     lock: Semaphore,
     pending: Cell<usize>,
     /// Bytes appended since the last compaction (or open).
@@ -77,12 +78,12 @@ pub struct OffsetsLog {
     now_ms: Rc<dyn crate::storage::Clock>,
 }
 
-/// Batches built here are valid by construction; a refusal means the log
-/// itself failed.
-fn append_error(e: AppendError) -> StoreError {
+/// Batches built here are valid by construction and carry no producer
+/// id; any refusal means the log itself failed.
+fn append_error(e: PartitionError) -> StoreError {
     match e {
-        AppendError::Storage(s) => StoreError::Storage(s),
-        AppendError::Batch(b) => StoreError::Storage(StorageError::Corrupt(b.to_string())),
+        PartitionError::Storage(s) => StoreError::Storage(s),
+        other => StoreError::Storage(StorageError::Corrupt(other.to_string())),
     }
 }
 
@@ -116,7 +117,11 @@ impl OffsetsLog {
         crate::storage::fsutil::blocking(move || std::fs::create_dir_all(&d))
             .await
             .map_err(|e| StorageError::io("creating an offsets log directory", e))?;
-        let log = PartitionLog::open(&dir, log_config(config), storage).await?;
+        let config = PartitionConfig {
+            log: log_config(config),
+            min_insync_replicas: 1,
+        };
+        let log = Partition::open(&dir, config, storage).await?;
         Ok(Rc::new(OffsetsLog {
             partition,
             log,
@@ -163,44 +168,36 @@ impl OffsetsLog {
             base_offset: first,
         };
         drop(permit);
-        self.log.wait_durable(&last).await?;
+        self.wait_durable(&last).await?;
         Ok(Some(pending))
     }
 
     /// Queues `kvs` in the log as one or more batches that land back to
     /// back (the caller holds the write lock). Returns the first offset
-    /// and the last batch's ticket.
-    async fn write(&self, kvs: &[KeyValue]) -> Result<(i64, AppendTicket), StoreError> {
+    /// and the last batch.
+    async fn write(&self, kvs: &[KeyValue]) -> Result<(i64, Appended), StoreError> {
         let batches = self.batches(kvs);
-        let max = self.log.config().max_message_bytes;
+        let max = self.log.config().log.max_message_bytes;
         if let Some(b) = batches.iter().find(|b| b.len() > max) {
             return Err(StoreError::TooLarge(b.len()));
         }
-        let mut headers = Vec::with_capacity(batches.len());
-        for b in &batches {
-            headers.push(self.log.validate(b).map_err(append_error)?);
-        }
-        let mut reservations = Vec::with_capacity(batches.len());
-        for b in &batches {
-            reservations.push(self.log.reserve(b.len()).await?);
-        }
-        // From here to the last append nothing awaits.
-        let mut first = None;
-        let mut last = None;
-        for ((b, r), header) in batches.iter().zip(reservations).zip(&headers) {
-            let ticket = self
-                .log
-                .append_validated(r, b, header)
-                .map_err(append_error)?;
-            first.get_or_insert(ticket.base_offset);
-            last = Some(ticket);
-        }
+        let (first, last) = self
+            .log
+            .append_batches(&batches)
+            .await
+            .map_err(append_error)?;
         let bytes: usize = batches.iter().map(Vec::len).sum();
         self.dirty_bytes.set(self.dirty_bytes.get() + bytes as u64);
-        Ok((
-            first.expect("at least one batch"),
-            last.expect("at least one batch"),
-        ))
+        Ok((first.ticket.base_offset, last))
+    }
+
+    /// Waits until `appended` is on stable storage: a commit is answered
+    /// only then.
+    async fn wait_durable(&self, appended: &Appended) -> Result<(), StoreError> {
+        self.log
+            .wait(appended, Acks::All, None)
+            .await
+            .map_err(append_error)
     }
 
     fn batches(&self, kvs: &[KeyValue]) -> Vec<Vec<u8>> {
@@ -344,7 +341,7 @@ impl OffsetsLog {
         let before = self.log.size_bytes();
         if !kvs.is_empty() {
             let (_, last) = self.write(&kvs).await?;
-            self.log.wait_durable(&last).await?;
+            self.wait_durable(&last).await?;
         }
         drop(permit);
         self.drop_before(start).await?;
@@ -366,7 +363,7 @@ impl OffsetsLog {
     /// copy): the log start moves there and whole segments below it go.
     async fn drop_before(&self, offset: i64) -> Result<(), StorageError> {
         self.log
-            .delete_records_before(offset)
+            .delete_records(offset)
             .await
             .map_err(|e| StorageError::Corrupt(e.to_string()))?;
         Ok(())

@@ -10,10 +10,10 @@ use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use super::errors::{Failure, ToErrorCode};
 use super::{Decoded, PartitionApi, Response, Topic};
+use crate::partition::TimestampOffset;
 use crate::partition::{OffsetQuery, Partition};
 use crate::protocol::{FrameError, RequestFrame};
 use crate::shard::routing_table::RouteError;
-use crate::storage::TimestampOffset;
 
 pub struct ListOffsets;
 

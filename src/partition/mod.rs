@@ -19,10 +19,13 @@ use bytes::Bytes;
 use crate::record::BatchError;
 use crate::storage::fsutil;
 use crate::storage::{
-    AppendError, AppendTicket, LogConfig, LogOffsets, PartitionLog, ReadError, RetentionOutcome,
-    ShardStorage, StorageError, TimestampOffset,
+    AppendError, AppendTicket, LogConfig, PartitionLog, ReadError, RetentionOutcome, ShardStorage,
+    StorageError,
 };
 use producer_state::{ProducerError, ProducerStateTable, SequenceCheck};
+
+// The storage types callers of the partition see in its answers.
+pub use crate::storage::{LogOffsets, TimestampOffset};
 
 const SNAPSHOT_FILE: &str = "producer-state.snapshot";
 
@@ -286,7 +289,7 @@ impl Partition {
             });
         }
         let appended = self.append(records).await?;
-        self.wait(&appended, acks, timeout).await?;
+        self.wait(&appended, acks, Some(timeout)).await?;
         Ok(Produced {
             base_offset: appended.ticket.base_offset,
             log_append_time: appended.ticket.log_append_time,
@@ -328,17 +331,53 @@ impl Partition {
         })
     }
 
+    /// Appends batches the broker built itself (the offsets log's records)
+    /// back to back: all are validated and given space before the first is
+    /// queued, and nothing awaits between the appends, so they land
+    /// contiguously and either all or none are queued (unless the log
+    /// fails in between). Returns the first and the last batch's tickets.
+    pub async fn append_batches<B: AsRef<[u8]>>(
+        &self,
+        batches: &[B],
+    ) -> Result<(Appended, Appended), PartitionError> {
+        assert!(!batches.is_empty(), "at least one batch");
+        let mut headers = Vec::with_capacity(batches.len());
+        for b in batches {
+            headers.push(self.log.validate(b.as_ref())?);
+        }
+        let mut reservations = Vec::with_capacity(batches.len());
+        for b in batches {
+            reservations.push(self.log.reserve(b.as_ref().len()).await?);
+        }
+        let mut first = None;
+        let mut last = None;
+        for ((b, reservation), header) in batches.iter().zip(reservations).zip(&headers) {
+            // Batches built here carry no producer id: nothing to check or
+            // record in the producer state.
+            debug_assert!(!header.has_producer_id());
+            let ticket = self.log.append_validated(reservation, b.as_ref(), header)?;
+            let appended = Appended {
+                ticket,
+                duplicate: false,
+            };
+            first.get_or_insert(appended);
+            last = Some(appended);
+        }
+        Ok((first.expect("one batch"), last.expect("one batch")))
+    }
+
     /// The second half: waits until the batch is written (acks 0 and 1) or
-    /// durable (acks=all, at most `timeout`).
+    /// durable (acks=all, at most `timeout` when one is given).
     pub async fn wait(
         &self,
         appended: &Appended,
         acks: Acks,
-        timeout: Duration,
+        timeout: Option<Duration>,
     ) -> Result<(), PartitionError> {
-        match acks {
-            Acks::None | Acks::Leader => Ok(self.log.wait_appended(&appended.ticket).await?),
-            Acks::All => {
+        match (acks, timeout) {
+            (Acks::None | Acks::Leader, _) => Ok(self.log.wait_appended(&appended.ticket).await?),
+            (Acks::All, None) => Ok(self.log.wait_durable(&appended.ticket).await?),
+            (Acks::All, Some(timeout)) => {
                 let durable = async { Some(self.log.wait_durable(&appended.ticket).await) };
                 let expired = async {
                     glommio::timer::sleep(timeout).await;
