@@ -15,6 +15,7 @@ use std::time::Duration;
 use futures_lite::io::{ReadHalf, WriteHalf};
 use futures_lite::AsyncWriteExt;
 use glommio::net::TcpStream;
+use shardlog_wire::murmur2::partition_for_key;
 
 use crate::config::{Acks, KeyDistribution};
 use crate::core::{CoreCtx, Signal, PHASE_MEASURE, PHASE_STOP};
@@ -24,7 +25,6 @@ use crate::stats::record_from_intended;
 use crate::wire::batch::{Compression, Template, KEY_BYTES};
 use crate::wire::control::Connection;
 use crate::wire::frame::FrameReader;
-use crate::wire::murmur2::partition_for_key;
 use crate::wire::produce::{
     parse_response, ProduceEncoder, API_KEY as PRODUCE_KEY, PRODUCE_VERSION_MAX,
     PRODUCE_VERSION_MIN,

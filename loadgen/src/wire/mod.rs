@@ -10,7 +10,6 @@ pub mod batch;
 pub mod control;
 pub mod fetch;
 pub mod frame;
-pub mod murmur2;
 pub mod produce;
 
 /// A malformed or unexpected response: the connection cannot be trusted
