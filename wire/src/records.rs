@@ -411,22 +411,25 @@ mod tests {
     use bytes::Bytes;
     use kafka_protocol::records::RecordBatchDecoder;
 
+    /// A batch of three records: a key with a null value and two headers
+    /// (one null), a plain value, and an empty key with a long value.
     fn sample(codec: Compression) -> Vec<u8> {
-        let mut b = BatchBuilder::new(1_700_000_000_000).idempotent(9, 2, 40);
-        b.push(&Record {
-            timestamp_delta: 0,
+        let keyed = Record {
             key: Some(b"k".to_vec()),
-            value: None,
             headers: vec![("h".into(), Some(b"v".to_vec())), ("n".into(), None)],
-        });
-        b.push_value(5, b"second");
-        b.push(&Record {
+            ..Record::default()
+        };
+        let long = Record {
             timestamp_delta: 3,
             key: Some(Vec::new()),
             value: Some(vec![7; 300]),
-            headers: Vec::new(),
-        });
-        b.build_compressed(codec)
+            ..Record::default()
+        };
+        let mut builder = BatchBuilder::new(1_700_000_000_000).idempotent(9, 2, 40);
+        builder.push(&keyed);
+        builder.push_value(5, b"second");
+        builder.push(&long);
+        builder.build_compressed(codec)
     }
 
     // Proves a built batch, with every codec, decodes here and with the
