@@ -98,6 +98,7 @@ impl Compression {
     ];
 
     /// The codec's id in the attribute bits (Kafka's `CompressionType.id`).
+    #[inline]
     pub const fn id(self) -> i16 {
         match self {
             Compression::None => 0,
@@ -109,7 +110,10 @@ impl Compression {
     }
 
     /// The codec a batch's attributes name (only the codec bits are read).
+    #[inline]
     pub const fn from_attributes(attributes: i16) -> Result<Self, UnknownCodec> {
+        // A search over `id` rather than a second match, so each codec's
+        // number is written down once.
         let id = attributes & ATTR_COMPRESSION_MASK;
         let mut i = 0;
         while i < Self::ALL.len() {
@@ -273,23 +277,28 @@ impl BatchHeader {
     }
 
     /// The batch's size on disk and on the wire, log overhead included.
+    #[inline]
     pub fn total_bytes(&self) -> usize {
         LOG_OVERHEAD_BYTES + self.batch_length.max(0) as usize
     }
 
+    #[inline]
     pub fn last_offset(&self) -> i64 {
         self.base_offset + i64::from(self.last_offset_delta)
     }
 
     /// The offset the batch after this one starts at.
+    #[inline]
     pub fn next_offset(&self) -> i64 {
         self.last_offset() + 1
     }
 
+    #[inline]
     pub fn compression(&self) -> Result<Compression, UnknownCodec> {
         Compression::from_attributes(self.attributes)
     }
 
+    #[inline]
     pub fn timestamp_type(&self) -> TimestampType {
         if self.attributes & ATTR_TIMESTAMP_TYPE != 0 {
             TimestampType::LogAppendTime
@@ -298,15 +307,18 @@ impl BatchHeader {
         }
     }
 
+    #[inline]
     pub fn is_transactional(&self) -> bool {
         self.attributes & ATTR_TRANSACTIONAL != 0
     }
 
+    #[inline]
     pub fn is_control(&self) -> bool {
         self.attributes & ATTR_CONTROL != 0
     }
 
     /// Whether the batch carries an idempotent producer id.
+    #[inline]
     pub fn has_producer_id(&self) -> bool {
         self.producer_id >= 0
     }
@@ -314,6 +326,7 @@ impl BatchHeader {
     /// The sequence number of the last record, wrapping past i32::MAX to 0 as
     /// Kafka's `DefaultRecordBatch.incrementSequence` does; -1 when the batch
     /// carries no sequence.
+    #[inline]
     pub fn last_sequence(&self) -> i32 {
         if self.base_sequence < 0 {
             return -1;
@@ -323,6 +336,7 @@ impl BatchHeader {
 }
 
 /// Adds `by` to a producer sequence number, wrapping to 0 after i32::MAX.
+#[inline]
 pub fn increment_sequence(sequence: i32, by: i32) -> i32 {
     if sequence > i32::MAX - by {
         by - (i32::MAX - sequence) - 1
@@ -344,12 +358,14 @@ pub fn declared_length(buf: &[u8]) -> Option<i32> {
 ///
 /// # Panics
 /// If `batch` is shorter than [`CRC_FROM`].
+#[inline]
 pub fn batch_crc(batch: &[u8]) -> u32 {
     crc32c::crc32c(&batch[CRC_FROM..])
 }
 
 /// Recomputes a batch's CRC and stores it, after a field inside the
 /// checksummed range changed.
+#[inline]
 pub fn write_crc(batch: &mut [u8]) {
     let crc = batch_crc(batch);
     batch[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
@@ -358,6 +374,7 @@ pub fn write_crc(batch: &mut [u8]) {
 /// Finishes a batch whose header and records are in place: batchLength
 /// from the slice's length, then the CRC over the final bytes. `batch` is
 /// exactly one whole batch.
+#[inline]
 pub fn seal(batch: &mut [u8]) {
     let batch_length =
         i32::try_from(batch.len() - LOG_OVERHEAD_BYTES).expect("a batch shorter than 2 GiB");
