@@ -17,6 +17,10 @@
 //! record/      v2 record batches as raw bytes: validation and patching
 //! error_code   Kafka error codes
 //! ```
+//!
+//! Beneath all of them, the `shardlog-wire` crate holds the wire the broker
+//! shares with the load generator: the batch layout and records codec,
+//! compression, frame bounds, murmur2 and the error codes.
 
 pub mod admin;
 pub mod boot;

@@ -7,9 +7,9 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::Parser;
-
-use crate::wire::batch::Compression;
+use shardlog_wire::batch::Compression;
 
 /// The workload shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -113,7 +113,9 @@ pub struct Config {
     /// 0, 1 or all.
     #[arg(long, value_enum, default_value = "all")]
     pub acks: Acks,
-    #[arg(long, value_enum, default_value = "none")]
+    /// Kafka's compression.type.
+    #[arg(long, value_parser = compression_parser(), default_value = "none")]
+    #[serde(serialize_with = "display")]
     pub compression: Compression,
     /// Requests awaiting an answer per connection.
     #[arg(long, default_value_t = 5)]
@@ -272,6 +274,16 @@ impl Config {
 
 fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(d.as_secs_f64())
+}
+
+fn display<S: serde::Serializer>(v: &impl std::fmt::Display, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
+}
+
+/// `--compression`: Kafka's codec names, listed in `--help`.
+fn compression_parser() -> impl TypedValueParser<Value = Compression> {
+    PossibleValuesParser::new(Compression::ALL.map(Compression::name))
+        .map(|name| name.parse().expect("a name the parser listed"))
 }
 
 /// Parses `5s`, `500ms`, `2m`, `1h`, `250us` or a plain number of seconds.

@@ -231,8 +231,8 @@ async fn fetch_loop(ctx: Rc<CoreCtx>, node: i32, mut parts: Vec<FetchPartition>,
                         st.error("corrupt batch", 0);
                         break;
                     };
-                    let batch = &records[pos..pos + h.size];
-                    pos += h.size;
+                    let batch = &records[pos..pos + h.total_bytes()];
+                    pos += h.total_bytes();
                     if h.next_offset() <= *from {
                         continue;
                     }
@@ -257,11 +257,11 @@ async fn fetch_loop(ctx: Rc<CoreCtx>, node: i32, mut parts: Vec<FetchPartition>,
                         }
                         st.consumed += counted;
                         if counted > 0 {
-                            st.consumed_bytes += h.size as u64;
+                            st.consumed_bytes += h.total_bytes() as u64;
                         }
                     } else if phase == PHASE_MEASURE {
                         st.consumed += h.next_offset() as u64 - (*from).max(h.base_offset) as u64;
-                        st.consumed_bytes += h.size as u64;
+                        st.consumed_bytes += h.total_bytes() as u64;
                     }
                 }
             }

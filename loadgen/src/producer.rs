@@ -15,16 +15,17 @@ use std::time::Duration;
 use futures_lite::io::{ReadHalf, WriteHalf};
 use futures_lite::AsyncWriteExt;
 use glommio::net::TcpStream;
+use shardlog_wire::batch::Compression;
+use shardlog_wire::murmur2::partition_for_key;
 
 use crate::config::{Acks, KeyDistribution};
 use crate::core::{CoreCtx, Signal, PHASE_MEASURE, PHASE_STOP};
 use crate::error::kafka_error_name;
 use crate::schedule::Schedule;
 use crate::stats::record_from_intended;
-use crate::wire::batch::{Compression, Template, KEY_BYTES};
+use crate::wire::batch::{Template, KEY_BYTES};
 use crate::wire::control::Connection;
 use crate::wire::frame::FrameReader;
-use crate::wire::murmur2::partition_for_key;
 use crate::wire::produce::{
     parse_response, ProduceEncoder, API_KEY as PRODUCE_KEY, PRODUCE_VERSION_MAX,
     PRODUCE_VERSION_MIN,
@@ -482,7 +483,6 @@ async fn write_loop(
     let cfg = &p.ctx.cfg;
     let acks_none = cfg.acks == Acks::None;
     let mut req: Vec<u8> = Vec::with_capacity(cfg.max_request_bytes + (64 << 10));
-    let mut scratch = Vec::new();
     let mut sealed = Vec::new();
     let mut taken: Vec<Sealed> = Vec::new();
     let mut correlation_id: i32 = 1000;
@@ -526,27 +526,13 @@ async fn write_loop(
                 let records_bytes = p.template.batch_bytes(b.records);
                 enc.partition(&mut req, &mut frame, b.partition, records_bytes);
                 p.template
-                    .seal_into(
-                        &b.buf,
-                        b.records,
-                        b.timestamp_ms,
-                        codec,
-                        &mut scratch,
-                        &mut req,
-                    )
+                    .seal_into(&b.buf, b.records, b.timestamp_ms, codec, &mut req)
                     .map_err(|e| format!("seal: {e}"))?;
             } else {
                 // The compressed size is known only after compressing.
                 sealed.clear();
                 p.template
-                    .seal_into(
-                        &b.buf,
-                        b.records,
-                        b.timestamp_ms,
-                        codec,
-                        &mut scratch,
-                        &mut sealed,
-                    )
+                    .seal_into(&b.buf, b.records, b.timestamp_ms, codec, &mut sealed)
                     .map_err(|e| format!("compress: {e}"))?;
                 enc.partition(&mut req, &mut frame, b.partition, sealed.len());
                 req.extend_from_slice(&sealed);

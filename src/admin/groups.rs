@@ -21,6 +21,7 @@ use kafka_protocol::protocol::StrBytes;
 use serde::Serialize;
 
 use super::client::Pool;
+use crate::error_code::CodeName;
 use crate::group::consumer_protocol::assigned_partitions;
 
 /// `shardlog groups` arguments.
@@ -83,10 +84,6 @@ fn str_bytes(s: &str) -> StrBytes {
     StrBytes::from_string(s.to_string())
 }
 
-fn error_name(code: i16) -> String {
-    format!("Kafka error {code}")
-}
-
 /// The subcommand's entry point.
 pub fn main(args: GroupsArgs) -> ExitCode {
     match collect(&args) {
@@ -144,7 +141,7 @@ fn list_groups(pool: &mut Pool, bootstrap: &str) -> Result<Vec<String>, String> 
         pool.get(bootstrap)?
             .call(ApiKey::ListGroups, 4, &ListGroupsRequest::default())?;
     if resp.error_code != 0 {
-        return Err(format!("ListGroups: {}", error_name(resp.error_code)));
+        return Err(format!("ListGroups: {}", CodeName(resp.error_code)));
     }
     let mut names: Vec<String> = resp.groups.iter().map(|g| g.group_id.to_string()).collect();
     names.sort();
@@ -159,7 +156,7 @@ fn coordinator(pool: &mut Pool, bootstrap: &str, group: &str) -> Result<String, 
         pool.get(bootstrap)?
             .call(ApiKey::FindCoordinator, 3, &req)?;
     if resp.error_code != 0 {
-        return Err(format!("FindCoordinator: {}", error_name(resp.error_code)));
+        return Err(format!("FindCoordinator: {}", CodeName(resp.error_code)));
     }
     Ok(format!("{}:{}", resp.host, resp.port))
 }
@@ -174,7 +171,7 @@ fn describe(pool: &mut Pool, bootstrap: &str, group: &str) -> Result<GroupReport
         .next()
         .ok_or("DescribeGroups: no group in the response")?;
     if d.error_code != 0 {
-        return Err(format!("DescribeGroups: {}", error_name(d.error_code)));
+        return Err(format!("DescribeGroups: {}", CodeName(d.error_code)));
     }
     let consumer = d.protocol_type.as_str() == "consumer";
     let members: Vec<MemberReport> = d
@@ -197,7 +194,7 @@ fn describe(pool: &mut Pool, bootstrap: &str, group: &str) -> Result<GroupReport
         .with_topics(None);
     let offsets: OffsetFetchResponse = pool.get(&coord)?.call(ApiKey::OffsetFetch, 7, &fetch)?;
     if offsets.error_code != 0 {
-        return Err(format!("OffsetFetch: {}", error_name(offsets.error_code)));
+        return Err(format!("OffsetFetch: {}", CodeName(offsets.error_code)));
     }
     let mut parts: BTreeMap<(String, i32), PartitionReport> = BTreeMap::new();
     let blank = |topic: &str, partition: i32| PartitionReport {

@@ -1,205 +1,13 @@
-//! The v2 record batch header: layout, validation and in-place patching.
-//!
-//! Layout (all integers big-endian), as Apache Kafka defines it:
-//!
-//! ```text
-//! offset  size  field
-//!      0     8  baseOffset
-//!      8     4  batchLength          (bytes after this field)
-//!     12     4  partitionLeaderEpoch
-//!     16     1  magic (2)
-//!     17     4  crc                  (CRC32C of bytes 21..end)
-//!     21     2  attributes
-//!     23     4  lastOffsetDelta
-//!     27     8  baseTimestamp
-//!     35     8  maxTimestamp
-//!     43     8  producerId
-//!     51     2  producerEpoch
-//!     53     4  baseSequence
-//!     57     4  recordCount
-//!     61        records...
-//! ```
+//! What the broker does with v2 record batches beyond reading them:
+//! validation in Apache Kafka's order, and patching the fields the broker
+//! owns. The layout itself (field offsets, attributes, [`BatchHeader`],
+//! the CRC) is shardlog-wire's, shared with the load generator, and is
+//! re-exported here so the broker names it in one place.
 
 use bytes::Bytes;
-
-pub const BASE_OFFSET_AT: usize = 0;
-pub const BATCH_LENGTH_AT: usize = 8;
-pub const LEADER_EPOCH_AT: usize = 12;
-pub const MAGIC_AT: usize = 16;
-pub const CRC_AT: usize = 17;
-pub const ATTRIBUTES_AT: usize = 21;
-pub const LAST_OFFSET_DELTA_AT: usize = 23;
-pub const BASE_TIMESTAMP_AT: usize = 27;
-pub const MAX_TIMESTAMP_AT: usize = 35;
-pub const PRODUCER_ID_AT: usize = 43;
-pub const PRODUCER_EPOCH_AT: usize = 51;
-pub const BASE_SEQUENCE_AT: usize = 53;
-pub const RECORD_COUNT_AT: usize = 57;
-/// Size of the fixed v2 batch header; records start here.
-pub const HEADER_BYTES: usize = 61;
-/// baseOffset + batchLength: the bytes of a batch not counted in batchLength.
-pub const LOG_OVERHEAD_BYTES: usize = 12;
-/// The CRC covers everything from the attributes to the end of the batch.
-pub const CRC_FROM: usize = ATTRIBUTES_AT;
-/// The smallest possible encoded record: length, attributes, timestamp delta,
-/// offset delta, key length, value length and header count, one byte each.
-pub const RECORD_BYTES_MIN: usize = 7;
-
-const ATTR_COMPRESSION_MASK: i16 = 0x07;
-const ATTR_TIMESTAMP_TYPE: i16 = 0x08;
-const ATTR_TRANSACTIONAL: i16 = 0x10;
-const ATTR_CONTROL: i16 = 0x20;
-
-const _: () = assert!(HEADER_BYTES == RECORD_COUNT_AT + 4);
-const _: () = assert!(CRC_FROM == CRC_AT + 4);
-
-/// The compression codec named by the low three attribute bits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Compression {
-    None,
-    Gzip,
-    Snappy,
-    Lz4,
-    Zstd,
-}
-
-impl Compression {
-    fn from_attributes(attributes: i16) -> Result<Self, BatchError> {
-        match attributes & ATTR_COMPRESSION_MASK {
-            0 => Ok(Compression::None),
-            1 => Ok(Compression::Gzip),
-            2 => Ok(Compression::Snappy),
-            3 => Ok(Compression::Lz4),
-            4 => Ok(Compression::Zstd),
-            other => Err(BatchError::UnknownCompression(other as u8)),
-        }
-    }
-}
-
-/// Kafka's two timestamp types (topic config message.timestamp.type).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum TimestampType {
-    #[default]
-    CreateTime,
-    LogAppendTime,
-}
-
-/// A parsed copy of a v2 batch header. Parsing reads 61 bytes and checks
-/// nothing; validation is done by [`validate_producer_batch`] and
-/// [`validate_stored_batch`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BatchHeader {
-    pub base_offset: i64,
-    pub batch_length: i32,
-    pub partition_leader_epoch: i32,
-    pub magic: i8,
-    pub crc: u32,
-    pub attributes: i16,
-    pub last_offset_delta: i32,
-    pub base_timestamp: i64,
-    pub max_timestamp: i64,
-    pub producer_id: i64,
-    pub producer_epoch: i16,
-    pub base_sequence: i32,
-    pub record_count: i32,
-}
-
-// Field readers. Callers pass constant offsets into slices known to be at
-// least a header long, so after inlining the bounds checks fold away.
-#[inline(always)]
-fn be_i64(buf: &[u8], at: usize) -> i64 {
-    i64::from_be_bytes(buf[at..at + 8].try_into().expect("8-byte field"))
-}
-#[inline(always)]
-fn be_i32(buf: &[u8], at: usize) -> i32 {
-    i32::from_be_bytes(buf[at..at + 4].try_into().expect("4-byte field"))
-}
-#[inline(always)]
-fn be_i16(buf: &[u8], at: usize) -> i16 {
-    i16::from_be_bytes(buf[at..at + 2].try_into().expect("2-byte field"))
-}
-
-impl BatchHeader {
-    /// Reads the header fields from the first 61 bytes of `buf`, or `None` if
-    /// `buf` is shorter than that.
-    #[inline]
-    pub fn parse(buf: &[u8]) -> Option<Self> {
-        let buf: &[u8; HEADER_BYTES] = buf.get(..HEADER_BYTES)?.try_into().ok()?;
-        Some(BatchHeader {
-            base_offset: be_i64(buf, BASE_OFFSET_AT),
-            batch_length: be_i32(buf, BATCH_LENGTH_AT),
-            partition_leader_epoch: be_i32(buf, LEADER_EPOCH_AT),
-            magic: buf[MAGIC_AT] as i8,
-            crc: be_i32(buf, CRC_AT) as u32,
-            attributes: be_i16(buf, ATTRIBUTES_AT),
-            last_offset_delta: be_i32(buf, LAST_OFFSET_DELTA_AT),
-            base_timestamp: be_i64(buf, BASE_TIMESTAMP_AT),
-            max_timestamp: be_i64(buf, MAX_TIMESTAMP_AT),
-            producer_id: be_i64(buf, PRODUCER_ID_AT),
-            producer_epoch: be_i16(buf, PRODUCER_EPOCH_AT),
-            base_sequence: be_i32(buf, BASE_SEQUENCE_AT),
-            record_count: be_i32(buf, RECORD_COUNT_AT),
-        })
-    }
-
-    /// The batch's size on disk and on the wire, log overhead included.
-    pub fn total_bytes(&self) -> usize {
-        LOG_OVERHEAD_BYTES + self.batch_length.max(0) as usize
-    }
-
-    pub fn last_offset(&self) -> i64 {
-        self.base_offset + i64::from(self.last_offset_delta)
-    }
-
-    /// The offset the batch after this one starts at.
-    pub fn next_offset(&self) -> i64 {
-        self.last_offset() + 1
-    }
-
-    pub fn compression(&self) -> Result<Compression, BatchError> {
-        Compression::from_attributes(self.attributes)
-    }
-
-    pub fn timestamp_type(&self) -> TimestampType {
-        if self.attributes & ATTR_TIMESTAMP_TYPE != 0 {
-            TimestampType::LogAppendTime
-        } else {
-            TimestampType::CreateTime
-        }
-    }
-
-    pub fn is_transactional(&self) -> bool {
-        self.attributes & ATTR_TRANSACTIONAL != 0
-    }
-
-    pub fn is_control(&self) -> bool {
-        self.attributes & ATTR_CONTROL != 0
-    }
-
-    /// Whether the batch carries an idempotent producer id.
-    pub fn has_producer_id(&self) -> bool {
-        self.producer_id >= 0
-    }
-
-    /// The sequence number of the last record, wrapping past i32::MAX to 0 as
-    /// Kafka's `DefaultRecordBatch.incrementSequence` does; -1 when the batch
-    /// carries no sequence.
-    pub fn last_sequence(&self) -> i32 {
-        if self.base_sequence < 0 {
-            return -1;
-        }
-        increment_sequence(self.base_sequence, self.last_offset_delta)
-    }
-}
-
-/// Adds `by` to a producer sequence number, wrapping to 0 after i32::MAX.
-pub fn increment_sequence(sequence: i32, by: i32) -> i32 {
-    if sequence > i32::MAX - by {
-        by - (i32::MAX - sequence) - 1
-    } else {
-        sequence + by
-    }
-}
+// The whole layout, so `record::batch` reads as shardlog-wire's batch
+// module plus the broker's validation and patching.
+pub use shardlog_wire::batch::*;
 
 /// Why a batch was refused. Each variant maps to the Kafka error code Apache
 /// Kafka returns for the same fault (in `handler::errors`).
@@ -235,9 +43,10 @@ pub enum BatchError {
     ControlBatchFromProducer,
 }
 
-/// CRC32C of a batch's checksummed range (attributes to end).
-pub fn batch_crc(batch: &[u8]) -> u32 {
-    crc32c::crc32c(&batch[CRC_FROM..])
+impl From<UnknownCodec> for BatchError {
+    fn from(UnknownCodec(id): UnknownCodec) -> Self {
+        BatchError::UnknownCompression(id)
+    }
 }
 
 /// Checks framing: header present, batchLength consistent, magic 2.
@@ -247,7 +56,7 @@ fn check_frame(batch: &[u8]) -> Result<BatchHeader, BatchError> {
     // Magic is checked before the length so an old-format message set (whose
     // length field means something else) is reported as such.
     match header.magic {
-        2 => {}
+        MAGIC_V2 => {}
         0 | 1 => return Err(BatchError::UnsupportedMagic(header.magic)),
         other => return Err(BatchError::UnknownMagic(other)),
     }
@@ -340,11 +149,11 @@ pub fn patch_base_offset_and_epoch(batch: &mut [u8], base_offset: i64, leader_ep
 /// Kafka does for topics with message.timestamp.type=LogAppendTime, and
 /// recomputes the CRC because both fields are inside the checksummed range.
 pub fn set_log_append_time(batch: &mut [u8], now_ms: i64) {
-    let attributes = be_i16(batch, ATTRIBUTES_AT) | ATTR_TIMESTAMP_TYPE;
+    let attributes =
+        i16::from_be_bytes([batch[ATTRIBUTES_AT], batch[ATTRIBUTES_AT + 1]]) | ATTR_TIMESTAMP_TYPE;
     batch[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].copy_from_slice(&attributes.to_be_bytes());
     batch[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8].copy_from_slice(&now_ms.to_be_bytes());
-    let crc = batch_crc(batch);
-    batch[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+    write_crc(batch);
 }
 
 /// Splits a records field holding concatenated batches into one `Bytes` per
@@ -355,10 +164,7 @@ pub fn split_batches(records: &Bytes) -> Result<Vec<Bytes>, BatchError> {
     let mut at = 0;
     while at < records.len() {
         let rest = &records[at..];
-        if rest.len() < LOG_OVERHEAD_BYTES {
-            return Err(BatchError::TooShort(rest.len()));
-        }
-        let declared = be_i32(rest, BATCH_LENGTH_AT);
+        let declared = declared_length(rest).ok_or(BatchError::TooShort(rest.len()))?;
         let total = LOG_OVERHEAD_BYTES as i64 + i64::from(declared);
         if declared < 0 || total as usize > rest.len() {
             return Err(BatchError::LengthMismatch {

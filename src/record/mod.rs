@@ -3,11 +3,17 @@
 //! The broker never decodes records on the hot path: it reads the fixed
 //! 61-byte batch header, validates it, and patches the few fields it owns
 //! (base offset, partition leader epoch, and for LogAppendTime topics the
-//! timestamp type and max timestamp). This module calls nothing above it.
+//! timestamp type and max timestamp). The layout, the records codec and the
+//! compression codecs come from shardlog-wire, which the load generator
+//! shares; this module adds validation and patching. It calls nothing above
+//! it.
 
 pub mod batch;
-pub mod compression;
-pub mod records;
+
+/// The records inside a batch (builder, walker, decoder): shardlog-wire's,
+/// for the rare paths that look inside a batch (lookups by timestamp, the
+/// offsets log) and for tests and benches.
+pub use shardlog_wire::records;
 
 pub use batch::{
     patch_base_offset_and_epoch, set_log_append_time, split_batches, validate_producer_batch,

@@ -13,146 +13,22 @@
 //! microseconds since the Unix epoch, big-endian (the end-to-end latency
 //! stamp); the rest is a fixed pseudo-random payload of capital letters,
 //! the same in every record (as kafka-producer-perf-test does).
+//!
+//! The batch layout, the record encoding, the record walker and the codecs
+//! are shardlog-wire's, the same code the broker validates batches with.
 
-use std::io::Write;
+use shardlog_wire::batch::{
+    seal, BatchHeader, Compression, HEADER_BYTES, LOG_OVERHEAD_BYTES, MAGIC_V2,
+};
+use shardlog_wire::compression::{compress_into, decompress_into};
+use shardlog_wire::records::{put_record, records, DECODED_BYTES_MAX};
 
-use super::{put_varint, varint_len, Malformed, Reader};
+use super::Malformed;
 
-/// Size of the v2 batch header, up to and including the record count.
-pub const HEADER_BYTES: usize = 61;
-/// Bytes of a batch not counted by its length field (baseOffset, length).
-pub const LOG_OVERHEAD: usize = 12;
 /// Bytes of the end-to-end stamp at the start of each value.
 pub const STAMP_BYTES: usize = 8;
 /// Bytes of a key when a key distribution is used (u64, big-endian).
 pub const KEY_BYTES: usize = 8;
-
-const LENGTH_OFFSET: usize = 8;
-const LEADER_EPOCH_OFFSET: usize = 12;
-const MAGIC_OFFSET: usize = 16;
-const CRC_OFFSET: usize = 17;
-const ATTRIBUTES_OFFSET: usize = 21;
-const LAST_OFFSET_DELTA_OFFSET: usize = 23;
-const BASE_TIMESTAMP_OFFSET: usize = 27;
-const MAX_TIMESTAMP_OFFSET: usize = 35;
-const PRODUCER_ID_OFFSET: usize = 43;
-const PRODUCER_EPOCH_OFFSET: usize = 51;
-const BASE_SEQUENCE_OFFSET: usize = 53;
-const RECORDS_COUNT_OFFSET: usize = 57;
-const _: () = assert!(RECORDS_COUNT_OFFSET + 4 == HEADER_BYTES);
-
-/// Java's snappy framing (xerial): what Kafka brokers expect from clients.
-const XERIAL_MAGIC: [u8; 8] = [0x82, b'S', b'N', b'A', b'P', b'P', b'Y', 0];
-const XERIAL_BLOCK_BYTES: usize = 32 << 10;
-
-/// `--compression`: the batch codec (attributes bits 0-2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Compression {
-    None,
-    Gzip,
-    Snappy,
-    Lz4,
-    Zstd,
-}
-
-impl Compression {
-    pub fn attribute(self) -> i16 {
-        match self {
-            Compression::None => 0,
-            Compression::Gzip => 1,
-            Compression::Snappy => 2,
-            Compression::Lz4 => 3,
-            Compression::Zstd => 4,
-        }
-    }
-
-    fn from_attributes(attributes: i16) -> Option<Compression> {
-        match attributes & 0x7 {
-            0 => Some(Compression::None),
-            1 => Some(Compression::Gzip),
-            2 => Some(Compression::Snappy),
-            3 => Some(Compression::Lz4),
-            4 => Some(Compression::Zstd),
-            _ => None,
-        }
-    }
-
-    /// Compresses `plain` into `out` (cleared first), in the framing Kafka
-    /// clients use for this codec.
-    pub fn compress(self, plain: &[u8], out: &mut Vec<u8>) -> std::io::Result<()> {
-        out.clear();
-        match self {
-            Compression::None => out.extend_from_slice(plain),
-            Compression::Gzip => {
-                let mut e = flate2::write::GzEncoder::new(out, flate2::Compression::fast());
-                e.write_all(plain)?;
-                e.finish()?;
-            }
-            Compression::Snappy => {
-                out.extend_from_slice(&XERIAL_MAGIC);
-                out.extend_from_slice(&1i32.to_be_bytes());
-                out.extend_from_slice(&1i32.to_be_bytes());
-                let mut enc = snap::raw::Encoder::new();
-                for chunk in plain.chunks(XERIAL_BLOCK_BYTES) {
-                    let at = out.len();
-                    out.extend_from_slice(&[0; 4]);
-                    out.resize(at + 4 + snap::raw::max_compress_len(chunk.len()), 0);
-                    let n = enc
-                        .compress(chunk, &mut out[at + 4..])
-                        .map_err(std::io::Error::other)?;
-                    out.truncate(at + 4 + n);
-                    out[at..at + 4].copy_from_slice(&(n as u32).to_be_bytes());
-                }
-            }
-            Compression::Lz4 => {
-                let mut e = lz4_flex::frame::FrameEncoder::new(out);
-                e.write_all(plain)?;
-                e.finish().map_err(std::io::Error::other)?;
-            }
-            Compression::Zstd => {
-                let mut e = zstd::stream::write::Encoder::new(out, 1)?;
-                e.write_all(plain)?;
-                e.finish()?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Decompresses a batch's records section into `out` (cleared first).
-    pub fn decompress(self, data: &[u8], out: &mut Vec<u8>) -> std::io::Result<()> {
-        use std::io::Read;
-        out.clear();
-        match self {
-            Compression::None => out.extend_from_slice(data),
-            Compression::Gzip => {
-                flate2::read::GzDecoder::new(data).read_to_end(out)?;
-            }
-            Compression::Snappy => {
-                if data.starts_with(&XERIAL_MAGIC) {
-                    let mut r = Reader::new(&data[16.min(data.len())..]);
-                    let mut dec = snap::raw::Decoder::new();
-                    while r.remaining() > 0 {
-                        let n = r.i32().map_err(std::io::Error::other)? as usize;
-                        let block = r.bytes(n).map_err(std::io::Error::other)?;
-                        out.extend(dec.decompress_vec(block).map_err(std::io::Error::other)?);
-                    }
-                } else {
-                    *out = snap::raw::Decoder::new()
-                        .decompress_vec(data)
-                        .map_err(std::io::Error::other)?;
-                }
-            }
-            Compression::Lz4 => {
-                lz4_flex::frame::FrameDecoder::new(data).read_to_end(out)?;
-            }
-            Compression::Zstd => {
-                zstd::stream::read::Decoder::new(data)?.read_to_end(out)?;
-            }
-        }
-        Ok(())
-    }
-}
 
 /// A full batch of `capacity` identical records, laid out once, with the
 /// positions of the per-record fields.
@@ -183,31 +59,24 @@ impl Template {
         }
         let mut bytes = vec![0u8; HEADER_BYTES];
         let (mut key_at, mut value_at, mut end_at) = (Vec::new(), Vec::new(), Vec::new());
-        let key_len: i64 = if keyed { KEY_BYTES as i64 } else { -1 };
+        // Keys are stamped per record; the template holds zeros.
+        let key = keyed.then_some([0u8; KEY_BYTES]);
         for k in 0.. {
-            let body = 1 // attributes
-                + 1 // timestamp delta 0
-                + varint_len(k)
-                + varint_len(key_len)
-                + key_len.max(0) as usize
-                + varint_len(value_bytes as i64)
-                + value_bytes
-                + 1; // header count 0
-            let total = varint_len(body as i64) + body;
-            if k > 0 && bytes.len() + total > batch_bytes_max {
+            let before = bytes.len();
+            let spans = put_record(
+                &mut bytes,
+                0,
+                k,
+                key.as_ref().map(|k| &k[..]),
+                Some(&payload),
+                &[],
+            );
+            if k > 0 && bytes.len() > batch_bytes_max {
+                bytes.truncate(before);
                 break;
             }
-            put_varint(&mut bytes, body as i64);
-            bytes.push(0);
-            put_varint(&mut bytes, 0);
-            put_varint(&mut bytes, k);
-            put_varint(&mut bytes, key_len);
-            key_at.push(bytes.len());
-            bytes.resize(bytes.len() + key_len.max(0) as usize, 0);
-            put_varint(&mut bytes, value_bytes as i64);
-            value_at.push(bytes.len());
-            bytes.extend_from_slice(&payload);
-            put_varint(&mut bytes, 0);
+            key_at.push(spans.key_at);
+            value_at.push(spans.value_at);
             end_at.push(bytes.len());
         }
         Template {
@@ -257,171 +126,83 @@ impl Template {
     }
 
     /// Appends to `out` the finished batch of the first `n` records of
-    /// `buf`: header, records (compressed through `scratch` unless the codec
-    /// is none) and CRC. Returns the batch's size.
+    /// `buf`: header, records (compressed straight into `out` unless the
+    /// codec is none) and CRC. Returns the batch's size.
     pub fn seal_into(
         &self,
         buf: &[u8],
         n: usize,
         timestamp_ms: i64,
         compression: Compression,
-        scratch: &mut Vec<u8>,
         out: &mut Vec<u8>,
     ) -> std::io::Result<usize> {
         assert!(n >= 1 && n <= self.capacity());
         let records = &buf[HEADER_BYTES..self.end_at[n - 1]];
         let start = out.len();
-        out.extend_from_slice(&[0u8; HEADER_BYTES]);
-        if compression == Compression::None {
-            out.extend_from_slice(records);
-        } else {
-            compression.compress(records, scratch)?;
-            out.extend_from_slice(scratch);
-        }
-        let size = out.len() - start;
-        let h = &mut out[start..];
-        h[LENGTH_OFFSET..LENGTH_OFFSET + 4]
-            .copy_from_slice(&((size - LOG_OVERHEAD) as i32).to_be_bytes());
-        h[LEADER_EPOCH_OFFSET..LEADER_EPOCH_OFFSET + 4].copy_from_slice(&(-1i32).to_be_bytes());
-        h[MAGIC_OFFSET] = 2;
-        h[ATTRIBUTES_OFFSET..ATTRIBUTES_OFFSET + 2]
-            .copy_from_slice(&compression.attribute().to_be_bytes());
-        h[LAST_OFFSET_DELTA_OFFSET..LAST_OFFSET_DELTA_OFFSET + 4]
-            .copy_from_slice(&((n - 1) as i32).to_be_bytes());
-        h[BASE_TIMESTAMP_OFFSET..BASE_TIMESTAMP_OFFSET + 8]
-            .copy_from_slice(&timestamp_ms.to_be_bytes());
-        h[MAX_TIMESTAMP_OFFSET..MAX_TIMESTAMP_OFFSET + 8]
-            .copy_from_slice(&timestamp_ms.to_be_bytes());
-        h[PRODUCER_ID_OFFSET..PRODUCER_ID_OFFSET + 8].copy_from_slice(&(-1i64).to_be_bytes());
-        h[PRODUCER_EPOCH_OFFSET..PRODUCER_EPOCH_OFFSET + 2].copy_from_slice(&(-1i16).to_be_bytes());
-        h[BASE_SEQUENCE_OFFSET..BASE_SEQUENCE_OFFSET + 4].copy_from_slice(&(-1i32).to_be_bytes());
-        h[RECORDS_COUNT_OFFSET..RECORDS_COUNT_OFFSET + 4]
-            .copy_from_slice(&(n as i32).to_be_bytes());
-        let crc = crc32c::crc32c(&h[ATTRIBUTES_OFFSET..]);
-        h[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
-        Ok(size)
-    }
-}
-
-/// What a batch header says, read without touching its records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BatchHeader {
-    pub base_offset: i64,
-    /// Whole batch size, including the 12 bytes before the length field.
-    pub size: usize,
-    pub compression: Compression,
-    /// lastOffsetDelta + 1 (a compacted batch may hold fewer).
-    pub records: u64,
-    pub base_timestamp_ms: i64,
-}
-
-impl BatchHeader {
-    /// The offset after this batch's last record.
-    pub fn next_offset(&self) -> i64 {
-        self.base_offset + self.records as i64
+        out.resize(start + HEADER_BYTES, 0);
+        compress_into(compression, records, out)?;
+        let batch = &mut out[start..];
+        BatchHeader::for_producer(n as i32, compression, timestamp_ms, timestamp_ms).write(batch);
+        seal(batch);
+        Ok(batch.len())
     }
 }
 
 /// The complete batches at the start of `data` (a fetch response's
 /// records), in order. A trailing partial batch (Kafka may cut the last one
-/// at `max_bytes`) is left out; a batch of another magic is an error.
+/// at `max_bytes`) is left out; a batch of another magic, an unknown codec
+/// or a negative offset range is an error, and ends the walk.
 pub fn batch_headers(data: &[u8]) -> impl Iterator<Item = Result<BatchHeader, Malformed>> + '_ {
     let mut pos = 0usize;
     std::iter::from_fn(move || {
-        let rest = &data[pos..];
-        if rest.len() < HEADER_BYTES {
+        let header = BatchHeader::parse(&data[pos..])?;
+        let fault = if header.batch_length < (HEADER_BYTES - LOG_OVERHEAD_BYTES) as i32 {
+            Some("batch length too small")
+        } else if data.len() - pos < header.total_bytes() {
             return None;
-        }
-        let len = i32::from_be_bytes(rest[LENGTH_OFFSET..LENGTH_OFFSET + 4].try_into().unwrap());
-        if len < (HEADER_BYTES - LOG_OVERHEAD) as i32 {
-            pos = data.len();
-            return Some(Err(Malformed("batch length too small")));
-        }
-        let size = len as usize + LOG_OVERHEAD;
-        if rest.len() < size {
-            return None;
-        }
-        if rest[MAGIC_OFFSET] != 2 {
-            pos = data.len();
-            return Some(Err(Malformed("record batch magic is not 2")));
-        }
-        let attributes = i16::from_be_bytes([rest[ATTRIBUTES_OFFSET], rest[ATTRIBUTES_OFFSET + 1]]);
-        let Some(compression) = Compression::from_attributes(attributes) else {
-            pos = data.len();
-            return Some(Err(Malformed("unknown compression codec")));
+        } else if header.magic != MAGIC_V2 {
+            Some("record batch magic is not 2")
+        } else if header.compression().is_err() {
+            Some("unknown compression codec")
+        } else if header.last_offset_delta < 0 {
+            Some("negative lastOffsetDelta")
+        } else {
+            None
         };
-        let base_offset = i64::from_be_bytes(rest[0..8].try_into().unwrap());
-        let last_delta = i32::from_be_bytes(
-            rest[LAST_OFFSET_DELTA_OFFSET..LAST_OFFSET_DELTA_OFFSET + 4]
-                .try_into()
-                .unwrap(),
-        );
-        let base_timestamp_ms = i64::from_be_bytes(
-            rest[BASE_TIMESTAMP_OFFSET..BASE_TIMESTAMP_OFFSET + 8]
-                .try_into()
-                .unwrap(),
-        );
-        let header = BatchHeader {
-            base_offset,
-            size,
-            compression,
-            records: (i64::from(last_delta) + 1).max(0) as u64,
-            base_timestamp_ms,
-        };
-        pos += size;
+        if let Some(fault) = fault {
+            pos = data.len();
+            return Some(Err(Malformed(fault)));
+        }
+        pos += header.total_bytes();
         Some(Ok(header))
     })
 }
 
 /// Calls `f(value)` for every record of one batch (`batch` is the whole
-/// batch, header included); compressed records are inflated into
-/// `scratch`. Returns the number of records walked.
+/// batch, header included, as [`batch_headers`] delimits it; a null value
+/// is passed as empty); compressed records are inflated into `scratch`.
+/// Returns the number of records walked.
 pub fn for_each_value(
     batch: &[u8],
     header: &BatchHeader,
     scratch: &mut Vec<u8>,
     mut f: impl FnMut(&[u8]),
 ) -> Result<u64, Malformed> {
-    let count = i32::from_be_bytes(
-        batch[RECORDS_COUNT_OFFSET..RECORDS_COUNT_OFFSET + 4]
-            .try_into()
-            .unwrap(),
-    );
-    let body = &batch[HEADER_BYTES..header.size];
-    let records: &[u8] = if header.compression == Compression::None {
+    let body = &batch[HEADER_BYTES..header.total_bytes()];
+    let compression = header
+        .compression()
+        .map_err(|_| Malformed("unknown compression codec"))?;
+    let section: &[u8] = if compression == Compression::None {
         body
     } else {
-        header
-            .compression
-            .decompress(body, scratch)
+        decompress_into(compression, body, DECODED_BYTES_MAX, scratch)
             .map_err(|_| Malformed("cannot decompress a batch"))?;
         scratch
     };
-    let mut r = Reader::new(records);
     let mut walked = 0u64;
-    for _ in 0..count.max(0) {
-        let len = r.varint()?;
-        if len < 0 {
-            return Err(Malformed("negative record length"));
-        }
-        let end = r.pos() + len as usize;
-        r.skip(1)?; // attributes
-        r.varint()?; // timestamp delta
-        r.varint()?; // offset delta
-        let key_len = r.varint()?;
-        if key_len > 0 {
-            r.skip(key_len as usize)?;
-        }
-        let value_len = r.varint()?;
-        if value_len > 0 {
-            f(r.bytes(value_len as usize)?);
-        } else {
-            f(&[]);
-        }
-        if end < r.pos() || end > records.len() {
-            return Err(Malformed("record length disagrees with its fields"));
-        }
-        r.skip(end - r.pos())?;
+    for record in records(section, header.record_count) {
+        let record = record.map_err(|e| Malformed(e.0))?;
+        f(record.value.unwrap_or_default());
         walked += 1;
     }
     Ok(walked)
@@ -443,16 +224,9 @@ mod tests {
                 keys.then_some(k as u64 * 7),
             );
         }
-        let (mut scratch, mut out) = (Vec::new(), Vec::new());
+        let mut out = Vec::new();
         let size = t
-            .seal_into(
-                &buf,
-                n,
-                1_700_000_000_123,
-                compression,
-                &mut scratch,
-                &mut out,
-            )
+            .seal_into(&buf, n, 1_700_000_000_123, compression, &mut out)
             .unwrap();
         assert_eq!(size, out.len());
         out
@@ -463,13 +237,7 @@ mod tests {
     // offsets, timestamps, keys and values with their stamps.
     #[test]
     fn sealed_batches_decode_with_kafka_protocol() {
-        for compression in [
-            Compression::None,
-            Compression::Gzip,
-            Compression::Snappy,
-            Compression::Lz4,
-            Compression::Zstd,
-        ] {
+        for compression in Compression::ALL {
             for keyed in [false, true] {
                 let t = Template::new(100, keyed, 16384);
                 assert!(t.capacity() > 100, "{}", t.capacity());
@@ -494,9 +262,9 @@ mod tests {
                     let headers: Vec<_> = batch_headers(&out).collect();
                     assert_eq!(headers.len(), 1);
                     let h = headers[0].clone().unwrap();
-                    assert_eq!(h.records, n as u64);
-                    assert_eq!(h.size, out.len());
-                    assert_eq!(h.compression, compression);
+                    assert_eq!(h.record_count, n as i32);
+                    assert_eq!(h.total_bytes(), out.len());
+                    assert_eq!(h.compression(), Ok(compression));
                     let mut stamps = Vec::new();
                     let walked = for_each_value(&out, &h, &mut Vec::new(), |v| {
                         stamps.push(u64::from_be_bytes(v[..8].try_into().unwrap()))

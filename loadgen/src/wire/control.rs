@@ -10,6 +10,7 @@ use futures_lite::AsyncWriteExt;
 use glommio::net::TcpStream;
 use kafka_protocol::messages::{ApiVersionsRequest, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+use shardlog_wire::frame::{finish_frame, SIZE_PREFIX_BYTES};
 
 use super::frame::FrameReader;
 use crate::error::Error;
@@ -116,13 +117,12 @@ impl Connection {
         header.correlation_id = correlation_id;
         header.client_id = Some(StrBytes::from_string(self.client_id.clone()));
         let mut buf = BytesMut::new();
-        buf.extend_from_slice(&[0; 4]);
+        buf.extend_from_slice(&[0; SIZE_PREFIX_BYTES]);
         let encoded = header
             .encode(&mut buf, R::header_version(version))
             .and_then(|_| req.encode(&mut buf, version));
         encoded.map_err(|e| Error::Protocol(format!("encode API {} v{version}: {e}", R::KEY)))?;
-        let size = (buf.len() - 4) as i32;
-        buf[..4].copy_from_slice(&size.to_be_bytes());
+        finish_frame(&mut buf, 0);
         let addr = self.addr.clone();
         self.stream
             .write_all(&buf)

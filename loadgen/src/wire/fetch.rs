@@ -2,6 +2,8 @@
 //! consumer core reads record batches in place. v11 (Kafka 2.3+) is the
 //! last classic encoding and is supported by Kafka, Redpanda and shardlog.
 
+use shardlog_wire::frame::{finish_frame, start_frame};
+
 use super::{Malformed, Reader};
 
 pub const API_KEY: i16 = 1;
@@ -32,8 +34,7 @@ pub fn encode_request(
     limits: FetchLimits,
     partitions: &[FetchPartition],
 ) {
-    let start = out.len();
-    out.extend_from_slice(&[0; 4]);
+    let start = start_frame(out);
     out.extend_from_slice(&API_KEY.to_be_bytes());
     out.extend_from_slice(&FETCH_VERSION.to_be_bytes());
     out.extend_from_slice(&correlation_id.to_be_bytes());
@@ -59,8 +60,7 @@ pub fn encode_request(
     }
     out.extend_from_slice(&0i32.to_be_bytes()); // forgotten topics
     out.extend_from_slice(&0i16.to_be_bytes()); // rack_id ""
-    let size = (out.len() - start - 4) as i32;
-    out[start..start + 4].copy_from_slice(&size.to_be_bytes());
+    finish_frame(out, start);
 }
 
 /// One partition of a Fetch response; `records` borrows the frame.

@@ -1,6 +1,9 @@
-//! Size-prefixed response frames read into one reused buffer.
+//! Size-prefixed response frames read into one reused buffer. The size
+//! prefix is read and bounded by shardlog-wire's frame module; this file
+//! adds the socket reads and the buffer management.
 
 use futures_lite::{AsyncRead, AsyncReadExt};
+use shardlog_wire::frame::{frame_size, SIZE_PREFIX_BYTES};
 
 /// The largest response frame accepted (Kafka's default
 /// `socket.request.max.bytes` plus room for a fetch at `fetch.max.bytes`).
@@ -10,6 +13,11 @@ const READ_CHUNK_BYTES: usize = 256 << 10;
 /// Reads frames from a stream into a buffer that is allocated once and
 /// grows only for a frame larger than any before it. Several small frames
 /// (produce responses) usually arrive in one read.
+///
+/// The buffer is a plain `Vec` with a window of unread bytes rather than a
+/// `BytesMut`: reads go straight into bytes initialised once, where a
+/// `BytesMut` would have to zero its spare room before every read (safe code
+/// cannot read into uninitialised memory).
 pub struct FrameReader {
     buf: Vec<u8>,
     start: usize,
@@ -31,32 +39,27 @@ impl FrameReader {
         }
     }
 
-    /// Whether a complete frame is already buffered.
-    pub fn has_frame(&self) -> bool {
-        let avail = self.end - self.start;
-        avail >= 4 && avail - 4 >= self.peek_size()
-    }
-
-    fn peek_size(&self) -> usize {
-        i32::from_be_bytes(self.buf[self.start..self.start + 4].try_into().unwrap()).max(0) as usize
+    /// Moves the unread bytes to the front of the buffer.
+    fn compact(&mut self) {
+        self.buf.copy_within(self.start..self.end, 0);
+        self.end -= self.start;
+        self.start = 0;
     }
 
     /// The next frame's body (without its size prefix). Errors on EOF, a
-    /// read error, or a frame over [`FRAME_BYTES_MAX`].
+    /// read error, or a frame size that is negative or over
+    /// [`FRAME_BYTES_MAX`].
     pub async fn next<R: AsyncRead + Unpin>(&mut self, r: &mut R) -> std::io::Result<&[u8]> {
         loop {
-            let avail = self.end - self.start;
-            if avail >= 4 {
-                let size = self.peek_size();
-                if size > FRAME_BYTES_MAX {
-                    return Err(std::io::Error::new(
-                        std::io::ErrorKind::InvalidData,
-                        format!("response frame of {size} bytes"),
-                    ));
-                }
-                if avail - 4 >= size {
-                    let body = self.start + 4..self.start + 4 + size;
-                    self.start = body.end;
+            let size =
+                frame_size(&self.buf[self.start..self.end], FRAME_BYTES_MAX).map_err(|e| {
+                    std::io::Error::new(std::io::ErrorKind::InvalidData, format!("response {e}"))
+                })?;
+            if let Some(size) = size {
+                let total = SIZE_PREFIX_BYTES + size;
+                if self.end - self.start >= total {
+                    let body = self.start + SIZE_PREFIX_BYTES..self.start + total;
+                    self.start += total;
                     if self.start == self.end {
                         self.start = 0;
                         self.end = 0;
@@ -64,23 +67,17 @@ impl FrameReader {
                     return Ok(&self.buf[body]);
                 }
                 // Make room for the rest of this frame.
-                if self.start + 4 + size > self.buf.len() {
-                    self.buf.copy_within(self.start..self.end, 0);
-                    self.end -= self.start;
-                    self.start = 0;
-                    if 4 + size > self.buf.len() {
-                        self.buf.resize(4 + size, 0);
+                if self.start + total > self.buf.len() {
+                    self.compact();
+                    if total > self.buf.len() {
+                        self.buf.resize(total, 0);
                     }
                 }
-            } else if self.start > 0 && self.buf.len() - self.start < 4 {
-                self.buf.copy_within(self.start..self.end, 0);
-                self.end -= self.start;
-                self.start = 0;
+            } else if self.start > 0 && self.buf.len() - self.start < SIZE_PREFIX_BYTES {
+                self.compact();
             }
             if self.end == self.buf.len() {
-                self.buf.copy_within(self.start..self.end, 0);
-                self.end -= self.start;
-                self.start = 0;
+                self.compact();
             }
             let n = r.read(&mut self.buf[self.end..]).await?;
             if n == 0 {
@@ -133,6 +130,18 @@ mod tests {
                 }
                 assert!(fr.next(&mut r).await.is_err());
             });
+        }
+    }
+
+    // Proves a negative or oversized size prefix is an error at once,
+    // before any body bytes are waited for.
+    #[test]
+    fn bad_sizes_fail_at_once() {
+        for size in [-1i32, FRAME_BYTES_MAX as i32 + 1] {
+            let mut r = Trickle(size.to_be_bytes().to_vec(), 4);
+            let mut fr = FrameReader::new();
+            let err = futures_lite::future::block_on(fr.next(&mut r)).unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::InvalidData, "{size}");
         }
     }
 }

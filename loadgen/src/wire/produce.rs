@@ -6,7 +6,10 @@
 //! asks for more than [`PRODUCE_VERSION_MAX`]: later versions add nothing it
 //! uses, and version 13 names topics by id.
 
-use super::{put_uvarint, Malformed, Reader};
+use shardlog_wire::frame::{finish_frame, start_frame};
+use shardlog_wire::varint::put_uvarint;
+
+use super::{Malformed, Reader};
 
 pub const API_KEY: i16 = 0;
 pub const PRODUCE_VERSION_MIN: i16 = 3;
@@ -53,8 +56,7 @@ impl ProduceEncoder {
     /// Writes the size placeholder, the request header and the body up to
     /// the partition array.
     pub fn begin(&self, out: &mut Vec<u8>, correlation_id: i32) -> ProduceFrame {
-        let start = out.len();
-        out.extend_from_slice(&[0; 4]);
+        let start = start_frame(out);
         out.extend_from_slice(&API_KEY.to_be_bytes());
         out.extend_from_slice(&self.version.to_be_bytes());
         out.extend_from_slice(&correlation_id.to_be_bytes());
@@ -136,8 +138,7 @@ impl ProduceEncoder {
             out[frame.count_at..frame.count_at + 4]
                 .copy_from_slice(&(frame.partitions as i32).to_be_bytes());
         }
-        let size = (out.len() - frame.start - 4) as i32;
-        out[frame.start..frame.start + 4].copy_from_slice(&size.to_be_bytes());
+        finish_frame(out, frame.start);
     }
 }
 
