@@ -9,10 +9,9 @@ use kafka_protocol::messages::delete_records_response::{
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
 use super::errors::{Failure, ToErrorCode};
-use super::{Decoded, PartitionApi, Response, Topic};
+use super::{Answers, Decoded, PartitionApi, Reply, Topic};
 use crate::partition::Partition;
 use crate::protocol::{FrameError, RequestFrame};
-use crate::shard::routing_table::RouteError;
 
 pub struct DeleteRecords;
 
@@ -26,59 +25,36 @@ impl PartitionApi for DeleteRecords {
 
     fn decode(req: &RequestFrame) -> Result<Decoded<Self>, FrameError> {
         let request: DeleteRecordsRequest = req.decode()?;
-        let topics = request
-            .topics
-            .into_iter()
-            .map(|t| Topic {
-                name: t.name,
-                partitions: t
-                    .partitions
-                    .into_iter()
-                    .map(|p| (p.partition_index, p.offset))
-                    .collect(),
-            })
-            .collect();
-        Ok(Decoded::Route {
-            request: (),
-            params: (),
-            topics,
-        })
+        let topics = Topic::from_request(
+            request.topics,
+            |t| (t.name, t.partitions),
+            |p| (p.partition_index, p.offset),
+        );
+        Ok(Decoded::partitions(topics))
     }
 
     async fn serve(p: Rc<Partition>, _: (), offset: i64) -> Self::Output {
         Ok(p.delete_records(offset).await?)
     }
 
-    fn unrouted(error: RouteError) -> Self::Output {
-        Err(error.into())
-    }
-
-    fn respond(
-        req: &RequestFrame,
-        _: (),
-        answers: Vec<Topic<Self::Output>>,
-    ) -> Result<Option<Response>, FrameError> {
-        let topics = answers
-            .into_iter()
-            .map(|t| {
-                let partitions = t
-                    .partitions
-                    .into_iter()
-                    .map(|(index, answer)| {
-                        let r = DeleteRecordsPartitionResult::default().with_partition_index(index);
-                        match answer {
-                            Ok(low) => r.with_low_watermark(low),
-                            Err(e) => r
-                                .with_error_code(e.error_code().code())
-                                .with_low_watermark(-1),
-                        }
-                    })
-                    .collect();
+    fn respond(req: &RequestFrame, _: (), answers: Answers<Self>) -> Reply {
+        let topics = Topic::to_response(
+            answers,
+            |index, answer| {
+                let r = DeleteRecordsPartitionResult::default().with_partition_index(index);
+                match answer {
+                    Ok(low) => r.with_low_watermark(low),
+                    Err(e) => r
+                        .with_error_code(e.error_code().code())
+                        .with_low_watermark(-1),
+                }
+            },
+            |name, partitions| {
                 DeleteRecordsTopicResult::default()
-                    .with_name(t.name)
+                    .with_name(name)
                     .with_partitions(partitions)
-            })
-            .collect();
+            },
+        );
         let response = DeleteRecordsResponse::default().with_topics(topics);
         Ok(Some(vec![req.respond(&response)?]))
     }

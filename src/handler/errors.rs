@@ -74,6 +74,13 @@ impl ToErrorCode for Refusal {
     }
 }
 
+/// A partition the router could not reach answers with a failure.
+impl<T> From<RouteError> for Result<T, Failure> {
+    fn from(e: RouteError) -> Self {
+        Err(Failure::Route(e))
+    }
+}
+
 impl Failure {
     /// The error message for responses that carry one (Produce v8+).
     /// Routing faults and timeouts go without one, as Kafka sends them.

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
 
 use super::errors::{Failure, Refusal, ToErrorCode};
-use super::{Decoded, LongPoll, PartitionApi, Response, Topic};
+use super::{Answers, Decoded, PartitionApi, Reply, Topic};
 use crate::partition::{Partition, PartitionError};
 use crate::protocol::fetch_encode::{encode_fetch_response, FetchPartitionOut, FetchTopicOut};
 use crate::protocol::{FrameError, RequestFrame};
@@ -48,6 +48,17 @@ pub struct Answer {
     max_bytes: usize,
 }
 
+impl From<RouteError> for Answer {
+    fn from(error: RouteError) -> Self {
+        Answer {
+            batches: Err(error.into()),
+            high_watermark: -1,
+            log_start_offset: -1,
+            max_bytes: 0,
+        }
+    }
+}
+
 impl PartitionApi for Fetch {
     type Request = Request;
     /// The response's max_bytes: no partition reads more.
@@ -65,25 +76,18 @@ impl PartitionApi for Fetch {
             return Ok(Decoded::Answer(Some(vec![req.respond(&response)?])));
         }
         let response_max = request.max_bytes.max(0) as usize;
-        let topics = request
-            .topics
-            .into_iter()
-            .map(|t| Topic {
-                name: t.topic,
-                partitions: t
-                    .partitions
-                    .into_iter()
-                    .map(|p| {
-                        let spec = Spec {
-                            offset: p.fetch_offset,
-                            max_bytes: p.partition_max_bytes.max(0) as usize,
-                            current_leader_epoch: p.current_leader_epoch,
-                        };
-                        (p.partition, spec)
-                    })
-                    .collect(),
-            })
-            .collect();
+        let topics = Topic::from_request(
+            request.topics,
+            |t| (t.topic, t.partitions),
+            |p| {
+                let spec = Spec {
+                    offset: p.fetch_offset,
+                    max_bytes: p.partition_max_bytes.max(0) as usize,
+                    current_leader_epoch: p.current_leader_epoch,
+                };
+                (p.partition, spec)
+            },
+        );
         Ok(Decoded::Route {
             request: Request {
                 read_committed: request.isolation_level == 1,
@@ -131,45 +135,26 @@ impl PartitionApi for Fetch {
         answer
     }
 
-    fn unrouted(error: RouteError) -> Answer {
-        Answer {
-            batches: Err(error.into()),
-            high_watermark: -1,
-            log_start_offset: -1,
-            max_bytes: 0,
-        }
-    }
-
-    fn respond(
-        req: &RequestFrame,
-        request: Request,
-        answers: Vec<Topic<Answer>>,
-    ) -> Result<Option<Response>, FrameError> {
-        let topics: Vec<FetchTopicOut> = answers
-            .into_iter()
-            .map(|t| FetchTopicOut {
-                name: t.name,
-                partitions: t
-                    .partitions
-                    .into_iter()
-                    .map(|(index, a)| {
-                        let (error_code, records) = match a.batches {
-                            Ok(batches) => (0, batches),
-                            Err(e) => (e.error_code().code(), Vec::new()),
-                        };
-                        FetchPartitionOut {
-                            partition_index: index,
-                            error_code,
-                            high_watermark: a.high_watermark,
-                            last_stable_offset: a.high_watermark,
-                            log_start_offset: a.log_start_offset,
-                            aborted_transactions: request.read_committed.then_some(()),
-                            records,
-                        }
-                    })
-                    .collect(),
-            })
-            .collect();
+    fn respond(req: &RequestFrame, request: Request, answers: Answers<Self>) -> Reply {
+        let topics = Topic::to_response(
+            answers,
+            |index, a| {
+                let (error_code, records) = match a.batches {
+                    Ok(batches) => (0, batches),
+                    Err(e) => (e.error_code().code(), Vec::new()),
+                };
+                FetchPartitionOut {
+                    partition_index: index,
+                    error_code,
+                    high_watermark: a.high_watermark,
+                    last_stable_offset: a.high_watermark,
+                    log_start_offset: a.log_start_offset,
+                    aborted_transactions: request.read_committed.then_some(()),
+                    records,
+                }
+            },
+            |name, partitions| FetchTopicOut { name, partitions },
+        );
         Ok(Some(encode_fetch_response(
             req.version,
             req.correlation_id,
@@ -178,9 +163,7 @@ impl PartitionApi for Fetch {
             &topics,
         )))
     }
-}
 
-impl LongPoll for Fetch {
     /// Trims the reads to the response's max_bytes and each partition's
     /// max_bytes; only the first partition with data may exceed them, by
     /// its first batch (KIP-74). Then waits unless min_bytes are there, a

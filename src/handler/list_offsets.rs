@@ -9,11 +9,10 @@ use kafka_protocol::messages::list_offsets_response::{
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use super::errors::{Failure, ToErrorCode};
-use super::{Decoded, PartitionApi, Response, Topic};
+use super::{Answers, Decoded, PartitionApi, Reply, Topic};
 use crate::partition::TimestampOffset;
 use crate::partition::{OffsetQuery, Partition};
 use crate::protocol::{FrameError, RequestFrame};
-use crate::shard::routing_table::RouteError;
 
 pub struct ListOffsets;
 
@@ -30,23 +29,12 @@ impl PartitionApi for ListOffsets {
 
     fn decode(req: &RequestFrame) -> Result<Decoded<Self>, FrameError> {
         let request: ListOffsetsRequest = req.decode()?;
-        let topics = request
-            .topics
-            .into_iter()
-            .map(|t| Topic {
-                name: t.name,
-                partitions: t
-                    .partitions
-                    .into_iter()
-                    .map(|p| (p.partition_index, (p.timestamp, p.current_leader_epoch)))
-                    .collect(),
-            })
-            .collect();
-        Ok(Decoded::Route {
-            request: (),
-            params: (),
-            topics,
-        })
+        let topics = Topic::from_request(
+            request.topics,
+            |t| (t.name, t.partitions),
+            |p| (p.partition_index, (p.timestamp, p.current_leader_epoch)),
+        );
+        Ok(Decoded::partitions(topics))
     }
 
     async fn serve(p: Rc<Partition>, _: (), (timestamp, epoch): (i64, i32)) -> Self::Output {
@@ -58,45 +46,33 @@ impl PartitionApi for ListOffsets {
         Ok((found, p.leader_epoch()))
     }
 
-    fn unrouted(error: RouteError) -> Self::Output {
-        Err(error.into())
-    }
-
-    fn respond(
-        req: &RequestFrame,
-        _: (),
-        answers: Vec<Topic<Self::Output>>,
-    ) -> Result<Option<Response>, FrameError> {
+    fn respond(req: &RequestFrame, _: (), answers: Answers<Self>) -> Reply {
         let version = req.version;
-        let topics = answers
-            .into_iter()
-            .map(|t| {
-                let partitions = t
-                    .partitions
-                    .into_iter()
-                    .map(|(index, answer)| {
-                        let r = ListOffsetsPartitionResponse::default()
-                            .with_partition_index(index)
-                            .with_timestamp(-1)
-                            .with_offset(-1)
-                            .with_leader_epoch(-1);
-                        match answer {
-                            Ok((found, epoch)) => {
-                                let r = match found {
-                                    Some(t) => r.with_timestamp(t.timestamp).with_offset(t.offset),
-                                    None => r,
-                                };
-                                r.with_leader_epoch(if version >= 4 { epoch } else { -1 })
-                            }
-                            Err(e) => r.with_error_code(e.error_code().code()),
-                        }
-                    })
-                    .collect();
+        let topics = Topic::to_response(
+            answers,
+            |index, answer| {
+                let r = ListOffsetsPartitionResponse::default()
+                    .with_partition_index(index)
+                    .with_timestamp(-1)
+                    .with_offset(-1)
+                    .with_leader_epoch(-1);
+                match answer {
+                    Ok((found, epoch)) => {
+                        let r = match found {
+                            Some(t) => r.with_timestamp(t.timestamp).with_offset(t.offset),
+                            None => r,
+                        };
+                        r.with_leader_epoch(if version >= 4 { epoch } else { -1 })
+                    }
+                    Err(e) => r.with_error_code(e.error_code().code()),
+                }
+            },
+            |name, partitions| {
                 ListOffsetsTopicResponse::default()
-                    .with_name(t.name)
+                    .with_name(name)
                     .with_partitions(partitions)
-            })
-            .collect();
+            },
+        );
         let response = ListOffsetsResponse::default().with_topics(topics);
         Ok(Some(vec![req.respond(&response)?]))
     }

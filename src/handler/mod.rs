@@ -73,6 +73,13 @@ pub use topics::{create as create_topics, delete as delete_topics};
 /// referenced, not copied).
 pub type Response = Vec<Bytes>;
 
+/// What a handler gives back: the response, `None` for none (acks=0), or
+/// an error that closes the connection.
+pub type Reply = Result<Option<Response>, FrameError>;
+
+/// A partition API's answers, in the request's shape.
+pub type Answers<H> = Vec<Topic<<H as PartitionApi>::Output>>;
+
 /// One topic of a request or of its answer: the name as the client sent
 /// it (a slice of the request frame) and its partitions in request order,
 /// each with its share of the request or its answer.
@@ -80,6 +87,45 @@ pub type Response = Vec<Bytes>;
 pub struct Topic<T> {
     pub name: TopicName,
     pub partitions: Vec<(i32, T)>,
+}
+
+impl<T> Topic<T> {
+    /// The topics of a decoded request: `split` takes a request topic
+    /// apart into its name and partitions, `each` turns a partition into
+    /// its index and its input.
+    pub fn from_request<RT, RP>(
+        topics: Vec<RT>,
+        split: impl Fn(RT) -> (TopicName, Vec<RP>),
+        each: impl Fn(RP) -> (i32, T),
+    ) -> Vec<Topic<T>> {
+        topics
+            .into_iter()
+            .map(|t| {
+                let (name, partitions) = split(t);
+                Topic {
+                    name,
+                    partitions: partitions.into_iter().map(&each).collect(),
+                }
+            })
+            .collect()
+    }
+
+    /// The topics of a response, in request order: `each` builds a
+    /// partition's response from its index and answer, `topic` a topic's
+    /// from its name and partitions.
+    pub fn to_response<RT, RP>(
+        answers: Vec<Topic<T>>,
+        each: impl Fn(i32, T) -> RP,
+        topic: impl Fn(TopicName, Vec<RP>) -> RT,
+    ) -> Vec<RT> {
+        answers
+            .into_iter()
+            .map(|t| {
+                let partitions = t.partitions.into_iter().map(|(i, a)| each(i, a)).collect();
+                topic(t.name, partitions)
+            })
+            .collect()
+    }
 }
 
 /// What decoding a partition API's request gives the router.
@@ -96,6 +142,17 @@ pub enum Decoded<H: PartitionApi> {
     Answer(Option<Response>),
 }
 
+impl<H: PartitionApi<Request = (), Params = ()>> Decoded<H> {
+    /// A request that is only its partitions.
+    pub fn partitions(topics: Vec<Topic<H::Input>>) -> Self {
+        Decoded::Route {
+            request: (),
+            params: (),
+            topics,
+        }
+    }
+}
+
 /// An API whose request lists topics and partitions, whose work runs on
 /// each partition's owning shard, and whose response mirrors the request.
 pub trait PartitionApi: Sized + 'static {
@@ -105,8 +162,9 @@ pub trait PartitionApi: Sized + 'static {
     type Params: Copy + Send + 'static;
     /// One partition's share of the request.
     type Input: Clone + Send + 'static;
-    /// One partition's answer.
-    type Output: Send + 'static;
+    /// One partition's answer; a partition the router could not reach
+    /// answers with the routing error.
+    type Output: From<RouteError> + Send + 'static;
 
     fn decode(req: &RequestFrame) -> Result<Decoded<Self>, FrameError>;
 
@@ -117,28 +175,24 @@ pub trait PartitionApi: Sized + 'static {
         input: Self::Input,
     ) -> impl Future<Output = Self::Output> + 'static;
 
-    /// The answer for a partition the router could not reach.
-    fn unrouted(error: RouteError) -> Self::Output;
-
     /// The response, from every partition's answer in request order.
-    fn respond(
-        req: &RequestFrame,
-        request: Self::Request,
-        answers: Vec<Topic<Self::Output>>,
-    ) -> Result<Option<Response>, FrameError>;
-}
+    fn respond(req: &RequestFrame, request: Self::Request, answers: Answers<Self>) -> Reply;
 
-/// A partition API that may wait for data before answering (Fetch).
-pub trait LongPoll: PartitionApi {
-    /// Settles a round of answers (limits applied in request order) and
-    /// says until when to wait for more, or `None` to answer now.
-    fn settle(request: &Self::Request, answers: &mut [Topic<Self::Output>]) -> Option<Instant>;
+    /// Long polling (Fetch): settles a round of answers (limits applied in
+    /// request order) and says until when to wait for more, or `None` to
+    /// answer now, which is what every other API does.
+    fn settle(_request: &Self::Request, _answers: &mut [Topic<Self::Output>]) -> Option<Instant> {
+        None
+    }
 
-    /// Resolves when the partition has something new for `input`.
+    /// Resolves when the partition has something new for `input`; only
+    /// awaited while [`PartitionApi::settle`] asks to wait.
     fn data_beyond(
-        partition: Rc<Partition>,
-        input: Self::Input,
-    ) -> impl Future<Output = ()> + 'static;
+        _partition: Rc<Partition>,
+        _input: Self::Input,
+    ) -> impl Future<Output = ()> + 'static {
+        std::future::pending()
+    }
 }
 
 pub(crate) fn str_bytes(s: impl Into<String>) -> StrBytes {

@@ -9,10 +9,9 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
 use super::errors::{Failure, ToErrorCode};
-use super::{Decoded, PartitionApi, Response, Topic};
+use super::{Answers, Decoded, PartitionApi, Reply, Topic};
 use crate::partition::Partition;
 use crate::protocol::{FrameError, RequestFrame};
-use crate::shard::routing_table::RouteError;
 
 pub struct OffsetForLeaderEpoch;
 
@@ -26,23 +25,12 @@ impl PartitionApi for OffsetForLeaderEpoch {
 
     fn decode(req: &RequestFrame) -> Result<Decoded<Self>, FrameError> {
         let request: OffsetForLeaderEpochRequest = req.decode()?;
-        let topics = request
-            .topics
-            .into_iter()
-            .map(|t| Topic {
-                name: t.topic,
-                partitions: t
-                    .partitions
-                    .into_iter()
-                    .map(|p| (p.partition, (p.current_leader_epoch, p.leader_epoch)))
-                    .collect(),
-            })
-            .collect();
-        Ok(Decoded::Route {
-            request: (),
-            params: (),
-            topics,
-        })
+        let topics = Topic::from_request(
+            request.topics,
+            |t| (t.topic, t.partitions),
+            |p| (p.partition, (p.current_leader_epoch, p.leader_epoch)),
+        );
+        Ok(Decoded::partitions(topics))
     }
 
     async fn serve(p: Rc<Partition>, _: (), (current, requested): (i32, i32)) -> Self::Output {
@@ -50,39 +38,26 @@ impl PartitionApi for OffsetForLeaderEpoch {
         Ok(p.end_offset_for_epoch(requested))
     }
 
-    fn unrouted(error: RouteError) -> Self::Output {
-        Err(error.into())
-    }
-
-    fn respond(
-        req: &RequestFrame,
-        _: (),
-        answers: Vec<Topic<Self::Output>>,
-    ) -> Result<Option<Response>, FrameError> {
-        let topics = answers
-            .into_iter()
-            .map(|t| {
-                let partitions = t
-                    .partitions
-                    .into_iter()
-                    .map(|(index, answer)| {
-                        let r = EpochEndOffset::default().with_partition(index);
-                        let (epoch, end) = match &answer {
-                            Ok(Some((epoch, end))) => (*epoch, *end),
-                            Ok(None) | Err(_) => (-1, -1),
-                        };
-                        let r = r.with_leader_epoch(epoch).with_end_offset(end);
-                        match answer {
-                            Err(e) => r.with_error_code(e.error_code().code()),
-                            Ok(_) => r,
-                        }
-                    })
-                    .collect();
+    fn respond(req: &RequestFrame, _: (), answers: Answers<Self>) -> Reply {
+        let topics = Topic::to_response(
+            answers,
+            |index, answer| {
+                let r = EpochEndOffset::default().with_partition(index);
+                match answer {
+                    Ok(Some((epoch, end))) => r.with_leader_epoch(epoch).with_end_offset(end),
+                    Ok(None) => r.with_leader_epoch(-1).with_end_offset(-1),
+                    Err(e) => r
+                        .with_error_code(e.error_code().code())
+                        .with_leader_epoch(-1)
+                        .with_end_offset(-1),
+                }
+            },
+            |name, partitions| {
                 OffsetForLeaderTopicResult::default()
-                    .with_topic(t.name)
+                    .with_topic(name)
                     .with_partitions(partitions)
-            })
-            .collect();
+            },
+        );
         let response = OffsetForLeaderEpochResponse::default().with_topics(topics);
         Ok(Some(vec![req.respond(&response)?]))
     }

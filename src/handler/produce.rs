@@ -11,10 +11,9 @@ use kafka_protocol::messages::produce_response::{PartitionProduceResponse, Topic
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
 use super::errors::{Failure, Refusal, ToErrorCode};
-use super::{str_bytes, Decoded, PartitionApi, Response, Topic};
+use super::{str_bytes, Answers, Decoded, PartitionApi, Reply, Topic};
 use crate::partition::{Acks, Partition, Produced};
 use crate::protocol::{FrameError, RequestFrame};
-use crate::shard::routing_table::RouteError;
 
 pub struct Produce;
 
@@ -33,18 +32,11 @@ impl PartitionApi for Produce {
 
     fn decode(req: &RequestFrame) -> Result<Decoded<Self>, FrameError> {
         let request: ProduceRequest = req.decode()?;
-        let topics = request
-            .topic_data
-            .into_iter()
-            .map(|t| Topic {
-                name: t.name,
-                partitions: t
-                    .partition_data
-                    .into_iter()
-                    .map(|p| (p.index, p.records))
-                    .collect(),
-            })
-            .collect();
+        let topics = Topic::from_request(
+            request.topic_data,
+            |t| (t.name, t.partition_data),
+            |p| (p.index, p.records),
+        );
         let refusal = if request.transactional_id.is_some() {
             Some(Refusal::Transactional)
         } else if Acks::from_wire(request.acks).is_none() {
@@ -78,15 +70,7 @@ impl PartitionApi for Produce {
             .await?)
     }
 
-    fn unrouted(error: RouteError) -> Self::Output {
-        Err(error.into())
-    }
-
-    fn respond(
-        req: &RequestFrame,
-        acks: i16,
-        answers: Vec<Topic<Self::Output>>,
-    ) -> Result<Option<Response>, FrameError> {
+    fn respond(req: &RequestFrame, acks: i16, answers: Answers<Self>) -> Reply {
         respond(req, acks, answers)
     }
 }
@@ -95,62 +79,42 @@ fn refuse_all(
     topics: Vec<Topic<Option<Bytes>>>,
     refusal: Refusal,
 ) -> Vec<Topic<Result<Produced, Failure>>> {
-    topics
-        .into_iter()
-        .map(|t| Topic {
-            name: t.name,
-            partitions: t
-                .partitions
-                .into_iter()
-                .map(|(i, _)| (i, Err(Failure::Refused(refusal))))
-                .collect(),
-        })
-        .collect()
+    Topic::to_response(
+        topics,
+        |index, _| (index, Err(Failure::Refused(refusal))),
+        |name, partitions| Topic { name, partitions },
+    )
 }
 
 /// The response (`None` for acks=0, whose producers expect no answer).
-fn respond(
-    req: &RequestFrame,
-    acks: i16,
-    answers: Vec<Topic<Result<Produced, Failure>>>,
-) -> Result<Option<Response>, FrameError> {
+fn respond(req: &RequestFrame, acks: i16, answers: Answers<Produce>) -> Reply {
     if acks == 0 {
         return Ok(None);
     }
     let version = req.version;
-    let responses = answers
-        .into_iter()
-        .map(|t| {
-            let partition_responses = t
-                .partitions
-                .into_iter()
-                .map(|(index, answer)| {
-                    let r = PartitionProduceResponse::default().with_index(index);
-                    match answer {
-                        Ok(p) => r
-                            .with_base_offset(p.base_offset)
-                            .with_log_append_time_ms(p.log_append_time.unwrap_or(-1))
-                            .with_log_start_offset(if version >= 5 {
-                                p.log_start_offset
-                            } else {
-                                -1
-                            }),
-                        Err(e) => r
-                            .with_error_code(e.error_code().code())
-                            .with_base_offset(-1)
-                            .with_log_append_time_ms(-1)
-                            .with_log_start_offset(-1)
-                            .with_error_message(
-                                e.message().filter(|_| version >= 8).map(str_bytes),
-                            ),
-                    }
-                })
-                .collect();
+    let responses = Topic::to_response(
+        answers,
+        |index, answer| {
+            let r = PartitionProduceResponse::default().with_index(index);
+            match answer {
+                Ok(p) => r
+                    .with_base_offset(p.base_offset)
+                    .with_log_append_time_ms(p.log_append_time.unwrap_or(-1))
+                    .with_log_start_offset(if version >= 5 { p.log_start_offset } else { -1 }),
+                Err(e) => r
+                    .with_error_code(e.error_code().code())
+                    .with_base_offset(-1)
+                    .with_log_append_time_ms(-1)
+                    .with_log_start_offset(-1)
+                    .with_error_message(e.message().filter(|_| version >= 8).map(str_bytes)),
+            }
+        },
+        |name, partition_responses| {
             TopicProduceResponse::default()
-                .with_name(t.name)
+                .with_name(name)
                 .with_partition_responses(partition_responses)
-        })
-        .collect();
+        },
+    );
     let response = ProduceResponse::default().with_responses(responses);
     Ok(Some(vec![req.respond(&response)?]))
 }

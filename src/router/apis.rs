@@ -29,8 +29,8 @@ use crate::shard::Shard;
 
 /// Declares the table and the dispatch from one list. Each entry:
 /// `Key: "Name", advertised lo..=hi, served from v, LAYOUT, RequestType, how`,
-/// where `how` is `partitions(Type)` or `long_poll(Type)` for partition
-/// APIs (the router resolves and scatters), `handle(fn)` / `handle_now(fn)`
+/// where `how` is `partitions(Type)` for partition APIs (the router
+/// resolves and scatters), `handle(fn)` / `handle_now(fn)`
 /// for async / plain handlers taking the shard and the request, or
 /// `table(fn)` for the one that lists the table itself (ApiVersions).
 macro_rules! apis {
@@ -65,13 +65,9 @@ macro_rules! apis {
         }
     };
     (@decode partitions($h:ty), $req:ty) => { |r| <$h as PartitionApi>::decode(r).map(drop) };
-    (@decode long_poll($h:ty), $req:ty) => { |r| <$h as PartitionApi>::decode(r).map(drop) };
     (@decode $how:ident($f:path), $req:ty) => { decode_as::<$req> };
     (@serve partitions($h:ty), $shard:ident, $req:ident) => {
         scatter::serve::<$h>($shard, $req).await
-    };
-    (@serve long_poll($h:ty), $shard:ident, $req:ident) => {
-        scatter::serve_long_poll::<$h>($shard, $req).await
     };
     (@serve handle($f:path), $shard:ident, $req:ident) => { one($f($shard, &$req).await) };
     (@serve handle_now($f:path), $shard:ident, $req:ident) => { one($f($shard, &$req)) };
@@ -82,7 +78,7 @@ apis! {
     Produce: "Produce", 0..=12, 3, PRODUCE, m::ProduceRequest,
         partitions(handler::produce::Produce);
     Fetch: "Fetch", 4..=12, 4, FETCH, m::FetchRequest,
-        long_poll(handler::fetch::Fetch);
+        partitions(handler::fetch::Fetch);
     ListOffsets: "ListOffsets", 1..=7, 1, LIST_OFFSETS, m::ListOffsetsRequest,
         partitions(handler::list_offsets::ListOffsets);
     Metadata: "Metadata", 0..=12, 0, METADATA, m::MetadataRequest,

@@ -12,35 +12,18 @@ use std::time::Instant;
 
 use futures_util::future::{join_all, select_all, Either};
 
-use crate::handler::{Decoded, LongPoll, PartitionApi, Response, Topic};
+use crate::handler::{Decoded, PartitionApi, Response, Topic};
 use crate::partition::Partition;
 use crate::protocol::{FrameError, RequestFrame};
 use crate::shard::metadata::ClusterMetadata;
 use crate::shard::routing_table::{PartitionId, RouteError, RoutingTable};
 use crate::shard::Shard;
 
-/// Serves a partition API's request: decode, route, answer.
+/// Serves a partition API's request: decode, route at the door, serve
+/// every partition on its owner, answer. A long-polling API (Fetch) gets
+/// rounds of this until it is satisfied, waiting in between for new data
+/// on any of its partitions.
 pub async fn serve<H: PartitionApi>(
-    shard: &Rc<Shard>,
-    req: RequestFrame,
-) -> Result<Option<Response>, FrameError> {
-    let (request, params, topics) = match H::decode(&req)? {
-        Decoded::Answer(answer) => return Ok(answer),
-        Decoded::Route {
-            request,
-            params,
-            topics,
-        } => (request, params, topics),
-    };
-    let plan = Plan::resolve(shard, topics);
-    let outputs = plan.run::<H>(shard, params).await;
-    H::respond(&req, request, plan.answers(outputs))
-}
-
-/// Serves a long-polling API's request: rounds of serving until the
-/// handler is satisfied, waiting in between for new data on any of the
-/// request's partitions.
-pub async fn serve_long_poll<H: LongPoll>(
     shard: &Rc<Shard>,
     req: RequestFrame,
 ) -> Result<Option<Response>, FrameError> {
@@ -146,7 +129,7 @@ impl<T: Clone + Send + 'static> Plan<T> {
         let inputs: Vec<&T> = self.inputs().collect();
         let mut outputs: Vec<Option<H::Output>> = Vec::with_capacity(self.routes.len());
         for route in &self.routes {
-            outputs.push(route.err().map(H::unrouted));
+            outputs.push(route.err().map(H::Output::from));
         }
         let mut work: Vec<OwnerWork<H::Output>> = Vec::with_capacity(self.owners.len());
         for (owner, positions) in &self.owners {
@@ -175,9 +158,7 @@ impl<T: Clone + Send + 'static> Plan<T> {
                             serve_here::<H>(target, metadata, items, params)
                         })
                         .await
-                        .unwrap_or_else(|_| {
-                            (0..n).map(|_| H::unrouted(RouteError::ShardGone)).collect()
-                        });
+                        .unwrap_or_else(|_| (0..n).map(|_| RouteError::ShardGone.into()).collect());
                     (positions, answers)
                 }));
             }
@@ -211,7 +192,11 @@ impl<T: Clone + Send + 'static> Plan<T> {
 
     /// Resolves when any routed partition has data for its input, at the
     /// deadline, or when the shard starts shutting down.
-    async fn wait_for_data<H: LongPoll<Input = T>>(&self, shard: &Rc<Shard>, deadline: Instant) {
+    async fn wait_for_data<H: PartitionApi<Input = T>>(
+        &self,
+        shard: &Rc<Shard>,
+        deadline: Instant,
+    ) {
         let mut by_owner: Vec<(usize, Vec<(PartitionId, T)>)> = Vec::new();
         for (route, input) in self.routes.iter().zip(self.inputs()) {
             let Ok(id) = route else { continue };
@@ -271,7 +256,7 @@ fn serve_one<H: PartitionApi>(
 ) -> impl Future<Output = H::Output> + 'static {
     match local_partition(shard, now, from, route) {
         Ok(p) => Either::Left(H::serve(p, params, input)),
-        Err(e) => Either::Right(std::future::ready(H::unrouted(e))),
+        Err(e) => Either::Right(std::future::ready(H::Output::from(e))),
     }
 }
 
@@ -292,7 +277,7 @@ async fn serve_here<H: PartitionApi>(
 
 /// An owner's share of a long poll's wait: resolves when one of its
 /// partitions has data, or at the deadline.
-async fn wait_local<H: LongPoll>(
+async fn wait_local<H: PartitionApi>(
     shard: Rc<Shard>,
     from: Arc<ClusterMetadata>,
     items: Vec<(PartitionId, H::Input)>,
