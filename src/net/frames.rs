@@ -1,12 +1,14 @@
 //! Size-prefixed request frames off a socket, through one read buffer: a
 //! frame's size is checked against socket.request.max.bytes before any
 //! memory is set aside for it, and the frame is handed out as a `Bytes`
-//! slice of the buffer (no copy).
+//! slice of the buffer (no copy). The framing itself (size checks, cutting
+//! frames out) is the wire crate's; this module does the reading.
 
 use std::rc::Rc;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use futures_lite::{AsyncRead, AsyncReadExt};
+use shardlog_wire::frame::{frame_size, split_frame, FrameError, SIZE_PREFIX_BYTES};
 
 use super::Budget;
 use crate::storage::waiters::FifoSpace;
@@ -24,6 +26,18 @@ pub enum ReadError {
     Negative(i32),
     #[error("connection closed in the middle of a request frame")]
     Truncated,
+}
+
+impl From<FrameError> for ReadError {
+    fn from(e: FrameError) -> Self {
+        match e {
+            FrameError::Negative(size) => ReadError::Negative(size),
+            FrameError::TooLarge { size, max } => ReadError::TooLarge {
+                size: size as i64,
+                max,
+            },
+        }
+    }
 }
 
 pub struct FrameReader<R> {
@@ -46,34 +60,24 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         max: usize,
         budget: &Rc<FifoSpace>,
     ) -> Result<Option<(Bytes, Budget)>, ReadError> {
-        if !self.fill(4).await? {
+        if !self.fill(SIZE_PREFIX_BYTES).await? {
             return if self.buf.is_empty() {
                 Ok(None)
             } else {
                 Err(ReadError::Truncated)
             };
         }
-        let size = i32::from_be_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]]);
-        if size < 0 {
-            return Err(ReadError::Negative(size));
-        }
-        let size = size as usize;
-        if size > max {
-            return Err(ReadError::TooLarge {
-                size: size as i64,
-                max,
-            });
-        }
+        let size = frame_size(&self.buf, max)?.expect("the size prefix is buffered");
         let units = budget.acquire(size as u64).await.unwrap_or(0);
         let held = Budget {
             space: budget.clone(),
             units,
         };
-        if !self.fill(4 + size).await? {
+        if !self.fill(SIZE_PREFIX_BYTES + size).await? {
             return Err(ReadError::Truncated);
         }
-        self.buf.advance(4);
-        Ok(Some((self.buf.split_to(size).freeze(), held)))
+        let frame = split_frame(&mut self.buf, max)?.expect("the whole frame is buffered");
+        Ok(Some((frame, held)))
     }
 
     /// Reads until at least `want` bytes are buffered; false at end of
