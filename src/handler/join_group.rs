@@ -26,7 +26,7 @@ pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
         group_id: group_id.clone(),
         member_id: r.member_id.to_string(),
         instance_id: r.group_instance_id.map(|s| s.to_string()),
-        client_id: req.client_id.clone().unwrap_or_default(),
+        client_id: req.client_id.as_deref().unwrap_or_default().to_string(),
         client_host: String::new(),
         session_timeout_ms: r.session_timeout_ms,
         // v0 has no rebalance timeout: Kafka uses the session timeout.

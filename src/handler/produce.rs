@@ -7,12 +7,11 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
-use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
 use super::errors::{Failure, Refusal, ToErrorCode};
-use super::{str_bytes, Answers, Decoded, PartitionApi, Reply, Topic};
+use super::{Answers, Decoded, PartitionApi, Reply, Topic};
 use crate::partition::{Acks, Partition, Produced};
+use crate::protocol::produce::{decode_produce, encode_produce_response, ProducePartitionOut};
 use crate::protocol::{FrameError, RequestFrame};
 
 pub struct Produce;
@@ -31,13 +30,10 @@ impl PartitionApi for Produce {
     type Output = Result<Produced, Failure>;
 
     fn decode(req: &RequestFrame) -> Result<Decoded<Self>, FrameError> {
-        let request: ProduceRequest = req.decode()?;
-        let topics = Topic::from_request(
-            request.topic_data,
-            |t| (t.name, t.partition_data),
-            |p| (p.index, p.records),
-        );
-        let refusal = if request.transactional_id.is_some() {
+        // One walk of the body, records left as slices of the frame.
+        let request = decode_produce(&req.body, req.version)?;
+        let topics = Topic::from_request(request.topics, |t| t, |p| p);
+        let refusal = if request.transactional {
             Some(Refusal::Transactional)
         } else if Acks::from_wire(request.acks).is_none() {
             Some(Refusal::InvalidAcks(request.acks))
@@ -92,29 +88,31 @@ fn respond(req: &RequestFrame, acks: i16, answers: Answers<Produce>) -> Reply {
         return Ok(None);
     }
     let version = req.version;
-    let responses = Topic::to_response(
+    let topics = Topic::to_response(
         answers,
-        |index, answer| {
-            let r = PartitionProduceResponse::default().with_index(index);
-            match answer {
-                Ok(p) => r
-                    .with_base_offset(p.base_offset)
-                    .with_log_append_time_ms(p.log_append_time.unwrap_or(-1))
-                    .with_log_start_offset(if version >= 5 { p.log_start_offset } else { -1 }),
-                Err(e) => r
-                    .with_error_code(e.error_code().code())
-                    .with_base_offset(-1)
-                    .with_log_append_time_ms(-1)
-                    .with_log_start_offset(-1)
-                    .with_error_message(e.message().filter(|_| version >= 8).map(str_bytes)),
-            }
+        |index, answer| match answer {
+            Ok(p) => ProducePartitionOut {
+                index,
+                error_code: 0,
+                base_offset: p.base_offset,
+                log_append_time_ms: p.log_append_time.unwrap_or(-1),
+                log_start_offset: if version >= 5 { p.log_start_offset } else { -1 },
+                error_message: None,
+            },
+            Err(e) => ProducePartitionOut {
+                index,
+                error_code: e.error_code().code(),
+                base_offset: -1,
+                log_append_time_ms: -1,
+                log_start_offset: -1,
+                error_message: e.message().filter(|_| version >= 8),
+            },
         },
-        |name, partition_responses| {
-            TopicProduceResponse::default()
-                .with_name(name)
-                .with_partition_responses(partition_responses)
-        },
+        |name, partitions| (name, partitions),
     );
-    let response = ProduceResponse::default().with_responses(responses);
-    Ok(Some(vec![req.respond(&response)?]))
+    Ok(Some(vec![encode_produce_response(
+        version,
+        req.correlation_id,
+        &topics,
+    )]))
 }

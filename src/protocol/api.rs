@@ -19,8 +19,13 @@ pub struct ApiSpec {
     /// The lowest version decoded and served; requests between the
     /// advertised minimum and this close the connection (Produce v0-2).
     pub min_served: i16,
-    /// The body layout the guard walks before anything decodes the body.
+    /// The body layout of the request, for the guard.
     pub layout: &'static Layout,
+    /// Whether `parse_request` walks the body with the guard before the
+    /// handler decodes it. `false` where the handler's decoder is written
+    /// by hand and checks every length and count itself (Produce): a guard
+    /// walk would only read the body twice.
+    pub guarded: bool,
     /// The decode the API's handler runs, without the work: the fuzz target
     /// and tests drive it to reach the real decode path.
     pub decode: fn(&RequestFrame) -> Result<(), FrameError>,

@@ -5,7 +5,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
-use kafka_protocol::protocol::{Decodable, Encodable};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
 use super::api::{find, ApiSpec};
 use super::guard::{inspect_body, GuardError};
@@ -42,7 +42,7 @@ pub struct RequestFrame {
     pub api_key: ApiKey,
     pub version: i16,
     pub correlation_id: i32,
-    pub client_id: Option<String>,
+    pub client_id: Option<StrBytes>,
     pub body: Bytes,
 }
 
@@ -89,6 +89,13 @@ pub fn parse_request(mut frame: Bytes, table: &'static [ApiSpec]) -> Result<Pars
     let header_version = api_key.request_header_version(version);
     let header = RequestHeader::decode(&mut frame, header_version)
         .map_err(|e| FrameError::BadHeader(e.to_string()))?;
+    if !spec.guarded {
+        // The handler's own decoder bounds every count and length.
+        return Ok(Parsed::Request(
+            spec,
+            request_frame(header, api_key, version, correlation_id, frame),
+        ));
+    }
     // The crate preallocates arrays from counts on the wire: nothing
     // reaches it before every count and length is checked against the
     // bytes actually present.
@@ -108,14 +115,24 @@ pub fn parse_request(mut frame: Bytes, table: &'static [ApiSpec]) -> Result<Pars
     }
     Ok(Parsed::Request(
         spec,
-        RequestFrame {
-            api_key,
-            version,
-            correlation_id,
-            client_id: header.client_id.map(|s| s.to_string()),
-            body: frame,
-        },
+        request_frame(header, api_key, version, correlation_id, frame),
     ))
+}
+
+fn request_frame(
+    header: RequestHeader,
+    api_key: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    body: Bytes,
+) -> RequestFrame {
+    RequestFrame {
+        api_key,
+        version,
+        correlation_id,
+        client_id: header.client_id,
+        body,
+    }
 }
 
 impl RequestFrame {

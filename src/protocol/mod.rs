@@ -7,6 +7,7 @@ pub mod api;
 pub mod fetch_encode;
 pub mod frame;
 pub mod guard;
+pub mod produce;
 
 pub use api::ApiSpec;
 pub use frame::{encode_response, FrameError, RequestFrame};

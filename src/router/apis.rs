@@ -28,14 +28,17 @@ use crate::protocol::{ApiSpec, FrameError, RequestFrame};
 use crate::shard::Shard;
 
 /// Declares the table and the dispatch from one list. Each entry:
-/// `Key: "Name", advertised lo..=hi, served from v, LAYOUT, RequestType, how`,
-/// where `how` is `partitions(Type)` for partition APIs (the router
+/// `Key: "Name", advertised lo..=hi, served from v, bounds LAYOUT, RequestType, how`,
+/// where `bounds` is `guard` (the guard walks the body along LAYOUT before
+/// kafka-protocol decodes it) or `own` (the handler's hand-written decoder
+/// bounds every length itself; LAYOUT still describes the body),
+/// and `how` is `partitions(Type)` for partition APIs (the router
 /// resolves and scatters), `handle(fn)` / `handle_now(fn)`
 /// for async / plain handlers taking the shard and the request, or
 /// `table(fn)` for the one that lists the table itself (ApiVersions).
 macro_rules! apis {
     ($( $key:ident: $name:literal, $lo:literal ..= $hi:literal, $served:literal,
-        $layout:ident, $req:ty, $how:ident($($h:tt)+); )*) => {
+        $bounds:ident $layout:ident, $req:ty, $how:ident($($h:tt)+); )*) => {
         /// Every served API, in one place.
         pub static APIS: &[ApiSpec] = &[$(
             ApiSpec {
@@ -44,6 +47,7 @@ macro_rules! apis {
                 advertised: ($lo, $hi),
                 min_served: $served,
                 layout: &layouts::$layout,
+                guarded: apis!(@guarded $bounds),
                 decode: apis!(@decode $how($($h)+), $req),
             },
         )*];
@@ -64,6 +68,8 @@ macro_rules! apis {
             }
         }
     };
+    (@guarded guard) => { true };
+    (@guarded own) => { false };
     (@decode partitions($h:ty), $req:ty) => { |r| <$h as PartitionApi>::decode(r).map(drop) };
     (@decode $how:ident($f:path), $req:ty) => { decode_as::<$req> };
     (@serve partitions($h:ty), $shard:ident, $req:ident) => {
@@ -75,59 +81,59 @@ macro_rules! apis {
 }
 
 apis! {
-    Produce: "Produce", 0..=12, 3, PRODUCE, m::ProduceRequest,
+    Produce: "Produce", 0..=12, 3, own PRODUCE, m::ProduceRequest,
         partitions(handler::produce::Produce);
-    Fetch: "Fetch", 4..=12, 4, FETCH, m::FetchRequest,
+    Fetch: "Fetch", 4..=12, 4, guard FETCH, m::FetchRequest,
         partitions(handler::fetch::Fetch);
-    ListOffsets: "ListOffsets", 1..=7, 1, LIST_OFFSETS, m::ListOffsetsRequest,
+    ListOffsets: "ListOffsets", 1..=7, 1, guard LIST_OFFSETS, m::ListOffsetsRequest,
         partitions(handler::list_offsets::ListOffsets);
-    Metadata: "Metadata", 0..=12, 0, METADATA, m::MetadataRequest,
+    Metadata: "Metadata", 0..=12, 0, guard METADATA, m::MetadataRequest,
         handle(handler::metadata);
-    OffsetCommit: "OffsetCommit", 2..=9, 2, OFFSET_COMMIT, m::OffsetCommitRequest,
+    OffsetCommit: "OffsetCommit", 2..=9, 2, guard OFFSET_COMMIT, m::OffsetCommitRequest,
         handle(handler::offset_commit);
-    OffsetFetch: "OffsetFetch", 1..=9, 1, OFFSET_FETCH, m::OffsetFetchRequest,
+    OffsetFetch: "OffsetFetch", 1..=9, 1, guard OFFSET_FETCH, m::OffsetFetchRequest,
         handle(handler::offset_fetch);
-    FindCoordinator: "FindCoordinator", 0..=4, 0, FIND_COORDINATOR, m::FindCoordinatorRequest,
+    FindCoordinator: "FindCoordinator", 0..=4, 0, guard FIND_COORDINATOR, m::FindCoordinatorRequest,
         handle_now(handler::find_coordinator);
-    JoinGroup: "JoinGroup", 0..=9, 0, JOIN_GROUP, m::JoinGroupRequest,
+    JoinGroup: "JoinGroup", 0..=9, 0, guard JOIN_GROUP, m::JoinGroupRequest,
         handle(handler::join_group);
-    Heartbeat: "Heartbeat", 0..=4, 0, HEARTBEAT, m::HeartbeatRequest,
+    Heartbeat: "Heartbeat", 0..=4, 0, guard HEARTBEAT, m::HeartbeatRequest,
         handle(handler::heartbeat);
-    LeaveGroup: "LeaveGroup", 0..=5, 0, LEAVE_GROUP, m::LeaveGroupRequest,
+    LeaveGroup: "LeaveGroup", 0..=5, 0, guard LEAVE_GROUP, m::LeaveGroupRequest,
         handle(handler::leave_group);
-    SyncGroup: "SyncGroup", 0..=5, 0, SYNC_GROUP, m::SyncGroupRequest,
+    SyncGroup: "SyncGroup", 0..=5, 0, guard SYNC_GROUP, m::SyncGroupRequest,
         handle(handler::sync_group);
-    DescribeGroups: "DescribeGroups", 0..=5, 0, DESCRIBE_GROUPS, m::DescribeGroupsRequest,
+    DescribeGroups: "DescribeGroups", 0..=5, 0, guard DESCRIBE_GROUPS, m::DescribeGroupsRequest,
         handle(handler::describe_groups);
-    ListGroups: "ListGroups", 0..=5, 0, LIST_GROUPS, m::ListGroupsRequest,
+    ListGroups: "ListGroups", 0..=5, 0, guard LIST_GROUPS, m::ListGroupsRequest,
         handle(handler::list_groups);
-    ApiVersions: "ApiVersions", 0..=4, 0, API_VERSIONS, m::ApiVersionsRequest,
+    ApiVersions: "ApiVersions", 0..=4, 0, guard API_VERSIONS, m::ApiVersionsRequest,
         table(handler::api_versions::handle);
-    CreateTopics: "CreateTopics", 2..=7, 2, CREATE_TOPICS, m::CreateTopicsRequest,
+    CreateTopics: "CreateTopics", 2..=7, 2, guard CREATE_TOPICS, m::CreateTopicsRequest,
         handle(handler::create_topics);
-    DeleteTopics: "DeleteTopics", 1..=6, 1, DELETE_TOPICS, m::DeleteTopicsRequest,
+    DeleteTopics: "DeleteTopics", 1..=6, 1, guard DELETE_TOPICS, m::DeleteTopicsRequest,
         handle(handler::delete_topics);
-    DeleteRecords: "DeleteRecords", 0..=2, 0, DELETE_RECORDS, m::DeleteRecordsRequest,
+    DeleteRecords: "DeleteRecords", 0..=2, 0, guard DELETE_RECORDS, m::DeleteRecordsRequest,
         partitions(handler::delete_records::DeleteRecords);
-    InitProducerId: "InitProducerId", 0..=4, 0, INIT_PRODUCER_ID, m::InitProducerIdRequest,
+    InitProducerId: "InitProducerId", 0..=4, 0, guard INIT_PRODUCER_ID, m::InitProducerIdRequest,
         handle(handler::init_producer_id);
-    OffsetForLeaderEpoch: "OffsetForLeaderEpoch", 2..=4, 2, OFFSET_FOR_LEADER_EPOCH,
+    OffsetForLeaderEpoch: "OffsetForLeaderEpoch", 2..=4, 2, guard OFFSET_FOR_LEADER_EPOCH,
         m::OffsetForLeaderEpochRequest,
         partitions(handler::offset_for_leader_epoch::OffsetForLeaderEpoch);
-    DescribeConfigs: "DescribeConfigs", 1..=4, 1, DESCRIBE_CONFIGS, m::DescribeConfigsRequest,
+    DescribeConfigs: "DescribeConfigs", 1..=4, 1, guard DESCRIBE_CONFIGS, m::DescribeConfigsRequest,
         handle_now(handler::describe_configs);
-    AlterConfigs: "AlterConfigs", 0..=2, 0, ALTER_CONFIGS, m::AlterConfigsRequest,
+    AlterConfigs: "AlterConfigs", 0..=2, 0, guard ALTER_CONFIGS, m::AlterConfigsRequest,
         handle(handler::alter_configs);
-    CreatePartitions: "CreatePartitions", 0..=3, 0, CREATE_PARTITIONS, m::CreatePartitionsRequest,
+    CreatePartitions: "CreatePartitions", 0..=3, 0, guard CREATE_PARTITIONS, m::CreatePartitionsRequest,
         handle(handler::create_partitions);
-    DeleteGroups: "DeleteGroups", 0..=2, 0, DELETE_GROUPS, m::DeleteGroupsRequest,
+    DeleteGroups: "DeleteGroups", 0..=2, 0, guard DELETE_GROUPS, m::DeleteGroupsRequest,
         handle(handler::delete_groups);
-    IncrementalAlterConfigs: "IncrementalAlterConfigs", 0..=1, 0, INCREMENTAL_ALTER_CONFIGS,
+    IncrementalAlterConfigs: "IncrementalAlterConfigs", 0..=1, 0, guard INCREMENTAL_ALTER_CONFIGS,
         m::IncrementalAlterConfigsRequest,
         handle(handler::incremental_alter_configs);
-    OffsetDelete: "OffsetDelete", 0..=0, 0, OFFSET_DELETE, m::OffsetDeleteRequest,
+    OffsetDelete: "OffsetDelete", 0..=0, 0, guard OFFSET_DELETE, m::OffsetDeleteRequest,
         handle(handler::offset_delete);
-    DescribeCluster: "DescribeCluster", 0..=1, 0, DESCRIBE_CLUSTER, m::DescribeClusterRequest,
+    DescribeCluster: "DescribeCluster", 0..=1, 0, guard DESCRIBE_CLUSTER, m::DescribeClusterRequest,
         handle_now(handler::describe_cluster);
 }
 
