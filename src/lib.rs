@@ -1,21 +1,32 @@
 //! shardlog: a Kafka-wire-compatible, thread-per-core message broker.
 //!
-//! Modules follow the request path downwards; each imports only modules
-//! below it:
+//! A request travels `net/ -> protocol/ -> router/ -> handler/ ->
+//! partition/ -> storage/ -> record/`: a connection reads a frame, the
+//! protocol layer parses its header and bounds its body, the router picks
+//! the API's handler and, for APIs that name partitions, resolves them once
+//! and sends each owning shard its share; the handler's per-partition work
+//! goes through the partition, the one door into its log.
+//!
+//! Imports run one way: each module imports only modules listed below it.
 //!
 //! ```text
-//! admin/       admin subcommands (`shardlog groups`): Kafka clients themselves
 //! boot         command line, configuration, executors, listeners, signals
+//! admin/       admin subcommands (`shardlog groups`): Kafka clients themselves
 //! net/         listeners and connections: frames in, responses out in order
-//! protocol/    request headers, advertised versions, response framing
-//! handler/     one module per Kafka API
-//! shard/       a shard's partitions and metadata; cross-shard jobs; controller
-//! group/       the group coordinator: consumer groups, committed offsets
+//! router/      the API table and dispatch; the door: partitions resolved once
+//!              to compact ids, one scatter/gather over owning shards
+//! handler/     one module per Kafka API; errors.rs, the one table of Kafka codes
+//! shard/       a shard: its routing table, partitions, metadata copy, jobs;
+//!              the controller
+//! group/       the group coordinator: membership state machine, timers,
+//!              committed offsets, the offsets log
 //! config       broker and topic configuration (Kafka key names)
-//! partition/   a partition: its log plus idempotent-producer state
+//! partition/   a partition: produce, read, offsets, delete records, retention
 //! storage/     segments, indexes, the write path, cache, recovery, retention
+//! protocol/    request frames and headers, the body guard, hand-written
+//!              Produce and Fetch codecs; no I/O
 //! record/      v2 record batches as raw bytes: validation and patching
-//! error_code   Kafka error codes
+//! error_code   Kafka error codes (from the wire crate)
 //! ```
 //!
 //! Beneath all of them, the `shardlog-wire` crate holds the wire the broker

@@ -266,3 +266,119 @@ impl From<ShardGone> for ErrorCode {
         e.error_code()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::batch::{
+        batch_crc, ATTRIBUTES_AT, BATCH_LENGTH_AT, CRC_AT, LAST_OFFSET_DELTA_AT, MAGIC_AT,
+        RECORD_COUNT_AT,
+    };
+    use crate::record::records::{BatchBuilder, Record};
+    use crate::record::validate_producer_batch;
+
+    fn sample() -> Vec<u8> {
+        let mut b = BatchBuilder::new(1_700_000_000_000).idempotent(9, 2, 40);
+        b.push(&Record {
+            timestamp_delta: 0,
+            key: Some(b"k".to_vec()),
+            value: None,
+            headers: vec![("h".into(), Some(b"v".to_vec())), ("n".into(), None)],
+        });
+        b.push_value(5, b"second");
+        b.build()
+    }
+
+    // Proves each malformed header is refused with Kafka's error code.
+    #[test]
+    fn malformed_batches_map_to_kafka_codes() {
+        let good = sample();
+        let with = |f: &dyn Fn(&mut Vec<u8>)| {
+            let mut b = good.clone();
+            f(&mut b);
+            validate_producer_batch(&b, 1 << 20)
+                .map(|_| ())
+                .unwrap_err()
+        };
+        let recrc = |b: &mut Vec<u8>| {
+            let crc = batch_crc(b);
+            b[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+        };
+        assert_eq!(
+            with(&|b| b.truncate(60)).error_code(),
+            ErrorCode::CorruptMessage
+        );
+        assert_eq!(
+            with(&|b| b[MAGIC_AT] = 1).error_code(),
+            ErrorCode::InvalidRecord
+        );
+        assert_eq!(
+            with(&|b| b[MAGIC_AT] = 3).error_code(),
+            ErrorCode::CorruptMessage
+        );
+        assert_eq!(with(&|b| b[7] = 1).error_code(), ErrorCode::InvalidRecord);
+        assert_eq!(
+            with(&|b| b[BATCH_LENGTH_AT + 3] ^= 1).error_code(),
+            ErrorCode::CorruptMessage
+        );
+        assert_eq!(
+            with(&|b| *b.last_mut().unwrap() ^= 1).error_code(),
+            ErrorCode::CorruptMessage
+        );
+        assert_eq!(
+            with(&|b| {
+                b[ATTRIBUTES_AT + 1] |= 0x20;
+                recrc(b)
+            }),
+            BatchError::ControlBatchFromProducer
+        );
+        assert_eq!(
+            with(&|b| {
+                b[ATTRIBUTES_AT + 1] |= 0x07;
+                recrc(b)
+            }),
+            BatchError::UnknownCompression(7)
+        );
+        assert_eq!(
+            with(&|b| {
+                b[RECORD_COUNT_AT + 3] = 3;
+                recrc(b)
+            })
+            .error_code(),
+            ErrorCode::InvalidRecord
+        );
+        assert!(matches!(
+            with(&|b| {
+                b[RECORD_COUNT_AT..RECORD_COUNT_AT + 4].copy_from_slice(&1000i32.to_be_bytes());
+                b[LAST_OFFSET_DELTA_AT..LAST_OFFSET_DELTA_AT + 4]
+                    .copy_from_slice(&999i32.to_be_bytes());
+                recrc(b)
+            }),
+            BatchError::RecordCountImpossible { .. }
+        ));
+        let size = good.len();
+        assert_eq!(
+            validate_producer_batch(&good, size - 1)
+                .unwrap_err()
+                .error_code(),
+            ErrorCode::MessageTooLarge
+        );
+    }
+
+    // Proves idempotent-producer refusals get Kafka's codes.
+    #[test]
+    fn producer_refusals_map_to_kafka_codes() {
+        let gap = ProducerError::OutOfOrderSequence {
+            producer_id: 7,
+            first_sequence: 22,
+            last_sequence: 20,
+        };
+        assert_eq!(gap.error_code(), ErrorCode::OutOfOrderSequenceNumber);
+        let fenced = ProducerError::FencedEpoch {
+            producer_id: 7,
+            epoch: 0,
+            current: 1,
+        };
+        assert_eq!(fenced.error_code(), ErrorCode::InvalidProducerEpoch);
+    }
+}

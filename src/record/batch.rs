@@ -182,9 +182,6 @@ pub fn split_batches(records: &Bytes) -> Result<Vec<Bytes>, BatchError> {
 mod tests {
     use super::*;
     use crate::record::records::{decode_records, BatchBuilder, Record};
-    // The Kafka codes these faults map to are decided in handler::errors.
-    use crate::error_code::ErrorCode;
-    use crate::handler::errors::ToErrorCode;
 
     fn sample() -> Vec<u8> {
         let mut b = BatchBuilder::new(1_700_000_000_000).idempotent(9, 2, 40);
@@ -232,82 +229,6 @@ mod tests {
         assert_eq!(h.timestamp_type(), TimestampType::LogAppendTime);
         assert_eq!(h.max_timestamp, 99);
         assert_eq!(decode_records(&bytes).unwrap()[1].timestamp, 99);
-    }
-
-    // Proves each malformed header is refused with Kafka's error code.
-    #[test]
-    fn malformed_batches_map_to_kafka_codes() {
-        let good = sample();
-        let with = |f: &dyn Fn(&mut Vec<u8>)| {
-            let mut b = good.clone();
-            f(&mut b);
-            validate_producer_batch(&b, 1 << 20)
-                .map(|_| ())
-                .unwrap_err()
-        };
-        let recrc = |b: &mut Vec<u8>| {
-            let crc = batch_crc(b);
-            b[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
-        };
-        assert_eq!(
-            with(&|b| b.truncate(60)).error_code(),
-            ErrorCode::CorruptMessage
-        );
-        assert_eq!(
-            with(&|b| b[MAGIC_AT] = 1).error_code(),
-            ErrorCode::InvalidRecord
-        );
-        assert_eq!(
-            with(&|b| b[MAGIC_AT] = 3).error_code(),
-            ErrorCode::CorruptMessage
-        );
-        assert_eq!(with(&|b| b[7] = 1).error_code(), ErrorCode::InvalidRecord);
-        assert_eq!(
-            with(&|b| b[BATCH_LENGTH_AT + 3] ^= 1).error_code(),
-            ErrorCode::CorruptMessage
-        );
-        assert_eq!(
-            with(&|b| *b.last_mut().unwrap() ^= 1).error_code(),
-            ErrorCode::CorruptMessage
-        );
-        assert_eq!(
-            with(&|b| {
-                b[ATTRIBUTES_AT + 1] |= 0x20;
-                recrc(b)
-            }),
-            BatchError::ControlBatchFromProducer
-        );
-        assert_eq!(
-            with(&|b| {
-                b[ATTRIBUTES_AT + 1] |= 0x07;
-                recrc(b)
-            }),
-            BatchError::UnknownCompression(7)
-        );
-        assert_eq!(
-            with(&|b| {
-                b[RECORD_COUNT_AT + 3] = 3;
-                recrc(b)
-            })
-            .error_code(),
-            ErrorCode::InvalidRecord
-        );
-        assert!(matches!(
-            with(&|b| {
-                b[RECORD_COUNT_AT..RECORD_COUNT_AT + 4].copy_from_slice(&1000i32.to_be_bytes());
-                b[LAST_OFFSET_DELTA_AT..LAST_OFFSET_DELTA_AT + 4]
-                    .copy_from_slice(&999i32.to_be_bytes());
-                recrc(b)
-            }),
-            BatchError::RecordCountImpossible { .. }
-        ));
-        let size = good.len();
-        assert_eq!(
-            validate_producer_batch(&good, size - 1)
-                .unwrap_err()
-                .error_code(),
-            ErrorCode::MessageTooLarge
-        );
     }
 
     // Proves a records field is split into whole batches, and a length
