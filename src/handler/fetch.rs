@@ -10,11 +10,12 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use kafka_protocol::messages::{FetchRequest, FetchResponse};
+use kafka_protocol::messages::FetchResponse;
 
 use super::errors::{Failure, Refusal, ToErrorCode};
 use super::{Answers, Decoded, PartitionApi, Reply, Topic};
 use crate::partition::{Partition, PartitionError};
+use crate::protocol::fetch_decode::decode_fetch;
 use crate::protocol::fetch_encode::{encode_fetch_response, FetchPartitionOut, FetchTopicOut};
 use crate::protocol::{FrameError, RequestFrame};
 use crate::shard::routing_table::RouteError;
@@ -67,7 +68,8 @@ impl PartitionApi for Fetch {
     type Output = Answer;
 
     fn decode(req: &RequestFrame) -> Result<Decoded<Self>, FrameError> {
-        let request: FetchRequest = req.decode()?;
+        // One walk of the body, topic names left as slices of the frame.
+        let request = decode_fetch(&req.body, req.version)?;
         if req.version >= 7 && (request.session_id != 0 || request.session_epoch > 0) {
             // We never hand out a session id, so any named session is unknown.
             let response = FetchResponse::default()
@@ -78,7 +80,7 @@ impl PartitionApi for Fetch {
         let response_max = request.max_bytes.max(0) as usize;
         let topics = Topic::from_request(
             request.topics,
-            |t| (t.topic, t.partitions),
+            |t| t,
             |p| {
                 let spec = Spec {
                     offset: p.fetch_offset,

@@ -23,8 +23,8 @@ pub struct ApiSpec {
     pub layout: &'static Layout,
     /// Whether `parse_request` walks the body with the guard before the
     /// handler decodes it. `false` where the handler's decoder is written
-    /// by hand and checks every length and count itself (Produce): a guard
-    /// walk would only read the body twice.
+    /// by hand and checks every length and count itself (Produce, Fetch): a
+    /// guard walk would only read the body twice.
     pub guarded: bool,
     /// The decode the API's handler runs, without the work: the fuzz target
     /// and tests drive it to reach the real decode path.

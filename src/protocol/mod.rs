@@ -4,6 +4,8 @@
 //! encoding.
 
 pub mod api;
+mod body;
+pub mod fetch_decode;
 pub mod fetch_encode;
 pub mod frame;
 pub mod guard;

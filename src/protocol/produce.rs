@@ -16,9 +16,8 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::TopicName;
-use kafka_protocol::protocol::StrBytes;
 
-use super::guard::GuardError;
+use super::body::BodyReader;
 use super::FrameError;
 
 /// First flexible Produce version (compact encodings, tagged fields).
@@ -58,176 +57,29 @@ const fn partition_bytes_min(flexible: bool) -> usize {
     }
 }
 
-/// A bounds-checked cursor over the body.
-struct Cursor<'a> {
-    body: &'a Bytes,
-    pos: usize,
-    flexible: bool,
-}
-
-/// The field path of `what` for error messages.
-fn field(what: &str) -> String {
-    format!("ProduceRequest.{what}")
-}
-
-impl Cursor<'_> {
-    fn remaining(&self) -> usize {
-        self.body.len() - self.pos
-    }
-
-    fn take(&mut self, n: usize, what: &str) -> Result<&[u8], GuardError> {
-        if self.remaining() < n {
-            return Err(GuardError::Truncated {
-                field: field(what),
-                needed: n,
-                remaining: self.remaining(),
-            });
-        }
-        let at = self.pos;
-        self.pos += n;
-        Ok(&self.body[at..at + n])
-    }
-
-    fn i16(&mut self, what: &str) -> Result<i16, GuardError> {
-        Ok(i16::from_be_bytes(
-            self.take(2, what)?.try_into().expect("2 bytes"),
-        ))
-    }
-
-    fn i32(&mut self, what: &str) -> Result<i32, GuardError> {
-        Ok(i32::from_be_bytes(
-            self.take(4, what)?.try_into().expect("4 bytes"),
-        ))
-    }
-
-    /// An unsigned varint of at most five bytes (as the guard requires).
-    fn uvarint(&mut self, what: &str) -> Result<u32, GuardError> {
-        let mut value = 0u32;
-        for i in 0..5 {
-            let b = self.take(1, what)?[0];
-            value |= u32::from(b & 0x7f) << (7 * i);
-            if b & 0x80 == 0 {
-                return Ok(value);
-            }
-        }
-        Err(GuardError::MalformedVarint { field: field(what) })
-    }
-
-    /// A length or count: `None` for null (-1, or 0 in compact form).
-    fn length(&mut self, wide: bool, what: &str) -> Result<Option<usize>, GuardError> {
-        if self.flexible {
-            return Ok(match self.uvarint(what)? {
-                0 => None,
-                n => Some(n as usize - 1),
-            });
-        }
-        let n = if wide {
-            self.i32(what)?
-        } else {
-            i32::from(self.i16(what)?)
-        };
-        match n {
-            -1 => Ok(None),
-            n if n >= 0 => Ok(Some(n as usize)),
-            length => Err(GuardError::NegativeLength {
-                field: field(what),
-                length,
-            }),
-        }
-    }
-
-    /// The bytes of a string or bytes field of `len` bytes, as a slice of
-    /// the body.
-    fn slice(&mut self, len: usize, what: &str) -> Result<Bytes, GuardError> {
-        if self.remaining() < len {
-            return Err(GuardError::LengthTooLong {
-                field: field(what),
-                length: len as u64,
-                remaining: self.remaining(),
-            });
-        }
-        let at = self.pos;
-        self.pos += len;
-        Ok(self.body.slice(at..at + len))
-    }
-
-    fn string(&mut self, what: &str) -> Result<Option<StrBytes>, FrameError> {
-        let Some(len) = self.length(false, what)? else {
-            return Ok(None);
-        };
-        let bytes = self.slice(len, what)?;
-        StrBytes::from_utf8(bytes)
-            .map(Some)
-            .map_err(|_| FrameError::BadBody(format!("{}: not UTF-8", field(what))))
-    }
-
-    /// An array's element count, bounded by what the remaining bytes can
-    /// hold at `min_element` bytes each.
-    fn count(&mut self, min_element: usize, what: &str) -> Result<usize, GuardError> {
-        let n = self
-            .length(true, what)?
-            .ok_or_else(|| GuardError::UnexpectedNull { field: field(what) })?;
-        if n > self.remaining() / min_element {
-            return Err(GuardError::ArrayTooLong {
-                field: field(what),
-                count: n as u64,
-                min_element_size: min_element,
-                remaining: self.remaining(),
-            });
-        }
-        Ok(n)
-    }
-
-    /// Skips the tagged fields of a struct (flexible versions): Produce
-    /// requests define none, so all are unknown and ignored.
-    fn tagged_fields(&mut self, what: &str) -> Result<(), GuardError> {
-        if !self.flexible {
-            return Ok(());
-        }
-        let n = self.uvarint(what)?;
-        for _ in 0..n {
-            self.uvarint(what)?;
-            let size = self.uvarint(what)? as usize;
-            self.take(size, what)?;
-        }
-        Ok(())
-    }
-}
-
 /// Decodes a Produce request body at `version` (3-12).
 pub fn decode_produce(body: &Bytes, version: i16) -> Result<ProduceBody, FrameError> {
     let flexible = version >= FLEXIBLE_FROM;
-    let mut c = Cursor {
-        body,
-        pos: 0,
-        flexible,
-    };
+    let mut c = BodyReader::new(body, "ProduceRequest", flexible);
     let transactional = c.string("transactional_id")?.is_some();
     let acks = c.i16("acks")?;
     let timeout_ms = c.i32("timeout_ms")?;
     let topic_count = c.count(topic_bytes_min(flexible), "topic_data")?;
     let mut topics = Vec::with_capacity(topic_count);
     for _ in 0..topic_count {
-        let name = c
-            .string("topic_data.name")?
-            .ok_or_else(|| GuardError::UnexpectedNull {
-                field: field("topic_data.name"),
-            })?;
+        let name = c.required_string("topic_data.name")?;
         let partition_count = c.count(partition_bytes_min(flexible), "partition_data")?;
         let mut partitions = Vec::with_capacity(partition_count);
         for _ in 0..partition_count {
             let index = c.i32("partition_data.index")?;
-            let records = match c.length(true, "partition_data.records")? {
-                Some(len) => Some(c.slice(len, "partition_data.records")?),
-                None => None,
-            };
+            let records = c.bytes("partition_data.records")?;
             c.tagged_fields("partition_data")?;
             partitions.push((index, records));
         }
         c.tagged_fields("topic_data")?;
         topics.push((TopicName(name), partitions));
     }
-    c.tagged_fields("ProduceRequest")?;
+    c.tagged_fields("")?;
     Ok(ProduceBody {
         transactional,
         acks,
@@ -351,8 +203,10 @@ mod tests {
     use kafka_protocol::protocol::{Decodable, Encodable};
     use proptest::prelude::*;
 
+    use kafka_protocol::protocol::StrBytes;
+
     use super::*;
-    use crate::protocol::guard::{inspect_body, layouts};
+    use crate::protocol::guard::{inspect_body, layouts, GuardError};
 
     /// A topic to put in a request: name, and per partition its index and
     /// records.

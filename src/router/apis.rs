@@ -83,7 +83,7 @@ macro_rules! apis {
 apis! {
     Produce: "Produce", 0..=12, 3, own PRODUCE, m::ProduceRequest,
         partitions(handler::produce::Produce);
-    Fetch: "Fetch", 4..=12, 4, guard FETCH, m::FetchRequest,
+    Fetch: "Fetch", 4..=12, 4, own FETCH, m::FetchRequest,
         partitions(handler::fetch::Fetch);
     ListOffsets: "ListOffsets", 1..=7, 1, guard LIST_OFFSETS, m::ListOffsetsRequest,
         partitions(handler::list_offsets::ListOffsets);
