@@ -46,10 +46,12 @@ impl<'a> BodyReader<'a> {
         }
     }
 
+    #[inline]
     pub fn remaining(&self) -> usize {
         self.end - self.pos
     }
 
+    #[inline]
     pub fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], GuardError> {
         if self.remaining() < n {
             return Err(GuardError::Truncated {
@@ -64,22 +66,26 @@ impl<'a> BodyReader<'a> {
         Ok(&body[at..at + n])
     }
 
+    #[inline]
     pub fn i8(&mut self, what: &str) -> Result<i8, GuardError> {
         Ok(self.take(1, what)?[0] as i8)
     }
 
+    #[inline]
     pub fn i16(&mut self, what: &str) -> Result<i16, GuardError> {
         Ok(i16::from_be_bytes(
             self.take(2, what)?.try_into().expect("2 bytes"),
         ))
     }
 
+    #[inline]
     pub fn i32(&mut self, what: &str) -> Result<i32, GuardError> {
         Ok(i32::from_be_bytes(
             self.take(4, what)?.try_into().expect("4 bytes"),
         ))
     }
 
+    #[inline]
     pub fn i64(&mut self, what: &str) -> Result<i64, GuardError> {
         Ok(i64::from_be_bytes(
             self.take(8, what)?.try_into().expect("8 bytes"),
@@ -87,7 +93,20 @@ impl<'a> BodyReader<'a> {
     }
 
     /// An unsigned varint of at most five bytes (as the guard requires).
+    #[inline]
     pub fn uvarint(&mut self, what: &str) -> Result<u32, GuardError> {
+        // Lengths and counts are almost always one byte.
+        if let Some(&b) = self.body[..self.end].get(self.pos) {
+            if b & 0x80 == 0 {
+                self.pos += 1;
+                return Ok(u32::from(b));
+            }
+        }
+        self.uvarint_slow(what)
+    }
+
+    #[cold]
+    fn uvarint_slow(&mut self, what: &str) -> Result<u32, GuardError> {
         let mut value = 0u32;
         for i in 0..5 {
             let b = self.take(1, what)?[0];
@@ -103,6 +122,7 @@ impl<'a> BodyReader<'a> {
 
     /// A length or count: `None` for null (-1, or 0 in compact form);
     /// `wide` for i32 lengths (bytes, arrays), else i16 (strings).
+    #[inline]
     pub fn length(&mut self, wide: bool, what: &str) -> Result<Option<usize>, GuardError> {
         if self.flexible {
             return Ok(match self.uvarint(what)? {
@@ -126,6 +146,7 @@ impl<'a> BodyReader<'a> {
     }
 
     /// `len` bytes as a slice of the body.
+    #[inline]
     pub fn slice(&mut self, len: usize, what: &str) -> Result<Bytes, GuardError> {
         if self.remaining() < len {
             return Err(GuardError::LengthTooLong {
@@ -156,6 +177,7 @@ impl<'a> BodyReader<'a> {
     }
 
     /// Nullable bytes, as a slice of the body.
+    #[inline]
     pub fn bytes(&mut self, what: &str) -> Result<Option<Bytes>, GuardError> {
         match self.length(true, what)? {
             Some(len) => self.slice(len, what).map(Some),
@@ -165,6 +187,7 @@ impl<'a> BodyReader<'a> {
 
     /// An array's element count, bounded by what the remaining bytes can
     /// hold at `min_element` bytes each.
+    #[inline]
     pub fn count(&mut self, min_element: usize, what: &str) -> Result<usize, GuardError> {
         let n = self.length(true, what)?.ok_or_else(|| self.null(what))?;
         if n > self.remaining() / min_element {
@@ -196,18 +219,14 @@ impl<'a> BodyReader<'a> {
         if !self.flexible {
             return Ok(());
         }
-        let what = if what.is_empty() {
-            "<tagged fields>".to_string()
-        } else {
-            format!("{what}.<tagged fields>")
-        };
-        let n = self.uvarint(&what)?;
+        // Paths are only formatted for errors: this runs once per struct.
+        let n = self.uvarint(what)?;
         for _ in 0..n {
-            let tag = self.uvarint(&what)?;
-            let size = self.uvarint(&what)? as usize;
+            let tag = self.uvarint(what)?;
+            let size = self.uvarint(what)? as usize;
             if size > self.remaining() {
                 return Err(GuardError::LengthTooLong {
-                    field: self.field(&what),
+                    field: self.field(what),
                     length: size as u64,
                     remaining: self.remaining(),
                 }
@@ -222,7 +241,7 @@ impl<'a> BodyReader<'a> {
             };
             if known(tag, &mut value)? && value.remaining() != 0 {
                 return Err(GuardError::TaggedFieldSize {
-                    field: self.field(&what),
+                    field: self.field(what),
                     tag,
                     size,
                     used: size - value.remaining(),
