@@ -271,23 +271,10 @@ impl From<ShardGone> for ErrorCode {
 mod tests {
     use super::*;
     use crate::record::batch::{
-        batch_crc, ATTRIBUTES_AT, BATCH_LENGTH_AT, CRC_AT, LAST_OFFSET_DELTA_AT, MAGIC_AT,
-        RECORD_COUNT_AT,
+        batch_crc, sample_batch as sample, ATTRIBUTES_AT, BATCH_LENGTH_AT, CRC_AT,
+        LAST_OFFSET_DELTA_AT, MAGIC_AT, RECORD_COUNT_AT,
     };
-    use crate::record::records::{BatchBuilder, Record};
     use crate::record::validate_producer_batch;
-
-    fn sample() -> Vec<u8> {
-        let mut b = BatchBuilder::new(1_700_000_000_000).idempotent(9, 2, 40);
-        b.push(&Record {
-            timestamp_delta: 0,
-            key: Some(b"k".to_vec()),
-            value: None,
-            headers: vec![("h".into(), Some(b"v".to_vec())), ("n".into(), None)],
-        });
-        b.push_value(5, b"second");
-        b.build()
-    }
 
     // Proves each malformed header is refused with Kafka's error code.
     #[test]

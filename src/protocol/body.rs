@@ -253,3 +253,22 @@ impl<'a> BodyReader<'a> {
         Ok(())
     }
 }
+
+/// Damaged copies of a valid body for the decoders' tests: cut at `cut`,
+/// and with bytes overwritten at `flips`.
+#[cfg(test)]
+pub(crate) fn damaged(
+    body: &Bytes,
+    cut: proptest::sample::Index,
+    flips: &[(proptest::sample::Index, u8)],
+) -> [Bytes; 2] {
+    let truncated = body.slice(..cut.index(body.len() + 1));
+    let mut mutated = body.to_vec();
+    if !mutated.is_empty() {
+        for (at, b) in flips {
+            let i = at.index(mutated.len());
+            mutated[i] = *b;
+        }
+    }
+    [truncated, Bytes::from(mutated)]
+}

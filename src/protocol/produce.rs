@@ -206,6 +206,7 @@ mod tests {
     use kafka_protocol::protocol::StrBytes;
 
     use super::*;
+    use crate::protocol::body::damaged;
     use crate::protocol::guard::{inspect_body, layouts, GuardError};
 
     /// A topic to put in a request: name, and per partition its index and
@@ -320,17 +321,9 @@ mod tests {
             flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
         ) {
             let body = encode(&request(v, false, &topics), v);
-            let truncated = body.slice(..cut.index(body.len() + 1));
-            prop_assert_eq!(decode_produce(&truncated, v).ok(), guard_then_crate(&truncated, v));
-            let mut mutated = body.to_vec();
-            if !mutated.is_empty() {
-                for (at, b) in flips {
-                    let i = at.index(mutated.len());
-                    mutated[i] = b;
-                }
+            for damaged in damaged(&body, cut, &flips) {
+                prop_assert_eq!(decode_produce(&damaged, v).ok(), guard_then_crate(&damaged, v));
             }
-            let mutated = Bytes::from(mutated);
-            prop_assert_eq!(decode_produce(&mutated, v).ok(), guard_then_crate(&mutated, v));
         }
     }
 

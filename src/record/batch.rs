@@ -178,21 +178,29 @@ pub fn split_batches(records: &Bytes) -> Result<Vec<Bytes>, BatchError> {
     Ok(batches)
 }
 
+/// A small idempotent producer batch for unit tests: two records, one
+/// with a key, headers and a null value.
+#[cfg(test)]
+pub(crate) fn sample_batch() -> Vec<u8> {
+    use crate::record::records::{BatchBuilder, Record};
+    let mut b = BatchBuilder::new(1_700_000_000_000).idempotent(9, 2, 40);
+    b.push(&Record {
+        timestamp_delta: 0,
+        key: Some(b"k".to_vec()),
+        value: None,
+        headers: vec![("h".into(), Some(b"v".to_vec())), ("n".into(), None)],
+    });
+    b.push_value(5, b"second");
+    b.build()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::records::{decode_records, BatchBuilder, Record};
+    use crate::record::records::decode_records;
 
     fn sample() -> Vec<u8> {
-        let mut b = BatchBuilder::new(1_700_000_000_000).idempotent(9, 2, 40);
-        b.push(&Record {
-            timestamp_delta: 0,
-            key: Some(b"k".to_vec()),
-            value: None,
-            headers: vec![("h".into(), Some(b"v".to_vec())), ("n".into(), None)],
-        });
-        b.push_value(5, b"second");
-        b.build()
+        sample_batch()
     }
 
     // Proves a well-formed batch passes and its header fields read back as
