@@ -27,7 +27,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::{Decodable, Encodable, Request, StrBytes};
 use shardlog::handler::produce::Produce;
-use shardlog::handler::{Decoded, PartitionApi};
+use shardlog::handler::{Decoded, Limits, PartitionApi};
 use shardlog::protocol::fetch_encode::{encode_fetch_response, FetchPartitionOut, FetchTopicOut};
 use shardlog::protocol::frame::{encode_response, parse_request, Parsed};
 use shardlog::record::records::BatchBuilder;
@@ -135,7 +135,7 @@ fn first_records(frame: &Bytes) -> Bytes {
     let Parsed::Request(_, req) = parse_request(frame.clone(), APIS).unwrap() else {
         unreachable!("a Produce request")
     };
-    match Produce::decode(&req).unwrap() {
+    match Produce::decode(&req, &Limits::default()).unwrap() {
         Decoded::Route { topics, .. } => topics[0].partitions[0].1.clone().unwrap(),
         Decoded::Answer(_) => unreachable!("an accepted Produce request"),
     }

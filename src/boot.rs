@@ -13,6 +13,7 @@ use glommio::{LocalExecutorBuilder, Placement};
 use tracing::{error, info, info_span, warn};
 
 use crate::config::{BrokerConfig, ListenerMode};
+use crate::net::quotas::ConnectionQuotas;
 use crate::shard::metadata::{ClusterMetadata, METADATA_FILE};
 use crate::shard::{clean_data_dir, Job, Shard};
 use crate::storage::{fsutil, ShardStorage, ShardStorageConfig, SystemClock};
@@ -260,6 +261,7 @@ pub fn run(mut config: BrokerConfig) -> Result<(), String> {
         ));
     }
 
+    raise_open_files_limit();
     let cores = choose_cores(&config)?;
     let shards = cores.len();
     let mut metadata = ClusterMetadata::load(&data_dir)?;
@@ -293,8 +295,10 @@ pub fn run(mut config: BrokerConfig) -> Result<(), String> {
     let drained = Arc::new(AtomicUsize::new(0));
     let failed = Arc::new(AtomicBool::new(false));
     let mut handles = Vec::with_capacity(shards);
+    let quotas = ConnectionQuotas::new(&config);
     for (i, &core) in cores.iter().enumerate() {
         let config = config.clone();
+        let quotas = quotas.clone();
         let metadata = metadata.clone();
         let mesh = mesh.clone();
         let (stop, ready, drained, failed) =
@@ -324,7 +328,7 @@ pub fn run(mut config: BrokerConfig) -> Result<(), String> {
                 let span = info_span!("shard", id);
                 let _entered = span.enter();
                 if let Err(e) = shard_main(
-                    id, core, config, metadata, mesh, &stop, &ready, &drained, shards,
+                    id, core, config, metadata, mesh, quotas, &stop, &ready, &drained, shards,
                 )
                 .await
                 {
@@ -348,6 +352,38 @@ pub fn run(mut config: BrokerConfig) -> Result<(), String> {
     Ok(())
 }
 
+/// Raises the soft limit on open files to the hard limit: every connection
+/// takes a descriptor (two while its socket buffer is full), and the
+/// default soft limit of many systems is far below what the hard limit
+/// allows.
+#[allow(unsafe_code)]
+fn raise_open_files_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct passed
+    // by pointer, which lives on this stack frame for both calls.
+    let raised = unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0
+            && limit.rlim_cur < limit.rlim_max
+            && {
+                let wanted = libc::rlimit {
+                    rlim_cur: limit.rlim_max,
+                    rlim_max: limit.rlim_max,
+                };
+                libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) == 0
+            }
+    };
+    if raised {
+        info!(
+            from = limit.rlim_cur,
+            to = limit.rlim_max,
+            "raised the open files limit"
+        );
+    }
+}
+
 fn per_shard_addr(config: &BrokerConfig, shard: usize) -> std::net::SocketAddr {
     let mut a = config.listen;
     a.set_port(config.listen.port() + 1 + shard as u16);
@@ -364,6 +400,7 @@ async fn shard_main(
         glommio::channels::channel_mesh::Senders<Job>,
         glommio::channels::channel_mesh::Receivers<Job>,
     )>,
+    quotas: Arc<ConnectionQuotas>,
     stop: &AtomicBool,
     ready: &AtomicUsize,
     drained: &AtomicUsize,
@@ -384,15 +421,11 @@ async fn shard_main(
     let shard = Shard::start(config.clone(), storage, metadata, mesh)
         .await
         .map_err(|e| format!("opening partitions: {e}"))?;
-    let mut listeners = vec![crate::net::listen(shard.clone(), config.listen)
-        .map_err(|e| format!("listening on {}: {e}", config.listen))?];
+    let mut addrs = vec![config.listen];
     if config.listener_mode == ListenerMode::PerShard {
-        let addr = per_shard_addr(&config, id);
-        listeners.push(
-            crate::net::listen(shard.clone(), addr)
-                .map_err(|e| format!("listening on {addr}: {e}"))?,
-        );
+        addrs.push(per_shard_addr(&config, id));
     }
+    let network = crate::net::start(&shard, &addrs, quotas).map_err(|e| e.to_string())?;
     let n = ready.fetch_add(1, Ordering::SeqCst) + 1;
     info!(core, "shard ready");
     if n == shards {
@@ -410,9 +443,7 @@ async fn shard_main(
     }
     info!("shutting down: no new connections; finishing requests in flight");
     shard.begin_shutdown();
-    for l in listeners {
-        l.await;
-    }
+    network.stopped().await;
     // Connections finish what they have read, bounded by the longest
     // long-poll a client may ask for.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);

@@ -8,8 +8,8 @@
 //! accepted and ignored with a log line, so a stock `server.properties`
 //! still starts.
 
-use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use crate::partition::PartitionConfig;
@@ -390,8 +390,32 @@ pub struct BrokerConfig {
     /// the shard stops reading its sockets. Kafka's default is unbounded
     /// (-1); here it bounds memory per shard.
     pub queued_max_request_bytes: usize,
-    /// max.connections, per shard here.
+    /// max.connections: connections across the broker (every listener);
+    /// past it the listeners stop accepting until one closes, as Kafka's.
     pub max_connections: usize,
+    /// max.connections.per.ip: connections from one address; one more is
+    /// accepted and closed at once.
+    pub max_connections_per_ip: usize,
+    /// max.connections.per.ip.overrides: per-address exceptions (IP
+    /// addresses only; Kafka also takes host names).
+    pub max_connections_per_ip_overrides: HashMap<IpAddr, usize>,
+    /// connections.max.idle.ms: a connection with no request read and no
+    /// response written this long, and nothing in flight, is closed.
+    pub connections_max_idle_ms: u64,
+    /// shardlog.request.read.timeout.ms: a request frame must arrive whole
+    /// within this from its first byte, or the connection is closed. Kafka
+    /// has no such bound; clients give up a request after their own
+    /// request.timeout.ms (30 s by default) anyway.
+    pub request_read_timeout_ms: u64,
+    /// fetch.max.bytes: the most a Fetch response carries (at least one
+    /// batch, KIP-74).
+    pub fetch_max_bytes: usize,
+    /// shardlog.response.bytes.max: response bytes built and not yet
+    /// written per shard; a Fetch waits for its share before reading.
+    pub response_bytes_max: usize,
+    /// shardlog.connection.response.bytes.max: the same per connection, so
+    /// a client that does not read its socket holds at most this much.
+    pub connection_response_bytes_max: usize,
     /// log.retention.check.interval.ms.
     pub retention_check_interval_ms: u64,
     /// Topic config defaults set through their broker synonyms, by topic
@@ -429,7 +453,14 @@ impl Default for BrokerConfig {
             delete_topic_enable: true,
             socket_request_max_bytes: 104_857_600,
             queued_max_request_bytes: 512 << 20,
-            max_connections: 65_536,
+            max_connections: i32::MAX as usize,
+            max_connections_per_ip: i32::MAX as usize,
+            max_connections_per_ip_overrides: HashMap::new(),
+            connections_max_idle_ms: 600_000,
+            request_read_timeout_ms: 30_000,
+            fetch_max_bytes: 57_671_680,
+            response_bytes_max: 512 << 20,
+            connection_response_bytes_max: 64 << 20,
             retention_check_interval_ms: 300_000,
             topic_defaults: BTreeMap::new(),
             // Per-shard is the default: clients reach the owning core
@@ -496,6 +527,29 @@ fn parse_listener(key: &str, value: &str) -> Result<(String, u16), BrokerConfigE
     let port: u16 = port.parse().map_err(|_| invalid("bad port"))?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
     Ok((host.to_string(), port))
+}
+
+/// `ip:count,ip:count` (max.connections.per.ip.overrides).
+fn parse_ip_overrides(key: &str, value: &str) -> Result<HashMap<IpAddr, usize>, BrokerConfigError> {
+    let invalid = |reason: String| BrokerConfigError::InvalidValue {
+        key: key.to_string(),
+        value: value.to_string(),
+        reason,
+    };
+    let mut out = HashMap::new();
+    for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (host, count) = entry
+            .rsplit_once(':')
+            .ok_or_else(|| invalid(format!("{entry}: expected ADDRESS:COUNT")))?;
+        let ip: IpAddr = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse()
+            .map_err(|_| invalid(format!("{host}: only IP addresses are supported")))?;
+        let count = parse_int(key, count, 0, i32::MAX as i64)? as usize;
+        out.insert(ip, count);
+    }
+    Ok(out)
 }
 
 /// `0`, `0-3`, `1,3`, `0,0` (a core may repeat: several shards share it).
@@ -567,6 +621,28 @@ impl BrokerConfig {
             }
             "max.connections" => {
                 self.max_connections = parse_int(key, value, 1, i32::MAX as i64)? as usize
+            }
+            "max.connections.per.ip" => {
+                self.max_connections_per_ip = parse_int(key, value, 0, i32::MAX as i64)? as usize
+            }
+            "max.connections.per.ip.overrides" => {
+                self.max_connections_per_ip_overrides = parse_ip_overrides(key, value)?
+            }
+            "connections.max.idle.ms" => {
+                self.connections_max_idle_ms = parse_int(key, value, 1, i64::MAX)? as u64
+            }
+            "shardlog.request.read.timeout.ms" => {
+                self.request_read_timeout_ms = parse_int(key, value, 1, i64::MAX)? as u64
+            }
+            "fetch.max.bytes" => {
+                self.fetch_max_bytes = parse_int(key, value, 1024, i32::MAX as i64)? as usize
+            }
+            "shardlog.response.bytes.max" => {
+                self.response_bytes_max = parse_int(key, value, 1 << 20, i64::MAX)? as usize
+            }
+            "shardlog.connection.response.bytes.max" => {
+                self.connection_response_bytes_max =
+                    parse_int(key, value, 1 << 20, i64::MAX)? as usize
             }
             "log.retention.check.interval.ms" => {
                 self.retention_check_interval_ms = parse_int(key, value, 1, i64::MAX)? as u64

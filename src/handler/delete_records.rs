@@ -9,7 +9,7 @@ use kafka_protocol::messages::delete_records_response::{
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
 use super::errors::{Failure, ToErrorCode};
-use super::{Answers, Decoded, PartitionApi, Reply, Topic};
+use super::{Answers, Decoded, Limits, PartitionApi, Reply, Topic};
 use crate::partition::Partition;
 use crate::protocol::{FrameError, RequestFrame};
 
@@ -23,7 +23,7 @@ impl PartitionApi for DeleteRecords {
     /// The new low watermark.
     type Output = Result<i64, Failure>;
 
-    fn decode(req: &RequestFrame) -> Result<Decoded<Self>, FrameError> {
+    fn decode(req: &RequestFrame, _: &Limits) -> Result<Decoded<Self>, FrameError> {
         let request: DeleteRecordsRequest = req.decode()?;
         let topics = Topic::from_request(
             request.topics,

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use kafka_protocol::messages::FetchResponse;
 
 use super::errors::{Failure, Refusal, ToErrorCode};
-use super::{Answers, Decoded, PartitionApi, Reply, Topic};
+use super::{Answers, Decoded, Limits, PartitionApi, Reply, Topic};
 use crate::partition::{Partition, PartitionError};
 use crate::protocol::fetch_decode::decode_fetch;
 use crate::protocol::fetch_encode::{encode_fetch_response, FetchPartitionOut, FetchTopicOut};
@@ -67,7 +67,7 @@ impl PartitionApi for Fetch {
     type Input = Spec;
     type Output = Answer;
 
-    fn decode(req: &RequestFrame) -> Result<Decoded<Self>, FrameError> {
+    fn decode(req: &RequestFrame, limits: &Limits) -> Result<Decoded<Self>, FrameError> {
         // One walk of the body, topic names left as slices of the frame.
         let request = decode_fetch(&req.body, req.version)?;
         if req.version >= 7 && (request.session_id != 0 || request.session_epoch > 0) {
@@ -77,7 +77,9 @@ impl PartitionApi for Fetch {
                 .with_session_id(0);
             return Ok(Decoded::Answer(Some(vec![req.respond(&response)?])));
         }
-        let response_max = request.max_bytes.max(0) as usize;
+        // fetch.max.bytes and the connection's response budget cap what
+        // one response may take (KIP-74: still at least one batch).
+        let response_max = (request.max_bytes.max(0) as usize).min(limits.response_bytes_max);
         let topics = Topic::from_request(
             request.topics,
             |t| t,
@@ -205,6 +207,10 @@ impl PartitionApi for Fetch {
         }
         let done = total >= request.min_bytes || failed || Instant::now() >= request.deadline;
         (!done).then_some(request.deadline)
+    }
+
+    fn response_bytes(request: &Request) -> Option<usize> {
+        Some(request.response_max)
     }
 
     async fn data_beyond(p: Rc<Partition>, spec: Spec) {

@@ -9,7 +9,7 @@ use kafka_protocol::messages::list_offsets_response::{
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use super::errors::{Failure, ToErrorCode};
-use super::{Answers, Decoded, PartitionApi, Reply, Topic};
+use super::{Answers, Decoded, Limits, PartitionApi, Reply, Topic};
 use crate::partition::TimestampOffset;
 use crate::partition::{OffsetQuery, Partition};
 use crate::protocol::{FrameError, RequestFrame};
@@ -27,7 +27,7 @@ impl PartitionApi for ListOffsets {
     type Input = (i64, i32);
     type Output = Result<Found, Failure>;
 
-    fn decode(req: &RequestFrame) -> Result<Decoded<Self>, FrameError> {
+    fn decode(req: &RequestFrame, _: &Limits) -> Result<Decoded<Self>, FrameError> {
         let request: ListOffsetsRequest = req.decode()?;
         let topics = Topic::from_request(
             request.topics,

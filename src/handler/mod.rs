@@ -128,6 +128,24 @@ impl<T> Topic<T> {
     }
 }
 
+/// The broker's limits on a request, from its configuration and the
+/// connection it came on.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// The most one response may take: fetch.max.bytes and the
+    /// connection's response budget, whichever is less.
+    pub response_bytes_max: usize,
+}
+
+impl Default for Limits {
+    /// No limit (tools and tests that decode without a connection).
+    fn default() -> Self {
+        Limits {
+            response_bytes_max: usize::MAX,
+        }
+    }
+}
+
 /// What decoding a partition API's request gives the router.
 pub enum Decoded<H: PartitionApi> {
     /// Serve each partition on its owning shard, then answer.
@@ -166,7 +184,15 @@ pub trait PartitionApi: Sized + 'static {
     /// answers with the routing error.
     type Output: From<RouteError> + Send + 'static;
 
-    fn decode(req: &RequestFrame) -> Result<Decoded<Self>, FrameError>;
+    fn decode(req: &RequestFrame, limits: &Limits) -> Result<Decoded<Self>, FrameError>;
+
+    /// The most bytes the response may take, for APIs whose responses can
+    /// be large (Fetch): the router takes that much of the connection's
+    /// response budget before serving, and keeps what the response really
+    /// takes until it is written.
+    fn response_bytes(_request: &Self::Request) -> Option<usize> {
+        None
+    }
 
     /// The work for one partition, on the shard that owns it.
     fn serve(

@@ -9,7 +9,7 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
 use super::errors::{Failure, ToErrorCode};
-use super::{Answers, Decoded, PartitionApi, Reply, Topic};
+use super::{Answers, Decoded, Limits, PartitionApi, Reply, Topic};
 use crate::partition::Partition;
 use crate::protocol::{FrameError, RequestFrame};
 
@@ -23,7 +23,7 @@ impl PartitionApi for OffsetForLeaderEpoch {
     /// (epoch, end offset); `None` for an epoch the partition does not know.
     type Output = Result<Option<(i32, i64)>, Failure>;
 
-    fn decode(req: &RequestFrame) -> Result<Decoded<Self>, FrameError> {
+    fn decode(req: &RequestFrame, _: &Limits) -> Result<Decoded<Self>, FrameError> {
         let request: OffsetForLeaderEpochRequest = req.decode()?;
         let topics = Topic::from_request(
             request.topics,

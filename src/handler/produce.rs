@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::errors::{Failure, Refusal, ToErrorCode};
-use super::{Answers, Decoded, PartitionApi, Reply, Topic};
+use super::{Answers, Decoded, Limits, PartitionApi, Reply, Topic};
 use crate::partition::{Acks, Partition, Produced};
 use crate::protocol::produce::{decode_produce, encode_produce_response, ProducePartitionOut};
 use crate::protocol::{FrameError, RequestFrame};
@@ -29,7 +29,7 @@ impl PartitionApi for Produce {
     type Input = Option<Bytes>;
     type Output = Result<Produced, Failure>;
 
-    fn decode(req: &RequestFrame) -> Result<Decoded<Self>, FrameError> {
+    fn decode(req: &RequestFrame, _: &Limits) -> Result<Decoded<Self>, FrameError> {
         // One walk of the body, records left as slices of the frame.
         let request = decode_produce(&req.body, req.version)?;
         let topics = Topic::from_request(request.topics, |t| t, |p| p);

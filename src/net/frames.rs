@@ -1,20 +1,46 @@
-//! Size-prefixed request frames off a socket, through one read buffer: a
-//! frame's size is checked against socket.request.max.bytes before any
-//! memory is set aside for it, and the frame is handed out as a `Bytes`
-//! slice of the buffer (no copy). The framing itself (size checks, cutting
-//! frames out) is the wire crate's; this module does the reading.
+//! Size-prefixed request frames off a socket, with memory taken as bytes
+//! arrive.
+//!
+//! A frame's size is checked against socket.request.max.bytes as soon as
+//! its prefix is in, but nothing is set aside for the announced size: the
+//! read buffer grows, and the shard's request budget is drawn, only for
+//! bytes actually read. So a peer announcing a large frame and trickling it
+//! holds what it sent, not what it announced. The framing itself (size
+//! checks, cutting frames out) is the wire crate's.
+//!
+//! Two ways of reading. A connection that is quiet, or sends little, reads
+//! through a small buffer inside its task and keeps no read buffer: an
+//! idle connection costs a few hundred bytes, and small requests are
+//! copied out exactly. Once a read fills that small buffer (a burst, or a
+//! large frame), the connection reads straight into a growing read buffer
+//! (from 64 KiB to 1 MiB per read) and frames of 16 KiB and more are cut
+//! out of it without a copy. The sweeper sends it back to the lean way
+//! after a second without bytes ([`super::conn::Verdict::Lean`]).
 
 use std::rc::Rc;
+use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
-use futures_lite::{AsyncRead, AsyncReadExt};
+use bytes::{Buf, Bytes, BytesMut};
+use futures_lite::future::or;
+use futures_lite::AsyncReadExt;
+use glommio::net::TcpStream;
 use shardlog_wire::frame::{frame_size, split_frame, FrameError, SIZE_PREFIX_BYTES};
 
-use super::Budget;
-use crate::storage::waiters::FifoSpace;
+use super::conn::{Conn, Verdict};
+use crate::shard::budget::{Account, Hold};
 
-/// Bytes asked of the socket per read when frames are small.
-const READ_CHUNK: usize = 64 << 10;
+/// Bytes of the small buffer quiet connections read through.
+const LEAN_READ_BYTES: usize = 512;
+
+/// Bytes asked of the socket per read when reading into the read buffer,
+/// doubled while reads come back full, up to [`READ_BYTES_MAX`].
+const READ_BYTES_MIN: usize = 64 << 10;
+const READ_BYTES_MAX: usize = 1 << 20;
+
+/// Frames shorter than this are copied out of the read buffer, so a small
+/// request that waits (a long poll) never pins a whole read buffer; longer
+/// ones are cut out without a copy.
+const COPY_FRAMES_BELOW_BYTES: usize = 16 << 10;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
@@ -26,6 +52,10 @@ pub enum ReadError {
     Negative(i32),
     #[error("connection closed in the middle of a request frame")]
     Truncated,
+    #[error("no request for connections.max.idle.ms")]
+    Idle,
+    #[error("request frame still incomplete after shardlog.request.read.timeout.ms")]
+    SlowFrame,
 }
 
 impl From<FrameError> for ReadError {
@@ -40,66 +70,175 @@ impl From<FrameError> for ReadError {
     }
 }
 
-pub struct FrameReader<R> {
-    inner: R,
-    buf: BytesMut,
+/// What a wait for bytes ended with.
+enum Woken<T> {
+    Done(T),
+    Verdict,
 }
 
-impl<R: AsyncRead + Unpin> FrameReader<R> {
-    pub fn new(inner: R) -> Self {
+/// Awaits `f` unless the sweeper wakes the reader first.
+async fn woken_by<T>(conn: &Conn, f: impl std::future::Future<Output = T>) -> Woken<T> {
+    or(async { Woken::Done(f.await) }, async {
+        conn.wake.wait().await;
+        Woken::Verdict
+    })
+    .await
+}
+
+pub struct FrameReader<'s> {
+    stream: &'s mut TcpStream,
+    conn: Rc<Conn>,
+    /// Bytes read and not yet cut into frames.
+    buf: BytesMut,
+    /// The request budget those bytes hold.
+    held: Hold,
+    budget: Account,
+    /// Reading into `buf` (rather than through the small buffer).
+    buffered: bool,
+    read_bytes: usize,
+}
+
+impl<'s> FrameReader<'s> {
+    pub fn new(stream: &'s mut TcpStream, conn: Rc<Conn>, budget: Account) -> Self {
         FrameReader {
-            inner,
+            stream,
+            conn,
             buf: BytesMut::new(),
+            held: budget.empty(),
+            budget,
+            buffered: false,
+            read_bytes: READ_BYTES_MIN,
         }
     }
 
-    /// The next frame (without its size prefix) and the budget it holds;
-    /// `None` at a clean end of stream.
-    pub async fn next(
-        &mut self,
-        max: usize,
-        budget: &Rc<FifoSpace>,
-    ) -> Result<Option<(Bytes, Budget)>, ReadError> {
-        if !self.fill(SIZE_PREFIX_BYTES).await? {
-            return if self.buf.is_empty() {
-                Ok(None)
+    /// The next frame (without its size prefix) and the request budget it
+    /// holds; `None` at a clean end of stream.
+    pub async fn next(&mut self, max: usize) -> Result<Option<(Bytes, Hold)>, ReadError> {
+        loop {
+            if let Some(frame) = self.cut(max)? {
+                return Ok(Some(frame));
+            }
+            let n = if self.buffered {
+                self.read_buffered().await?
             } else {
-                Err(ReadError::Truncated)
+                self.read_lean().await?
             };
-        }
-        let size = frame_size(&self.buf, max)?.expect("the size prefix is buffered");
-        let units = budget.acquire(size as u64).await.unwrap_or(0);
-        let held = Budget {
-            space: budget.clone(),
-            units,
-        };
-        if !self.fill(SIZE_PREFIX_BYTES + size).await? {
-            return Err(ReadError::Truncated);
-        }
-        let frame = split_frame(&mut self.buf, max)?.expect("the whole frame is buffered");
-        Ok(Some((frame, held)))
-    }
-
-    /// Reads until at least `want` bytes are buffered; false at end of
-    /// stream.
-    async fn fill(&mut self, want: usize) -> Result<bool, ReadError> {
-        while self.buf.len() < want {
-            let have = self.buf.len();
-            let ask = (want - have).max(READ_CHUNK);
-            self.buf.reserve(ask);
-            self.buf.resize(have + ask, 0);
-            let n = match self.inner.read(&mut self.buf[have..]).await {
-                Ok(n) => n,
-                Err(e) => {
-                    self.buf.truncate(have);
-                    return Err(e.into());
+            match n {
+                Some(0) if self.buf.is_empty() => return Ok(None),
+                Some(0) => return Err(ReadError::Truncated),
+                Some(_) => {
+                    let now = Instant::now();
+                    self.conn.last_progress.set(now);
+                    if self.conn.frame_started.get().is_none() {
+                        self.conn.frame_started.set(Some(now));
+                    }
                 }
-            };
-            self.buf.truncate(have + n);
-            if n == 0 {
-                return Ok(false);
+                None => self.obey()?,
             }
         }
-        Ok(true)
+    }
+
+    /// Cuts the first frame out of the buffer if it is complete.
+    fn cut(&mut self, max: usize) -> Result<Option<(Bytes, Hold)>, ReadError> {
+        let Some(size) = frame_size(&self.buf, max)? else {
+            return Ok(None);
+        };
+        if self.buf.len() - SIZE_PREFIX_BYTES < size {
+            return Ok(None);
+        }
+        let frame = if size < COPY_FRAMES_BELOW_BYTES {
+            let frame =
+                Bytes::copy_from_slice(&self.buf[SIZE_PREFIX_BYTES..SIZE_PREFIX_BYTES + size]);
+            self.buf.advance(SIZE_PREFIX_BYTES + size);
+            frame
+        } else {
+            split_frame(&mut self.buf, max)?.expect("the whole frame is buffered")
+        };
+        let hold = self.held.split_off(size as u64);
+        // The size prefix's units go back; the rest stay with what is left.
+        self.held.resize_now(self.buf.len() as u64);
+        let now = Instant::now();
+        self.conn.last_activity.set(now);
+        self.conn
+            .frame_started
+            .set((!self.buf.is_empty()).then_some(now));
+        Ok(Some((frame, hold)))
+    }
+
+    /// One read through the small buffer: its bytes are then held from the
+    /// budget and appended. `None` when the sweeper woke us instead.
+    async fn read_lean(&mut self) -> Result<Option<usize>, ReadError> {
+        let mut small = [0u8; LEAN_READ_BYTES];
+        let n = match woken_by(&self.conn, self.stream.read(&mut small)).await {
+            Woken::Done(r) => r?,
+            Woken::Verdict => return Ok(None),
+        };
+        if n > 0 {
+            // The bytes are in hand; waiting for budget holds them here.
+            let more = self.budget.acquire(n as u64).await;
+            self.held.absorb(more);
+            self.buf.extend_from_slice(&small[..n]);
+            if n == LEAN_READ_BYTES {
+                // More is coming: read into a buffer from now on.
+                self.set_buffered(true);
+            }
+        }
+        Ok(Some(n))
+    }
+
+    /// One read straight into the read buffer, with budget for it taken
+    /// first and what was not filled given back.
+    async fn read_buffered(&mut self) -> Result<Option<usize>, ReadError> {
+        let ask = self.read_bytes;
+        let more = match woken_by(&self.conn, self.budget.acquire(ask as u64)).await {
+            Woken::Done(hold) => hold,
+            Woken::Verdict => return Ok(None),
+        };
+        self.held.absorb(more);
+        let have = self.buf.len();
+        self.buf.reserve(ask);
+        self.buf.resize(have + ask, 0);
+        let read = woken_by(&self.conn, self.stream.read(&mut self.buf[have..])).await;
+        let n = match read {
+            Woken::Done(Ok(n)) => n,
+            Woken::Done(Err(e)) => {
+                self.buf.truncate(have);
+                self.held.resize_now(have as u64);
+                return Err(e.into());
+            }
+            Woken::Verdict => 0,
+        };
+        self.buf.truncate(have + n);
+        self.held.resize_now(self.buf.len() as u64);
+        self.read_bytes = if n == ask {
+            (ask * 2).min(READ_BYTES_MAX)
+        } else {
+            READ_BYTES_MIN
+        };
+        if matches!(read, Woken::Verdict) {
+            return Ok(None);
+        }
+        Ok(Some(n))
+    }
+
+    /// Carries out the sweeper's verdict.
+    fn obey(&mut self) -> Result<(), ReadError> {
+        match self.conn.take_verdict() {
+            Some(Verdict::CloseIdle) => Err(ReadError::Idle),
+            Some(Verdict::CloseSlowFrame) => Err(ReadError::SlowFrame),
+            Some(Verdict::Lean) => {
+                // Keep only what is buffered, in a buffer of its own size.
+                self.buf = BytesMut::from(&self.buf[..]);
+                self.set_buffered(false);
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn set_buffered(&mut self, buffered: bool) {
+        self.buffered = buffered;
+        self.read_bytes = READ_BYTES_MIN;
+        self.conn.buffered.set(buffered);
     }
 }

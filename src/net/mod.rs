@@ -3,154 +3,322 @@
 //! i also accepts on its own port.
 //!
 //! A connection is two tasks. The reader takes size-prefixed frames off
-//! the socket (refusing any over socket.request.max.bytes before allocating
-//! it), waits for the shard's request-memory budget, parses the header and
-//! starts the request's handler as its own task. The writer awaits those
-//! tasks in request order and writes each response, so responses leave in
-//! request order while requests are worked on concurrently. At most
-//! `max_in_flight_per_connection` requests are outstanding; past that, or
-//! when the shard's budget is spent, the reader stops reading the socket.
+//! the socket (see [`frames`]: memory and request budget are taken only
+//! for bytes that arrive), parses the header and starts the request's
+//! handler as its own task. The writer awaits those tasks in request order
+//! and writes each response, so responses leave in request order while
+//! requests are worked on concurrently. At most
+//! `shardlog.max.in.flight.requests.per.connection` requests are
+//! outstanding; past that, or when the shard's request budget is spent,
+//! the reader stops reading the socket. A response keeps its share of the
+//! shard's response budget until it is written, so a peer that does not
+//! read its socket holds at most its connection's response limit.
+//!
+//! Limits: `max.connections` and `max.connections.per.ip` across the broker
+//! ([`quotas`]), `connections.max.idle.ms` and
+//! `shardlog.request.read.timeout.ms` per connection ([`conn`]).
 
+mod conn;
 mod frames;
+pub mod quotas;
 mod writer;
 
+use std::cell::RefCell;
+use std::io;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::rc::Rc;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 use glommio::net::{TcpListener, TcpStream};
 use glommio::Task;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use crate::handler::Response;
 use crate::protocol::frame::{parse_request, Parsed};
 use crate::protocol::FrameError;
-use crate::router;
+use crate::router::{self, RequestContext};
+use crate::shard::budget::{Account, Hold};
 use crate::shard::Shard;
-use crate::storage::waiters::FifoSpace;
+use conn::{Conn, Connections};
 use frames::{FrameReader, ReadError};
+use quotas::ConnectionQuotas;
 use writer::{Gathered, ResponseWriter, GATHER_BYTES_MAX};
+
+/// Accept errors for running out of descriptors back off from this...
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
+/// ...doubling up to this.
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+/// Accept failures are logged at most once per this interval, with a
+/// count.
+const ACCEPT_LOG_INTERVAL: Duration = Duration::from_secs(10);
+/// How often a listener that reached max.connections looks again.
+const MAX_CONNECTIONS_RECHECK: Duration = Duration::from_millis(20);
 
 /// Resolves once the shard starts shutting down.
 pub async fn until_shutdown(shard: &Shard) {
     shard.shutdown.wait().await
 }
 
-/// Binds `addr` on this shard (SO_REUSEPORT) and accepts until shutdown.
-pub fn listen(shard: Rc<Shard>, addr: SocketAddr) -> std::io::Result<Task<()>> {
-    let listener = TcpListener::bind(addr)?;
-    Ok(glommio::spawn_local(async move {
-        loop {
-            let accepted =
-                futures_lite::future::or(async { Some(listener.accept().await) }, async {
-                    until_shutdown(&shard).await;
-                    None
-                })
-                .await;
-            let stream = match accepted {
-                None => return,
-                Some(Ok(s)) => s,
-                Some(Err(e)) => {
-                    warn!("accept on {addr}: {e}");
-                    glommio::timer::sleep(Duration::from_millis(10)).await;
-                    continue;
-                }
-            };
-            let peer = stream
-                .peer_addr()
-                .map(|a| a.to_string())
-                .unwrap_or_default();
-            if shard.connections.get() >= shard.config.max_connections {
-                warn!(%peer, "max.connections reached; closing the new connection");
-                continue;
-            }
-            shard.connections.set(shard.connections.get() + 1);
-            let s = shard.clone();
-            glommio::spawn_local(async move {
-                serve_connection(&s, stream, &peer).await;
-                s.connections.set(s.connections.get() - 1);
-            })
-            .detach();
+/// A shard's listeners and the sweeper of its connections.
+pub struct Network {
+    tasks: Vec<Task<()>>,
+}
+
+impl Network {
+    /// Resolves once every listener has stopped accepting (at shutdown).
+    pub async fn stopped(self) {
+        for t in self.tasks {
+            t.await;
         }
-    }))
-}
-
-/// A request being worked on, in request order: its handler task and the
-/// budget it holds until its response is written (or it is dropped).
-struct InFlight {
-    task: Task<Result<Option<Response>, FrameError>>,
-    _budget: Budget,
-    api: &'static str,
-}
-
-/// Request-memory budget held by one request; returned on drop.
-pub struct Budget {
-    space: Rc<FifoSpace>,
-    units: u64,
-}
-
-impl Drop for Budget {
-    fn drop(&mut self) {
-        self.space.release(self.units);
     }
 }
 
-async fn serve_connection(shard: &Rc<Shard>, stream: TcpStream, peer: &str) {
+/// Binds `addrs` on this shard (SO_REUSEPORT) and accepts until shutdown.
+pub fn start(
+    shard: &Rc<Shard>,
+    addrs: &[SocketAddr],
+    quotas: Arc<ConnectionQuotas>,
+) -> io::Result<Network> {
+    let connections = Rc::new(Connections::default());
+    let mut tasks = Vec::with_capacity(addrs.len() + 1);
+    for &addr in addrs {
+        let listener = TcpListener::bind(addr).map_err(|e| {
+            let e: io::Error = e.into();
+            io::Error::new(e.kind(), format!("listening on {addr}: {e}"))
+        })?;
+        tasks.push(glommio::spawn_local(accept_loop(
+            shard.clone(),
+            listener,
+            addr,
+            quotas.clone(),
+            connections.clone(),
+        )));
+    }
+    glommio::spawn_local(connections.sweep(shard.clone())).detach();
+    Ok(Network { tasks })
+}
+
+/// Accept failures since they were last logged.
+struct AcceptErrors {
+    count: u64,
+    logged_at: Option<Instant>,
+    backoff: Duration,
+}
+
+impl AcceptErrors {
+    /// Notes a failure and says how long to wait before accepting again;
+    /// logs at most once per interval.
+    fn failed(&mut self, addr: SocketAddr, e: &io::Error) -> Duration {
+        self.count += 1;
+        let now = Instant::now();
+        if self
+            .logged_at
+            .is_none_or(|t| now.saturating_duration_since(t) >= ACCEPT_LOG_INTERVAL)
+        {
+            warn!(
+                %addr,
+                failures = self.count,
+                "accept failed: {e}; backing off (raise the open-files limit for more connections)"
+            );
+            self.logged_at = Some(now);
+            self.count = 0;
+        }
+        let out_of_descriptors = matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE));
+        self.backoff = if out_of_descriptors {
+            (self.backoff * 2).clamp(ACCEPT_BACKOFF_MIN, ACCEPT_BACKOFF_MAX)
+        } else {
+            ACCEPT_BACKOFF_MIN
+        };
+        self.backoff
+    }
+
+    fn succeeded(&mut self) {
+        self.backoff = Duration::ZERO;
+    }
+}
+
+async fn accept_loop(
+    shard: Rc<Shard>,
+    listener: TcpListener,
+    addr: SocketAddr,
+    quotas: Arc<ConnectionQuotas>,
+    connections: Rc<Connections>,
+) {
+    let mut errors = AcceptErrors {
+        count: 0,
+        logged_at: None,
+        backoff: Duration::ZERO,
+    };
+    let mut refused_logged_at: Option<Instant> = None;
+    loop {
+        // max.connections: leave new connections in the backlog until one
+        // closes, as Kafka's acceptor does.
+        while !quotas.has_room() {
+            if pause(&shard, MAX_CONNECTIONS_RECHECK).await {
+                return;
+            }
+        }
+        let accepted = futures_lite::future::or(async { Some(listener.accept().await) }, async {
+            until_shutdown(&shard).await;
+            None
+        })
+        .await;
+        let stream = match accepted {
+            None => return,
+            Some(Ok(s)) => s,
+            Some(Err(e)) => {
+                let e: io::Error = e.into();
+                let wait = errors.failed(addr, &e);
+                if pause(&shard, wait).await {
+                    return;
+                }
+                continue;
+            }
+        };
+        errors.succeeded();
+        let Ok(peer) = stream.peer_addr() else {
+            continue;
+        };
+        let admitted = match quotas.admit(peer.ip()) {
+            Ok(a) => a,
+            Err(refused) => {
+                let now = Instant::now();
+                if refused_logged_at
+                    .is_none_or(|t| now.saturating_duration_since(t) >= ACCEPT_LOG_INTERVAL)
+                {
+                    warn!(%peer, "closing the new connection: {refused}");
+                    refused_logged_at = Some(now);
+                }
+                continue;
+            }
+        };
+        shard.connections.set(shard.connections.get() + 1);
+        let s = shard.clone();
+        let connections = connections.clone();
+        glommio::spawn_local(async move {
+            let conn = Conn::new(peer);
+            let _registered = connections.register(conn.clone());
+            serve_connection(&s, stream, conn).await;
+            s.connections.set(s.connections.get() - 1);
+            drop(admitted);
+        })
+        .detach();
+    }
+}
+
+/// Sleeps `d`, or until shutdown (then true).
+async fn pause(shard: &Shard, d: Duration) -> bool {
+    futures_lite::future::or(
+        async {
+            glommio::timer::sleep(d).await;
+            false
+        },
+        async {
+            until_shutdown(shard).await;
+            true
+        },
+    )
+    .await
+}
+
+/// A request being worked on, in request order: its handler task, the
+/// request budget it holds until its response is written (or it is
+/// dropped), and the response budget its handler may have taken.
+struct InFlight {
+    task: Task<Result<Option<Response>, FrameError>>,
+    _request: Hold,
+    _response: Rc<RefCell<Option<Hold>>>,
+    api: &'static str,
+}
+
+async fn serve_connection(shard: &Rc<Shard>, mut stream: TcpStream, conn: Rc<Conn>) {
+    let peer = conn.peer;
     if let Err(e) = stream.set_nodelay(true) {
         debug!(%peer, "set_nodelay: {e}");
     }
     debug!(%peer, "connection opened");
-    // Each half owns its handle to the socket: no lock between them.
-    let out = match ResponseWriter::for_stream(&stream) {
-        Ok(out) => out,
-        Err(e) => {
-            warn!(%peer, "closing connection: duplicating the socket: {e}");
-            return;
-        }
-    };
     let (tx, rx) = local_channel::new_bounded(shard.config.max_in_flight_per_connection);
-    let peer_w = peer.to_string();
-    let writer = glommio::spawn_local(async move { write_loop(out, rx, &peer_w).await });
-    read_loop(shard, FrameReader::new(stream), tx, peer).await;
+    // The writer sends on this connection's socket; `stream` outlives it:
+    // the writer task is awaited below, and if this future is dropped
+    // first, the task (declared after `stream`) is dropped, and so
+    // cancelled, before it.
+    let out = ResponseWriter::new(stream.as_raw_fd());
+    let writer = glommio::spawn_local(write_loop(out, rx, conn.clone()));
+    let requests = shard.request_budget.account(u64::MAX);
+    let responses = Rc::new(
+        shard
+            .response_budget
+            .account(shard.config.connection_response_bytes_max as u64),
+    );
+    let frames = FrameReader::new(&mut stream, conn.clone(), requests);
+    if read_loop(shard, frames, tx, &conn, responses).await == ReadEnd::PeerGone {
+        conn.reader_done.notify();
+    }
     writer.await;
     debug!(%peer, "connection closed");
 }
 
-async fn read_loop<R: futures_lite::AsyncRead + Unpin>(
+/// Why a connection stopped reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReadEnd {
+    /// The peer closed or the socket failed: nobody is left to answer.
+    PeerGone,
+    /// The broker is shutting down: what was read is still answered.
+    Shutdown,
+    /// The connection was closed for a fault of its own (bad frame, idle,
+    /// too slow); what was read before is still answered.
+    Refused,
+}
+
+async fn read_loop(
     shard: &Rc<Shard>,
-    mut frames: FrameReader<R>,
+    mut frames: FrameReader<'_>,
     tx: LocalSender<InFlight>,
-    peer: &str,
-) {
+    conn: &Rc<Conn>,
+    responses: Rc<Account>,
+) -> ReadEnd {
+    let peer = conn.peer;
     let max = shard.config.socket_request_max_bytes;
     loop {
-        let next = futures_lite::future::or(
-            async { Some(frames.next(max, &shard.request_budget).await) },
-            async {
-                until_shutdown(shard).await;
-                None
-            },
-        )
+        let next = futures_lite::future::or(async { Some(frames.next(max).await) }, async {
+            until_shutdown(shard).await;
+            None
+        })
         .await;
         let (frame, budget) = match next {
-            None => return,
+            None => return ReadEnd::Shutdown,
             Some(Ok(Some(f))) => f,
-            Some(Ok(None)) => return,
+            Some(Ok(None)) => return ReadEnd::PeerGone,
             Some(Err(ReadError::Io(e))) => {
                 debug!(%peer, "read: {e}");
-                return;
+                return ReadEnd::PeerGone;
+            }
+            Some(Err(ReadError::Truncated)) => {
+                debug!(%peer, "peer closed in the middle of a request frame");
+                return ReadEnd::PeerGone;
+            }
+            Some(Err(ReadError::Idle)) => {
+                info!(%peer, "closing idle connection (connections.max.idle.ms)");
+                return ReadEnd::Refused;
             }
             Some(Err(e)) => {
                 warn!(%peer, "closing connection: {e}");
-                return;
+                return ReadEnd::Refused;
             }
         };
+        let response_hold = Rc::new(RefCell::new(None));
         let (task, api) = match parse_request(frame, router::APIS) {
             Ok(Parsed::Request(spec, req)) => {
                 let s = shard.clone();
+                let ctx = RequestContext {
+                    responses: responses.clone(),
+                    response_hold: response_hold.clone(),
+                };
                 (
-                    glommio::spawn_local(async move { router::dispatch(&s, req).await }),
+                    glommio::spawn_local(async move { router::dispatch(&s, req, ctx).await }),
                     spec.name,
                 )
             }
@@ -160,24 +328,27 @@ async fn read_loop<R: futures_lite::AsyncRead + Unpin>(
             ),
             Err(e) => {
                 warn!(%peer, "closing connection: {e}");
-                return;
+                return ReadEnd::Refused;
             }
         };
+        conn.in_flight.set(conn.in_flight.get() + 1);
         let item = InFlight {
             task,
-            _budget: budget,
+            _request: budget,
+            _response: response_hold,
             api,
         };
         if tx.send(item).await.is_err() {
-            return;
+            return ReadEnd::PeerGone;
         }
     }
 }
 
-async fn write_loop(mut out: ResponseWriter, rx: LocalReceiver<InFlight>, peer: &str) {
+async fn write_loop(mut out: ResponseWriter, rx: LocalReceiver<InFlight>, conn: Rc<Conn>) {
+    let peer = conn.peer;
     let mut gathered = Gathered::default();
     // Requests whose responses are gathered but not yet sent: they keep
-    // their budget until the bytes are out.
+    // their budgets until the bytes are out.
     let mut sending: Vec<InFlight> = Vec::new();
     let mut next: Option<InFlight> = None;
     let mut closing = false;
@@ -189,7 +360,17 @@ async fn write_loop(mut out: ResponseWriter, rx: LocalReceiver<InFlight>, peer: 
                 None => break,
             },
         };
-        let mut result = (&mut item.task).await;
+        // Once the peer has gone, work still in progress is only wasted:
+        // it is dropped, and its budgets come back at once.
+        let finished = futures_lite::future::or(async { Some((&mut item.task).await) }, async {
+            conn.reader_done.wait().await;
+            None
+        })
+        .await;
+        let Some(mut result) = finished else {
+            debug!(%peer, "peer gone; dropping the requests in flight");
+            break;
+        };
         loop {
             match result {
                 Ok(Some(pieces)) => gathered.push(pieces),
@@ -224,11 +405,15 @@ async fn write_loop(mut out: ResponseWriter, rx: LocalReceiver<InFlight>, peer: 
                 break;
             }
         }
+        conn.in_flight
+            .set(conn.in_flight.get().saturating_sub(sending.len()));
+        conn.last_activity.set(Instant::now());
         sending.clear();
     }
     // Dropping the receiver drops the requests still queued (cancelling
-    // their tasks, returning their budget) and fails the reader's next send.
+    // their tasks, returning their budgets) and fails the reader's next
+    // send.
     drop(next);
     drop(rx);
-    let _ = out.close().await;
+    let _ = out.close();
 }

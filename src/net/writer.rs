@@ -9,12 +9,14 @@
 //! socket buffer is full it waits the glommio way: an awaited write of the
 //! next unsent bytes, which parks until the socket is writable.
 //!
-//! The writer has its own handle to the socket (a duplicate of the
-//! connection's descriptor), so the reading and the writing task each own
-//! theirs and neither locks anything to use it.
+//! The reading and the writing task each have their own handle to the
+//! socket and neither locks anything to use it: the reader owns the
+//! stream; the writer sends on the socket's descriptor, and only when the
+//! socket buffer is full does it make itself a duplicate descriptor to
+//! wait on (an idle connection keeps one descriptor, not two).
 
 use std::io::{self, IoSlice};
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::os::fd::{BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 
 use bytes::Bytes;
 use futures_lite::io::AsyncWriteExt;
@@ -54,15 +56,20 @@ impl Gathered {
 
 /// The write half of a connection: sends gathered responses.
 pub struct ResponseWriter {
-    stream: TcpStream,
+    /// The connection's socket; see [`ResponseWriter::new`].
+    fd: RawFd,
+    /// A duplicate of `fd` to wait on when the socket is full, made the
+    /// first time it is.
+    waiter: Option<TcpStream>,
 }
 
 impl ResponseWriter {
-    /// A writer with its own handle to `stream`'s socket (the reader keeps
-    /// `stream`).
-    pub fn for_stream(stream: &TcpStream) -> io::Result<Self> {
-        let fd = borrow_fd(stream).try_clone_to_owned()?;
-        Ok(ResponseWriter { stream: adopt(fd) })
+    /// A writer on the connection socket `fd`. The connection must keep
+    /// the socket open for as long as this writer is used: `serve_connection`
+    /// owns the stream and awaits (or, if it is dropped, first cancels) the
+    /// writer's task before the stream is dropped.
+    pub fn new(fd: RawFd) -> Self {
+        ResponseWriter { fd, waiter: None }
     }
 
     /// Sends everything in `gathered` (which is left empty).
@@ -78,7 +85,13 @@ impl ResponseWriter {
             let sent = match self.send_now(&slices) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.stream.write(&pieces[next][offset..]).await?
+                    let waiter = match &mut self.waiter {
+                        Some(w) => w,
+                        None => self
+                            .waiter
+                            .insert(adopt(self.borrowed().try_clone_to_owned()?)),
+                    };
+                    waiter.write(&pieces[next][offset..]).await?
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
@@ -97,14 +110,22 @@ impl ResponseWriter {
 
     /// One non-blocking gather-send.
     fn send_now(&self, slices: &[IoSlice<'_>]) -> io::Result<usize> {
-        let fd = borrow_fd(&self.stream);
+        let fd = self.borrowed();
         let socket = socket2::SockRef::from(&fd);
         socket.send_vectored_with_flags(slices, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
     }
 
     /// Shuts the socket down for writing once every response is out.
-    pub async fn close(&mut self) -> io::Result<()> {
-        self.stream.close().await
+    pub fn close(&mut self) -> io::Result<()> {
+        socket2::SockRef::from(&self.borrowed()).shutdown(std::net::Shutdown::Write)
+    }
+
+    #[allow(unsafe_code)]
+    fn borrowed(&self) -> BorrowedFd<'_> {
+        // SAFETY: `new`'s contract: the connection keeps the socket open
+        // while this writer is in use. The descriptor is only borrowed for
+        // socket calls (sendmsg, dup, shutdown), never closed here.
+        unsafe { BorrowedFd::borrow_raw(self.fd) }
     }
 }
 
@@ -114,15 +135,6 @@ fn adopt(fd: OwnedFd) -> TcpStream {
     // SAFETY: `fd` is an open TCP socket descriptor owned by nobody else
     // (a fresh duplicate); the stream takes it over and closes it on drop.
     unsafe { TcpStream::from_raw_fd(fd.into_raw_fd()) }
-}
-
-/// The descriptor of a glommio stream, which has no `AsFd` of its own.
-#[allow(unsafe_code)]
-fn borrow_fd(stream: &TcpStream) -> BorrowedFd<'_> {
-    // SAFETY: the descriptor belongs to `stream`, which stays open for the
-    // borrow's lifetime (tied to `&stream`); the borrow is only used for
-    // socket calls (sendmsg, dup), never to close it.
-    unsafe { BorrowedFd::borrow_raw(stream.as_raw_fd()) }
 }
 
 /// Moves the cursor (`next`, `offset`) forward by `n` bytes.

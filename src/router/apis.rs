@@ -19,8 +19,8 @@ use bytes::Bytes;
 use kafka_protocol::messages::{self as m, ApiKey};
 use kafka_protocol::protocol::{Decodable, Request};
 
-use super::scatter;
-use crate::handler::{self, PartitionApi, Response};
+use super::{scatter, RequestContext};
+use crate::handler::{self, Limits, PartitionApi, Response};
 use crate::protocol::api::find;
 use crate::protocol::frame::{parse_request, Parsed};
 use crate::protocol::guard::{inspect_body, layouts, BodyStats, GuardError};
@@ -56,9 +56,10 @@ macro_rules! apis {
         pub async fn dispatch(
             shard: &Rc<Shard>,
             req: RequestFrame,
+            ctx: RequestContext,
         ) -> Result<Option<Response>, FrameError> {
             match req.api_key {
-                $( ApiKey::$key => apis!(@serve $how($($h)+), shard, req), )*
+                $( ApiKey::$key => apis!(@serve $how($($h)+), shard, req, ctx), )*
                 // parse_request lets through only the APIs above.
                 other => Err(FrameError::UnsupportedVersion {
                     key: other,
@@ -70,14 +71,22 @@ macro_rules! apis {
     };
     (@guarded guard) => { true };
     (@guarded own) => { false };
-    (@decode partitions($h:ty), $req:ty) => { |r| <$h as PartitionApi>::decode(r).map(drop) };
-    (@decode $how:ident($f:path), $req:ty) => { decode_as::<$req> };
-    (@serve partitions($h:ty), $shard:ident, $req:ident) => {
-        scatter::serve::<$h>($shard, $req).await
+    (@decode partitions($h:ty), $req:ty) => {
+        |r| <$h as PartitionApi>::decode(r, &Limits::default()).map(drop)
     };
-    (@serve handle($f:path), $shard:ident, $req:ident) => { one($f($shard, &$req).await) };
-    (@serve handle_now($f:path), $shard:ident, $req:ident) => { one($f($shard, &$req)) };
-    (@serve table($f:path), $shard:ident, $req:ident) => { one($f(&$req, APIS)) };
+    (@decode $how:ident($f:path), $req:ty) => { decode_as::<$req> };
+    (@serve partitions($h:ty), $shard:ident, $req:ident, $ctx:ident) => {
+        scatter::serve::<$h>($shard, $req, $ctx).await
+    };
+    (@serve handle($f:path), $shard:ident, $req:ident, $ctx:ident) => {
+        one($f($shard, &$req).await)
+    };
+    (@serve handle_now($f:path), $shard:ident, $req:ident, $ctx:ident) => {
+        one($f($shard, &$req))
+    };
+    (@serve table($f:path), $shard:ident, $req:ident, $ctx:ident) => {
+        one($f(&$req, APIS))
+    };
 }
 
 apis! {

@@ -16,4 +16,20 @@
 pub mod apis;
 mod scatter;
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use crate::shard::budget::{Account, Hold};
+
 pub use apis::{api_versions_too_new, dispatch, APIS};
+
+/// What the router needs of the connection a request came on.
+pub struct RequestContext {
+    /// The connection's share of the shard's response budget: a response
+    /// that may be large (Fetch) takes its bytes from it before any
+    /// partition is read.
+    pub responses: Rc<Account>,
+    /// Where the router leaves that response's hold, for the connection
+    /// to keep until the response is written.
+    pub response_hold: Rc<RefCell<Option<Hold>>>,
+}

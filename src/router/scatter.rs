@@ -12,7 +12,8 @@ use std::time::Instant;
 
 use futures_util::future::{join_all, select_all, Either};
 
-use crate::handler::{Decoded, PartitionApi, Response, Topic};
+use super::RequestContext;
+use crate::handler::{Decoded, Limits, PartitionApi, Response, Topic};
 use crate::partition::Partition;
 use crate::protocol::{FrameError, RequestFrame};
 use crate::shard::metadata::ClusterMetadata;
@@ -26,14 +27,27 @@ use crate::shard::Shard;
 pub async fn serve<H: PartitionApi>(
     shard: &Rc<Shard>,
     req: RequestFrame,
+    ctx: RequestContext,
 ) -> Result<Option<Response>, FrameError> {
-    let (request, params, topics) = match H::decode(&req)? {
+    let limits = Limits {
+        response_bytes_max: shard
+            .config
+            .fetch_max_bytes
+            .min(ctx.responses.cap() as usize),
+    };
+    let (request, params, topics) = match H::decode(&req, &limits)? {
         Decoded::Answer(answer) => return Ok(answer),
         Decoded::Route {
             request,
             params,
             topics,
         } => (request, params, topics),
+    };
+    // A response that may be large waits for its budget before anything is
+    // read: a connection that does not read its responses stops here.
+    let mut hold = match H::response_bytes(&request) {
+        Some(bytes) => Some(ctx.responses.acquire(bytes as u64).await),
+        None => None,
     };
     let plan = Plan::resolve(shard, topics);
     loop {
@@ -43,7 +57,17 @@ pub async fn serve<H: PartitionApi>(
             Some(deadline) if !shard.is_shutting_down() => {
                 plan.wait_for_data::<H>(shard, deadline).await;
             }
-            _ => return H::respond(&req, request, answers),
+            _ => {
+                let response = H::respond(&req, request, answers)?;
+                if let Some(mut hold) = hold.take() {
+                    // What the response really takes (one batch may go past
+                    // the limit, KIP-74), kept until it is written.
+                    let bytes: usize = response.iter().flatten().map(|b| b.len()).sum();
+                    hold.resize_now(bytes as u64);
+                    *ctx.response_hold.borrow_mut() = Some(hold);
+                }
+                return Ok(response);
+            }
         }
     }
 }

@@ -8,6 +8,7 @@
 //! the consumer groups of the offsets log partitions it owns (see
 //! [`crate::group`]).
 
+pub mod budget;
 pub mod controller;
 pub mod latch;
 pub mod metadata;
@@ -29,8 +30,8 @@ use crate::config::{partition_config_for, BrokerConfig, ListenerMode};
 use crate::group;
 use crate::partition::Partition;
 use crate::storage::fsutil;
-use crate::storage::waiters::FifoSpace;
 use crate::storage::{ShardStorage, StorageError};
+use budget::Budget;
 use metadata::{ClusterMetadata, SharedMetadata, TopicMeta};
 use routing_table::{PartitionId, RoutingTable};
 
@@ -76,7 +77,10 @@ pub struct Shard {
     mesh: Option<Senders<Job>>,
     /// Request bytes read and not yet answered on this shard's
     /// connections (queued.max.request.bytes).
-    pub request_budget: Rc<FifoSpace>,
+    pub request_budget: Rc<Budget>,
+    /// Response bytes built and not yet written on this shard's
+    /// connections (shardlog.response.bytes.max).
+    pub response_budget: Rc<Budget>,
     /// Producer ids handed to this shard by the controller: [next, end).
     producer_ids: Cell<(i64, i64)>,
     pub controller: Option<controller::Controller>,
@@ -121,7 +125,8 @@ impl Shard {
         let shard = Rc::new(Shard {
             id,
             shard_count,
-            request_budget: FifoSpace::new(config.queued_max_request_bytes as u64),
+            request_budget: Budget::new(config.queued_max_request_bytes as u64),
+            response_budget: Budget::new(config.response_bytes_max as u64),
             config,
             storage,
             routing: RefCell::new(Rc::new(RoutingTable::build(metadata.clone()))),
