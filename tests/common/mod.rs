@@ -5,6 +5,7 @@
 
 pub mod broker;
 pub mod clients;
+pub mod raw;
 pub mod rdk;
 
 use std::future::Future;
