@@ -508,3 +508,51 @@ fn fetch_max_bytes_caps_responses() {
     assert!(got > 0);
     assert!(got <= MIB + (130 << 10), "{got} bytes past fetch.max.bytes");
 }
+
+// Proves long polls hold no response budget while they wait: twenty
+// consumers long-polling with 50 MB fetches, on a shard whose response
+// budget fits only two such fetches at once, all get a new batch promptly.
+#[test]
+fn long_polls_hold_no_response_budget_while_waiting() {
+    let broker = Broker::start(
+        BrokerOptions::single()
+            .with_override("shardlog.response.bytes.max", 128 * MIB)
+            .with_override("auto.create.topics.enable", "false"),
+    );
+    let addr = broker.bootstrap();
+    let mut admin = Conn::open(&addr);
+    create_topic(&mut admin, "polled", 1);
+    let poll = encode_request(
+        ApiKey::Fetch,
+        11,
+        1,
+        &fetch_request("polled", 0, 50 * MIB as i32, 10_000),
+    );
+    let mut consumers: Vec<Conn> = (0..20)
+        .map(|_| {
+            let mut c = Conn::open(&addr);
+            c.send_raw(&poll).expect("send a long poll");
+            c
+        })
+        .collect();
+    // Let every poll start waiting, then give them something to read.
+    thread::sleep(Duration::from_millis(500));
+    let t = Instant::now();
+    let resp: ProduceResponse = admin.call(
+        ApiKey::Produce,
+        9,
+        &produce_request("polled", batch(10, 100), 1),
+    );
+    assert_eq!(resp.responses[0].partition_responses[0].error_code, 0);
+    for c in &mut consumers {
+        let mut frame = c.read_frame().expect("the long poll is answered");
+        let got: FetchResponse = common::raw::decode_response(ApiKey::Fetch, 11, 1, &mut frame);
+        assert!(fetched_bytes(&got) > 0, "the new batch is in the answer");
+    }
+    let answered = t.elapsed();
+    println!("20 long polls of 50 MB on a 128 MiB response budget: all answered {answered:?} after the produce");
+    assert!(
+        answered < Duration::from_secs(5),
+        "long polls waited {answered:?}: they held budget while waiting"
+    );
+}

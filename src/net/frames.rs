@@ -5,8 +5,10 @@
 //! its prefix is in, but nothing is set aside for the announced size: the
 //! read buffer grows, and the shard's request budget is drawn, only for
 //! bytes actually read. So a peer announcing a large frame and trickling it
-//! holds what it sent, not what it announced. The framing itself (size
-//! checks, cutting frames out) is the wire crate's.
+//! holds what it sent, not what it announced: bytes are held from the
+//! budget as they come off the socket, and the next read waits until they
+//! are. The framing itself (size checks, cutting frames out) is the wire
+//! crate's.
 //!
 //! Two ways of reading. A connection that is quiet, or sends little, reads
 //! through a small buffer inside its task and keeps no read buffer: an
@@ -174,10 +176,8 @@ impl<'s> FrameReader<'s> {
             Woken::Verdict => return Ok(None),
         };
         if n > 0 {
-            // The bytes are in hand; waiting for budget holds them here.
-            let more = self.budget.acquire(n as u64).await;
-            self.held.absorb(more);
             self.buf.extend_from_slice(&small[..n]);
+            self.hold_read(n).await?;
             if n == LEAN_READ_BYTES {
                 // More is coming: read into a buffer from now on.
                 self.set_buffered(true);
@@ -186,15 +186,11 @@ impl<'s> FrameReader<'s> {
         Ok(Some(n))
     }
 
-    /// One read straight into the read buffer, with budget for it taken
-    /// first and what was not filled given back.
+    /// One read straight into the read buffer; the bytes read are then
+    /// held from the budget (waiting for it, with them in hand, if need
+    /// be). `None` when the sweeper woke us instead.
     async fn read_buffered(&mut self) -> Result<Option<usize>, ReadError> {
         let ask = self.read_bytes;
-        let more = match woken_by(&self.conn, self.budget.acquire(ask as u64)).await {
-            Woken::Done(hold) => hold,
-            Woken::Verdict => return Ok(None),
-        };
-        self.held.absorb(more);
         let have = self.buf.len();
         self.buf.reserve(ask);
         self.buf.resize(have + ask, 0);
@@ -203,22 +199,44 @@ impl<'s> FrameReader<'s> {
             Woken::Done(Ok(n)) => n,
             Woken::Done(Err(e)) => {
                 self.buf.truncate(have);
-                self.held.resize_now(have as u64);
                 return Err(e.into());
             }
-            Woken::Verdict => 0,
+            Woken::Verdict => {
+                self.buf.truncate(have);
+                return Ok(None);
+            }
         };
         self.buf.truncate(have + n);
-        self.held.resize_now(self.buf.len() as u64);
         self.read_bytes = if n == ask {
             (ask * 2).min(READ_BYTES_MAX)
         } else {
             READ_BYTES_MIN
         };
-        if matches!(read, Woken::Verdict) {
-            return Ok(None);
-        }
+        self.hold_read(n).await?;
         Ok(Some(n))
+    }
+
+    /// Holds `n` bytes just read from the request budget. While waiting
+    /// for it, only a verdict to close ends the wait.
+    async fn hold_read(&mut self, n: usize) -> Result<(), ReadError> {
+        if n == 0 {
+            return Ok(());
+        }
+        let mut acquire = self.budget.acquire(n as u64);
+        loop {
+            match woken_by(&self.conn, &mut acquire).await {
+                Woken::Done(hold) => {
+                    self.held.absorb(hold);
+                    return Ok(());
+                }
+                Woken::Verdict => match self.conn.take_verdict() {
+                    Some(Verdict::CloseIdle) => return Err(ReadError::Idle),
+                    Some(Verdict::CloseSlowFrame) => return Err(ReadError::SlowFrame),
+                    // Bytes are in hand and unaccounted: keep the buffer.
+                    Some(Verdict::Lean) | None => {}
+                },
+            }
+        }
     }
 
     /// Carries out the sweeper's verdict.

@@ -43,23 +43,28 @@ pub async fn serve<H: PartitionApi>(
             topics,
         } => (request, params, topics),
     };
-    // A response that may be large waits for its budget before anything is
-    // read: a connection that does not read its responses stops here.
-    let mut hold = match H::response_bytes(&request) {
-        Some(bytes) => Some(ctx.responses.acquire(bytes as u64).await),
-        None => None,
-    };
     let plan = Plan::resolve(shard, topics);
     loop {
+        // A response that may be large waits for its budget before anything
+        // is read: a connection that does not read its responses stops here.
+        // Each round takes it afresh and a round that waits for more data
+        // gives it all back first, so long polls hold nothing while they
+        // wait.
+        let hold = match H::response_bytes(&request) {
+            Some(bytes) => Some(ctx.responses.acquire(bytes as u64).await),
+            None => None,
+        };
         let mut answers = plan.answers(plan.run::<H>(shard, params).await);
         let wait = H::settle(&request, &mut answers);
         match wait {
             Some(deadline) if !shard.is_shutting_down() => {
+                drop(answers);
+                drop(hold);
                 plan.wait_for_data::<H>(shard, deadline).await;
             }
             _ => {
                 let response = H::respond(&req, request, answers)?;
-                if let Some(mut hold) = hold.take() {
+                if let Some(mut hold) = hold {
                     // What the response really takes (one batch may go past
                     // the limit, KIP-74), kept until it is written.
                     let bytes: usize = response.iter().flatten().map(|b| b.len()).sum();
