@@ -410,6 +410,12 @@ pub struct BrokerConfig {
     /// fetch.max.bytes: the most a Fetch response carries (at least one
     /// batch, KIP-74).
     pub fetch_max_bytes: usize,
+    /// replica.fetch.response.max.bytes: the same for a follower's fetch
+    /// (replica id >= 0).
+    pub replica_fetch_response_max_bytes: usize,
+    /// replica.fetch.max.bytes: the most a follower's fetch takes of one
+    /// partition.
+    pub replica_fetch_max_bytes: usize,
     /// shardlog.response.bytes.max: response bytes built and not yet
     /// written per shard; a Fetch waits for its share before reading.
     pub response_bytes_max: usize,
@@ -459,6 +465,8 @@ impl Default for BrokerConfig {
             connections_max_idle_ms: 600_000,
             request_read_timeout_ms: 30_000,
             fetch_max_bytes: 57_671_680,
+            replica_fetch_response_max_bytes: 10_485_760,
+            replica_fetch_max_bytes: 1_048_576,
             response_bytes_max: 512 << 20,
             connection_response_bytes_max: 64 << 20,
             retention_check_interval_ms: 300_000,
@@ -636,6 +644,13 @@ impl BrokerConfig {
             }
             "fetch.max.bytes" => {
                 self.fetch_max_bytes = parse_int(key, value, 1024, i32::MAX as i64)? as usize
+            }
+            "replica.fetch.response.max.bytes" => {
+                self.replica_fetch_response_max_bytes =
+                    parse_int(key, value, 0, i32::MAX as i64)? as usize
+            }
+            "replica.fetch.max.bytes" => {
+                self.replica_fetch_max_bytes = parse_int(key, value, 0, i32::MAX as i64)? as usize
             }
             "shardlog.response.bytes.max" => {
                 self.response_bytes_max = parse_int(key, value, 1 << 20, i64::MAX)? as usize

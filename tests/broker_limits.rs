@@ -493,6 +493,7 @@ fn fetch_max_bytes_caps_responses() {
     let broker = Broker::start(
         BrokerOptions::single()
             .with_override("fetch.max.bytes", MIB)
+            .with_override("replica.fetch.max.bytes", MIB / 2)
             .with_override("auto.create.topics.enable", "false"),
     );
     let mut conn = Conn::open(&broker.bootstrap());
@@ -503,10 +504,21 @@ fn fetch_max_bytes_caps_responses() {
         11,
         &fetch_request("capped", 0, 50 * MIB as i32, 0),
     );
+    let consumer = fetched_bytes(&resp);
+    println!("fetch.max.bytes=1 MiB: a fetch asking for 50 MB got {consumer} bytes");
+    assert!(consumer > 0);
+    assert!(
+        consumer <= MIB + (130 << 10),
+        "{consumer} bytes past fetch.max.bytes"
+    );
+    // A follower's fetch (replica id 1) is capped per partition by
+    // replica.fetch.max.bytes (512 KiB here) instead.
+    let follower = fetch_request("capped", 0, 50 * MIB as i32, 0).with_replica_id(BrokerId(1));
+    let resp: FetchResponse = conn.call(ApiKey::Fetch, 11, &follower);
     let got = fetched_bytes(&resp);
-    println!("fetch.max.bytes=1 MiB: a fetch asking for 50 MB got {got} bytes");
-    assert!(got > 0);
-    assert!(got <= MIB + (130 << 10), "{got} bytes past fetch.max.bytes");
+    println!("replica.fetch.max.bytes=512 KiB: a follower fetch asking for 50 MB got {got} bytes");
+    assert!(got > 0 && got <= MIB / 2 + (130 << 10), "{got} bytes");
+    assert!(got < consumer);
 }
 
 // Proves long polls hold no response budget while they wait: twenty
@@ -555,4 +567,50 @@ fn long_polls_hold_no_response_budget_while_waiting() {
         answered < Duration::from_secs(5),
         "long polls waited {answered:?}: they held budget while waiting"
     );
+}
+
+// Proves that running out of descriptors makes the listeners back off and
+// log once with a count rather than spin, and that they accept again once
+// descriptors free up.
+#[test]
+fn out_of_descriptors_backs_off_and_recovers() {
+    let broker = Broker::start(BrokerOptions {
+        open_files_max: Some(96),
+        ..BrokerOptions::single()
+    });
+    let addr: SocketAddr = broker.bootstrap().parse().unwrap();
+    // More than the broker can hold; those it cannot accept wait in the
+    // backlog (or time out connecting).
+    let conns: Vec<TcpStream> = (0..160)
+        .filter_map(|_| TcpStream::connect_timeout(&addr, Duration::from_millis(300)).ok())
+        .collect();
+    thread::sleep(Duration::from_millis(1500));
+    let log = broker.log();
+    let failures = log.matches("accept failed").count();
+    println!(
+        "out of descriptors: {} connections made; {failures} accept-failure log line(s)",
+        conns.len()
+    );
+    assert!(failures >= 1, "running out of descriptors was not logged");
+    assert!(
+        failures <= 2,
+        "accept failures logged {failures} times in 1.5 s: not rate-limited"
+    );
+    drop(conns);
+    // Descriptors come back; the listener accepts again within its back-off.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let ok = Conn::try_open(&broker.bootstrap())
+            .ok()
+            .and_then(|mut c| healthy_exchange(&mut c).ok())
+            .is_some();
+        if ok {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the broker did not accept again after descriptors freed up"
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
 }

@@ -77,16 +77,27 @@ impl PartitionApi for Fetch {
                 .with_session_id(0);
             return Ok(Decoded::Answer(Some(vec![req.respond(&response)?])));
         }
-        // fetch.max.bytes and the connection's response budget cap what
-        // one response may take (KIP-74: still at least one batch).
-        let response_max = (request.max_bytes.max(0) as usize).min(limits.response_bytes_max);
+        // fetch.max.bytes (replica.fetch.response.max.bytes for followers)
+        // and the connection's response budget cap what one response may
+        // take; replica.fetch.max.bytes caps a follower's partition (KIP-74:
+        // still at least one batch).
+        let follower = request.replica_id >= 0;
+        let (response_cap, partition_cap) = if follower {
+            (
+                limits.replica_response_bytes_max,
+                limits.replica_partition_bytes_max,
+            )
+        } else {
+            (limits.response_bytes_max, usize::MAX)
+        };
+        let response_max = (request.max_bytes.max(0) as usize).min(response_cap);
         let topics = Topic::from_request(
             request.topics,
             |t| t,
             |p| {
                 let spec = Spec {
                     offset: p.fetch_offset,
-                    max_bytes: p.partition_max_bytes.max(0) as usize,
+                    max_bytes: (p.partition_max_bytes.max(0) as usize).min(partition_cap),
                     current_leader_epoch: p.current_leader_epoch,
                 };
                 (p.partition, spec)

@@ -135,6 +135,11 @@ pub struct Limits {
     /// The most one response may take: fetch.max.bytes and the
     /// connection's response budget, whichever is less.
     pub response_bytes_max: usize,
+    /// The same for a follower's fetch (replica.fetch.response.max.bytes).
+    pub replica_response_bytes_max: usize,
+    /// The most a follower's fetch takes of one partition
+    /// (replica.fetch.max.bytes).
+    pub replica_partition_bytes_max: usize,
 }
 
 impl Default for Limits {
@@ -142,6 +147,8 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             response_bytes_max: usize::MAX,
+            replica_response_bytes_max: usize::MAX,
+            replica_partition_bytes_max: usize::MAX,
         }
     }
 }

@@ -28,6 +28,8 @@ pub struct FetchPartitionIn {
 /// A decoded Fetch request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FetchBody {
+    /// -1 for consumers; a follower's broker id otherwise.
+    pub replica_id: i32,
     pub max_wait_ms: i32,
     pub min_bytes: i32,
     pub max_bytes: i32,
@@ -77,7 +79,7 @@ fn tag_not_valid(r: &BodyReader<'_>, what: &str, tag: u32, version: i16) -> Fram
 pub fn decode_fetch(body: &Bytes, version: i16) -> Result<FetchBody, FrameError> {
     let flexible = version >= FLEXIBLE_FROM;
     let mut r = BodyReader::new(body, "FetchRequest", flexible);
-    r.i32("replica_id")?;
+    let replica_id = r.i32("replica_id")?;
     let max_wait_ms = r.i32("max_wait_ms")?;
     let min_bytes = r.i32("min_bytes")?;
     let max_bytes = r.i32("max_bytes")?;
@@ -144,6 +146,7 @@ pub fn decode_fetch(body: &Bytes, version: i16) -> Result<FetchBody, FrameError>
         _ => Ok(false),
     })?;
     Ok(FetchBody {
+        replica_id,
         max_wait_ms,
         min_bytes,
         max_bytes,
@@ -237,6 +240,7 @@ mod tests {
         inspect_body(&layouts::FETCH, v, body).ok()?;
         let r = FetchRequest::decode(&mut body.clone(), v).ok()?;
         Some(FetchBody {
+            replica_id: r.replica_id.0,
             max_wait_ms: r.max_wait_ms,
             min_bytes: r.min_bytes,
             max_bytes: r.max_bytes,

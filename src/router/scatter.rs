@@ -29,11 +29,14 @@ pub async fn serve<H: PartitionApi>(
     req: RequestFrame,
     ctx: RequestContext,
 ) -> Result<Option<Response>, FrameError> {
+    let connection_max = ctx.responses.cap() as usize;
     let limits = Limits {
-        response_bytes_max: shard
+        response_bytes_max: shard.config.fetch_max_bytes.min(connection_max),
+        replica_response_bytes_max: shard
             .config
-            .fetch_max_bytes
-            .min(ctx.responses.cap() as usize),
+            .replica_fetch_response_max_bytes
+            .min(connection_max),
+        replica_partition_bytes_max: shard.config.replica_fetch_max_bytes,
     };
     let (request, params, topics) = match H::decode(&req, &limits)? {
         Decoded::Answer(answer) => return Ok(answer),

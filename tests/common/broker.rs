@@ -63,6 +63,8 @@ pub struct BrokerOptions {
     pub log_level: Option<String>,
     /// Further arguments, appended last.
     pub extra_args: Vec<String>,
+    /// The broker's open-files limit (soft and hard), when set.
+    pub open_files_max: Option<u64>,
 }
 
 impl Default for BrokerOptions {
@@ -73,6 +75,7 @@ impl Default for BrokerOptions {
             overrides: Vec::new(),
             log_level: None,
             extra_args: Vec::new(),
+            open_files_max: None,
         }
     }
 }
@@ -374,6 +377,9 @@ impl Broker {
             .env("RUST_BACKTRACE", "1")
             .env("NO_COLOR", "1");
         die_with_parent(&mut cmd);
+        if let Some(max) = self.options.open_files_max {
+            limit_open_files(&mut cmd, max);
+        }
         let child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
@@ -582,6 +588,25 @@ fn die_with_parent(cmd: &mut Command) {
     unsafe {
         cmd.pre_exec(|| {
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Sets the broker's open-files limit, soft and hard, so it cannot raise it.
+#[allow(unsafe_code)]
+fn limit_open_files(cmd: &mut Command, max: u64) {
+    // SAFETY: the closure runs in the forked child before exec and only makes
+    // the async-signal-safe setrlimit system call on a struct it owns.
+    unsafe {
+        cmd.pre_exec(move || {
+            let limit = libc::rlimit {
+                rlim_cur: max,
+                rlim_max: max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == -1 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())
