@@ -137,7 +137,8 @@ impl Budget {
             let mut i = 0;
             while i < queue.len() {
                 let w = queue[i].clone();
-                let others_wait = queue.iter().any(|o| !Rc::ptr_eq(&o.account, &w.account));
+                // Some queued waiter is another account's.
+                let others_wait = queue.len() > w.account.waiting.get();
                 if !self.allowed(&w.account, w.units, others_wait) {
                     i += 1;
                     continue;
