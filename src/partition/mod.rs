@@ -249,6 +249,12 @@ impl Partition {
         self.log.size_bytes()
     }
 
+    /// The storage failure that keeps the partition from taking writes, if
+    /// any (see [`PartitionLog::storage_error`]); DescribeLogDirs reports it.
+    pub fn storage_error(&self) -> Option<StorageError> {
+        self.log.storage_error()
+    }
+
     /// Checks a request's current_leader_epoch (-1: not given) against the
     /// partition's, as Kafka does for Fetch, ListOffsets and
     /// OffsetForLeaderEpoch.

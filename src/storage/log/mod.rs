@@ -439,6 +439,16 @@ impl PartitionLog {
             .sum()
     }
 
+    /// The storage failure that keeps this log from taking appends, if
+    /// any: a failed write or fdatasync, or a full disk it is waiting out.
+    /// A log closed on purpose reports none.
+    pub fn storage_error(&self) -> Option<StorageError> {
+        let st = self.shared.state.borrow();
+        st.failed
+            .clone()
+            .filter(|e| *e != StorageError::Closed)
+    }
+
     /// The leader epoch stamped into appended batches.
     pub fn set_leader_epoch(&self, epoch: i32) {
         self.shared.state.borrow_mut().leader_epoch = epoch;
