@@ -148,6 +148,7 @@ async fn start_shard(dir: &Path, cache_bytes_max: usize) -> ShardStorage {
     let config = ShardStorageConfig {
         cache_bytes_max,
         read_chunk_bytes: MIB,
+        ..ShardStorageConfig::default()
     };
     // Also writes and reads the O_DIRECT probe file, so the first DmaFile
     // this executor opens on the device is not empty (os error 95).

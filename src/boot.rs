@@ -408,6 +408,7 @@ async fn shard_main(
 ) -> Result<(), String> {
     let storage_config = ShardStorageConfig {
         cache_bytes_max: config.cache_bytes,
+        preallocate_bytes_max: config.preallocate_bytes_max,
         ..ShardStorageConfig::default()
     };
     let storage = ShardStorage::start(

@@ -433,6 +433,9 @@ pub struct BrokerConfig {
     pub cores: Vec<usize>,
     /// shardlog.cache.bytes: batch cache per shard.
     pub cache_bytes: usize,
+    /// shardlog.preallocate.bytes.max: disk a shard's partitions may hold
+    /// fallocated ahead of their written data, in all.
+    pub preallocate_bytes_max: u64,
     /// shardlog.max.in.flight.requests.per.connection: requests read from a
     /// connection before its responses are written; then the shard stops
     /// reading that socket.
@@ -477,6 +480,7 @@ impl Default for BrokerConfig {
             listener_mode: ListenerMode::PerShard,
             cores: Vec::new(),
             cache_bytes: 256 << 20,
+            preallocate_bytes_max: 1 << 30,
             max_in_flight_per_connection: 64,
             spin_before_park_us: 0,
             groups: GroupConfig::default(),
@@ -687,6 +691,9 @@ impl BrokerConfig {
             "shardlog.cores" => self.cores = parse_cores(value).map_err(|e| invalid(&e))?,
             "shardlog.cache.bytes" => {
                 self.cache_bytes = parse_int(key, value, 0, i64::MAX)? as usize
+            }
+            "shardlog.preallocate.bytes.max" => {
+                self.preallocate_bytes_max = parse_int(key, value, 0, i64::MAX)? as u64
             }
             "shardlog.max.in.flight.requests.per.connection" => {
                 self.max_in_flight_per_connection = parse_int(key, value, 1, 1 << 20)? as usize

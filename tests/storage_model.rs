@@ -675,6 +675,7 @@ async fn start(data: &Path, setup: Setup) -> Result<Harness, String> {
     let shard_config = ShardStorageConfig {
         cache_bytes_max: setup.cache_bytes_max,
         read_chunk_bytes: setup.read_chunk_bytes,
+        ..ShardStorageConfig::default()
     };
     let shard = ShardStorage::start(data, 0, shard_config, Rc::new(clock))
         .await

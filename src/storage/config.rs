@@ -33,7 +33,8 @@ pub struct LogConfig {
     pub flush_ms: i64,
     /// message.timestamp.type.
     pub timestamp_type: TimestampType,
-    /// Bytes fallocated ahead of the active segment's end, in one step.
+    /// The largest step in which the active segment is fallocated ahead of
+    /// its end; a partition's steps start at 64 KiB and double up to this.
     pub preallocate_bytes: u64,
     /// Unwritten bytes a partition may buffer before appends wait for the
     /// disk (the write buffers of one partition).
@@ -152,6 +153,9 @@ pub struct ShardStorageConfig {
     /// Bytes read from a segment file in one aligned read when serving
     /// older data.
     pub read_chunk_bytes: usize,
+    /// Bytes the shard's logs may hold allocated ahead of their written
+    /// data, summed over partitions (see `storage::preallocation`).
+    pub preallocate_bytes_max: u64,
 }
 
 impl Default for ShardStorageConfig {
@@ -159,6 +163,7 @@ impl Default for ShardStorageConfig {
         ShardStorageConfig {
             cache_bytes_max: 256 << 20,
             read_chunk_bytes: 1 << 20,
+            preallocate_bytes_max: 1 << 30,
         }
     }
 }

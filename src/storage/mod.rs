@@ -17,6 +17,7 @@ pub mod config;
 pub mod fsutil;
 pub mod index;
 pub mod log;
+pub mod preallocation;
 pub mod segment;
 pub mod waiters;
 

@@ -249,6 +249,11 @@ impl FifoSpace {
     /// Refuses every waiting and future request.
     pub fn close(&self) {
         self.closed.set(true);
+        self.refuse_waiting();
+    }
+
+    /// Refuses the requests waiting now; later ones are served as usual.
+    pub fn refuse_waiting(&self) {
         let waiting: Vec<_> = self.queue.borrow_mut().drain(..).collect();
         for (_, slot) in waiting {
             slot.outcome.set(Some(false));

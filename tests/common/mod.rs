@@ -5,6 +5,7 @@
 
 pub mod broker;
 pub mod clients;
+pub mod loopfs;
 pub mod raw;
 pub mod rdk;
 
@@ -52,6 +53,7 @@ pub async fn shard_with_clock(
     let config = ShardStorageConfig {
         cache_bytes_max,
         read_chunk_bytes: 64 << 10,
+        ..ShardStorageConfig::default()
     };
     ShardStorage::start(data, 0, config, clock)
         .await

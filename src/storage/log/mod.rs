@@ -36,6 +36,7 @@ use super::cache::{BatchCache, CacheKey, CachedBatch};
 use super::clock::Clock;
 use super::config::{LogConfig, ShardStorageConfig};
 use super::fsutil;
+use super::preallocation::{self, Preallocation};
 use super::segment::{self, round_up, Segment};
 use super::waiters::{FifoSpace, OffsetWaiters, Signal};
 use super::{AppendError, ReadError, StorageError};
@@ -68,6 +69,7 @@ pub struct ShardStorage {
     pub config: ShardStorageConfig,
     pub cache: Rc<RefCell<BatchCache>>,
     pub clock: Rc<dyn Clock>,
+    pub preallocation: Rc<Preallocation>,
 }
 
 impl ShardStorage {
@@ -123,6 +125,7 @@ impl ShardStorage {
         fsutil::remove_file(probe_path).await?;
         Ok(ShardStorage {
             cache: Rc::new(RefCell::new(BatchCache::new(config.cache_bytes_max))),
+            preallocation: Rc::new(Preallocation::new(config.preallocate_bytes_max)),
             config,
             clock,
         })
@@ -163,6 +166,8 @@ pub struct LogStats {
     pub fdatasyncs: u64,
     pub segments_rolled: u64,
     pub disk_reads: u64,
+    /// Times the log ran out of space and waited for it.
+    pub out_of_space_stalls: u64,
 }
 
 /// Batches returned by a read, in offset order.
@@ -255,6 +260,10 @@ struct LogState {
     /// retention may delete them. Count from the front of `segments`.
     finalized_segments: usize,
     allocated: Vec<(i64, u64)>,
+    /// The last preallocation step (doubles with each allocation).
+    preallocate_step: u64,
+    /// Bytes charged to the shard's preallocation budget.
+    preallocate_charged: u64,
     log_start_offset: i64,
     next_offset: i64,
     written_offset: i64,
@@ -273,6 +282,9 @@ struct LogState {
     unsynced_files: Vec<(i64, Rc<DmaFile>)>,
     first_unsynced_write_ms: Option<i64>,
     failed: Option<StorageError>,
+    /// The filesystem is out of space (or quota): appends are refused and
+    /// the writer retries on a back-off until a write goes through.
+    stalled: Option<StorageError>,
     closing: bool,
     stats: LogStats,
 }
@@ -300,6 +312,7 @@ struct LogShared {
     cache: Rc<RefCell<BatchCache>>,
     cache_key: CacheKey,
     clock: Rc<dyn Clock>,
+    preallocation: Rc<Preallocation>,
     read_chunk_bytes: usize,
 }
 
@@ -343,6 +356,8 @@ impl PartitionLog {
             dir: dir.to_path_buf(),
             finalized_segments,
             allocated: recovered.allocated,
+            preallocate_step: 0,
+            preallocate_charged: 0,
             segments: recovered.segments,
             log_start_offset: recovered.log_start_offset,
             next_offset,
@@ -360,6 +375,7 @@ impl PartitionLog {
             unsynced_files: Vec::new(),
             first_unsynced_write_ms: None,
             failed: None,
+            stalled: None,
             closing: false,
             stats: LogStats::default(),
             config: config.clone(),
@@ -375,6 +391,7 @@ impl PartitionLog {
             cache: shard.cache.clone(),
             cache_key,
             clock: shard.clock.clone(),
+            preallocation: shard.preallocation.clone(),
             read_chunk_bytes: shard.config.read_chunk_bytes.max(BLOCK_BYTES as usize),
         });
         let writer = glommio::spawn_local(writer_loop(shared.clone())).detach();
@@ -447,6 +464,17 @@ impl PartitionLog {
         st.failed
             .clone()
             .filter(|e| *e != StorageError::Closed)
+            .or_else(|| st.stalled.clone())
+    }
+
+    /// Why appends are refused right now: the log failed, is out of space,
+    /// or is closing.
+    fn refusal(&self) -> Option<StorageError> {
+        let st = self.shared.state.borrow();
+        if let Some(e) = st.failed.as_ref().or(st.stalled.as_ref()) {
+            return Some(e.clone());
+        }
+        st.closing.then_some(StorageError::Closed)
     }
 
     /// The leader epoch stamped into appended batches.
@@ -458,12 +486,13 @@ impl PartitionLog {
     /// granted in request order, so appends made right after their
     /// reservation keep that order.
     pub async fn reserve(&self, batch_bytes: usize) -> Result<Reservation, StorageError> {
-        let units = self
-            .shared
-            .space
-            .acquire(batch_bytes as u64)
-            .await
-            .ok_or(StorageError::Closed)?;
+        if let Some(e) = self.refusal() {
+            return Err(e);
+        }
+        let granted = self.shared.space.acquire(batch_bytes as u64).await;
+        let Some(units) = granted else {
+            return Err(self.refusal().unwrap_or(StorageError::Closed));
+        };
         Ok(Reservation {
             shared: self.shared.clone(),
             units,
@@ -500,7 +529,7 @@ impl PartitionLog {
         let shared = &self.shared;
         let now_ms = shared.clock.now_ms();
         let mut st = shared.state.borrow_mut();
-        if let Some(e) = &st.failed {
+        if let Some(e) = st.failed.as_ref().or(st.stalled.as_ref()) {
             return Err(e.clone().into());
         }
         if st.closing {
@@ -570,6 +599,7 @@ impl PartitionLog {
             &shared.written_waiters,
             |st| st.written_offset,
             ticket.last_offset,
+            true,
         )
         .await
     }
@@ -584,6 +614,7 @@ impl PartitionLog {
             &shared.durable_waiters,
             |st| st.durable_offset,
             ticket.last_offset,
+            true,
         )
         .await
     }
@@ -592,7 +623,14 @@ impl PartitionLog {
     /// `offset` has something to read), for long-polling fetches.
     pub async fn wait_for_data_beyond(&self, offset: i64) -> Result<(), StorageError> {
         let shared = &self.shared;
-        wait_beyond(shared, &shared.hw_waiters, |st| st.high_watermark, offset).await
+        wait_beyond(
+            shared,
+            &shared.hw_waiters,
+            |st| st.high_watermark,
+            offset,
+            false,
+        )
+        .await
     }
 
     /// Whole batches starting with the one containing `offset`, up to
@@ -977,12 +1015,13 @@ impl PartitionLog {
 }
 
 /// Waits until the offset `current` reads is above `target`, or the log
-/// fails.
+/// fails (or, for appends being waited for, runs out of space).
 async fn wait_beyond(
     shared: &LogShared,
     waiters: &OffsetWaiters<StorageError>,
     current: impl Fn(&LogState) -> i64,
     target: i64,
+    refused_while_stalled: bool,
 ) -> Result<(), StorageError> {
     let wait = {
         let st = shared.state.borrow();
@@ -990,6 +1029,9 @@ async fn wait_beyond(
             return Ok(());
         }
         if let Some(e) = &st.failed {
+            return Err(e.clone());
+        }
+        if let Some(e) = st.stalled.as_ref().filter(|_| refused_while_stalled) {
             return Err(e.clone());
         }
         waiters.wait_beyond(target)
@@ -1006,6 +1048,9 @@ impl Drop for PartitionLog {
             st.failed = Some(StorageError::Closed);
         }
         st.closing = true;
+        self.shared
+            .preallocation
+            .release(&mut st.preallocate_charged);
         drop(st);
         self.shared.writer_wake.notify();
         self.shared.syncer_wake.notify();

@@ -127,6 +127,78 @@ pub(super) fn fail(shared: &LogShared, error: StorageError) {
     shared.space.close();
 }
 
+/// The first wait after the filesystem reports it is out of space; each
+/// further failed try doubles it, up to [`RETRY_BACKOFF_MAX`].
+pub(super) const RETRY_BACKOFF_MIN: Duration = Duration::from_millis(100);
+pub(super) const RETRY_BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// Whether a storage error is the filesystem out of space or quota: the log
+/// waits that out instead of failing for good.
+pub(super) fn out_of_space(e: &StorageError) -> bool {
+    matches!(
+        e,
+        StorageError::Io { kind, .. }
+            if matches!(kind, std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded)
+    )
+}
+
+/// Enters (or stays in) the out-of-space state: appends are refused with
+/// the error, and those waiting to be written or synced are answered with
+/// it now (their data stays queued and is written once space is back, so a
+/// retry of an idempotent producer finds it; nothing is acknowledged before
+/// it is on disk).
+pub(super) fn stall(shared: &LogShared, error: StorageError) {
+    let first = {
+        let mut st = shared.state.borrow_mut();
+        let first = st.stalled.is_none();
+        if first {
+            st.stats.out_of_space_stalls += 1;
+            tracing::warn!(
+                dir = %st.dir.display(),
+                %error,
+                "partition log out of space: refusing appends, retrying writes until space is freed"
+            );
+        }
+        st.stalled = Some(error.clone());
+        first
+    };
+    if first {
+        shared.written_waiters.fail_all(error.clone());
+        shared.durable_waiters.fail_all(error);
+        shared.space.refuse_waiting();
+    }
+}
+
+/// Leaves the out-of-space state after a write, allocation or sync went
+/// through.
+pub(super) fn resume(shared: &LogShared) {
+    let mut st = shared.state.borrow_mut();
+    if st.stalled.take().is_some() {
+        tracing::info!(dir = %st.dir.display(), "partition log has space again: taking appends");
+    }
+}
+
+/// After an out-of-space failure: waits `backoff` and doubles it. Returns
+/// false once the log is closing, so the caller gives up and fails the log:
+/// a shutdown does not wait for space. (Several tasks back off at once, so
+/// this polls the closing flag rather than taking a task's wake signal.)
+pub(super) async fn back_off(shared: &LogShared, backoff: &mut Duration) -> bool {
+    const CLOSING_CHECK: Duration = Duration::from_millis(50);
+    let mut left = *backoff;
+    *backoff = (*backoff * 2).min(RETRY_BACKOFF_MAX);
+    loop {
+        if shared.state.borrow().closing {
+            return false;
+        }
+        if left.is_zero() {
+            return true;
+        }
+        let slice = left.min(CLOSING_CHECK);
+        glommio::timer::sleep(slice).await;
+        left -= slice;
+    }
+}
+
 /// Raises the high watermark to what the durability policy allows.
 pub(super) fn update_high_watermark(shared: &LogShared) {
     let hw = {
@@ -198,6 +270,7 @@ fn next_writer_step(st: &mut LogState) -> WriterStep {
 }
 
 pub(super) async fn writer_loop(shared: Rc<LogShared>) {
+    let mut backoff = RETRY_BACKOFF_MIN;
     loop {
         let step = next_writer_step(&mut shared.state.borrow_mut());
         let result = match step {
@@ -206,7 +279,25 @@ pub(super) async fn writer_loop(shared: Rc<LogShared>) {
                 shared.writer_wake.wait().await;
                 Ok(())
             }
-            WriterStep::Seal(segment_base) => seal_segment(&shared, segment_base).await,
+            WriterStep::Seal(segment_base) => match seal_segment(&shared, segment_base).await {
+                Err(e) if out_of_space(&e) => {
+                    // Sealing again is harmless: trim, sync, rewrite indexes.
+                    let seal = WriteJob::Seal { segment_base };
+                    shared.state.borrow_mut().queue.push_front(seal);
+                    stall(&shared, e.clone());
+                    if back_off(&shared, &mut backoff).await {
+                        Ok(())
+                    } else {
+                        Err(e)
+                    }
+                }
+                Err(e) => Err(e),
+                Ok(()) => {
+                    backoff = RETRY_BACKOFF_MIN;
+                    resume(&shared);
+                    Ok(())
+                }
+            },
             WriterStep::Issue(WriteJob::Data {
                 segment_base,
                 pos,
@@ -214,7 +305,27 @@ pub(super) async fn writer_loop(shared: Rc<LogShared>) {
                 len,
                 complete_offset,
             }) => match segment_file(&shared, segment_base, pos + len as u64).await {
+                Err(e) if out_of_space(&e) => {
+                    // The job goes back to the front, to be issued again
+                    // once the segment could be allocated.
+                    let job = WriteJob::Data {
+                        segment_base,
+                        pos,
+                        buf,
+                        len,
+                        complete_offset,
+                    };
+                    shared.state.borrow_mut().queue.push_front(job);
+                    stall(&shared, e.clone());
+                    if back_off(&shared, &mut backoff).await {
+                        Ok(())
+                    } else {
+                        Err(e)
+                    }
+                }
                 Ok(file) => {
+                    backoff = RETRY_BACKOFF_MIN;
+                    resume(&shared);
                     let id = {
                         let mut st = shared.state.borrow_mut();
                         st.next_write_id += 1;
@@ -250,7 +361,7 @@ pub(super) async fn segment_file(
     segment_base: i64,
     end: u64,
 ) -> Result<Rc<DmaFile>, StorageError> {
-    let (existing, dir, allocated, step, limit) = {
+    let (existing, dir, allocated, step_max, limit) = {
         let st = shared.state.borrow();
         let seg = st
             .segment(segment_base)
@@ -293,7 +404,18 @@ pub(super) async fn segment_file(
         }
     };
     if end > allocated {
-        let target = (allocated + step).min(limit).max(end);
+        // Ahead of this write by the partition's next step, as far as the
+        // shard's budget allows; never past the segment's size limit.
+        let target = {
+            let mut st = shared.state.borrow_mut();
+            let step = preallocation::next_step(st.preallocate_step, step_max);
+            st.preallocate_step = step;
+            let wanted = (allocated + step).min(limit).max(end) - end;
+            let ahead = shared
+                .preallocation
+                .charge(&mut st.preallocate_charged, wanted);
+            end + ahead
+        };
         file.pre_allocate(target, false)
             .await
             .map_err(|e| StorageError::io("preallocating segment", e))?;
@@ -319,19 +441,33 @@ pub(super) async fn write_one(
 ) {
     buf.trim_to_size(len);
     let buf = Rc::new(buf);
-    let result = match file.write_rc_at(buf.clone(), pos).await {
-        Ok(n) if n == len => Ok(()),
-        Ok(_) => Err(StorageError::io(
-            "short O_DIRECT write",
-            std::io::Error::from(std::io::ErrorKind::WriteZero),
-        )),
-        Err(e) => Err(StorageError::io("writing segment", e)),
+    let mut backoff = RETRY_BACKOFF_MIN;
+    let result = loop {
+        let result = match file.write_rc_at(buf.clone(), pos).await {
+            Ok(n) if n == len => Ok(()),
+            Ok(_) => Err(StorageError::io(
+                "short O_DIRECT write",
+                std::io::Error::from(std::io::ErrorKind::WriteZero),
+            )),
+            Err(e) => Err(StorageError::io("writing segment", e)),
+        };
+        match result {
+            // The same bytes at the same place: a retry is idempotent.
+            Err(e) if out_of_space(&e) => {
+                stall(&shared, e.clone());
+                if !back_off(&shared, &mut backoff).await {
+                    break Err(e);
+                }
+            }
+            other => break other,
+        }
     };
     if let Err(e) = result {
         fail(&shared, e);
         shared.writer_wake.notify();
         return;
     }
+    resume(&shared);
     {
         let mut st = shared.state.borrow_mut();
         st.stats.writes += 1;
@@ -407,6 +543,8 @@ pub(super) async fn seal_segment(
     let mut st = shared.state.borrow_mut();
     st.stats.fdatasyncs += 1;
     st.allocated.retain(|(b, _)| *b != segment_base);
+    // Trimmed: what it held ahead is free again.
+    shared.preallocation.release(&mut st.preallocate_charged);
     let at = st
         .segments
         .iter()
@@ -518,11 +656,31 @@ pub(super) async fn syncer_loop(shared: Rc<LogShared>) {
             st.unsynced_files.clear();
             st.first_unsynced_write_ms = None;
         }
+        let mut backoff = RETRY_BACKOFF_MIN;
+        let mut stalled_here = false;
         for file in &files {
-            if let Err(e) = file.fdatasync().await {
-                fail(&shared, StorageError::io("fdatasync", e));
-                return;
+            loop {
+                match file.fdatasync().await {
+                    Ok(()) => break,
+                    Err(e) => {
+                        // O_DIRECT data is not in the page cache, so an
+                        // fdatasync refused for space can simply be retried.
+                        let e = StorageError::io("fdatasync", e);
+                        if out_of_space(&e) {
+                            stalled_here = true;
+                            stall(&shared, e.clone());
+                            if back_off(&shared, &mut backoff).await {
+                                continue;
+                            }
+                        }
+                        fail(&shared, e);
+                        return;
+                    }
+                }
             }
+        }
+        if stalled_here {
+            resume(&shared);
         }
         {
             let mut st = shared.state.borrow_mut();
@@ -560,6 +718,10 @@ pub(super) async fn finish_active_segment(shared: &LogShared) -> Result<(), Stor
         )
     };
     finish_segment_files(file.as_deref(), size, &dir, base, index, time_index).await?;
+    {
+        let mut st = shared.state.borrow_mut();
+        shared.preallocation.release(&mut st.preallocate_charged);
+    }
     let marker = format!("{next_offset} {size}\n");
     fsutil::write_file_durably(&dir, CLEAN_SHUTDOWN_FILE, marker.into_bytes()).await
 }
