@@ -13,66 +13,27 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::broker::{Broker, BrokerOptions};
-use common::raw::{encode_request, healthy_exchange, rss_kb, str_bytes, Conn, Watchdog};
-use kafka_protocol::messages::create_topics_request::CreatableTopic;
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, BrokerId, CreateTopicsRequest,
-    CreateTopicsResponse, FetchRequest, FetchResponse, ProduceRequest, ProduceResponse, TopicName,
+use common::raw::{
+    create_topic, encode_request, healthy_exchange, produce_request, rss_kb, str_bytes, topic_name,
+    value_batch as batch, Conn, Watchdog,
 };
-use shardlog::record::records::BatchBuilder;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, BrokerId, FetchRequest, FetchResponse,
+    ProduceResponse,
+};
 
 const MIB: usize = 1 << 20;
-
-fn topic_name(s: &str) -> TopicName {
-    TopicName(str_bytes(s))
-}
-
-fn create_topic(conn: &mut Conn, name: &str, partitions: i32) {
-    let mut t = CreatableTopic::default();
-    t.name = topic_name(name);
-    t.num_partitions = partitions;
-    t.replication_factor = 1;
-    let resp: CreateTopicsResponse = conn.call(
-        ApiKey::CreateTopics,
-        7,
-        &CreateTopicsRequest::default()
-            .with_topics(vec![t])
-            .with_timeout_ms(10_000),
-    );
-    assert_eq!(resp.topics[0].error_code, 0, "create {name}");
-}
-
-/// A batch of `records` values of `value_bytes` bytes each.
-fn batch(records: usize, value_bytes: usize) -> bytes::Bytes {
-    let mut b = BatchBuilder::new(1_700_000_000_000);
-    let value = vec![b'v'; value_bytes];
-    for i in 0..records {
-        b.push_value(i as i64, &value);
-    }
-    bytes::Bytes::from(b.build())
-}
-
-fn produce_request(topic: &str, records: bytes::Bytes, acks: i16) -> ProduceRequest {
-    let mut p = PartitionProduceData::default();
-    p.index = 0;
-    p.records = Some(records);
-    let mut t = TopicProduceData::default();
-    t.name = topic_name(topic);
-    t.partition_data = vec![p];
-    ProduceRequest::default()
-        .with_acks(acks)
-        .with_timeout_ms(10_000)
-        .with_topic_data(vec![t])
-}
 
 /// Produces `batches` batches on partition 0 of `topic` and waits for each.
 fn fill(conn: &mut Conn, topic: &str, batches: usize, batch_bytes: usize) {
     let one = batch(batch_bytes / 1024, 1000);
     for _ in 0..batches {
-        let resp: ProduceResponse =
-            conn.call(ApiKey::Produce, 9, &produce_request(topic, one.clone(), 1));
+        let resp: ProduceResponse = conn.call(
+            ApiKey::Produce,
+            9,
+            &produce_request(topic, 0, one.clone(), 1),
+        );
         let p = &resp.responses[0].partition_responses[0];
         assert_eq!(p.error_code, 0, "produce to {topic}");
     }
@@ -211,7 +172,7 @@ fn slow_fetchers_hold_only_their_response_budget() {
             let resp: ProduceResponse = good.call(
                 ApiKey::Produce,
                 9,
-                &produce_request("small", batch(10, 100), 1),
+                &produce_request("small", 0, batch(10, 100), 1),
             );
             assert_eq!(resp.responses[0].partition_responses[0].error_code, 0);
             let got: FetchResponse = good.call(
@@ -306,7 +267,7 @@ fn trickled_frames_neither_lock_out_others_nor_stay_open() {
     let resp: ProduceResponse = admin.call(
         ApiKey::Produce,
         9,
-        &produce_request("t", batch(10, 100), -1),
+        &produce_request("t", 0, batch(10, 100), -1),
     );
     assert_eq!(resp.responses[0].partition_responses[0].error_code, 0);
     // Past the read timeout every trickling connection is closed.
@@ -553,7 +514,7 @@ fn long_polls_hold_no_response_budget_while_waiting() {
     let resp: ProduceResponse = admin.call(
         ApiKey::Produce,
         9,
-        &produce_request("polled", batch(10, 100), 1),
+        &produce_request("polled", 0, batch(10, 100), 1),
     );
     assert_eq!(resp.responses[0].partition_responses[0].error_code, 0);
     for c in &mut consumers {

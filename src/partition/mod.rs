@@ -17,10 +17,10 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::record::BatchError;
-use crate::storage::fsutil;
+use crate::storage::fsutil::{self, Durability};
 use crate::storage::{
-    AppendError, AppendTicket, LogConfig, PartitionLog, ReadError, RetentionOutcome, ShardStorage,
-    StorageError,
+    AppendError, AppendTicket, CleanMarker, LogConfig, PartitionLog, ReadError, RetentionOutcome,
+    ShardStorage, StorageError,
 };
 use producer_state::{ProducerError, ProducerStateTable, SequenceCheck};
 
@@ -200,9 +200,16 @@ impl Partition {
     ) -> Result<Self, StorageError> {
         let log = PartitionLog::open(dir, config.log, shard).await?;
         let end = log.offsets().log_end_offset;
-        let snapshot = fsutil::read_file(dir, SNAPSHOT_FILE)
-            .await?
-            .and_then(|bytes| decode_snapshot(&bytes, end));
+        let found = fsutil::read_file(dir, SNAPSHOT_FILE).await?;
+        if found.is_none() {
+            // Made now so that a shutdown rewrites it in place; an empty
+            // snapshot is no snapshot.
+            let at = dir.to_path_buf();
+            fsutil::blocking(move || fsutil::create_missing_blocking(&at, &[SNAPSHOT_FILE]))
+                .await
+                .map_err(|e| StorageError::io("creating the producer snapshot", e))?;
+        }
+        let snapshot = found.and_then(|bytes| decode_snapshot(&bytes, end));
         let producers = match snapshot {
             Some(table) => table,
             None => {
@@ -468,9 +475,24 @@ impl Partition {
     /// Closes the log cleanly and snapshots the producer state.
     pub async fn close(&self) -> Result<(), StorageError> {
         self.log.close().await?;
+        self.write_snapshot(Durability::EachFile).await
+    }
+
+    /// [`Partition::close`] for a shutdown of many partitions: nothing is
+    /// fsynced here; the caller syncs the file system once, then writes the
+    /// returned clean-shutdown marker (see [`PartitionLog::close_deferred`]).
+    pub async fn close_deferred(&self) -> Result<Option<CleanMarker>, StorageError> {
+        let marker = self.log.close_deferred().await?;
+        if marker.is_some() {
+            self.write_snapshot(Durability::Deferred).await?;
+        }
+        Ok(marker)
+    }
+
+    async fn write_snapshot(&self, durability: Durability) -> Result<(), StorageError> {
         let end = self.log.offsets().log_end_offset;
         let bytes = encode_snapshot(&self.producers.borrow(), end);
-        fsutil::write_file_durably(&self.log.dir(), SNAPSHOT_FILE, bytes).await
+        fsutil::write_file(&self.log.dir(), SNAPSHOT_FILE, bytes, durability).await
     }
 }
 

@@ -23,14 +23,15 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use glommio::channels::channel_mesh::{Receivers, Senders};
 use tracing::{info, warn};
 
 use crate::config::{partition_config_for, BrokerConfig, ListenerMode};
 use crate::group;
 use crate::partition::Partition;
-use crate::storage::fsutil;
-use crate::storage::{ShardStorage, StorageError};
+use crate::storage::fsutil::{self, Durability};
+use crate::storage::{CleanMarker, ShardStorage, StorageError};
 use budget::Budget;
 use metadata::{ClusterMetadata, SharedMetadata, TopicMeta};
 use routing_table::{PartitionId, RoutingTable};
@@ -474,26 +475,73 @@ impl Shard {
         .detach();
     }
 
-    /// Closes every partition cleanly (flush, indexes, clean-shutdown
-    /// marker, producer snapshot).
+    /// Closes every partition cleanly (flush, indexes, producer snapshot,
+    /// clean-shutdown marker), many at once: the closes run concurrently and
+    /// leave their small files unsynced; one syncfs makes them all durable,
+    /// then the markers are written and synced with a second one. Two
+    /// file-system syncs instead of five fsyncs per partition.
     pub async fn close_partitions(&self) {
+        let started = std::time::Instant::now();
         self.groups.close().await;
         self.slots.borrow_mut().clear();
         let topics: Vec<_> = self.topics.borrow_mut().drain().collect();
-        for (topic, local) in topics {
-            for (i, p) in local.partitions.into_iter().enumerate() {
-                if let Some(p) = p {
-                    if let Err(e) = p.close().await {
-                        warn!(topic = %topic, partition = i, "close: {e}");
-                    }
-                }
+        let partitions: Vec<_> = topics
+            .into_iter()
+            .flat_map(|(topic, local)| {
+                let topic = Rc::new(topic);
+                local
+                    .partitions
+                    .into_iter()
+                    .enumerate()
+                    .filter_map(move |(i, p)| Some((topic.clone(), i, p?)))
+            })
+            .collect();
+        let count = partitions.len();
+        let closes = partitions.into_iter().map(|(topic, i, p)| async move {
+            let result = p.close_deferred().await;
+            if let Err(e) = &result {
+                warn!(topic = %topic, partition = i, "close: {e}");
             }
+            result.ok().flatten()
+        });
+        let markers: Vec<CleanMarker> = futures_util::stream::iter(closes)
+            .buffer_unordered(PARTITION_CLOSES_IN_FLIGHT)
+            .filter_map(|m| async move { m })
+            .collect()
+            .await;
+        let written = markers.len();
+        let closed_ms = started.elapsed().as_millis() as u64;
+        let data_dir = self.config.data_dir.clone();
+        let synced = fsutil::blocking(move || -> std::io::Result<()> {
+            // Segments, indexes and snapshots first; the markers that vouch
+            // for them after.
+            fsutil::sync_fs_blocking(&data_dir)?;
+            for marker in &markers {
+                marker.write_blocking(Durability::Deferred)?;
+            }
+            fsutil::sync_fs_blocking(&data_dir)
+        })
+        .await;
+        match synced {
+            Ok(()) => info!(
+                partitions = count,
+                clean = written,
+                closes_ms = closed_ms,
+                ms = started.elapsed().as_millis() as u64,
+                "partitions closed"
+            ),
+            Err(e) => warn!("closing partitions: syncing the data directory: {e}"),
         }
         if let Some(mesh) = &self.mesh {
             mesh.close();
         }
     }
 }
+
+/// Partitions a shard closes at once on shutdown: enough to keep the disk
+/// and the blocking thread busy, few enough that their flush buffers stay
+/// small.
+const PARTITION_CLOSES_IN_FLIGHT: usize = 64;
 
 /// Kafka's `partition.metadata` file: ties a partition directory to its
 /// topic id, so a directory left from a deleted topic is never mistaken for

@@ -27,8 +27,8 @@ pub use cache::BatchCache;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{ConfigError, LogConfig, ShardStorageConfig};
 pub use log::{
-    AppendTicket, LogOffsets, LogStats, PartitionLog, ReadBatches, Reservation, RetentionOutcome,
-    ShardStorage, TimestampOffset,
+    AppendTicket, CleanMarker, LogOffsets, LogStats, PartitionLog, ReadBatches, Reservation,
+    RetentionOutcome, ShardStorage, TimestampOffset,
 };
 
 use crate::record::BatchError;

@@ -23,11 +23,17 @@ pub fn log_path(dir: &Path, base_offset: i64) -> PathBuf {
 }
 
 pub fn index_path(dir: &Path, base_offset: i64) -> PathBuf {
-    dir.join(format!("{}.index", file_stem(base_offset)))
+    dir.join(index_file_names(base_offset).0)
 }
 
 pub fn time_index_path(dir: &Path, base_offset: i64) -> PathBuf {
-    dir.join(format!("{}.timeindex", file_stem(base_offset)))
+    dir.join(index_file_names(base_offset).1)
+}
+
+/// The names of a segment's offset and time index files.
+pub fn index_file_names(base_offset: i64) -> (String, String) {
+    let stem = file_stem(base_offset);
+    (format!("{stem}.index"), format!("{stem}.timeindex"))
 }
 
 /// Parses `<20 digits>.log` into a base offset.

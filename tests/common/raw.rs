@@ -10,11 +10,14 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, MetadataRequest, MetadataResponse,
-    RequestHeader, ResponseHeader,
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreateTopicsRequest, CreateTopicsResponse,
+    MetadataRequest, MetadataResponse, ProduceRequest, RequestHeader, ResponseHeader, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use shardlog::record::records::BatchBuilder;
 
 use super::broker::Broker;
 
@@ -342,4 +345,48 @@ pub fn rss_kb(broker: &Broker) -> u64 {
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
         .expect("VmRSS")
+}
+
+pub fn topic_name(s: &str) -> TopicName {
+    TopicName(str_bytes(s))
+}
+
+/// Creates a topic (CreateTopics v7) and checks it was created.
+pub fn create_topic(conn: &mut Conn, name: &str, partitions: i32) {
+    let mut t = CreatableTopic::default();
+    t.name = topic_name(name);
+    t.num_partitions = partitions;
+    t.replication_factor = 1;
+    let resp: CreateTopicsResponse = conn.call(
+        ApiKey::CreateTopics,
+        7,
+        &CreateTopicsRequest::default()
+            .with_topics(vec![t])
+            .with_timeout_ms(60_000),
+    );
+    assert_eq!(resp.topics[0].error_code, 0, "create {name}");
+}
+
+/// An uncompressed batch of `records` values of `value_bytes` bytes each.
+pub fn value_batch(records: usize, value_bytes: usize) -> Bytes {
+    let mut b = BatchBuilder::new(1_700_000_000_000);
+    let value = vec![b'v'; value_bytes];
+    for i in 0..records {
+        b.push_value(i as i64, &value);
+    }
+    Bytes::from(b.build())
+}
+
+/// A Produce request of one batch for one partition.
+pub fn produce_request(topic: &str, partition: i32, records: Bytes, acks: i16) -> ProduceRequest {
+    let mut p = PartitionProduceData::default();
+    p.index = partition;
+    p.records = Some(records);
+    let mut t = TopicProduceData::default();
+    t.name = topic_name(topic);
+    t.partition_data = vec![p];
+    ProduceRequest::default()
+        .with_acks(acks)
+        .with_timeout_ms(10_000)
+        .with_topic_data(vec![t])
 }

@@ -35,7 +35,7 @@ use writer::*;
 use super::cache::{BatchCache, CacheKey, CachedBatch};
 use super::clock::Clock;
 use super::config::{LogConfig, ShardStorageConfig};
-use super::fsutil;
+use super::fsutil::{self, Durability};
 use super::preallocation::{self, Preallocation};
 use super::segment::{self, round_up, Segment};
 use super::waiters::{FifoSpace, OffsetWaiters, Signal};
@@ -989,9 +989,27 @@ impl PartitionLog {
     /// Writes everything out, fdatasyncs, trims the active segment, writes
     /// its indexes and the clean-shutdown marker, and stops the log's tasks.
     pub async fn close(&self) -> Result<(), StorageError> {
+        match self.close_with(Durability::EachFile).await? {
+            Some(marker) => marker.write(Durability::EachFile).await,
+            None => Ok(()),
+        }
+    }
+
+    /// [`PartitionLog::close`] for a shutdown of many logs: the trimmed
+    /// segment and its indexes are left for the caller to make durable with
+    /// one file-system sync, after which it writes the returned marker
+    /// (and syncs again). `None` when the log was already closed.
+    pub async fn close_deferred(&self) -> Result<Option<CleanMarker>, StorageError> {
+        self.close_with(Durability::Deferred).await
+    }
+
+    async fn close_with(
+        &self,
+        durability: Durability,
+    ) -> Result<Option<CleanMarker>, StorageError> {
         if self.shared.state.borrow().closing {
             // Closed, or being closed by another caller, or dropped.
-            return Ok(());
+            return Ok(None);
         }
         self.shared.state.borrow_mut().closing = true;
         self.shared.writer_wake.notify();
@@ -1010,7 +1028,41 @@ impl PartitionLog {
         if let Some(e) = self.shared.state.borrow().failed.clone() {
             return Err(e);
         }
-        finish_active_segment(&self.shared).await
+        finish_active_segment(&self.shared, durability)
+            .await
+            .map(Some)
+    }
+}
+
+/// A log's clean-shutdown marker, still to be written: it vouches that the
+/// segments and indexes are complete, so it goes to disk only after they
+/// are durable.
+#[derive(Debug)]
+pub struct CleanMarker {
+    dir: PathBuf,
+    text: String,
+}
+
+impl CleanMarker {
+    pub async fn write(self, durability: Durability) -> Result<(), StorageError> {
+        fsutil::write_file(
+            &self.dir,
+            CLEAN_SHUTDOWN_FILE,
+            self.text.into_bytes(),
+            durability,
+        )
+        .await
+    }
+
+    /// Writes the marker from a blocking thread (many at once after one
+    /// file-system sync).
+    pub fn write_blocking(&self, durability: Durability) -> std::io::Result<()> {
+        fsutil::write_file_blocking(
+            &self.dir,
+            CLEAN_SHUTDOWN_FILE,
+            self.text.as_bytes(),
+            durability,
+        )
     }
 }
 

@@ -39,17 +39,32 @@ pub(super) async fn recover(
     bases.sort_unstable();
 
     // A clean-shutdown marker vouches for the active segment's size and
-    // indexes. It is removed before anything else is written, so a crash
-    // from here on triggers a scan at the next open.
+    // indexes. It is emptied (durably) before anything else is written, so
+    // a crash from here on triggers a scan at the next open; it stays as an
+    // empty file so that a shutdown rewrites it in place.
     let marker = fsutil::read_file(dir, CLEAN_SHUTDOWN_FILE).await?;
     let clean: Option<(i64, u64)> = marker.as_ref().and_then(|m| {
         let text = std::str::from_utf8(m).ok()?;
         let mut parts = text.split_whitespace();
         Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
     });
-    if marker.is_some() {
-        fsutil::remove_file(dir.join(CLEAN_SHUTDOWN_FILE)).await?;
-        fsutil::sync_dir(dir).await?;
+    if marker.as_ref().is_none_or(|m| !m.is_empty()) {
+        let at = dir.to_path_buf();
+        fsutil::blocking(move || -> std::io::Result<()> {
+            let created = !at.join(CLEAN_SHUTDOWN_FILE).exists();
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(at.join(CLEAN_SHUTDOWN_FILE))?;
+            file.sync_data()?;
+            if created {
+                fsutil::sync_dir_blocking(&at)?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| StorageError::io("emptying the clean-shutdown marker", e))?;
     }
     let persisted_start: Option<i64> = fsutil::read_file(dir, LOG_START_FILE)
         .await?
@@ -141,7 +156,14 @@ pub(super) async fn recover(
                 fsutil::sync_dir(dir).await?;
             }
             if !is_active {
-                write_indexes(dir, base, seg.index.encode(), seg.time_index.encode()).await?;
+                write_indexes(
+                    dir,
+                    base,
+                    seg.index.encode(),
+                    seg.time_index.encode(),
+                    Durability::EachFile,
+                )
+                .await?;
             }
             if damaged_closed_segment {
                 seg.file = Some(Rc::new(file));

@@ -390,7 +390,16 @@ pub(super) async fn segment_file(
                 .dma_open(&path)
                 .await
                 .map_err(|e| StorageError::io("creating segment", e))?;
-            fsutil::sync_dir(&dir).await?;
+            // Its index files too, empty, as Kafka does: a shutdown then
+            // rewrites them in place instead of creating thousands of files.
+            let (index, time_index) = segment::index_file_names(segment_base);
+            let at = dir.clone();
+            fsutil::blocking(move || -> std::io::Result<()> {
+                fsutil::create_missing_blocking(&at, &[&index, &time_index])?;
+                fsutil::sync_dir_blocking(&at)
+            })
+            .await
+            .map_err(|e| StorageError::io("creating segment index files", e))?;
             let file = Rc::new(file);
             let mut st = shared.state.borrow_mut();
             if let Some(seg) = st
@@ -539,7 +548,15 @@ pub(super) async fn seal_segment(
             seg.time_index.encode(),
         )
     };
-    finish_segment_files(file.as_deref(), size, &dir, segment_base, index, time_index).await?;
+    finish_segment_files(
+        file.as_deref(),
+        size,
+        &dir,
+        segment_base,
+        (index, time_index),
+        Durability::EachFile,
+    )
+    .await?;
     let mut st = shared.state.borrow_mut();
     st.stats.fdatasyncs += 1;
     st.allocated.retain(|(b, _)| *b != segment_base);
@@ -555,24 +572,27 @@ pub(super) async fn seal_segment(
 }
 
 /// Trims a segment file to its data, makes data and size durable with one
-/// fdatasync, then writes the index files that vouch for it.
+/// fdatasync (or leaves that to the caller's file-system sync), then writes
+/// the index files that vouch for it.
 async fn finish_segment_files(
     file: Option<&DmaFile>,
     size: u64,
     dir: &Path,
     base: i64,
-    index: Vec<u8>,
-    time_index: Vec<u8>,
+    (index, time_index): (Vec<u8>, Vec<u8>),
+    durability: Durability,
 ) -> Result<(), StorageError> {
     if let Some(file) = file {
         file.truncate(size)
             .await
             .map_err(|e| StorageError::io("trimming segment", e))?;
-        file.fdatasync()
-            .await
-            .map_err(|e| StorageError::io("fdatasync of finished segment", e))?;
+        if durability == Durability::EachFile {
+            file.fdatasync()
+                .await
+                .map_err(|e| StorageError::io("fdatasync of finished segment", e))?;
+        }
     }
-    write_indexes(dir, base, index, time_index).await
+    write_indexes(dir, base, index, time_index, durability).await
 }
 
 pub(super) async fn write_indexes(
@@ -580,23 +600,13 @@ pub(super) async fn write_indexes(
     base: i64,
     index: Vec<u8>,
     time_index: Vec<u8>,
+    durability: Durability,
 ) -> Result<(), StorageError> {
     let dir = dir.to_path_buf();
     fsutil::blocking(move || -> std::io::Result<()> {
-        let index_name = segment::index_path(&dir, base);
-        let time_name = segment::time_index_path(&dir, base);
-        let index_name = index_name
-            .file_name()
-            .expect("file name")
-            .to_string_lossy()
-            .into_owned();
-        let time_name = time_name
-            .file_name()
-            .expect("file name")
-            .to_string_lossy()
-            .into_owned();
-        fsutil::write_file_durably_blocking(&dir, &index_name, &index)?;
-        fsutil::write_file_durably_blocking(&dir, &time_name, &time_index)
+        let (index_name, time_name) = segment::index_file_names(base);
+        fsutil::write_file_blocking(&dir, &index_name, &index, durability)?;
+        fsutil::write_file_blocking(&dir, &time_name, &time_index, durability)
     })
     .await
     .map_err(|e| StorageError::io("writing segment indexes", e))
@@ -696,9 +706,14 @@ pub(super) async fn syncer_loop(shared: Rc<LogShared>) {
     }
 }
 
-/// After the tasks stopped on close: trim the active segment, write its
-/// indexes and the clean-shutdown marker.
-pub(super) async fn finish_active_segment(shared: &LogShared) -> Result<(), StorageError> {
+/// After the tasks stopped on close: trim the active segment and write its
+/// indexes. Returns the clean-shutdown marker, to be written once what it
+/// vouches for is durable (at once with [`Durability::EachFile`]; after the
+/// caller's file-system sync with [`Durability::Deferred`]).
+pub(super) async fn finish_active_segment(
+    shared: &LogShared,
+    durability: Durability,
+) -> Result<CleanMarker, StorageError> {
     let (file, size, dir, base, index, time_index, next_offset) = {
         let mut st = shared.state.borrow_mut();
         let dir = st.dir.clone();
@@ -717,11 +732,21 @@ pub(super) async fn finish_active_segment(shared: &LogShared) -> Result<(), Stor
             next_offset,
         )
     };
-    finish_segment_files(file.as_deref(), size, &dir, base, index, time_index).await?;
+    finish_segment_files(
+        file.as_deref(),
+        size,
+        &dir,
+        base,
+        (index, time_index),
+        durability,
+    )
+    .await?;
     {
         let mut st = shared.state.borrow_mut();
         shared.preallocation.release(&mut st.preallocate_charged);
     }
-    let marker = format!("{next_offset} {size}\n");
-    fsutil::write_file_durably(&dir, CLEAN_SHUTDOWN_FILE, marker.into_bytes()).await
+    Ok(CleanMarker {
+        dir,
+        text: format!("{next_offset} {size}\n"),
+    })
 }
