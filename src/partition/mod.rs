@@ -17,9 +17,9 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::record::BatchError;
-use crate::storage::fsutil::{self, Durability};
+use crate::storage::fsutil;
 use crate::storage::{
-    AppendError, AppendTicket, CleanMarker, LogConfig, PartitionLog, ReadError, RetentionOutcome,
+    AppendError, AppendTicket, ClosingLog, LogConfig, PartitionLog, ReadError, RetentionOutcome,
     ShardStorage, StorageError,
 };
 use producer_state::{ProducerError, ProducerStateTable, SequenceCheck};
@@ -474,25 +474,26 @@ impl Partition {
 
     /// Closes the log cleanly and snapshots the producer state.
     pub async fn close(&self) -> Result<(), StorageError> {
-        self.log.close().await?;
-        self.write_snapshot(Durability::EachFile).await
-    }
-
-    /// [`Partition::close`] for a shutdown of many partitions: nothing is
-    /// fsynced here; the caller syncs the file system once, then writes the
-    /// returned clean-shutdown marker (see [`PartitionLog::close_deferred`]).
-    pub async fn close_deferred(&self) -> Result<Option<CleanMarker>, StorageError> {
-        let marker = self.log.close_deferred().await?;
-        if marker.is_some() {
-            self.write_snapshot(Durability::Deferred).await?;
+        match self.close_deferred().await? {
+            Some(closing) => closing.finish().await,
+            None => Ok(()),
         }
-        Ok(marker)
     }
 
-    async fn write_snapshot(&self, durability: Durability) -> Result<(), StorageError> {
+    /// [`Partition::close`] for a shutdown of many partitions: stops the
+    /// log and returns what is left to write (the producer snapshot among
+    /// it) for the caller to run with many others (see
+    /// [`PartitionLog::close_deferred`]).
+    pub async fn close_deferred(&self) -> Result<Option<ClosingLog>, StorageError> {
+        let Some(mut closing) = self.log.close_deferred().await? else {
+            return Ok(None);
+        };
         let end = self.log.offsets().log_end_offset;
-        let bytes = encode_snapshot(&self.producers.borrow(), end);
-        fsutil::write_file(&self.log.dir(), SNAPSHOT_FILE, bytes, durability).await
+        closing.add_file(
+            SNAPSHOT_FILE,
+            encode_snapshot(&self.producers.borrow(), end),
+        );
+        Ok(Some(closing))
     }
 }
 

@@ -31,7 +31,7 @@ use crate::config::{partition_config_for, BrokerConfig, ListenerMode};
 use crate::group;
 use crate::partition::Partition;
 use crate::storage::fsutil::{self, Durability};
-use crate::storage::{CleanMarker, ShardStorage, StorageError};
+use crate::storage::{ClosingLog, ShardStorage, StorageError};
 use budget::Budget;
 use metadata::{ClusterMetadata, SharedMetadata, TopicMeta};
 use routing_table::{PartitionId, RoutingTable};
@@ -476,10 +476,12 @@ impl Shard {
     }
 
     /// Closes every partition cleanly (flush, indexes, producer snapshot,
-    /// clean-shutdown marker), many at once: the closes run concurrently and
-    /// leave their small files unsynced; one syncfs makes them all durable,
-    /// then the markers are written and synced with a second one. Two
-    /// file-system syncs instead of five fsyncs per partition.
+    /// clean-shutdown marker), many at once: the logs stop concurrently,
+    /// then one blocking call trims their segments and writes their small
+    /// files from several threads without fsyncs, makes them all durable
+    /// with one syncfs, writes the markers and syncs again. Two file-system
+    /// syncs instead of five fsyncs per partition, and the disk waits of
+    /// thousands of trims overlap.
     pub async fn close_partitions(&self) {
         let started = std::time::Instant::now();
         self.groups.close().await;
@@ -504,29 +506,19 @@ impl Shard {
             }
             result.ok().flatten()
         });
-        let markers: Vec<CleanMarker> = futures_util::stream::iter(closes)
+        let closing: Vec<ClosingLog> = futures_util::stream::iter(closes)
             .buffer_unordered(PARTITION_CLOSES_IN_FLIGHT)
-            .filter_map(|m| async move { m })
+            .filter_map(|c| async move { c })
             .collect()
             .await;
-        let written = markers.len();
-        let closed_ms = started.elapsed().as_millis() as u64;
+        let stopped_ms = started.elapsed().as_millis() as u64;
         let data_dir = self.config.data_dir.clone();
-        let synced = fsutil::blocking(move || -> std::io::Result<()> {
-            // Segments, indexes and snapshots first; the markers that vouch
-            // for them after.
-            fsutil::sync_fs_blocking(&data_dir)?;
-            for marker in &markers {
-                marker.write_blocking(Durability::Deferred)?;
-            }
-            fsutil::sync_fs_blocking(&data_dir)
-        })
-        .await;
-        match synced {
-            Ok(()) => info!(
+        let finished = fsutil::blocking(move || finish_closes_blocking(&closing, &data_dir)).await;
+        match finished {
+            Ok(clean) => info!(
                 partitions = count,
-                clean = written,
-                closes_ms = closed_ms,
+                clean,
+                stopped_ms,
                 ms = started.elapsed().as_millis() as u64,
                 "partitions closed"
             ),
@@ -538,10 +530,51 @@ impl Shard {
     }
 }
 
-/// Partitions a shard closes at once on shutdown: enough to keep the disk
-/// and the blocking thread busy, few enough that their flush buffers stay
-/// small.
+/// Partitions a shard stops at once on shutdown: enough to overlap their
+/// final writes, few enough that their flush buffers stay small.
 const PARTITION_CLOSES_IN_FLIGHT: usize = 64;
+
+/// Threads that trim segments and write small files on shutdown, all on
+/// the shard's core: the work is waiting on the disk (a trim that frees
+/// preallocated blocks issues a discard, one that ends mid-block reads the
+/// block), and overlapping eight waits made 4,000 trims on this machine's
+/// disk about five times faster than one at a time.
+const SHUTDOWN_FILE_THREADS: usize = 8;
+
+/// The disk half of closing many logs: each log's trim and files, one
+/// file-system sync, the clean-shutdown markers of those that finished,
+/// another sync. Returns how many logs closed cleanly.
+fn finish_closes_blocking(closing: &[ClosingLog], data_dir: &Path) -> std::io::Result<usize> {
+    let results = fsutil::for_each_parallel_blocking(closing, SHUTDOWN_FILE_THREADS, |c| {
+        c.finish_blocking(Durability::Deferred)
+    });
+    let finished: Vec<&ClosingLog> = closing
+        .iter()
+        .zip(results)
+        .filter_map(|(c, result)| match result {
+            Ok(()) => Some(c),
+            Err(e) => {
+                warn!(dir = %c.dir().display(), "closing the log: {e}");
+                None
+            }
+        })
+        .collect();
+    // Segments, indexes and snapshots first; the markers that vouch for
+    // them after.
+    fsutil::sync_fs_blocking(data_dir)?;
+    let marked = fsutil::for_each_parallel_blocking(&finished, SHUTDOWN_FILE_THREADS, |c| {
+        c.write_marker_blocking(Durability::Deferred)
+    });
+    let mut clean = 0;
+    for (c, result) in finished.iter().zip(marked) {
+        match result {
+            Ok(()) => clean += 1,
+            Err(e) => warn!(dir = %c.dir().display(), "writing the clean-shutdown marker: {e}"),
+        }
+    }
+    fsutil::sync_fs_blocking(data_dir)?;
+    Ok(clean)
+}
 
 /// Kafka's `partition.metadata` file: ties a partition directory to its
 /// topic id, so a directory left from a deleted topic is never mistaken for

@@ -27,7 +27,7 @@ pub use cache::BatchCache;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{ConfigError, LogConfig, ShardStorageConfig};
 pub use log::{
-    AppendTicket, CleanMarker, LogOffsets, LogStats, PartitionLog, ReadBatches, Reservation,
+    AppendTicket, ClosingLog, LogOffsets, LogStats, PartitionLog, ReadBatches, Reservation,
     RetentionOutcome, ShardStorage, TimestampOffset,
 };
 

@@ -989,24 +989,17 @@ impl PartitionLog {
     /// Writes everything out, fdatasyncs, trims the active segment, writes
     /// its indexes and the clean-shutdown marker, and stops the log's tasks.
     pub async fn close(&self) -> Result<(), StorageError> {
-        match self.close_with(Durability::EachFile).await? {
-            Some(marker) => marker.write(Durability::EachFile).await,
+        match self.close_deferred().await? {
+            Some(closing) => closing.finish().await,
             None => Ok(()),
         }
     }
 
-    /// [`PartitionLog::close`] for a shutdown of many logs: the trimmed
-    /// segment and its indexes are left for the caller to make durable with
-    /// one file-system sync, after which it writes the returned marker
-    /// (and syncs again). `None` when the log was already closed.
-    pub async fn close_deferred(&self) -> Result<Option<CleanMarker>, StorageError> {
-        self.close_with(Durability::Deferred).await
-    }
-
-    async fn close_with(
-        &self,
-        durability: Durability,
-    ) -> Result<Option<CleanMarker>, StorageError> {
+    /// [`PartitionLog::close`] for a shutdown of many logs: stops the
+    /// log's tasks and returns what is left to do on disk, for the caller
+    /// to run on blocking threads (many logs at once) with one file-system
+    /// sync before the markers. `None` when the log was already closed.
+    pub async fn close_deferred(&self) -> Result<Option<ClosingLog>, StorageError> {
         if self.shared.state.borrow().closing {
             // Closed, or being closed by another caller, or dropped.
             return Ok(None);
@@ -1028,39 +1021,69 @@ impl PartitionLog {
         if let Some(e) = self.shared.state.borrow().failed.clone() {
             return Err(e);
         }
-        finish_active_segment(&self.shared, durability)
-            .await
-            .map(Some)
+        Ok(Some(closing_active_segment(&self.shared)))
     }
 }
 
-/// A log's clean-shutdown marker, still to be written: it vouches that the
-/// segments and indexes are complete, so it goes to disk only after they
-/// are durable.
+/// What is left of a log's close once its tasks have stopped, as plain
+/// data: trim the active segment to its data, write its indexes (and any
+/// file the log's owner adds), and after those are durable the
+/// clean-shutdown marker that vouches for them. A shutdown runs thousands
+/// of these on blocking threads at once.
 #[derive(Debug)]
-pub struct CleanMarker {
+pub struct ClosingLog {
     dir: PathBuf,
-    text: String,
+    /// The active segment's file and the size to trim it to (none when the
+    /// segment was never written).
+    trim: Option<(PathBuf, u64)>,
+    files: Vec<(String, Vec<u8>)>,
+    marker: String,
 }
 
-impl CleanMarker {
-    pub async fn write(self, durability: Durability) -> Result<(), StorageError> {
-        fsutil::write_file(
-            &self.dir,
-            CLEAN_SHUTDOWN_FILE,
-            self.text.into_bytes(),
-            durability,
-        )
-        .await
+impl ClosingLog {
+    /// The log's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
-    /// Writes the marker from a blocking thread (many at once after one
-    /// file-system sync).
-    pub fn write_blocking(&self, durability: Durability) -> std::io::Result<()> {
+    /// Adds a file to write with the indexes (a producer snapshot).
+    pub fn add_file(&mut self, name: &str, bytes: Vec<u8>) {
+        self.files.push((name.to_string(), bytes));
+    }
+
+    /// Finishes the close at once, each file made durable before the marker.
+    pub async fn finish(self) -> Result<(), StorageError> {
+        fsutil::blocking(move || {
+            self.finish_blocking(Durability::EachFile)?;
+            self.write_marker_blocking(Durability::EachFile)
+        })
+        .await
+        .map_err(|e| StorageError::io("closing the log", e))
+    }
+
+    /// Trims the segment and writes the files; with
+    /// [`Durability::EachFile`] each is made durable on its own.
+    pub fn finish_blocking(&self, durability: Durability) -> std::io::Result<()> {
+        if let Some((path, size)) = &self.trim {
+            let file = std::fs::OpenOptions::new().write(true).open(path)?;
+            file.set_len(*size)?;
+            if durability == Durability::EachFile {
+                file.sync_data()?;
+            }
+        }
+        for (name, bytes) in &self.files {
+            fsutil::write_file_blocking(&self.dir, name, bytes, durability)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the clean-shutdown marker: only once what it vouches for is
+    /// durable.
+    pub fn write_marker_blocking(&self, durability: Durability) -> std::io::Result<()> {
         fsutil::write_file_blocking(
             &self.dir,
             CLEAN_SHUTDOWN_FILE,
-            self.text.as_bytes(),
+            self.marker.as_bytes(),
             durability,
         )
     }

@@ -554,7 +554,6 @@ pub(super) async fn seal_segment(
         &dir,
         segment_base,
         (index, time_index),
-        Durability::EachFile,
     )
     .await?;
     let mut st = shared.state.borrow_mut();
@@ -571,28 +570,24 @@ pub(super) async fn seal_segment(
     Ok(())
 }
 
-/// Trims a segment file to its data, makes data and size durable with one
-/// fdatasync (or leaves that to the caller's file-system sync), then writes
-/// the index files that vouch for it.
+/// Trims a sealed segment file to its data, makes data and size durable
+/// with one fdatasync, then writes the index files that vouch for it.
 async fn finish_segment_files(
     file: Option<&DmaFile>,
     size: u64,
     dir: &Path,
     base: i64,
     (index, time_index): (Vec<u8>, Vec<u8>),
-    durability: Durability,
 ) -> Result<(), StorageError> {
     if let Some(file) = file {
         file.truncate(size)
             .await
             .map_err(|e| StorageError::io("trimming segment", e))?;
-        if durability == Durability::EachFile {
-            file.fdatasync()
-                .await
-                .map_err(|e| StorageError::io("fdatasync of finished segment", e))?;
-        }
+        file.fdatasync()
+            .await
+            .map_err(|e| StorageError::io("fdatasync of finished segment", e))?;
     }
-    write_indexes(dir, base, index, time_index, durability).await
+    write_indexes(dir, base, index, time_index, Durability::EachFile).await
 }
 
 pub(super) async fn write_indexes(
@@ -706,47 +701,30 @@ pub(super) async fn syncer_loop(shared: Rc<LogShared>) {
     }
 }
 
-/// After the tasks stopped on close: trim the active segment and write its
-/// indexes. Returns the clean-shutdown marker, to be written once what it
-/// vouches for is durable (at once with [`Durability::EachFile`]; after the
-/// caller's file-system sync with [`Durability::Deferred`]).
-pub(super) async fn finish_active_segment(
-    shared: &LogShared,
-    durability: Durability,
-) -> Result<CleanMarker, StorageError> {
-    let (file, size, dir, base, index, time_index, next_offset) = {
-        let mut st = shared.state.borrow_mut();
-        let dir = st.dir.clone();
-        let next_offset = st.next_offset;
-        let active = st.segments.last_mut().expect("active segment");
-        active
-            .time_index
-            .maybe_append(active.max_timestamp, active.offset_of_max_timestamp);
-        (
-            active.file.clone(),
-            active.size,
-            dir,
-            active.base_offset,
-            active.index.encode(),
-            active.time_index.encode(),
-            next_offset,
-        )
-    };
-    finish_segment_files(
-        file.as_deref(),
-        size,
-        &dir,
-        base,
-        (index, time_index),
-        durability,
-    )
-    .await?;
-    {
-        let mut st = shared.state.borrow_mut();
-        shared.preallocation.release(&mut st.preallocate_charged);
-    }
-    Ok(CleanMarker {
+/// After the tasks stopped on close: what is left to do on disk (trim the
+/// active segment, write its indexes, then the clean-shutdown marker), as
+/// plain data for a blocking thread. What the log held ahead is released.
+pub(super) fn closing_active_segment(shared: &LogShared) -> ClosingLog {
+    let mut st = shared.state.borrow_mut();
+    let dir = st.dir.clone();
+    let next_offset = st.next_offset;
+    let active = st.segments.last_mut().expect("active segment");
+    active
+        .time_index
+        .maybe_append(active.max_timestamp, active.offset_of_max_timestamp);
+    let base = active.base_offset;
+    let size = active.size;
+    let trim = active.file.is_some().then(|| segment::log_path(&dir, base));
+    let (index_name, time_name) = segment::index_file_names(base);
+    let files = vec![
+        (index_name, active.index.encode()),
+        (time_name, active.time_index.encode()),
+    ];
+    shared.preallocation.release(&mut st.preallocate_charged);
+    ClosingLog {
         dir,
-        text: format!("{next_offset} {size}\n"),
-    })
+        trim: trim.map(|path| (path, size)),
+        files,
+        marker: format!("{next_offset} {size}\n"),
+    }
 }
