@@ -4,14 +4,18 @@
 //! partitions narrow the answer and unknown ones are absent; v4 adds the
 //! file system's size and free space. On a full disk (a loop-mounted ext4
 //! image) the directory carries KAFKA_STORAGE_ERROR until space is freed.
+//! kafka-python's admin client (3.x, installed by `tests/clients/install.sh`
+//! on first use) reads the same through the version it negotiates.
 
 mod common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::broker::{Broker, BrokerOptions};
+use common::clients::{ensure_installed, run_with_timeout, CLIENT_TIMEOUT};
 use common::loopfs::LoopFs;
 use common::raw::{create_topic, produce_request, topic_name, value_batch, Conn};
 use kafka_protocol::messages::describe_log_dirs_request::DescribableLogDirTopic;
@@ -287,4 +291,94 @@ fn describe_log_dirs_reports_a_full_disk() {
     assert!(dir.usable_bytes > 16 << 20, "usable {}", dir.usable_bytes);
     drop(conn);
     drop(broker);
+}
+
+/// What `py_log_dirs.py` printed for the one broker node: the client's
+/// version and its log directories, as the client decoded them.
+fn kafka_python_log_dirs(broker: &Broker, topics: &[&str]) -> (String, Vec<serde_json::Value>) {
+    let c = ensure_installed();
+    let mut cmd = Command::new(&c.venv_python);
+    cmd.arg(c.scripts.join("py_log_dirs.py"))
+        .args(["--bootstrap", &broker.bootstrap()])
+        .args(["--timeout", "60"])
+        .env_remove("PYTHONPATH")
+        .env_remove("PYTHONHOME")
+        .env("PYTHONDONTWRITEBYTECODE", "1");
+    for t in topics {
+        cmd.args(["--topic", t]);
+    }
+    let run = run_with_timeout(cmd, CLIENT_TIMEOUT);
+    run.assert_success();
+    let mut version = String::new();
+    let mut brokers = Vec::new();
+    for line in run.stdout_text().lines() {
+        let v: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("py_log_dirs.py printed {line:?}: {e}"));
+        match v["type"].as_str() {
+            Some("client") => version = v["version"].as_str().unwrap_or("?").to_string(),
+            Some("broker") => brokers.push(v),
+            _ => panic!("py_log_dirs.py printed {line:?}"),
+        }
+    }
+    assert_eq!(brokers.len(), 1, "one broker node:\n{}", run.output_text());
+    let dirs = brokers[0]["log_dirs"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no log_dirs:\n{}", run.output_text()))
+        .clone();
+    (version, dirs)
+}
+
+/// (topic, partition) -> partition_size from the client's dicts.
+fn client_sizes(dir: &serde_json::Value) -> BTreeMap<(String, i64), i64> {
+    let mut out = BTreeMap::new();
+    for t in dir["topics"].as_array().expect("topics") {
+        let name = t["name"].as_str().expect("topic name").to_string();
+        for p in t["partitions"].as_array().expect("partitions") {
+            let index = p["partition_index"].as_i64().expect("partition_index");
+            let size = p["partition_size"].as_i64().expect("partition_size");
+            out.insert((name.clone(), index), size);
+        }
+    }
+    out
+}
+
+// Proves a real admin client, kafka-python 3's KafkaAdminClient, describes
+// the log directory through the version it negotiates from ApiVersions
+// (v4: it gets total and usable bytes) and sees the sizes the raw protocol
+// sees, for every topic and for a topic it names.
+#[test]
+fn kafka_python_describes_log_dirs() {
+    let broker = Broker::start(
+        BrokerOptions::single_shared(2)
+            .with_override("offsets.topic.num.partitions", OFFSETS_PARTITIONS),
+    );
+    let mut conn = Conn::open(&broker.bootstrap());
+    create_topic(&mut conn, "py-logdirs", 2);
+    create_topic(&mut conn, "py-other", 1);
+    let batch = value_batch(20, 200);
+    assert_eq!(produce(&mut conn, "py-logdirs", 1, batch.clone()), NONE);
+    assert_eq!(produce(&mut conn, "py-logdirs", 1, batch.clone()), NONE);
+
+    let (version, dirs) = kafka_python_log_dirs(&broker, &[]);
+    eprintln!("kafka-python {version}: {dirs:?}");
+    assert_eq!(dirs.len(), 1, "one log directory");
+    let dir = &dirs[0];
+    let want = std::path::absolute(broker.data_dir()).unwrap();
+    assert_eq!(dir["log_dir"].as_str(), want.to_str());
+    assert_eq!(dir["error_code"].as_i64(), Some(0));
+    let total = dir["total_bytes"].as_i64().expect("total_bytes");
+    let usable = dir["usable_bytes"].as_i64().expect("usable_bytes");
+    assert!(total >= usable && usable > 0, "v4 space: {total} {usable}");
+    let sizes = client_sizes(dir);
+    assert_eq!(
+        sizes.get(&("py-logdirs".to_string(), 1)),
+        Some(&(2 * batch.len() as i64))
+    );
+    assert_eq!(sizes.get(&("py-logdirs".to_string(), 0)), Some(&0));
+    assert_eq!(sizes.get(&("py-other".to_string(), 0)), Some(&0));
+
+    // One topic by name: the client lists its partitions from Metadata.
+    let (_, dirs) = kafka_python_log_dirs(&broker, &["py-other"]);
+    let keys: Vec<_> = client_sizes(&dirs[0]).into_keys().collect();
+    assert_eq!(keys, vec![("py-other".to_string(), 0)]);
 }
