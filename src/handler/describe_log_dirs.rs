@@ -33,7 +33,10 @@ use crate::storage::space::dir_space;
 use crate::storage::StorageError;
 
 /// The partitions a request names: topic -> partition indexes. `None`
-/// (topics null) selects every partition.
+/// (topics null) selects every partition. Each shard matches it by name
+/// against its own partitions rather than the router resolving ids at the
+/// door: the offsets log's partitions are not in the routing table, and
+/// every shard walks all its partitions anyway for the directory's error.
 type Selection = Option<BTreeMap<String, BTreeSet<i32>>>;
 
 /// "Unknown" for total_bytes and usable_bytes (v4).
