@@ -18,6 +18,7 @@ use kafka_protocol::messages::create_topics_request::*;
 use kafka_protocol::messages::delete_records_request::*;
 use kafka_protocol::messages::delete_topics_request::*;
 use kafka_protocol::messages::describe_configs_request::*;
+use kafka_protocol::messages::describe_log_dirs_request::*;
 use kafka_protocol::messages::fetch_request::*;
 use kafka_protocol::messages::join_group_request::*;
 use kafka_protocol::messages::leave_group_request::*;
@@ -265,6 +266,19 @@ fn describe_cluster(v: i16, _n: Counts) -> DescribeClusterRequest {
         r.endpoint_type = 2;
     }
     r.unknown_tagged_fields = tags(v, 0);
+    r
+}
+
+fn describe_log_dirs(v: i16, n: Counts) -> DescribeLogDirsRequest {
+    let mut r = DescribeLogDirsRequest::default();
+    r.topics = opt_vec_of(n, "topics", |i| {
+        let mut t = DescribableLogDirTopic::default();
+        t.topic = topic(i);
+        t.partitions = vec_of(n, "topics.partitions", |p| p as i32);
+        t.unknown_tagged_fields = tags(v, 2);
+        t
+    });
+    r.unknown_tagged_fields = tags(v, 2);
     r
 }
 
@@ -726,6 +740,14 @@ fn apis() -> Vec<Api> {
             1,
             0
         ),
+        api!(
+            "DescribeLogDirs",
+            DescribeLogDirsRequest,
+            describe_log_dirs,
+            1,
+            4,
+            2
+        ),
         api!("Produce", ProduceRequest, produce, 3, 12, 9),
         api!(
             "InitProducerId",
@@ -883,11 +905,11 @@ fn every_version_roundtrips_with_empty_null_and_default_requests() {
 #[test]
 fn version_count_matches_the_brief() {
     let per_api = [
-        5, 13, 6, 6, 4, 4, 3, 2, 2, 10, 5, 9, 7, 3, 3, 5, 10, 6, 5, 6, 8, 9, 6, 6, 3, 1,
+        5, 13, 6, 6, 4, 4, 3, 2, 2, 4, 10, 5, 9, 7, 3, 3, 5, 10, 6, 5, 6, 8, 9, 6, 6, 3, 1,
     ];
-    assert_eq!(apis().len(), 26);
+    assert_eq!(apis().len(), 27);
     assert_eq!(every_version().len(), per_api.iter().sum::<usize>());
-    assert_eq!(every_version().len(), 147);
+    assert_eq!(every_version().len(), 151);
 }
 
 #[test]

@@ -578,4 +578,14 @@ impl Coordinator {
     pub fn offsets_log_bounds(&self, partition: usize) -> Option<(i64, i64)> {
         self.logs.get(&partition).map(|l| l.bounds())
     }
+
+    /// Each offsets partition of this shard with its log's size in bytes
+    /// and the storage failure that keeps it from taking writes, if any
+    /// (DescribeLogDirs: they are partition logs in the data directory).
+    pub fn offsets_logs_usage(&self) -> Vec<(usize, u64, Option<StorageError>)> {
+        self.logs
+            .iter()
+            .map(|(&p, log)| (p, log.size_bytes(), log.storage_error()))
+            .collect()
+    }
 }

@@ -139,6 +139,17 @@ impl OffsetsLog {
         (o.log_start_offset, o.log_end_offset)
     }
 
+    /// Bytes of the partition's segments (DescribeLogDirs).
+    pub fn size_bytes(&self) -> u64 {
+        self.log.size_bytes()
+    }
+
+    /// The storage failure that keeps the partition from taking writes, if
+    /// any (DescribeLogDirs reports it).
+    pub fn storage_error(&self) -> Option<StorageError> {
+        self.log.storage_error()
+    }
+
     fn is_idle(&self) -> bool {
         self.pending.get() == 0
     }

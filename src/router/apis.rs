@@ -12,6 +12,7 @@
 //! ties its LZ4 support to it. The consumer group APIs cover what the
 //! tested clients send (librdkafka 2.0-2.16, kafka-python 2.0/3.0,
 //! aiokafka, KafkaJS); OffsetCommit v0-1 (ZooKeeper-era) are not served.
+//! DescribeLogDirs starts at v1, as in Kafka 4 (and kafka-protocol 0.18).
 
 use std::rc::Rc;
 
@@ -144,6 +145,8 @@ apis! {
         handle(handler::offset_delete);
     DescribeCluster: "DescribeCluster", 0..=1, 0, guard DESCRIBE_CLUSTER, m::DescribeClusterRequest,
         handle_now(handler::describe_cluster);
+    DescribeLogDirs: "DescribeLogDirs", 1..=4, 1, guard DESCRIBE_LOG_DIRS, m::DescribeLogDirsRequest,
+        handle(handler::describe_log_dirs);
 }
 
 /// A handler's single response buffer as a response.

@@ -19,6 +19,7 @@ pub mod index;
 pub mod log;
 pub mod preallocation;
 pub mod segment;
+pub mod space;
 pub mod waiters;
 
 use std::io;

@@ -152,10 +152,21 @@ pub struct Broker {
 impl Broker {
     /// Starts a broker and waits until it accepts connections on every port.
     pub fn start(options: BrokerOptions) -> Broker {
-        assert!(!options.cores.is_empty(), "at least one shard");
-        let (port, port_locks) = reserve_ports(options.shards() as u16 + 2);
         let dir = super::temp_dir();
         let data_dir = dir.path().join("data");
+        Broker::start_in(options, dir, data_dir)
+    }
+
+    /// Like [`Broker::start`], with the data directory at `data_dir` (a
+    /// file system a test controls, say) instead of one in the fixture's
+    /// temporary directory, which still holds the log.
+    pub fn start_with_data_dir(options: BrokerOptions, data_dir: &Path) -> Broker {
+        Broker::start_in(options, super::temp_dir(), data_dir.to_path_buf())
+    }
+
+    fn start_in(options: BrokerOptions, dir: tempfile::TempDir, data_dir: PathBuf) -> Broker {
+        assert!(!options.cores.is_empty(), "at least one shard");
+        let (port, port_locks) = reserve_ports(options.shards() as u16 + 2);
         let log_path = dir.path().join("broker.log");
         let mut broker = Broker {
             options,

@@ -810,6 +810,26 @@ const OFFSET_DELETE_REQUEST_TOPIC: Struct = Struct {
     tagged: &[],
 };
 
+// DescribeLogDirsRequest: crate versions 1-4, flexible from 2.
+const DESCRIBE_LOG_DIRS_REQUEST: Struct = Struct {
+    name: "DescribeLogDirsRequest",
+    fields: &[f(
+        "topics",
+        Kind::NullableArray(&Elem::Struct(&DESCRIBE_LOG_DIRS_TOPIC)),
+        1,
+        4,
+    )],
+    tagged: &[],
+};
+const DESCRIBE_LOG_DIRS_TOPIC: Struct = Struct {
+    name: "DescribableLogDirTopic",
+    fields: &[
+        f("topic", Kind::String, 1, 4),
+        f("partitions", Kind::Array(&Elem::Prim(Kind::I32)), 1, 4),
+    ],
+    tagged: &[],
+};
+
 // The body layouts of the requests the broker serves, each with the first
 // version that is flexible (compact encodings, tagged fields). The router's
 // API table names which layout guards which API.
@@ -942,4 +962,9 @@ pub const OFFSET_DELETE: Layout = Layout {
 pub const DESCRIBE_CLUSTER: Layout = Layout {
     flexible: 0,
     body: &DESCRIBE_CLUSTER_REQUEST,
+};
+
+pub const DESCRIBE_LOG_DIRS: Layout = Layout {
+    flexible: 2,
+    body: &DESCRIBE_LOG_DIRS_REQUEST,
 };
