@@ -21,7 +21,8 @@ use common::raw::{create_topic, produce_request, topic_name, value_batch, Conn};
 use kafka_protocol::messages::describe_log_dirs_request::DescribableLogDirTopic;
 use kafka_protocol::messages::describe_log_dirs_response::DescribeLogDirsResult;
 use kafka_protocol::messages::{
-    ApiKey, DescribeLogDirsRequest, DescribeLogDirsResponse, ProduceResponse,
+    ApiKey, DescribeLogDirsRequest, DescribeLogDirsResponse, MetadataRequest, MetadataResponse,
+    ProduceResponse,
 };
 
 const NONE: i16 = 0;
@@ -202,6 +203,66 @@ fn describe_log_dirs_lists_partition_sizes() {
 // space), and once space is freed and produce succeeds again the error is
 // gone. Runs the broker on a small loop-mounted ext4 image (root and
 // mkfs.ext4 needed; skipped with the reason printed otherwise).
+// Proves that with per-shard listeners, where each shard is a node of its
+// own, each node answers for exactly the partitions Metadata says it
+// leads: asking every node (as Kafka's tools do) lists each partition
+// once.
+#[test]
+fn per_shard_nodes_describe_their_own_partitions() {
+    let broker = Broker::start(
+        BrokerOptions::per_shard(2)
+            .with_override("offsets.topic.num.partitions", OFFSETS_PARTITIONS),
+    );
+    let mut conn = Conn::open(&broker.bootstrap());
+    create_topic(&mut conn, "logdirs-nodes", 6);
+    let metadata: MetadataResponse = conn.call(
+        ApiKey::Metadata,
+        9,
+        &MetadataRequest::default().with_topics(None),
+    );
+    let nodes: BTreeMap<i32, usize> = metadata
+        .brokers
+        .iter()
+        .map(|b| (b.node_id.0, b.port as usize - broker.port() as usize - 1))
+        .collect();
+    assert_eq!(nodes.len(), 2, "one node per shard: {:?}", metadata.brokers);
+    let mut leaders = BTreeMap::new();
+    for t in &metadata.topics {
+        let name = t.name.as_ref().expect("topic name").0.to_string();
+        for p in &t.partitions {
+            leaders.insert((name.clone(), p.partition_index), nodes[&p.leader_id.0]);
+        }
+    }
+
+    let mut listed = BTreeMap::new();
+    for shard in 0..2 {
+        let mut node = Conn::open(&broker.shard_address(shard));
+        let resp = describe(&mut node, 4, None);
+        let dir = the_dir(&resp, broker.data_dir());
+        assert_eq!(dir.error_code, NONE);
+        for key in sizes(dir).into_keys() {
+            if key.0 == OFFSETS_TOPIC {
+                continue;
+            }
+            assert_eq!(
+                leaders.get(&key),
+                Some(&shard),
+                "{key:?} listed by shard {shard}"
+            );
+            assert!(listed.insert(key, shard).is_none(), "listed by two nodes");
+        }
+    }
+    let topic_leaders: BTreeMap<_, _> = leaders
+        .into_iter()
+        .filter(|(key, _)| key.0 != OFFSETS_TOPIC)
+        .collect();
+    assert_eq!(
+        listed, topic_leaders,
+        "every partition listed by its leader"
+    );
+    assert!(listed.values().any(|&s| s == 0) && listed.values().any(|&s| s == 1));
+}
+
 #[test]
 fn describe_log_dirs_reports_a_full_disk() {
     let fs = match LoopFs::mount(48) {

@@ -5,7 +5,9 @@
 //! Every shard owns some of the partitions in the one data directory (the
 //! partitions of topics and those of the internal offsets log, which are
 //! partition logs there too), so the request is asked of every shard at
-//! once and their answers merged into the one directory's entry. Topics
+//! once and their answers merged into the one directory's entry (with
+//! per-shard listeners each shard is a node and answers for its own
+//! partitions, as each Kafka broker answers for its replicas). Topics
 //! null means every partition; named topics and partitions that do not
 //! exist are simply absent, as in Kafka. A directory with a partition that
 //! cannot take writes because of a storage failure (a failed write, or a
@@ -25,6 +27,7 @@ use tracing::warn;
 
 use super::errors::ToErrorCode;
 use super::{str_bytes, topic_name};
+use crate::config::ListenerMode;
 use crate::error_code::ErrorCode;
 use crate::group::OFFSETS_TOPIC;
 use crate::protocol::{FrameError, RequestFrame};
@@ -82,8 +85,15 @@ pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
         s
     });
 
-    // Every shard at once; each walks only its own partitions.
-    let asks = (0..shard.shard_count).map(|target| {
+    // Every shard at once; each walks only its own partitions. With
+    // per-shard listeners each shard is a node of its own (Metadata leads
+    // its partitions from it), and Kafka's tools ask every node for its
+    // replicas: this shard answers for its own.
+    let targets = match shard.config.listener_mode {
+        ListenerMode::Single => 0..shard.shard_count,
+        ListenerMode::PerShard => shard.id..shard.id + 1,
+    };
+    let asks = targets.map(|target| {
         let selection = selection.clone();
         shard.run_on(target, move |s| async move { shard_logs(&s, &selection) })
     });
