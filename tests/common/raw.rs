@@ -37,20 +37,9 @@ pub fn encode_request<R: Encodable>(
     correlation_id: i32,
     body: &R,
 ) -> Vec<u8> {
-    let header = RequestHeader::default()
-        .with_request_api_key(key as i16)
-        .with_request_api_version(version)
-        .with_correlation_id(correlation_id)
-        .with_client_id(Some(str_bytes("bad-input-test")));
-    let mut buf = BytesMut::new();
-    buf.put_i32(0);
-    header
-        .encode(&mut buf, key.request_header_version(version))
-        .expect("encode header");
-    body.encode(&mut buf, version).expect("encode body");
-    let size = (buf.len() - 4) as i32;
-    buf[..4].copy_from_slice(&size.to_be_bytes());
-    buf.to_vec()
+    let mut encoded = BytesMut::new();
+    body.encode(&mut encoded, version).expect("encode body");
+    frame_with_body(key, version, correlation_id, &encoded)
 }
 
 /// A frame with a hand-made body after a valid header.
