@@ -534,7 +534,7 @@ pub fn binary() -> PathBuf {
 /// bind when checked, and they are locked against the other fixtures, in
 /// this process and in concurrently running test processes, through lock
 /// files for slots of `PORT_SLOT` ports (so at most a few thousand files).
-fn reserve_ports(count: u16) -> (u16, Vec<File>) {
+pub fn reserve_ports(count: u16) -> (u16, Vec<File>) {
     // Below Linux's ephemeral range (32768..), so outgoing connections do not
     // take them meanwhile.
     const LOW: u16 = 20_000;

@@ -59,12 +59,12 @@ pub fn ensure_installed() -> &'static Clients {
     }
 }
 
-fn repo_dir() -> PathBuf {
+pub fn repo_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// The cargo target directory this test binary was built in.
-fn target_dir() -> PathBuf {
+pub fn target_dir() -> PathBuf {
     // <target>/<profile>/deps/<test binary>
     if let Ok(exe) = std::env::current_exe() {
         if let Some(dir) = exe.parent().and_then(Path::parent).and_then(Path::parent) {

@@ -1,0 +1,72 @@
+//! Apache Kafka's own command-line tools, run against the broker under
+//! test: installed from Maven Central by `tuning/kafka.sh install` on first
+//! use (into `<target>/kafka`), run through `tuning/kafka.sh tool NAME`.
+
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use super::clients::{repo_dir, run_with_input, run_with_timeout, target_dir, Run};
+
+/// A tool's JVM starts in about a second; the rest is the broker's answer.
+pub const TOOL_TIMEOUT: Duration = Duration::from_secs(90);
+/// Maven fetches ~100 jars on a fresh machine.
+const INSTALL_TIMEOUT: Duration = Duration::from_secs(900);
+
+fn script() -> Command {
+    let mut cmd = Command::new("bash");
+    cmd.arg(repo_dir().join("tuning/kafka.sh"))
+        .env("SHARDLOG_KAFKA_CACHE", target_dir().join("kafka"));
+    cmd
+}
+
+/// Installs Kafka once per test process (the script itself serializes
+/// processes and reuses a finished install).
+pub fn ensure_installed() {
+    static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
+    let result = INSTALLED.get_or_init(|| {
+        let mut cmd = script();
+        cmd.arg("install");
+        let run = run_with_timeout(cmd, INSTALL_TIMEOUT);
+        if run.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "installing Apache Kafka (tuning/kafka.sh install) failed: {}\n{}",
+                run.describe(),
+                run.output_text()
+            ))
+        }
+    });
+    if let Err(msg) = result {
+        panic!("{msg}");
+    }
+}
+
+/// Runs Kafka's tool `name` (its script name, e.g. `kafka-topics`).
+pub fn tool(name: &str, args: &[&str]) -> Run {
+    tool_with_input(name, args, None)
+}
+
+/// [`tool`] with `input` on its stdin.
+pub fn tool_with_input(name: &str, args: &[&str], input: Option<&str>) -> Run {
+    ensure_installed();
+    let mut cmd = script();
+    cmd.arg("tool").arg(name).args(args);
+    run_with_input(cmd, input.map(|s| s.as_bytes().to_vec()), TOOL_TIMEOUT)
+}
+
+/// [`tool`], asserting it exits 0; returns its stdout.
+pub fn tool_ok(name: &str, args: &[&str]) -> String {
+    let run = tool(name, args);
+    run.assert_success();
+    run.stdout_text()
+}
+
+/// Runs `tuning/kafka.sh ARGS` (start, stop, ...).
+pub fn kafka_sh(args: &[&str]) -> Run {
+    ensure_installed();
+    let mut cmd = script();
+    cmd.args(args);
+    run_with_timeout(cmd, TOOL_TIMEOUT)
+}
