@@ -12,6 +12,9 @@
 #       Runs one of Kafka's tools by its script name without the .sh
 #       (kafka-topics, kafka-configs, kafka-dump-log, kafka-log-dirs, ...;
 #       `tool --list` lists them).
+#   tuning/kafka.sh java ARGS...
+#       java with Kafka's jars on the class path (a main class, or a .java
+#       file in source-file mode, and its arguments).
 #   tuning/kafka.sh start --dir DIR [--port P] [--controller-port P]
 #                   [--cores LIST] [--heap SIZE] [--set KEY=VALUE ...]
 #       Formats DIR/data and starts a single-node KRaft broker (combined
@@ -316,6 +319,7 @@ case $cmd in
   install) do_install ;;
   home) do_install && home ;;
   tool) run_tool "$@" ;;
+  java) do_install && kafka_java "$@" ;;
   start) start "$@" ;;
   stop) stop "$@" ;;
   *) die "unknown command $cmd" ;;

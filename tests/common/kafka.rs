@@ -70,3 +70,8 @@ pub fn kafka_sh(args: &[&str]) -> Run {
     cmd.args(args);
     run_with_timeout(cmd, TOOL_TIMEOUT)
 }
+
+/// Runs `java` with Kafka's jars on the class path (`tuning/kafka.sh java`).
+pub fn java(args: &[&str]) -> Run {
+    kafka_sh(&[&["java"], args].concat())
+}
