@@ -125,14 +125,31 @@ stop_broker() {
 }
 trap stop_broker EXIT
 
+# Runs a client command and writes its CPU seconds (itself and its
+# children) and wall seconds as JSON to the file named first: whether a
+# client was the limit (its core busy all along) shows in the report.
+CLIENT_USAGE_PY='
+import json, resource, subprocess, sys, time
+started = time.monotonic()
+code = subprocess.call(sys.argv[2:])
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+with open(sys.argv[1], "w") as f:
+    json.dump({"client_cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
+               "client_wall_s": round(time.monotonic() - started, 2), "exit": code}, f)
+sys.exit(code)
+'
+
 # measure NAME KIND CMD...: runs CMD against the running broker, then
-# writes the broker's CPU seconds and peak RSS beside the run's files.
+# writes the broker's CPU seconds and peak RSS (and the client's CPU and
+# wall seconds) beside the run's files.
 measure() {
   local name=$1 kind=$2
   shift 2
   local t0 t1
   t0=$(cpu_ticks "$broker_pid")
-  "$@" >"$out/runs/$name-$kind.txt" 2>&1 || log "$name/$kind: exited $? (see $out/runs/$name-$kind.txt)"
+  python3 -c "$CLIENT_USAGE_PY" "$out/runs/$name-$kind.client.json" "$@" \
+    >"$out/runs/$name-$kind.txt" 2>&1 </dev/null ||
+    log "$name/$kind: exited $? (see $out/runs/$name-$kind.txt)"
   t1=$(cpu_ticks "$broker_pid")
   local hz
   hz=$(getconf CLK_TCK)

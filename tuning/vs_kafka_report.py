@@ -49,6 +49,7 @@ def percentiles(p):
 def broker_figures(run_dir, name, broker):
     s = load(os.path.join(run_dir, f"{name}-{broker}.json"))
     b = load(os.path.join(run_dir, f"{name}-{broker}.broker.json"), {})
+    client = load(os.path.join(run_dir, f"{name}-{broker}.client.json"), {})
     if s is None:
         return None
     consumed = s.get("consumed_mb_per_s", 0) or 0
@@ -68,6 +69,8 @@ def broker_figures(run_dir, name, broker):
         "e2e_latency_us": percentiles(s.get("e2e_latency_us")),
         "broker_cpu_s": b.get("cpu_s"),
         "broker_peak_rss_kb": b.get("peak_rss_kb"),
+        "loadgen_cpu_s": client.get("client_cpu_s"),
+        "loadgen_wall_s": client.get("client_wall_s"),
         "loadgen": {k: s.get(k) for k in ("workload", "rate", "record_size", "acks",
                                           "partitions", "duration_s")},
     }
@@ -110,6 +113,9 @@ def perf_tool_lines(run_dir, broker):
             out["consumer"] = "\n".join(lines[-2:])
         b = load(os.path.join(run_dir, f"perf-tools-{tool}-{broker}.broker.json"), {})
         out[f"{tool}_broker_cpu_s"] = b.get("cpu_s")
+        client = load(os.path.join(run_dir, f"perf-tools-{tool}-{broker}.client.json"), {})
+        out[f"{tool}_tool_cpu_s"] = client.get("client_cpu_s")
+        out[f"{tool}_tool_wall_s"] = client.get("client_wall_s")
     return out
 
 
@@ -257,7 +263,13 @@ def page(report):
     if tools:
         tool_html = "<h2>Kafka's perf tools (100-byte records)</h2>" + "".join(
             f"<h3>{b}</h3><pre>{html.escape(str(tools.get(b, {}).get('producer', '')))}\n"
-            f"{html.escape(str(tools.get(b, {}).get('consumer', '')))}</pre>" for b in BROKERS)
+            f"{html.escape(str(tools.get(b, {}).get('consumer', '')))}\n"
+            f"tool CPU / wall s: producer {tools.get(b, {}).get('producer_tool_cpu_s')} / "
+            f"{tools.get(b, {}).get('producer_tool_wall_s')}, consumer "
+            f"{tools.get(b, {}).get('consumer_tool_cpu_s')} / "
+            f"{tools.get(b, {}).get('consumer_tool_wall_s')}; broker CPU s: producer "
+            f"{tools.get(b, {}).get('producer_broker_cpu_s')}, consumer "
+            f"{tools.get(b, {}).get('consumer_broker_cpu_s')}</pre>" for b in BROKERS)
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>shardlog vs Apache Kafka</title>"
         "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}"
