@@ -351,13 +351,15 @@ fn sweep_finds_the_highest_rate_within_the_bound() {
 }
 
 // Proves `compare` runs the workload against both brokers and reports
-// ratios near 1 for two identical brokers at a fixed rate.
+// ratios near 1 for two identical brokers at a fixed rate, and writes the
+// side-by-side page with both brokers' curves.
 #[test]
 fn compare_reports_ratios_between_two_brokers() {
     let a = Broker::start(BrokerOptions::single());
     let b = Broker::start(BrokerOptions::single());
     let dir = common::temp_dir();
     let json = dir.path().join("compare.json");
+    let html = dir.path().join("compare.html");
     let (a_addr, b_addr) = (a.bootstrap(), b.bootstrap());
     let code = loadgen::cli::main_with_args(
         [
@@ -380,10 +382,15 @@ fn compare_reports_ratios_between_two_brokers() {
             "1",
             "--json",
             json.to_str().unwrap(),
+            "--html",
+            html.to_str().unwrap(),
         ],
         Default::default(),
     );
     assert_eq!(code, 0);
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert_eq!(page.matches("<polyline").count(), 2, "one curve per broker");
+    assert!(page.contains(&format!("A {a_addr}")) && page.contains(&format!("B {b_addr}")));
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(v["runs_a"].as_array().unwrap().len(), 1);

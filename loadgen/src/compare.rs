@@ -2,7 +2,7 @@
 //! bootstrap addresses (A, B, A, B, ...), so drift on the host hits both
 //! alike; reports the medians and the ratios B/A.
 
-use crate::report::{self, Summary};
+use crate::report::{self, Histograms, Summary};
 use crate::{Config, Error, Workload};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -116,12 +116,14 @@ pub fn compare(args: &CompareArgs) -> Result<CompareResult, Error> {
     let mut base: Config = args.config.clone();
     base.workload = args.workload;
     // Per-run histogram and HTML files would overwrite each other: compare
-    // writes only its JSON.
+    // writes its own JSON and one side-by-side page.
     let json = base.json.take();
+    let html = base.html.take();
     base.hgrm = None;
-    base.html = None;
     base.quiet = true;
     let (mut runs_a, mut runs_b) = (Vec::new(), Vec::new());
+    // Each broker's latencies over all its rounds, for the page's curves.
+    let (mut hist_a, mut hist_b): (Option<Histograms>, Option<Histograms>) = (None, None);
     'rounds: for round in 1..=args.rounds {
         for (name, addr) in [("A", &args.config.bootstrap), ("B", &args.other)] {
             let mut cfg = base.clone();
@@ -137,11 +139,13 @@ pub fn compare(args: &CompareArgs) -> Result<CompareResult, Error> {
                 f.e2e_p99_us / 1000.0,
                 s.failed_records
             );
-            if name == "A" {
-                runs_a.push(f)
+            let (runs, hist) = if name == "A" {
+                (&mut runs_a, &mut hist_a)
             } else {
-                runs_b.push(f)
-            }
+                (&mut runs_b, &mut hist_b)
+            };
+            runs.push(f);
+            merge_histograms(hist, &s.histograms);
             if s.interrupted {
                 break 'rounds;
             }
@@ -170,7 +174,25 @@ pub fn compare(args: &CompareArgs) -> Result<CompareResult, Error> {
     if let Some(path) = json {
         report::write_json(&path, &result)?;
     }
+    if let (Some(path), Some(a), Some(b)) = (html, &hist_a, &hist_b) {
+        let page = report::render_compare_html(&result, args.workload, [a, b]);
+        std::fs::write(&path, page)
+            .map_err(|e| Error::Config(format!("writing {}: {e}", path.display())))?;
+    }
     Ok(result)
+}
+
+/// Adds one run's histograms to a broker's running totals.
+fn merge_histograms(total: &mut Option<Histograms>, run: &Histograms) {
+    match total {
+        None => *total = Some(run.clone()),
+        Some(t) => {
+            // Same bounds and precision in every run: adding cannot fail.
+            let _ = t.publish_intended.add(&run.publish_intended);
+            let _ = t.publish_sent.add(&run.publish_sent);
+            let _ = t.e2e.add(&run.e2e);
+        }
+    }
 }
 
 #[cfg(test)]

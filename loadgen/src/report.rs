@@ -687,6 +687,85 @@ pub fn render_html(s: &Summary) -> String {
     )
 }
 
+/// `loadgen compare`'s page: both brokers side by side, a table of every
+/// round, the medians and the ratios B/A, and each broker's latency by
+/// percentile over all its rounds on one chart (publish, and end-to-end
+/// when measured).
+pub fn render_compare_html(
+    result: &crate::compare::CompareResult,
+    workload: Workload,
+    hists: [&Histograms; 2],
+) -> String {
+    let names = [format!("A {}", result.a), format!("B {}", result.b)];
+    let ticks: Vec<(f64, String)> = ["0%", "90%", "99%", "99.9%", "99.99%", "99.999%"]
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (i as f64, l.to_string()))
+        .collect();
+    let chart = |title: &str, pick: fn(&Histograms) -> &Histogram<u64>| {
+        let series: Vec<(&str, Vec<(f64, f64)>)> = names
+            .iter()
+            .zip(hists)
+            .map(|(n, h)| (n.as_str(), percentile_curve(pick(h))))
+            .filter(|(_, c)| !c.is_empty())
+            .collect();
+        if series.is_empty() {
+            String::new()
+        } else {
+            svg_chart(
+                title,
+                &series,
+                &ticks,
+                "latency (ms, log scale)",
+                true,
+                false,
+            )
+        }
+    };
+    let publish = chart("Publish latency by percentile (from intended send)", |h| {
+        &h.publish_intended
+    });
+    let e2e = chart("End-to-end latency by percentile", |h| &h.e2e);
+    let mut rows = String::new();
+    let row = |rows: &mut String, label: &str, f: &crate::compare::Figures, digits: usize| {
+        let _ = write!(
+            rows,
+            "<tr><td>{}</td><td>{:.d$}</td><td>{:.d$}</td><td>{:.d$}</td><td>{:.d$}</td>\
+             <td>{:.d$}</td><td>{:.d$}</td><td>{:.0}</td></tr>",
+            esc(label),
+            f.msg_per_s,
+            f.mb_per_s,
+            f.publish_p50_us / 1000.0,
+            f.publish_p99_us / 1000.0,
+            f.publish_p999_us / 1000.0,
+            f.e2e_p99_us / 1000.0,
+            f.failed_records,
+            d = digits
+        );
+    };
+    for (i, (a, b)) in result.runs_a.iter().zip(&result.runs_b).enumerate() {
+        row(&mut rows, &format!("round {} A", i + 1), a, 2);
+        row(&mut rows, &format!("round {} B", i + 1), b, 2);
+    }
+    row(&mut rows, "median A", &result.median_a, 2);
+    row(&mut rows, "median B", &result.median_b, 2);
+    row(&mut rows, "B / A", &result.ratio_b_over_a, 3);
+    let json = serde_json::to_string_pretty(result).unwrap_or_default();
+    format!(
+        "<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>loadgen compare</title>\
+         <style>body{{font-family:sans-serif;margin:2em}}pre{{background:#f6f6f6;padding:1em}}\
+         td,th{{padding:2px 8px;text-align:right}}td:first-child{{text-align:left}}</style></head>\
+         <body><h1>loadgen compare: {workload:?}, A {a} vs B {b}</h1>\
+         <p>Rounds alternate A, B, A, B; medians per field; latencies in ms.</p>\
+         <table><tr><th></th><th>msg/s</th><th>MB/s</th><th>publish p50</th><th>p99</th>\
+         <th>p99.9</th><th>e2e p99</th><th>failed</th></tr>{rows}</table>{publish}<br>{e2e}\
+         <details><summary>JSON</summary><pre>{json}</pre></details></body></html>\n",
+        a = esc(&result.a),
+        b = esc(&result.b),
+        json = esc(&json),
+    )
+}
+
 /// Writes whatever outputs `cfg` asks for.
 pub fn write_outputs(cfg: &Config, s: &Summary) -> Result<(), Error> {
     if let Some(path) = &cfg.json {
@@ -800,5 +879,45 @@ mod tests {
         assert!(!html.contains("<script"));
         assert!(!html.contains("http://") || html.contains("http://www.w3.org/2000/svg"));
         assert!(html.contains("t&lt;x&gt;"));
+    }
+
+    // Proves the compare page shows both brokers' curves on one publish
+    // chart (no e2e chart when nothing was consumed), every round, the
+    // medians and the ratios.
+    #[test]
+    fn compare_page_shows_both_brokers() {
+        use crate::compare::{CompareResult, Figures};
+        let hist = |v: u64| {
+            let mut h = new_histogram();
+            h.record_n(v, 100).unwrap();
+            Histograms {
+                publish_intended: h.clone(),
+                publish_sent: h,
+                e2e: new_histogram(),
+            }
+        };
+        let (a, b) = (hist(500), hist(2000));
+        let f = |m: f64| Figures {
+            msg_per_s: m,
+            ..Default::default()
+        };
+        let result = CompareResult {
+            a: "127.0.0.1:9092".into(),
+            b: "127.0.0.1:19092".into(),
+            runs_a: vec![f(100.0), f(300.0)],
+            runs_b: vec![f(50.0), f(70.0)],
+            median_a: f(200.0),
+            median_b: f(60.0),
+            ratio_b_over_a: f(0.3),
+        };
+        let html = render_compare_html(&result, Workload::Produce, [&a, &b]);
+        assert_eq!(html.matches("<svg").count(), 1, "publish chart only");
+        assert_eq!(html.matches("<polyline").count(), 2, "one curve per broker");
+        assert!(html.contains("A 127.0.0.1:9092") && html.contains("B 127.0.0.1:19092"));
+        for label in ["round 1 A", "round 2 B", "median A", "median B", "B / A"] {
+            assert!(html.contains(label), "{label}");
+        }
+        assert!(html.contains("<td>0.300</td>"), "ratio row");
+        assert!(!html.contains("<script"));
     }
 }
