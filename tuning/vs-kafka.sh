@@ -18,11 +18,15 @@
 #   --data-parent DIR  where both brokers keep their data (default /var/tmp;
 #                      a real disk, the same for both)
 #   --workloads LIST   a subset of the workloads below, by name
+#   --hold-p99-ms MS   the p99 bound of p100-kafka-rate (default 10)
 #   --no-baseline      skip tuning/baseline.sh (iperf3, fio)
 #
 # Workloads (4 partitions, one loadgen producer connection per broker):
 #   p100-max       100-byte records, acks=1, --rate 0
 #   p100-1m        100-byte records, acks=1, --rate 1000000
+#   p100-kafka-rate  100-byte records, acks=1, at the highest rate Kafka
+#                  holds with publish p99 within --hold-p99-ms (a loadgen
+#                  sweep against Kafka first, up to 1,000,000 msg/s)
 #   p1k-max        1 KiB records, acks=1, --rate 0
 #   ack-written    1 KiB, 100,000 msg/s: shardlog acks=1 (written to the
 #                  file) vs Kafka acks=all with its defaults (page cache)
@@ -44,8 +48,8 @@ root=$(cd "$here/.." && pwd)
 bin=${CARGO_TARGET_DIR:-$root/target}/release
 
 out=$root/target/vs-kafka duration=10 warmup=10 kafka_version="" broker_cores=0
-loadgen_core=1 heap=2g data_parent=/var/tmp baseline=1
-workloads="p100-max p100-1m p1k-max ack-written ack-durable consume e2e-100k perf-tools"
+loadgen_core=1 heap=2g data_parent=/var/tmp baseline=1 hold_p99_ms=10
+workloads="p100-max p100-1m p100-kafka-rate p1k-max ack-written ack-durable consume e2e-100k perf-tools"
 while [ $# -gt 0 ]; do
   case $1 in
     --out) out=$2; shift 2 ;;
@@ -57,8 +61,9 @@ while [ $# -gt 0 ]; do
     --heap) heap=$2; shift 2 ;;
     --data-parent) data_parent=$2; shift 2 ;;
     --workloads) workloads=$2; shift 2 ;;
+    --hold-p99-ms) hold_p99_ms=$2; shift 2 ;;
     --no-baseline) baseline=0; shift ;;
-    -h | --help) sed -n '2,38p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,42p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "vs-kafka.sh: unknown option $1" >&2; exit 3 ;;
   esac
 done
@@ -220,6 +225,24 @@ for w in $workloads; do
     p100-1m)
       run_pair p100-1m "" produce "${common[@]}" --record-size 100 --acks 1 --rate 1000000 \
         --warmup "${warmup}s" --duration "${duration}s" ;;
+    p100-kafka-rate)
+      log "p100-kafka-rate: sweeping Kafka for the highest rate with p99 <= ${hold_p99_ms} ms"
+      start_broker kafka
+      taskset -c "$loadgen_core" "$bin/loadgen" sweep --bootstrap "127.0.0.1:$port" "${common[@]}" \
+        --cores "$loadgen_core" --quiet --record-size 100 --acks 1 --p99-ms "$hold_p99_ms" \
+        --start-rate 100000 --max-rate 1000000 --steps 4 --warmup 5s --duration 5s \
+        --json "$out/runs/p100-kafka-rate-sweep.json" >"$out/runs/p100-kafka-rate-sweep.txt" 2>&1 ||
+        log "the sweep exited $? (see $out/runs/p100-kafka-rate-sweep.txt)"
+      stop_broker
+      held=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("best_rate", 0))' \
+        "$out/runs/p100-kafka-rate-sweep.json" 2>/dev/null || echo 0)
+      if [ "${held:-0}" -gt 0 ]; then
+        log "p100-kafka-rate: Kafka holds $held msg/s"
+        run_pair p100-kafka-rate "" produce "${common[@]}" --record-size 100 --acks 1 --rate "$held" \
+          --warmup "${warmup}s" --duration "${duration}s"
+      else
+        log "p100-kafka-rate: Kafka held no rate tried within p99 ${hold_p99_ms} ms"
+      fi ;;
     p1k-max)
       run_pair p1k-max "" produce "${common[@]}" --record-size 1024 --acks 1 --rate 0 \
         --warmup "${warmup}s" --duration "${short}s" ;;
