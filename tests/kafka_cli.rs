@@ -116,49 +116,30 @@ fn topics_configs_offsets_log_dirs_and_api_versions() {
     }
     assert!(topic_list(b).contains(&"cli-t".to_string()));
 
-    let out = tool_ok(
-        "kafka-configs",
-        &[
+    let configs = |entity: &str, name: &str, action: &[&str]| {
+        let mut args = vec![
             "--bootstrap-server",
             b,
             "--entity-type",
-            "topics",
+            entity,
             "--entity-name",
-            "cli-t",
-            "--alter",
-            "--add-config",
-            "retention.ms=3600000",
-        ],
+            name,
+        ];
+        args.extend_from_slice(action);
+        tool_ok("kafka-configs", &args)
+    };
+    let out = configs(
+        "topics",
+        "cli-t",
+        &["--alter", "--add-config", "retention.ms=3600000"],
     );
     assert!(
         out.contains("Completed updating config for topic cli-t."),
         "{out}"
     );
-    let out = tool_ok(
-        "kafka-configs",
-        &[
-            "--bootstrap-server",
-            b,
-            "--entity-type",
-            "topics",
-            "--entity-name",
-            "cli-t",
-            "--describe",
-        ],
-    );
+    let out = configs("topics", "cli-t", &["--describe"]);
     assert!(out.contains("retention.ms=3600000"), "{out}");
-    let out = tool_ok(
-        "kafka-configs",
-        &[
-            "--bootstrap-server",
-            b,
-            "--entity-type",
-            "brokers",
-            "--entity-name",
-            "0",
-            "--describe",
-        ],
-    );
+    let out = configs("brokers", "0", &["--describe"]);
     assert!(out.contains("configs for broker 0"), "{out}");
 
     let records: Vec<String> = (0..30).map(|i| format!("key-{i}:value-{i}")).collect();
