@@ -289,6 +289,7 @@ pub fn run(mut config: BrokerConfig) -> Result<(), String> {
     }
 
     let config = Arc::new(config);
+    crate::net::keep_freed_memory_for_reuse();
     let io_memory = io_memory_per_shard(shards);
     let mesh: MeshBuilder<Job, _> = MeshBuilder::full(shards, 1024);
     let ready = Arc::new(AtomicUsize::new(0));

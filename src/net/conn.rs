@@ -179,3 +179,29 @@ fn release_freed_memory() {
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn release_freed_memory() {}
+
+/// Bytes glibc may keep free at the top of a heap before it gives them back
+/// by itself, and the allocation size from which it maps memory of its own.
+/// With glibc's defaults the copy buffers of a fetch round (a few MiB) are
+/// handed back after every round and faulted in and zeroed again in the
+/// next: a quarter of the broker's CPU when consuming from disk. Memory
+/// kept this way is still given back after connections close
+/// ([`release_freed_memory`]).
+const ALLOCATOR_TRIM_THRESHOLD: libc::c_int = 256 << 20;
+const ALLOCATOR_MMAP_THRESHOLD: libc::c_int = 32 << 20;
+
+/// Sets glibc's trim and mmap thresholds (see [`ALLOCATOR_TRIM_THRESHOLD`])
+/// once at start, before any shard allocates.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+pub fn keep_freed_memory_for_reuse() {
+    // SAFETY: mallopt only changes the allocator's own parameters; called
+    // before the shard threads start.
+    unsafe {
+        libc::mallopt(libc::M_TRIM_THRESHOLD, ALLOCATOR_TRIM_THRESHOLD);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, ALLOCATOR_MMAP_THRESHOLD);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn keep_freed_memory_for_reuse() {}

@@ -42,6 +42,7 @@ use crate::protocol::FrameError;
 use crate::router::{self, RequestContext};
 use crate::shard::budget::{Account, Hold};
 use crate::shard::Shard;
+pub use conn::keep_freed_memory_for_reuse;
 use conn::{Conn, Connections};
 use frames::{FrameReader, ReadError};
 use quotas::ConnectionQuotas;
