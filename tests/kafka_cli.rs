@@ -12,6 +12,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::broker::{reserve_ports, Broker, BrokerOptions};
+use common::clients::Run;
 use common::kafka::{kafka_sh, tool, tool_ok, tool_with_input};
 
 /// `topic:partition:offset` lines of kafka-get-offsets, as a map.
@@ -44,6 +45,22 @@ fn topic_list(bootstrap: &str) -> Vec<String> {
         .collect()
 }
 
+/// kafka-topics --create TOPIC with PARTITIONS and `extra` arguments.
+fn create_topic(bootstrap: &str, topic: &str, partitions: u32, extra: &[&str]) -> Run {
+    let partitions = partitions.to_string();
+    let mut args = vec![
+        "--bootstrap-server",
+        bootstrap,
+        "--create",
+        "--topic",
+        topic,
+        "--partitions",
+        &partitions,
+    ];
+    args.extend_from_slice(extra);
+    tool("kafka-topics", &args)
+}
+
 /// Produces `lines` with kafka-console-producer, parsing keys (`key:value`)
 /// and, with `headers`, a header list before a tab.
 fn console_produce(bootstrap: &str, topic: &str, lines: &[String], extra: &[&str]) {
@@ -74,19 +91,13 @@ fn topics_configs_offsets_log_dirs_and_api_versions() {
     let b = broker.bootstrap();
     let b = b.as_str();
 
-    let out = tool_ok(
-        "kafka-topics",
-        &[
-            "--bootstrap-server",
-            b,
-            "--create",
-            "--topic",
-            "cli-t",
-            "--partitions",
-            "2",
-        ],
+    let run = create_topic(b, "cli-t", 2, &[]);
+    run.assert_success();
+    assert!(
+        run.stdout_text().contains("Created topic cli-t."),
+        "{}",
+        run.output_text()
     );
-    assert!(out.contains("Created topic cli-t."), "{out}");
     let describe = || {
         tool_ok(
             "kafka-topics",
@@ -238,18 +249,7 @@ fn console_clients_and_consumer_groups() {
     let broker = Broker::start(BrokerOptions::single());
     let b = broker.bootstrap();
     let b = b.as_str();
-    tool_ok(
-        "kafka-topics",
-        &[
-            "--bootstrap-server",
-            b,
-            "--create",
-            "--topic",
-            "cli-g",
-            "--partitions",
-            "3",
-        ],
-    );
+    create_topic(b, "cli-g", 3, &[]).assert_success();
     let records: Vec<String> = (0..6).map(|i| format!("h1:a{i},h2:b\tk{i}:v{i}")).collect();
     console_produce(b, "cli-g", &records, &["--property", "parse.headers=true"]);
 
@@ -351,20 +351,7 @@ fn kafka_dump_log_reads_shardlog_segments() {
     let b = broker.bootstrap();
     let b = b.as_str();
     // An index entry per batch, so the offset index is not empty.
-    tool_ok(
-        "kafka-topics",
-        &[
-            "--bootstrap-server",
-            b,
-            "--create",
-            "--topic",
-            "cli-dump",
-            "--partitions",
-            "1",
-            "--config",
-            "index.interval.bytes=1",
-        ],
-    );
+    create_topic(b, "cli-dump", 1, &["--config", "index.interval.bytes=1"]).assert_success();
     let mut total = 0;
     for (round, codec) in ["none", "zstd", "none", "lz4"].iter().enumerate() {
         let records: Vec<String> = (0..5)
@@ -499,18 +486,7 @@ fn stock_kafka_starts_pinned_and_stops() {
         .collect();
 
     let bootstrap = format!("127.0.0.1:{port}");
-    let created = tool(
-        "kafka-topics",
-        &[
-            "--bootstrap-server",
-            &bootstrap,
-            "--create",
-            "--topic",
-            "stock",
-            "--partitions",
-            "2",
-        ],
-    );
+    let created = create_topic(&bootstrap, "stock", 2, &[]);
     let stopped = kafka_sh(&["stop", "--dir", dir_s]);
     let gone = !std::path::Path::new(&format!("/proc/{pid}")).exists();
 
