@@ -15,7 +15,7 @@
 #                       rate run, half of it for the others)
 #   --modes LIST        listener modes for the mode table (default both)
 #
-# Needs release builds: cargo build --release --bin shardlog -p loadgen
+# Needs release builds: cargo build --release -p shardlog -p loadgen
 # (and the probe: cargo build --release --bin shardlog-disk-probe).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)

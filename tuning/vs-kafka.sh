@@ -39,7 +39,7 @@
 #   perf-tools     Kafka's kafka-producer-perf-test and
 #                  kafka-consumer-perf-test (100-byte records) against both
 #
-# Needs release builds: cargo build --release --bin shardlog -p loadgen.
+# Needs release builds: cargo build --release -p shardlog -p loadgen.
 # Each broker gets a fresh data directory per workload; its CPU seconds
 # (utime+stime over the run) and peak RSS (VmHWM) are recorded.
 set -euo pipefail
@@ -68,7 +68,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 for b in shardlog loadgen; do
-  [ -x "$bin/$b" ] || { echo "build first: $bin/$b is missing (cargo build --release --bin shardlog -p loadgen)" >&2; exit 2; }
+  [ -x "$bin/$b" ] || { echo "build first: $bin/$b is missing (cargo build --release -p shardlog -p loadgen)" >&2; exit 2; }
 done
 kafka=("$here/kafka.sh")
 [ -n "$kafka_version" ] && kafka+=(--kafka-version "$kafka_version")
