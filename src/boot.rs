@@ -410,6 +410,7 @@ async fn shard_main(
     let storage_config = ShardStorageConfig {
         cache_bytes_max: config.cache_bytes,
         preallocate_bytes_max: config.preallocate_bytes_max,
+        read_ahead_bytes_max: config.read_ahead_bytes,
         ..ShardStorageConfig::default()
     };
     let storage = ShardStorage::start(

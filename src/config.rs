@@ -436,6 +436,9 @@ pub struct BrokerConfig {
     /// shardlog.preallocate.bytes.max: disk a shard's partitions may hold
     /// fallocated ahead of their written data, in all.
     pub preallocate_bytes_max: u64,
+    /// shardlog.read.ahead.bytes: bytes a shard may hold read ahead for
+    /// consumers reading partitions in sequence from disk; 0: off.
+    pub read_ahead_bytes: usize,
     /// shardlog.max.in.flight.requests.per.connection: requests read from a
     /// connection before its responses are written; then the shard stops
     /// reading that socket.
@@ -481,6 +484,7 @@ impl Default for BrokerConfig {
             cores: Vec::new(),
             cache_bytes: 256 << 20,
             preallocate_bytes_max: 1 << 30,
+            read_ahead_bytes: 64 << 20,
             max_in_flight_per_connection: 64,
             spin_before_park_us: 0,
             groups: GroupConfig::default(),
@@ -694,6 +698,9 @@ impl BrokerConfig {
             }
             "shardlog.preallocate.bytes.max" => {
                 self.preallocate_bytes_max = parse_int(key, value, 0, i64::MAX)? as u64
+            }
+            "shardlog.read.ahead.bytes" => {
+                self.read_ahead_bytes = parse_int(key, value, 0, i64::MAX)? as usize
             }
             "shardlog.max.in.flight.requests.per.connection" => {
                 self.max_in_flight_per_connection = parse_int(key, value, 1, 1 << 20)? as usize

@@ -766,3 +766,51 @@ fn lookup_by_time_inside_compressed_batches() {
         log.close().await.unwrap();
     });
 }
+
+// Proves a consumer reading older data in sequence is served from chunks
+// read ahead (every chunk started is taken, and the batches are the ones
+// appended), and that a chunk read while later batches were still unwritten
+// is trusted only for what was written then: the rest is read again.
+#[test]
+fn read_ahead_serves_sequential_readers() {
+    let tmp = temp_dir();
+    let data = tmp.path().to_path_buf();
+    run(move || async move {
+        let shard = shard(&data, 0).await;
+        let log = PartitionLog::open(&data.join("ahead-0"), LogConfig::default(), &shard)
+            .await
+            .unwrap();
+        let sent = fill(&log, 400, 3).await;
+        let got = read_all(&log, 0, 16 << 10).await;
+        assert_same(&got, &sent);
+        let (started, taken) = {
+            let set = shard.read_aheads.borrow();
+            (set.started, set.taken)
+        };
+        assert!(taken > 10, "only {taken} reads took a chunk read ahead");
+        assert_eq!(started, taken, "a sequential reader takes every chunk");
+        assert_eq!(shard.read_aheads.borrow().bytes_used(), 0);
+
+        // A chunk read while B is appended but not yet written.
+        let log = PartitionLog::open(&data.join("ahead-1"), LogConfig::default(), &shard)
+            .await
+            .unwrap();
+        let mut sent = fill(&log, 5, 4).await;
+        let b = batch(9, 4, 300, 1);
+        let reservation = log.reserve(b.len()).await.unwrap();
+        let hb = log.validate(&b).unwrap();
+        let tb = log.append_validated(reservation, &b, &hb).unwrap();
+        let first = log.read(0, 1).await.unwrap();
+        assert_eq!(first.batches.len(), 1);
+        let next = BatchHeader::parse(&first.batches[0]).unwrap().next_offset();
+        log.wait_appended(&tb).await.unwrap();
+        sent.push((tb.base_offset, b));
+        sent.extend(fill(&log, 3, 5).await);
+        let taken_before = shard.read_aheads.borrow().taken;
+        let mut got = first.batches;
+        got.extend(read_all(&log, next, 1 << 20).await);
+        assert_eq!(shard.read_aheads.borrow().taken, taken_before + 1);
+        assert_same(&got, &sent);
+        log.close().await.unwrap();
+    });
+}

@@ -151,6 +151,15 @@ impl BatchCache {
         Some(out)
     }
 
+    /// Whether the cache holds `offset` of the partition (without counting
+    /// a hit or a miss).
+    pub fn holds(&self, key: CacheKey, offset: i64) -> bool {
+        self.partitions.get(&key).is_some_and(|entries| {
+            entries.front().is_some_and(|f| f.base_offset <= offset)
+                && entries.back().is_some_and(|b| b.last_offset >= offset)
+        })
+    }
+
     /// Forgets every batch of a partition (log closed or truncated).
     pub fn remove_partition(&mut self, key: CacheKey) {
         if let Some(entries) = self.partitions.remove(&key) {

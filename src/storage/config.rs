@@ -156,6 +156,10 @@ pub struct ShardStorageConfig {
     /// Bytes the shard's logs may hold allocated ahead of their written
     /// data, summed over partitions (see `storage::preallocation`).
     pub preallocate_bytes_max: u64,
+    /// Bytes a shard may hold read ahead for partitions read in sequence
+    /// from disk, summed over partitions (see `storage::read_ahead`);
+    /// 0 turns read-ahead off.
+    pub read_ahead_bytes_max: usize,
 }
 
 impl Default for ShardStorageConfig {
@@ -164,6 +168,7 @@ impl Default for ShardStorageConfig {
             cache_bytes_max: 256 << 20,
             read_chunk_bytes: 1 << 20,
             preallocate_bytes_max: 1 << 30,
+            read_ahead_bytes_max: 64 << 20,
         }
     }
 }

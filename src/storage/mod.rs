@@ -18,6 +18,7 @@ pub mod fsutil;
 pub mod index;
 pub mod log;
 pub mod preallocation;
+pub mod read_ahead;
 pub mod segment;
 pub mod space;
 pub mod waiters;

@@ -20,7 +20,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use glommio::io::{DmaBuffer, DmaFile, OpenOptions};
@@ -37,6 +37,7 @@ use super::clock::Clock;
 use super::config::{LogConfig, ShardStorageConfig};
 use super::fsutil::{self, Durability};
 use super::preallocation::{self, Preallocation};
+use super::read_ahead::{Ahead, ReadAheads};
 use super::segment::{self, round_up, Segment};
 use super::waiters::{FifoSpace, OffsetWaiters, Signal};
 use super::{AppendError, ReadError, StorageError};
@@ -70,6 +71,7 @@ pub struct ShardStorage {
     pub cache: Rc<RefCell<BatchCache>>,
     pub clock: Rc<dyn Clock>,
     pub preallocation: Rc<Preallocation>,
+    pub read_aheads: Rc<RefCell<ReadAheads>>,
 }
 
 impl ShardStorage {
@@ -126,6 +128,7 @@ impl ShardStorage {
         Ok(ShardStorage {
             cache: Rc::new(RefCell::new(BatchCache::new(config.cache_bytes_max))),
             preallocation: Rc::new(Preallocation::new(config.preallocate_bytes_max)),
+            read_aheads: Rc::new(RefCell::new(ReadAheads::new(config.read_ahead_bytes_max))),
             config,
             clock,
         })
@@ -313,6 +316,7 @@ struct LogShared {
     cache_key: CacheKey,
     clock: Rc<dyn Clock>,
     preallocation: Rc<Preallocation>,
+    read_aheads: Rc<RefCell<ReadAheads>>,
     read_chunk_bytes: usize,
 }
 
@@ -392,6 +396,7 @@ impl PartitionLog {
             cache_key,
             clock: shard.clock.clone(),
             preallocation: shard.preallocation.clone(),
+            read_aheads: shard.read_aheads.clone(),
             read_chunk_bytes: shard.config.read_chunk_bytes.max(BLOCK_BYTES as usize),
         });
         let writer = glommio::spawn_local(writer_loop(shared.clone())).detach();
@@ -676,7 +681,7 @@ impl PartitionLog {
         end_offset: i64,
         max_bytes: usize,
     ) -> Result<Vec<Bytes>, StorageError> {
-        let (file, mut pos, seg_size, index_slack) = {
+        let (file, segment_base, mut pos, seg_size, index_slack) = {
             let st = self.shared.state.borrow();
             let at = st.segments.partition_point(|s| s.base_offset <= offset);
             let Some(seg) = at.checked_sub(1).map(|i| &st.segments[i]) else {
@@ -688,42 +693,66 @@ impl PartitionLog {
             let index_slack = 2 * st.config.index_interval_bytes;
             (
                 file,
+                seg.base_offset,
                 u64::from(seg.index.lookup(offset)),
                 seg.size,
                 index_slack,
             )
         };
-        let chunk = self
-            .shared
-            .read_chunk_bytes
-            .max(round_up(max_bytes.min(64 << 20), BLOCK_BYTES as usize));
+        let mut ahead =
+            self.shared
+                .read_aheads
+                .borrow_mut()
+                .take(self.shared.cache_key, segment_base, offset);
+        let chunk = self.read_chunk_for(max_bytes);
         let mut out: Vec<Bytes> = Vec::new();
         let mut taken = 0usize;
         let mut expected_next: Option<i64> = None;
+        // Where the last batch returned ends, and the offset after it.
+        let mut returned_end: Option<(u64, i64)> = None;
+        if let Some(a) = &ahead {
+            // The chunk starts at the batch holding `offset` exactly.
+            pos = a.pos;
+            expected_next = Some(offset);
+        }
         while pos < seg_size {
-            let aligned = align_down(pos);
-            // Always cover at least the header at `pos`, so every pass
-            // makes progress whatever the chunk size.
-            // The index points up to about two intervals before the target:
-            // read that much more so one read usually holds the whole answer.
-            let need =
-                (pos - aligned) as usize + HEADER_BYTES.max(max_bytes.min(64 << 20) + index_slack);
-            let want = round_up(
-                chunk.max(need).min((seg_size - aligned) as usize),
-                BLOCK_BYTES as usize,
-            );
-            let data = file
-                .read_at_aligned(aligned, want)
-                .await
-                .map_err(|e| StorageError::io("reading segment", e))?;
-            self.shared.state.borrow_mut().stats.disk_reads += 1;
-            let valid = data.len().min((seg_size - aligned) as usize);
-            let data = Bytes::copy_from_slice(&data[..valid]);
+            // The chunk read ahead for this offset, else a read now. A
+            // chunk read ahead is trusted for batches that start below
+            // its `visible_end` and continue the offsets exactly.
+            let from_ahead = match ahead.take() {
+                Some(a) => a.data.await.ok().map(|d| (a.aligned, d, a.visible_end)),
+                None => None,
+            };
+            let reread_from = from_ahead.as_ref().map(|_| pos);
+            let (aligned, data, trusted_end) = match from_ahead {
+                Some(got) => got,
+                None => {
+                    let aligned = align_down(pos);
+                    // Always cover at least the header at `pos`, so every
+                    // pass makes progress whatever the chunk size. The index
+                    // points up to about two intervals before the target:
+                    // read that much more so one read usually holds the
+                    // whole answer.
+                    let need = (pos - aligned) as usize
+                        + HEADER_BYTES.max(max_bytes.min(64 << 20) + index_slack);
+                    let want = round_up(
+                        chunk.max(need).min((seg_size - aligned) as usize),
+                        BLOCK_BYTES as usize,
+                    );
+                    let data = file
+                        .read_at_aligned(aligned, want)
+                        .await
+                        .map_err(|e| StorageError::io("reading segment", e))?;
+                    self.shared.state.borrow_mut().stats.disk_reads += 1;
+                    let valid = data.len().min((seg_size - aligned) as usize);
+                    (aligned, Bytes::copy_from_slice(&data[..valid]), i64::MAX)
+                }
+            };
             let mut at = (pos - aligned) as usize;
             // Walk the batches in this chunk; `next_pos` says where the
             // next read starts, or `None` when the read is complete.
             let next_pos = loop {
-                let rest = &data[at..];
+                let rest = data.get(at..).unwrap_or_default();
                 let Some(header) = BatchHeader::parse(rest) else {
                     // A header split by the chunk end (or the segment end).
                     break (at > 0 && rest.len() < data.len()).then_some(aligned + at as u64);
@@ -732,6 +761,10 @@ impl PartitionLog {
                 let sound = header.magic == 2
                     && total >= HEADER_BYTES
                     && expected_next.is_none_or(|next| header.base_offset == next);
+                if reread_from.is_some() && (!sound || header.base_offset >= trusted_end) {
+                    // Written after the chunk was read: read it again.
+                    break Some(aligned + at as u64);
+                }
                 if !sound {
                     // Past the written data there are only zeros; anything
                     // else unsound below the high watermark is damage.
@@ -782,16 +815,81 @@ impl PartitionLog {
                 out.push(data.slice(at..at + total));
                 taken += total;
                 at += total;
+                returned_end = Some((aligned + at as u64, header.next_offset()));
                 if taken + HEADER_BYTES > max_bytes {
                     break None; // no further batch can fit
                 }
             };
             match next_pos {
-                Some(next) if next > pos => pos = next,
+                // A position the chunk read ahead could not vouch for is
+                // read again from the file, once.
+                Some(next) if next > pos || reread_from == Some(next) => pos = next,
                 _ => break,
             }
         }
+        if let Some((end, next_offset)) = returned_end {
+            self.read_ahead(file, segment_base, end, next_offset, seg_size, max_bytes);
+        }
         Ok(out)
+    }
+
+    /// Bytes of one read from a segment for a fetch of `max_bytes`.
+    fn read_chunk_for(&self, max_bytes: usize) -> usize {
+        self.shared
+            .read_chunk_bytes
+            .max(round_up(max_bytes.min(64 << 20), BLOCK_BYTES as usize))
+    }
+
+    /// Starts reading the chunk a sequential reader will fetch next: from
+    /// `pos` (where the batch starting at `next_offset` lies in the segment
+    /// `segment_base`), as much as a fetch of `max_bytes` reads, unless the
+    /// data is in the cache, not yet written, past the segment, or the
+    /// shard's read-ahead budget has no room (see `storage::read_ahead`).
+    fn read_ahead(
+        &self,
+        file: Rc<DmaFile>,
+        segment_base: i64,
+        pos: u64,
+        next_offset: i64,
+        seg_size: u64,
+        max_bytes: usize,
+    ) {
+        let shared = &self.shared;
+        let visible_end = shared.state.borrow().written_offset;
+        if pos >= seg_size || next_offset >= visible_end {
+            return;
+        }
+        if shared.cache.borrow().holds(shared.cache_key, next_offset) {
+            return;
+        }
+        let aligned = align_down(pos);
+        let need = (pos - aligned) as usize + HEADER_BYTES.max(max_bytes.min(64 << 20));
+        let want = round_up(
+            self.read_chunk_for(max_bytes)
+                .max(need)
+                .min((seg_size - aligned) as usize),
+            BLOCK_BYTES as usize,
+        );
+        let valid = want.min((seg_size - aligned) as usize);
+        let now = Instant::now();
+        let mut set = shared.read_aheads.borrow_mut();
+        if !set.make_room(shared.cache_key, want, now) {
+            return;
+        }
+        shared.state.borrow_mut().stats.disk_reads += 1;
+        let data = glommio::spawn_local(async move {
+            let read = file.read_at_aligned(aligned, want).await?;
+            Ok(Bytes::copy_from_slice(&read[..read.len().min(valid)]))
+        });
+        let ahead = Ahead {
+            next_offset,
+            segment_base,
+            pos,
+            aligned,
+            visible_end,
+            data,
+        };
+        set.insert(shared.cache_key, want, now, ahead);
     }
 
     /// The first offset whose record timestamp is at or after `timestamp`
@@ -1017,6 +1115,10 @@ impl PartitionLog {
             .cache
             .borrow_mut()
             .remove_partition(self.shared.cache_key);
+        self.shared
+            .read_aheads
+            .borrow_mut()
+            .forget(self.shared.cache_key);
         self.shared.space.close();
         if let Some(e) = self.shared.state.borrow().failed.clone() {
             return Err(e);
