@@ -42,36 +42,16 @@ done
 mkdir -p "$out"
 short=$(( duration / 2 ))
 port=19092
-broker_pid=""
-data=""
-
 log() { echo "targets.sh: $*" >&2; }
-stop_broker() {
-  if [ -n "$broker_pid" ]; then
-    kill -TERM "$broker_pid" 2>/dev/null || true
-    wait "$broker_pid" 2>/dev/null || true
-    broker_pid=""
-  fi
-  [ -n "$data" ] && rm -rf "$data"
-  data=""
-}
-trap stop_broker EXIT
+# shellcheck source=tuning/bench-lib.sh
+. "$here/bench-lib.sh"
+trap shardlog_stop EXIT
 
 # start_broker MODE CORES [--override K=V ...]
 start_broker() {
   local mode=$1 cores=$2
   shift 2
-  stop_broker
-  data=$(mktemp -d "$data_parent/shardlog-targets-XXXXXX")
-  "$bin/shardlog" --cores "$cores" --listener-mode "$mode" \
-    --listen "127.0.0.1:$port" --advertise "127.0.0.1:$port" \
-    --data-dir "$data/data" --log-level warn "$@" >"$out/broker.log" 2>&1 &
-  broker_pid=$!
-  for _ in $(seq 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
-    sleep 0.1
-  done
-  log "broker did not start:"; cat "$out/broker.log" >&2; exit 1
+  shardlog_start "$cores" "$out/broker.log" --listener-mode "$mode" "$@"
 }
 
 # run NAME WORKLOAD ARGS...: one loadgen run, JSON to $out/NAME.json.
@@ -130,7 +110,7 @@ for mode in $modes; do
       --warmup 2s --duration "${short}s"
   done
 done
-stop_broker
+shardlog_stop
 
 python3 - "$out" <<'EOF'
 import json, os, sys

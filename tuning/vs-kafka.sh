@@ -5,7 +5,8 @@
 #
 # Usage: tuning/vs-kafka.sh [--out DIR] [--duration S] [--kafka-version V]
 #          [--broker-cores LIST] [--loadgen-core N] [--heap SIZE]
-#          [--data-parent DIR] [--workloads "NAME ..."] [--no-baseline]
+#          [--data-parent DIR] [--workloads "NAME ..."] [--repeat N]
+#          [--no-baseline]
 #   --out DIR          where the report goes (default target/vs-kafka)
 #   --duration S       measured seconds per run (default 10; warm-up apart)
 #   --warmup S         seconds of load before measuring, every run (default
@@ -19,6 +20,9 @@
 #                      a real disk, the same for both)
 #   --workloads LIST   a subset of the workloads below, by name
 #   --hold-p99-ms MS   the p99 bound of p100-kafka-rate (default 10)
+#   --repeat N         run every workload N times, interleaved (each round
+#                      runs all of them, shardlog then Kafka); the report
+#                      gives medians and each figure's range (default 1)
 #   --no-baseline      skip tuning/baseline.sh (iperf3, fio)
 #
 # Workloads (4 partitions, one loadgen producer connection per broker):
@@ -48,7 +52,7 @@ root=$(cd "$here/.." && pwd)
 bin=${CARGO_TARGET_DIR:-$root/target}/release
 
 out=$root/target/vs-kafka duration=10 warmup=10 kafka_version="" broker_cores=0
-loadgen_core=1 heap=2g data_parent=/var/tmp baseline=1 hold_p99_ms=10
+loadgen_core=1 heap=2g data_parent=/var/tmp baseline=1 hold_p99_ms=10 repeat=1
 workloads="p100-max p100-1m p100-kafka-rate p1k-max ack-written ack-durable consume e2e-100k perf-tools"
 while [ $# -gt 0 ]; do
   case $1 in
@@ -62,23 +66,28 @@ while [ $# -gt 0 ]; do
     --data-parent) data_parent=$2; shift 2 ;;
     --workloads) workloads=$2; shift 2 ;;
     --hold-p99-ms) hold_p99_ms=$2; shift 2 ;;
+    --repeat) repeat=$2; shift 2 ;;
     --no-baseline) baseline=0; shift ;;
     -h | --help) sed -n '2,42p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "vs-kafka.sh: unknown option $1" >&2; exit 3 ;;
   esac
 done
+[[ $repeat =~ ^[1-9][0-9]*$ ]] || { echo "vs-kafka.sh: --repeat takes a count >= 1" >&2; exit 3; }
 for b in shardlog loadgen; do
   [ -x "$bin/$b" ] || { echo "build first: $bin/$b is missing (cargo build --release -p shardlog -p loadgen)" >&2; exit 2; }
 done
 kafka=("$here/kafka.sh")
 [ -n "$kafka_version" ] && kafka+=(--kafka-version "$kafka_version")
 "${kafka[@]}" install
+rm -rf "$out/runs"
 mkdir -p "$out/runs"
-rm -f "$out"/runs/*
+runs=$out/runs/1
 port=19092 cport=19093
 log() { echo "vs-kafka.sh: $*" >&2; }
 
-broker_pid="" broker_kind="" data=""
+broker_kind=""
+# shellcheck source=tuning/bench-lib.sh
+. "$here/bench-lib.sh"
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 peak_rss_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
 
@@ -88,22 +97,14 @@ start_broker() {
   local kind=$1
   shift
   stop_broker
-  data=$(mktemp -d "$data_parent/vs-kafka-XXXXXX")
   broker_kind=$kind
   if [ "$kind" = shardlog ]; then
     # The settings tuning/kafka.sh gives Kafka for a single-node benchmark
     # that shardlog also has (no initial rebalance delay).
-    taskset -c "$broker_cores" "$bin/shardlog" --cores "$broker_cores" --listener-mode single \
-      --override group.initial.rebalance.delay.ms=0 \
-      --listen "127.0.0.1:$port" --advertise "127.0.0.1:$port" \
-      --data-dir "$data/data" --log-level warn >"$data/broker.log" 2>&1 &
-    broker_pid=$!
-    for _ in $(seq 100); do
-      (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
-      sleep 0.1
-    done
-    log "shardlog did not start"; cat "$data/broker.log" >&2; exit 1
+    shardlog_start "$broker_cores" "$out/shardlog-broker.log" --listener-mode single \
+      --override group.initial.rebalance.delay.ms=0
   else
+    data=$(mktemp -d "$data_parent/vs-kafka-XXXXXX")
     local sets=()
     local kv
     for kv in "$@"; do sets+=(--set "$kv"); done
@@ -116,17 +117,11 @@ start_broker() {
 }
 
 stop_broker() {
-  if [ -n "$broker_pid" ]; then
-    if [ "$broker_kind" = kafka ]; then
-      "${kafka[@]}" stop --dir "$data" || true
-    else
-      kill -TERM "$broker_pid" 2>/dev/null || true
-      wait "$broker_pid" 2>/dev/null || true
-    fi
+  if [ -n "$broker_pid" ] && [ "$broker_kind" = kafka ]; then
+    "${kafka[@]}" stop --dir "$data" || true
     broker_pid=""
   fi
-  [ -n "$data" ] && rm -rf "$data"
-  data=""
+  shardlog_stop
 }
 trap stop_broker EXIT
 
@@ -152,15 +147,15 @@ measure() {
   shift 2
   local t0 t1
   t0=$(cpu_ticks "$broker_pid")
-  python3 -c "$CLIENT_USAGE_PY" "$out/runs/$name-$kind.client.json" "$@" \
-    >"$out/runs/$name-$kind.txt" 2>&1 </dev/null ||
-    log "$name/$kind: exited $? (see $out/runs/$name-$kind.txt)"
+  python3 -c "$CLIENT_USAGE_PY" "$runs/$name-$kind.client.json" "$@" \
+    >"$runs/$name-$kind.txt" 2>&1 </dev/null ||
+    log "$name/$kind: exited $? (see $runs/$name-$kind.txt)"
   t1=$(cpu_ticks "$broker_pid")
   local hz
   hz=$(getconf CLK_TCK)
   printf '{"cpu_s": %s, "peak_rss_kb": %s}\n' \
     "$(awk -v a="$t0" -v b="$t1" -v hz="$hz" 'BEGIN {printf "%.2f", (b - a) / hz}')" \
-    "$(peak_rss_kb "$broker_pid")" >"$out/runs/$name-$kind.broker.json"
+    "$(peak_rss_kb "$broker_pid")" >"$runs/$name-$kind.broker.json"
 }
 
 loadgen() {
@@ -168,7 +163,7 @@ loadgen() {
   shift 3
   measure "$name" "$kind" taskset -c "$loadgen_core" "$bin/loadgen" "$workload" \
     --bootstrap "127.0.0.1:$port" --cores "$loadgen_core" --quiet \
-    --json "$out/runs/$name-$kind.json" "$@"
+    --json "$runs/$name-$kind.json" "$@"
 }
 
 short=$(( (duration + 1) / 2 ))
@@ -217,64 +212,73 @@ else
   echo '{}' >"$out/baseline.json"
 fi
 
-for w in $workloads; do
-  case $w in
-    p100-max)
-      run_pair p100-max "" produce "${common[@]}" --record-size 100 --acks 1 --rate 0 \
-        --warmup "${warmup}s" --duration "${short}s" ;;
-    p100-1m)
-      run_pair p100-1m "" produce "${common[@]}" --record-size 100 --acks 1 --rate 1000000 \
-        --warmup "${warmup}s" --duration "${duration}s" ;;
-    p100-kafka-rate)
-      log "p100-kafka-rate: sweeping Kafka for the highest rate with p99 <= ${hold_p99_ms} ms"
-      start_broker kafka
-      taskset -c "$loadgen_core" "$bin/loadgen" sweep --bootstrap "127.0.0.1:$port" "${common[@]}" \
-        --cores "$loadgen_core" --quiet --record-size 100 --acks 1 --p99-ms "$hold_p99_ms" \
-        --start-rate 100000 --max-rate 1000000 --steps 4 --warmup 5s --duration 5s \
-        --json "$out/runs/p100-kafka-rate-sweep.json" >"$out/runs/p100-kafka-rate-sweep.txt" 2>&1 ||
-        log "the sweep exited $? (see $out/runs/p100-kafka-rate-sweep.txt)"
-      stop_broker
-      held=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("best_rate", 0))' \
-        "$out/runs/p100-kafka-rate-sweep.json" 2>/dev/null || echo 0)
-      if [ "${held:-0}" -gt 0 ]; then
-        log "p100-kafka-rate: Kafka holds $held msg/s"
-        run_pair p100-kafka-rate "" produce "${common[@]}" --record-size 100 --acks 1 --rate "$held" \
-          --warmup "${warmup}s" --duration "${duration}s"
-      else
-        log "p100-kafka-rate: Kafka held no rate tried within p99 ${hold_p99_ms} ms"
-      fi ;;
-    p1k-max)
-      run_pair p1k-max "" produce "${common[@]}" --record-size 1024 --acks 1 --rate 0 \
-        --warmup "${warmup}s" --duration "${short}s" ;;
-    ack-written)
-      run_pair ack-written "" \
-        produce "${common[@]}" --record-size 1024 --acks 1 --rate 100000 --warmup "${warmup}s" --duration "${duration}s" -- \
-        produce "${common[@]}" --record-size 1024 --acks all --rate 100000 --warmup "${warmup}s" --duration "${duration}s" ;;
-    ack-durable)
-      run_pair ack-durable "log.flush.interval.messages=1" \
-        produce "${common[@]}" --record-size 1024 --acks all --rate 100000 --warmup "${warmup}s" --duration "${duration}s" ;;
-    consume)
-      for kind in shardlog kafka; do
-        log "consume: $kind"
-        start_broker "$kind"
-        taskset -c "$loadgen_core" "$bin/loadgen" produce --bootstrap "127.0.0.1:$port" "${common[@]}" \
-          --cores "$loadgen_core" --quiet --record-size 1024 --acks 1 --rate 0 --warmup 0s \
-          --duration "$((warmup + duration))s" >"$out/runs/consume-fill-$kind.txt" 2>&1 || true
-        loadgen consume "$kind" consume --topic bench --from earliest --warmup 0s --duration "${short}s"
-        stop_broker
-      done ;;
-    e2e-100k)
-      run_pair e2e-100k "" e2e "${common[@]}" --record-size 1024 --acks 1 --rate 100000 \
-        --warmup "${warmup}s" --duration "${duration}s" ;;
-    perf-tools)
-      for kind in shardlog kafka; do
-        log "perf-tools: $kind"
-        start_broker "$kind"
-        perf_tools "$kind"
-        stop_broker
-      done ;;
-    *) log "unknown workload $w"; exit 3 ;;
-  esac
+held=""
+for round in $(seq "$repeat"); do
+  runs=$out/runs/$round
+  mkdir -p "$runs"
+  log "round $round of $repeat"
+  for w in $workloads; do
+    case $w in
+      p100-max)
+        run_pair p100-max "" produce "${common[@]}" --record-size 100 --acks 1 --rate 0 \
+          --warmup "${warmup}s" --duration "${short}s" ;;
+      p100-1m)
+        run_pair p100-1m "" produce "${common[@]}" --record-size 100 --acks 1 --rate 1000000 \
+          --warmup "${warmup}s" --duration "${duration}s" ;;
+      p100-kafka-rate)
+        # The sweep runs in the first round; later rounds reuse its rate.
+        if [ -z "$held" ]; then
+          log "p100-kafka-rate: sweeping Kafka for the highest rate with p99 <= ${hold_p99_ms} ms"
+          start_broker kafka
+          taskset -c "$loadgen_core" "$bin/loadgen" sweep --bootstrap "127.0.0.1:$port" "${common[@]}" \
+            --cores "$loadgen_core" --quiet --record-size 100 --acks 1 --p99-ms "$hold_p99_ms" \
+            --start-rate 100000 --max-rate 1000000 --steps 4 --warmup 5s --duration 5s \
+            --json "$runs/p100-kafka-rate-sweep.json" >"$runs/p100-kafka-rate-sweep.txt" 2>&1 ||
+            log "the sweep exited $? (see $runs/p100-kafka-rate-sweep.txt)"
+          stop_broker
+          held=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("best_rate", 0))' \
+            "$runs/p100-kafka-rate-sweep.json" 2>/dev/null || echo 0)
+        fi
+        if [ "${held:-0}" -gt 0 ]; then
+          log "p100-kafka-rate: Kafka holds $held msg/s"
+          run_pair p100-kafka-rate "" produce "${common[@]}" --record-size 100 --acks 1 --rate "$held" \
+            --warmup "${warmup}s" --duration "${duration}s"
+        else
+          log "p100-kafka-rate: Kafka held no rate tried within p99 ${hold_p99_ms} ms"
+        fi ;;
+      p1k-max)
+        run_pair p1k-max "" produce "${common[@]}" --record-size 1024 --acks 1 --rate 0 \
+          --warmup "${warmup}s" --duration "${short}s" ;;
+      ack-written)
+        run_pair ack-written "" \
+          produce "${common[@]}" --record-size 1024 --acks 1 --rate 100000 --warmup "${warmup}s" --duration "${duration}s" -- \
+          produce "${common[@]}" --record-size 1024 --acks all --rate 100000 --warmup "${warmup}s" --duration "${duration}s" ;;
+      ack-durable)
+        run_pair ack-durable "log.flush.interval.messages=1" \
+          produce "${common[@]}" --record-size 1024 --acks all --rate 100000 --warmup "${warmup}s" --duration "${duration}s" ;;
+      consume)
+        for kind in shardlog kafka; do
+          log "consume: $kind"
+          start_broker "$kind"
+          taskset -c "$loadgen_core" "$bin/loadgen" produce --bootstrap "127.0.0.1:$port" "${common[@]}" \
+            --cores "$loadgen_core" --quiet --record-size 1024 --acks 1 --rate 0 --warmup 0s \
+            --duration "$((warmup + duration))s" >"$runs/consume-fill-$kind.txt" 2>&1 || true
+          loadgen consume "$kind" consume --topic bench --from earliest --warmup 0s --duration "${short}s"
+          stop_broker
+        done ;;
+      e2e-100k)
+        run_pair e2e-100k "" e2e "${common[@]}" --record-size 1024 --acks 1 --rate 100000 \
+          --warmup "${warmup}s" --duration "${duration}s" ;;
+      perf-tools)
+        for kind in shardlog kafka; do
+          log "perf-tools: $kind"
+          start_broker "$kind"
+          perf_tools "$kind"
+          stop_broker
+        done ;;
+      *) log "unknown workload $w"; exit 3 ;;
+    esac
+  done
 done
 
 python3 "$here/vs_kafka_report.py" "$out" "$workloads"

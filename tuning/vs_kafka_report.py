@@ -3,7 +3,9 @@
 DIR/vs-kafka.html: per workload, both brokers' throughput, publish and
 end-to-end latency percentiles, broker CPU seconds and peak RSS, and the
 ratios; the page draws both brokers' latency-by-percentile curves on one
-chart per workload.
+chart per workload. With several rounds (DIR/runs/1, DIR/runs/2, ...) every
+figure is the median over the rounds, ratios are taken between the medians,
+and each workload also lists every round's throughput, p99.9 and ratios.
 
 Usage: vs_kafka_report.py DIR "WORKLOAD ..."
 """
@@ -92,6 +94,63 @@ def active_consumed_mb_per_s(s, overall_mb_per_s):
         return overall_mb_per_s
     overall_records_per_s = records / duration
     return overall_mb_per_s * (sum(active) / len(active)) / overall_records_per_s
+
+
+def median(values):
+    values = sorted(v for v in values if v is not None)
+    if not values:
+        return None
+    mid = len(values) // 2
+    if len(values) % 2:
+        return values[mid]
+    return (values[mid - 1] + values[mid]) / 2
+
+
+def median_figures(rounds):
+    """Per key, the median of the rounds' numbers (dicts key by key); other
+    values as the first round has them."""
+    present = [r for r in rounds if r is not None]
+    if not present:
+        return None
+    first = present[0]
+    if isinstance(first, dict):
+        return {k: median_figures([r.get(k) for r in present if isinstance(r, dict)])
+                for k in first}
+    if isinstance(first, (int, float)) and not isinstance(first, bool):
+        return median([r for r in present if isinstance(r, (int, float))])
+    return first
+
+
+def round_dirs(out_dir):
+    runs = os.path.join(out_dir, "runs")
+    rounds = sorted((d for d in os.listdir(runs) if d.isdigit()), key=int) if os.path.isdir(runs) else []
+    return [os.path.join(runs, d) for d in rounds] or [runs]
+
+
+def ratios(s, k):
+    r = {}
+    if s and k:
+        r["msg_per_s"] = ratio(s["msg_per_s"], k["msg_per_s"])
+        r["mb_per_s"] = ratio(s["mb_per_s"], k["mb_per_s"])
+        r["consumed_mb_per_s"] = ratio(s["consumed_mb_per_s"], k["consumed_mb_per_s"])
+        for key in ("publish_latency_us", "e2e_latency_us"):
+            if s[key] and k[key]:
+                r[key] = {p: ratio(k[key][p], s[key][p]) for p, _ in PERCENTILES}
+        r["broker_cpu_s"] = ratio(k["broker_cpu_s"], s["broker_cpu_s"])
+        r["broker_peak_rss_kb"] = ratio(k["broker_peak_rss_kb"], s["broker_peak_rss_kb"])
+    return r
+
+
+def round_summary(s, k):
+    """The few figures listed per round, to show the spread."""
+    def pick(f):
+        if not f:
+            return None
+        return {"msg_per_s": f.get("msg_per_s"), "mb_per_s": f.get("mb_per_s"),
+                "publish_p999_us": (f.get("publish_latency_us") or {}).get("p999")}
+    r = ratios(s, k)
+    return {"shardlog": pick(s), "kafka": pick(k), "mb_per_s_ratio": r.get("mb_per_s"),
+            "publish_p999_ratio": (r.get("publish_latency_us") or {}).get("p999")}
 
 
 def ratio(a, b):
@@ -189,40 +248,37 @@ def fmt(v, digits=0):
 
 def main():
     out_dir, workloads = sys.argv[1], sys.argv[2].split()
-    run_dir = os.path.join(out_dir, "runs")
+    dirs = round_dirs(out_dir)
+    run_dir = dirs[0]
     report = {
+        "rounds": len(dirs),
         "baseline": load(os.path.join(out_dir, "baseline.json"), {}),
         "kafka_server_properties": _read(os.path.join(out_dir, "kafka-server.properties")),
         "kafka_command": _read(os.path.join(out_dir, "kafka-command")),
         "ratios": "shardlog / kafka for throughput; kafka / shardlog for latency, CPU and RSS "
-                  "(above 1: shardlog ahead)",
+                  "(above 1: shardlog ahead); with several rounds, between the medians",
         "workloads": {},
     }
     for name in workloads:
         if name == "perf-tools":
-            tools = {b: perf_tool_lines(run_dir, b) for b in BROKERS}
+            tools = {b: perf_tool_lines(dirs[0], b) for b in BROKERS}
             tools["producer_records_per_s_ratio"] = ratio(
                 producer_rate(tools["shardlog"].get("producer")),
                 producer_rate(tools["kafka"].get("producer")))
+            tools["producer_records_per_s_ratio_by_round"] = [ratio(
+                producer_rate(perf_tool_lines(d, "shardlog").get("producer")),
+                producer_rate(perf_tool_lines(d, "kafka").get("producer"))) for d in dirs]
             report["perf_tools"] = tools
             continue
-        figures = {b: broker_figures(run_dir, name, b) for b in BROKERS}
-        s, k = figures["shardlog"], figures["kafka"]
-        r = {}
-        if s and k:
-            r["msg_per_s"] = ratio(s["msg_per_s"], k["msg_per_s"])
-            r["mb_per_s"] = ratio(s["mb_per_s"], k["mb_per_s"])
-            r["consumed_mb_per_s"] = ratio(s["consumed_mb_per_s"], k["consumed_mb_per_s"])
-            for key in ("publish_latency_us", "e2e_latency_us"):
-                if s[key] and k[key]:
-                    r[key] = {p: ratio(k[key][p], s[key][p]) for p, _ in PERCENTILES}
-            r["broker_cpu_s"] = ratio(k["broker_cpu_s"], s["broker_cpu_s"])
-            r["broker_peak_rss_kb"] = ratio(k["broker_peak_rss_kb"], s["broker_peak_rss_kb"])
+        by_round = [{b: broker_figures(d, name, b) for b in BROKERS} for d in dirs]
+        s = median_figures([f["shardlog"] for f in by_round])
+        k = median_figures([f["kafka"] for f in by_round])
         report["workloads"][name] = {
             "description": DESCRIPTIONS.get(name, ""),
             "shardlog": s,
             "kafka": k,
-            "ratio": r,
+            "ratio": ratios(s, k),
+            "rounds": [round_summary(f["shardlog"], f["kafka"]) for f in by_round],
         }
     sweep = load(os.path.join(run_dir, "p100-kafka-rate-sweep.json"))
     if sweep and "p100-kafka-rate" in report["workloads"]:
@@ -241,6 +297,16 @@ def _read(path):
         return None
 
 
+def with_range(value, workload, key):
+    """A ratio, and its range over the rounds when there are several."""
+    if value is None:
+        return "-"
+    seen = [r.get(key) for r in workload.get("rounds") or [] if r.get(key) is not None]
+    if len(seen) < 2:
+        return f"{value}"
+    return f"{value} ({min(seen)}&ndash;{max(seen)})"
+
+
 def page(report):
     rows = []
     charts = []
@@ -253,10 +319,12 @@ def page(report):
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
             "<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>".format(
                 html.escape(name), fmt(s.get("msg_per_s")), fmt(k.get("msg_per_s")),
-                fmt(s.get(thr), 1), fmt(k.get(thr), 1), r.get(thr, "-"),
+                fmt(s.get(thr), 1), fmt(k.get(thr), 1),
+                with_range(r.get(thr), w, "mb_per_s_ratio"),
                 fmt(pub_s.get("p99")), fmt(pub_k.get("p99")),
                 fmt(pub_s.get("p999")), fmt(pub_k.get("p999")),
-                (r.get("publish_latency_us") or {}).get("p999", "-"),
+                with_range((r.get("publish_latency_us") or {}).get("p999"), w,
+                           "publish_p999_ratio"),
                 f'{fmt(s.get("broker_cpu_s"), 2)} / {fmt(k.get("broker_cpu_s"), 2)}',
                 f'{fmt((s.get("broker_peak_rss_kb") or 0) // 1024)} / '
                 f'{fmt((k.get("broker_peak_rss_kb") or 0) // 1024)}'))
@@ -283,7 +351,8 @@ def page(report):
         "table{border-collapse:collapse}tr:nth-child(even){background:#f4f4f4}</style></head><body>"
         "<h1>shardlog vs Apache Kafka</h1>"
         f"<p>{html.escape(report['ratios'])}. Latencies in microseconds, publish latency "
-        "from the intended send time.</p>"
+        f"from the intended send time. Rounds: {report.get('rounds', 1)} (figures are medians; "
+        "ratios show their range over the rounds in brackets).</p>"
         "<table><tr><th>workload</th><th>msg/s shardlog</th><th>msg/s Kafka</th>"
         "<th>MB/s shardlog</th><th>MB/s Kafka</th><th>ratio</th><th>p99 shardlog</th>"
         "<th>p99 Kafka</th><th>p99.9 shardlog</th><th>p99.9 Kafka</th><th>p99.9 ratio</th>"
