@@ -411,6 +411,7 @@ async fn shard_main(
         cache_bytes_max: config.cache_bytes,
         preallocate_bytes_max: config.preallocate_bytes_max,
         read_ahead_bytes_max: config.read_ahead_bytes,
+        zero_ahead_bytes: config.zero_ahead_bytes,
         ..ShardStorageConfig::default()
     };
     let storage = ShardStorage::start(

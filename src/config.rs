@@ -439,6 +439,10 @@ pub struct BrokerConfig {
     /// shardlog.read.ahead.bytes: bytes a shard may hold read ahead for
     /// consumers reading partitions in sequence from disk; 0: off.
     pub read_ahead_bytes: usize,
+    /// shardlog.zero.ahead.bytes: how far ahead of its data an active
+    /// segment's allocated space is overwritten with zeros while the log is
+    /// idle, so data writes are pure overwrites; 0: off.
+    pub zero_ahead_bytes: u64,
     /// shardlog.max.in.flight.requests.per.connection: requests read from a
     /// connection before its responses are written; then the shard stops
     /// reading that socket.
@@ -485,6 +489,7 @@ impl Default for BrokerConfig {
             cache_bytes: 256 << 20,
             preallocate_bytes_max: 1 << 30,
             read_ahead_bytes: 64 << 20,
+            zero_ahead_bytes: 4 << 20,
             max_in_flight_per_connection: 64,
             spin_before_park_us: 0,
             groups: GroupConfig::default(),
@@ -701,6 +706,9 @@ impl BrokerConfig {
             }
             "shardlog.read.ahead.bytes" => {
                 self.read_ahead_bytes = parse_int(key, value, 0, i64::MAX)? as usize
+            }
+            "shardlog.zero.ahead.bytes" => {
+                self.zero_ahead_bytes = parse_int(key, value, 0, 1 << 30)? as u64
             }
             "shardlog.max.in.flight.requests.per.connection" => {
                 self.max_in_flight_per_connection = parse_int(key, value, 1, 1 << 20)? as usize

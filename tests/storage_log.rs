@@ -12,7 +12,9 @@ use shardlog::error_code::ErrorCode;
 use shardlog::handler::errors::ToErrorCode;
 use shardlog::record::batch::BatchHeader;
 use shardlog::record::TimestampType;
-use shardlog::storage::{LogConfig, PartitionLog, ReadError};
+use shardlog::storage::{
+    LogConfig, PartitionLog, ReadError, ShardStorage, ShardStorageConfig, SystemClock,
+};
 
 fn small_segments(segment_bytes: u64) -> LogConfig {
     LogConfig {
@@ -811,6 +813,124 @@ fn read_ahead_serves_sequential_readers() {
         got.extend(read_all(&log, next, 1 << 20).await);
         assert_eq!(shard.read_aheads.borrow().taken, taken_before + 1);
         assert_same(&got, &sent);
+        log.close().await.unwrap();
+    });
+}
+
+/// Appends `count` batches of about 64 KiB, each waited for.
+async fn fill_large(log: &PartitionLog, count: u64, tag: u64) -> Vec<(i64, Vec<u8>)> {
+    let mut out = Vec::new();
+    for i in 0..count {
+        let b = batch(tag * 1000 + i, 4, 16 << 10, 1);
+        let t = log.append(&b).await.expect("append");
+        out.push((t.base_offset, b));
+    }
+    out
+}
+
+/// Waits (up to a generous bound, never as a timing assertion) until the
+/// idle log has stopped writing zeros ahead: the count stays put for 100 ms.
+async fn wait_for_zeroing_to_settle(log: &PartitionLog) -> u64 {
+    let mut last = log.stats().zero_writes;
+    let mut still = 0;
+    for _ in 0..1000 {
+        glommio::timer::sleep(std::time::Duration::from_millis(10)).await;
+        let now = log.stats().zero_writes;
+        still = if now == last { still + 1 } else { 0 };
+        last = now;
+        if still >= 10 {
+            break;
+        }
+    }
+    last
+}
+
+fn overlapping(ranges: &[(u64, u64)], from: u64, to: u64) -> Vec<(u64, u64)> {
+    ranges
+        .iter()
+        .copied()
+        .filter(|&(s, len)| s < to && s + len > from)
+        .collect()
+}
+
+// Proves a busy log overwrites the allocated space past its data with
+// zeros while it is idle, so the data written there later lands on written
+// extents, not unwritten ones (FIEMAP; with zeroing off the same writes
+// leave unwritten extents past the data, which shows the check can fail);
+// that the zeros never read as batches, after a crash image too; and that a
+// clean close trims them.
+#[test]
+fn zeros_ahead_make_data_writes_overwrites() {
+    const LEAD: u64 = 4 << 20;
+    let tmp = temp_dir();
+    let data = tmp.path().to_path_buf();
+    run(move || async move {
+        // Control: zeroing off.
+        let config = ShardStorageConfig {
+            zero_ahead_bytes: 0,
+            ..ShardStorageConfig::default()
+        };
+        let off = ShardStorage::start(&data.join("off"), 0, config, Rc::new(SystemClock))
+            .await
+            .unwrap();
+        let dir = data.join("off").join("plain-0");
+        let log = PartitionLog::open(&dir, LogConfig::default(), &off)
+            .await
+            .unwrap();
+        let sent = fill_large(&log, 48, 1).await;
+        let end: u64 = sent.iter().map(|(_, b)| b.len() as u64).sum();
+        assert_eq!(log.stats().zero_writes, 0);
+        let past = overlapping(&unwritten_ranges(&log_file(&dir)), end + 4096, u64::MAX);
+        assert!(
+            !past.is_empty(),
+            "without zeroing, the space allocated past the data is unwritten"
+        );
+        log.close().await.unwrap();
+
+        let shard = shard(&data, 0).await;
+        let dir = data.join("zeros-0");
+        let log = PartitionLog::open(&dir, LogConfig::default(), &shard)
+            .await
+            .unwrap();
+        // Enough data for the preallocation steps to reach 1 MiB.
+        let mut sent = fill_large(&log, 48, 2).await;
+        let end: u64 = sent.iter().map(|(_, b)| b.len() as u64).sum();
+        let zeroed = wait_for_zeroing_to_settle(&log).await;
+        assert!(
+            zeroed >= LEAD / (64 << 10),
+            "only {zeroed} zero writes while idle"
+        );
+        let file = log_file(&dir);
+        // Zeroed to within one chunk of the lead.
+        let ahead = overlapping(&unwritten_ranges(&file), 0, end + LEAD - (64 << 10));
+        assert!(
+            ahead.is_empty(),
+            "unwritten extents below the zeroed lead: {ahead:?} (data ends at {end})"
+        );
+        // A crash image now: zeros past the data, recovered as nothing.
+        let image = snapshot_dir(&dir);
+        // More data lands on the zeroed space.
+        sent.extend(fill_large(&log, 32, 3).await);
+        let end: u64 = sent.iter().map(|(_, b)| b.len() as u64).sum();
+        let unwritten = overlapping(&unwritten_ranges(&file), 0, end);
+        assert!(
+            unwritten.is_empty(),
+            "data landed on unwritten extents: {unwritten:?}"
+        );
+        assert_same(&read_all(&log, 0, 1 << 20).await, &sent);
+        log.close().await.unwrap();
+        assert_eq!(std::fs::metadata(&file).unwrap().len(), end);
+
+        let crashed = data.join("zeros-1");
+        std::fs::create_dir_all(&crashed).unwrap();
+        for (p, bytes) in &image {
+            std::fs::write(crashed.join(p.file_name().unwrap()), bytes).unwrap();
+        }
+        let log = PartitionLog::open(&crashed, LogConfig::default(), &shard)
+            .await
+            .unwrap();
+        assert_eq!(log.offsets().high_watermark, sent[48].0);
+        assert_same(&read_all(&log, 0, 1 << 20).await, &sent[..48]);
         log.close().await.unwrap();
     });
 }

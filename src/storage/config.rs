@@ -160,6 +160,11 @@ pub struct ShardStorageConfig {
     /// from disk, summed over partitions (see `storage::read_ahead`);
     /// 0 turns read-ahead off.
     pub read_ahead_bytes_max: usize,
+    /// How far ahead of its data an active segment's allocated space is
+    /// overwritten with zeros while the log has nothing else to write, so
+    /// data writes land on written blocks (see `storage::log::zero_ahead`);
+    /// 0 turns it off.
+    pub zero_ahead_bytes: u64,
 }
 
 impl Default for ShardStorageConfig {
@@ -169,6 +174,7 @@ impl Default for ShardStorageConfig {
             read_chunk_bytes: 1 << 20,
             preallocate_bytes_max: 1 << 30,
             read_ahead_bytes_max: 64 << 20,
+            zero_ahead_bytes: 4 << 20,
         }
     }
 }

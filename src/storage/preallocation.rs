@@ -41,6 +41,11 @@ impl Preallocation {
         self.ahead.get()
     }
 
+    /// Bytes the shard may still allocate ahead.
+    pub fn room(&self) -> u64 {
+        self.budget.saturating_sub(self.ahead.get())
+    }
+
     /// A log that held `charged` asks to hold `wanted` instead: returns what
     /// it may hold (at most `wanted`), which becomes its charge.
     pub fn charge(&self, charged: &mut u64, wanted: u64) -> u64 {

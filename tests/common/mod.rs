@@ -82,3 +82,72 @@ pub fn batch(tag: u64, records: usize, value_bytes: usize, timestamp: i64) -> Ve
 pub fn payload(batch: &[u8]) -> &[u8] {
     &batch[17..]
 }
+
+/// Byte ranges (start, length) of the file at `path` that the file system
+/// reports as allocated but unwritten (FIEMAP's UNWRITTEN flag), in file
+/// order. Syncs the file first, so pending extent conversions show.
+#[allow(unsafe_code)]
+pub fn unwritten_ranges(path: &Path) -> Vec<(u64, u64)> {
+    use std::os::fd::AsRawFd;
+    const FS_IOC_FIEMAP: u64 = 0xC020_660B;
+    const FIEMAP_FLAG_SYNC: u32 = 0x1;
+    const FIEMAP_EXTENT_LAST: u32 = 0x1;
+    const FIEMAP_EXTENT_UNWRITTEN: u32 = 0x800;
+    const EXTENTS: usize = 128;
+    #[repr(C)]
+    #[derive(Clone, Copy)]
+    struct Extent {
+        logical: u64,
+        physical: u64,
+        length: u64,
+        reserved64: [u64; 2],
+        flags: u32,
+        reserved: [u32; 3],
+    }
+    #[repr(C)]
+    struct Fiemap {
+        start: u64,
+        length: u64,
+        flags: u32,
+        mapped_extents: u32,
+        extent_count: u32,
+        reserved: u32,
+        extents: [Extent; EXTENTS],
+    }
+    let file = std::fs::File::open(path).expect("open for FIEMAP");
+    let mut out = Vec::new();
+    let mut start = 0u64;
+    loop {
+        // SAFETY: Fiemap is plain integers; all zeros is a valid value.
+        let mut map: Box<Fiemap> = Box::new(unsafe { std::mem::zeroed() });
+        map.start = start;
+        map.length = u64::MAX - start;
+        map.flags = FIEMAP_FLAG_SYNC;
+        map.extent_count = EXTENTS as u32;
+        // SAFETY: FS_IOC_FIEMAP reads and fills the struct it is given,
+        // which has room for `extent_count` extents.
+        let rc = unsafe {
+            libc::ioctl(
+                file.as_raw_fd(),
+                FS_IOC_FIEMAP as _,
+                &mut *map as *mut Fiemap,
+            )
+        };
+        assert_eq!(rc, 0, "FIEMAP: {}", std::io::Error::last_os_error());
+        let mapped = map.mapped_extents as usize;
+        if mapped == 0 {
+            break;
+        }
+        for e in &map.extents[..mapped] {
+            if e.flags & FIEMAP_EXTENT_UNWRITTEN != 0 {
+                out.push((e.logical, e.length));
+            }
+        }
+        let last = map.extents[mapped - 1];
+        if last.flags & FIEMAP_EXTENT_LAST != 0 {
+            break;
+        }
+        start = last.logical + last.length;
+    }
+    out
+}

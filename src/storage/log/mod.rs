@@ -28,9 +28,12 @@ use glommio::task::JoinHandle;
 
 mod recovery;
 mod writer;
+mod zero_ahead;
 
 use recovery::recover;
 use writer::*;
+use zero_ahead::ZeroAhead;
+pub use zero_ahead::ZeroBuffer;
 
 use super::cache::{BatchCache, CacheKey, CachedBatch};
 use super::clock::Clock;
@@ -72,6 +75,7 @@ pub struct ShardStorage {
     pub clock: Rc<dyn Clock>,
     pub preallocation: Rc<Preallocation>,
     pub read_aheads: Rc<RefCell<ReadAheads>>,
+    pub zeros: Rc<ZeroBuffer>,
 }
 
 impl ShardStorage {
@@ -129,6 +133,7 @@ impl ShardStorage {
             cache: Rc::new(RefCell::new(BatchCache::new(config.cache_bytes_max))),
             preallocation: Rc::new(Preallocation::new(config.preallocate_bytes_max)),
             read_aheads: Rc::new(RefCell::new(ReadAheads::new(config.read_ahead_bytes_max))),
+            zeros: Rc::new(ZeroBuffer::new(config.zero_ahead_bytes)),
             config,
             clock,
         })
@@ -171,6 +176,8 @@ pub struct LogStats {
     pub disk_reads: u64,
     /// Times the log ran out of space and waited for it.
     pub out_of_space_stalls: u64,
+    /// Chunks of zeros written ahead of the data (see `zero_ahead`).
+    pub zero_writes: u64,
 }
 
 /// Batches returned by a read, in offset order.
@@ -278,6 +285,7 @@ struct LogState {
     in_flight: VecDeque<InFlightWrite>,
     next_write_id: u64,
     pool: Vec<DmaBuffer>,
+    zero: ZeroAhead,
     arena: BytesMut,
     /// (last offset, units): reservations returned once written.
     releases: VecDeque<(i64, u64)>,
@@ -317,6 +325,7 @@ struct LogShared {
     clock: Rc<dyn Clock>,
     preallocation: Rc<Preallocation>,
     read_aheads: Rc<RefCell<ReadAheads>>,
+    zeros: Rc<ZeroBuffer>,
     read_chunk_bytes: usize,
 }
 
@@ -374,6 +383,7 @@ impl PartitionLog {
             in_flight: VecDeque::new(),
             next_write_id: 0,
             pool: Vec::new(),
+            zero: ZeroAhead::default(),
             arena: BytesMut::new(),
             releases: VecDeque::new(),
             unsynced_files: Vec::new(),
@@ -397,6 +407,7 @@ impl PartitionLog {
             clock: shard.clock.clone(),
             preallocation: shard.preallocation.clone(),
             read_aheads: shard.read_aheads.clone(),
+            zeros: shard.zeros.clone(),
             read_chunk_bytes: shard.config.read_chunk_bytes.max(BLOCK_BYTES as usize),
         });
         let writer = glommio::spawn_local(writer_loop(shared.clone())).detach();

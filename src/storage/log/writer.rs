@@ -220,6 +220,7 @@ pub(super) fn update_high_watermark(shared: &LogShared) {
 /// What the writer does next.
 enum WriterStep {
     Issue(WriteJob),
+    Zero(zero_ahead::ZeroJob),
     Seal(i64),
     Wait,
     Exit,
@@ -229,18 +230,21 @@ enum WriterStep {
 /// `WRITES_IN_FLIGHT_MAX` at once, but never one that overlaps a write still
 /// in flight (the carried partial block), and a segment is sealed only once
 /// all its writes are done.
-fn next_writer_step(st: &mut LogState) -> WriterStep {
+fn next_writer_step(st: &mut LogState, zero_lead: u64) -> WriterStep {
     if st.failed.is_some() {
         return WriterStep::Exit;
     }
     let busy = st.in_flight.len() >= WRITES_IN_FLIGHT_MAX;
     let last = st.in_flight.back().map(|w| (w.segment_base, w.end_pos));
-    let overlaps = |segment_base: i64, pos: u64| {
-        last.is_some_and(|(base, end)| base == segment_base && pos < end)
+    let zero = &st.zero;
+    let overlaps = |segment_base: i64, pos: u64, end: u64| {
+        last.is_some_and(|(base, last_end)| base == segment_base && pos < last_end)
+            || zero.overlaps(segment_base, pos, end)
     };
+    let zeroing = zero.in_flight.is_some();
     match st.queue.front() {
         Some(WriteJob::Seal { segment_base }) => {
-            if st.in_flight.is_empty() {
+            if st.in_flight.is_empty() && !zeroing {
                 let base = *segment_base;
                 st.queue.pop_front();
                 WriterStep::Seal(base)
@@ -249,32 +253,43 @@ fn next_writer_step(st: &mut LogState) -> WriterStep {
             }
         }
         Some(WriteJob::Data {
-            segment_base, pos, ..
+            segment_base,
+            pos,
+            len,
+            ..
         }) => {
-            if busy || overlaps(*segment_base, *pos) {
+            if busy || overlaps(*segment_base, *pos, *pos + *len as u64) {
                 WriterStep::Wait
             } else {
                 WriterStep::Issue(st.queue.pop_front().expect("front exists"))
             }
         }
         None if st.tail.dirty => {
-            if busy || overlaps(st.tail.segment_base, st.tail.pos) {
+            let end = st.tail.pos + round_up(st.tail.len, BLOCK_BYTES as usize) as u64;
+            if busy || overlaps(st.tail.segment_base, st.tail.pos, end) {
                 WriterStep::Wait
             } else {
                 WriterStep::Issue(take_tail(st, true))
             }
         }
-        None if st.closing && st.in_flight.is_empty() => WriterStep::Exit,
-        None => WriterStep::Wait,
+        None if st.closing && st.in_flight.is_empty() && !zeroing => WriterStep::Exit,
+        None => match zero_ahead::next_zero_job(st, zero_lead) {
+            Some(job) => WriterStep::Zero(job),
+            None => WriterStep::Wait,
+        },
     }
 }
 
 pub(super) async fn writer_loop(shared: Rc<LogShared>) {
     let mut backoff = RETRY_BACKOFF_MIN;
     loop {
-        let step = next_writer_step(&mut shared.state.borrow_mut());
+        let step = next_writer_step(&mut shared.state.borrow_mut(), shared.zeros.lead());
         let result = match step {
             WriterStep::Exit => return,
+            WriterStep::Zero(job) => {
+                glommio::spawn_local(zero_ahead::write_zeros(shared.clone(), job)).detach();
+                Ok(())
+            }
             WriterStep::Wait => {
                 shared.writer_wake.wait().await;
                 Ok(())
@@ -412,14 +427,26 @@ pub(super) async fn segment_file(
             file
         }
     };
-    if end > allocated {
+    // A busy log that writes zeros ahead allocates at least their lead
+    // ahead of its data while the shard's budget has room.
+    let lead = shared.zeros.lead();
+    let early = lead > 0
+        && end + lead > allocated
+        && allocated < limit
+        && shared.state.borrow().preallocate_step >= zero_ahead::ZERO_FROM_STEP_BYTES;
+    if end > allocated || early {
         // Ahead of this write by the partition's next step, as far as the
         // shard's budget allows; never past the segment's size limit.
         let target = {
             let mut st = shared.state.borrow_mut();
             let step = preallocation::next_step(st.preallocate_step, step_max);
-            st.preallocate_step = step;
             let wanted = (allocated + step).min(limit).max(end) - end;
+            if end <= allocated && shared.preallocation.room() + st.preallocate_charged < wanted {
+                // Early, and the shard's budget cannot cover the whole
+                // step: allocate when the data needs it.
+                return Ok(file);
+            }
+            st.preallocate_step = step;
             let ahead = shared
                 .preallocation
                 .charge(&mut st.preallocate_charged, wanted);
