@@ -13,7 +13,8 @@ use crate::config::{Acks, Workload};
 use crate::stats::{CoreStats, Percentiles};
 use crate::{Config, Error};
 
-/// One second of the measurement, for the throughput-over-time plot.
+/// One second of the measurement, for the throughput- and
+/// latency-over-time plots: a stall shows at the second it happened.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct Second {
     /// Seconds since the measurement began, at the end of this interval.
@@ -21,16 +22,28 @@ pub struct Second {
     pub msg_per_s: f64,
     pub mb_per_s: f64,
     pub consumed_per_s: f64,
+    /// Publish latency (from the intended send time) of the records
+    /// acknowledged in this interval, in microseconds; 0 when none were.
+    pub publish_p99_us: u64,
+    pub publish_p999_us: u64,
+    pub publish_max_us: u64,
+    /// End-to-end latency of the records consumed in this interval.
+    pub e2e_p99_us: u64,
 }
 
 impl Second {
     pub fn of(t: f64, secs: f64, interval: &CoreStats) -> Second {
         let secs = secs.max(1e-9);
+        let publish = Percentiles::of(&interval.publish_intended);
         Second {
             t,
             msg_per_s: interval.produced as f64 / secs,
             mb_per_s: interval.produced_bytes as f64 / secs / 1e6,
             consumed_per_s: interval.consumed as f64 / secs,
+            publish_p99_us: publish.p99,
+            publish_p999_us: publish.p999,
+            publish_max_us: publish.max,
+            e2e_p99_us: Percentiles::of(&interval.e2e).p99,
         }
     }
 }
@@ -673,11 +686,44 @@ pub fn render_html(s: &Summary) -> String {
         false,
         true,
     );
+    let over_time: Vec<(&str, Vec<(f64, f64)>)> = [
+        (
+            "publish p99",
+            (|p: &Second| p.publish_p99_us) as fn(&Second) -> u64,
+        ),
+        ("publish p99.9", |p: &Second| p.publish_p999_us),
+        ("publish max", |p: &Second| p.publish_max_us),
+        ("end-to-end p99", |p: &Second| p.e2e_p99_us),
+    ]
+    .into_iter()
+    .map(|(name, value)| {
+        let points = s
+            .timeline
+            .iter()
+            .filter(|p| value(p) > 0)
+            .map(|p| (p.t, value(p) as f64 / 1000.0))
+            .collect::<Vec<_>>();
+        (name, points)
+    })
+    .filter(|(_, points)| !points.is_empty())
+    .collect();
+    let latency_time_svg = if over_time.is_empty() {
+        String::new()
+    } else {
+        svg_chart(
+            "Latency over time (each second's acknowledged records)",
+            &over_time,
+            &t_ticks,
+            "latency (ms, log scale)",
+            true,
+            true,
+        )
+    };
     let json = serde_json::to_string_pretty(s).unwrap_or_default();
     format!(
         "<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>loadgen {topic}</title>\
          <style>body{{font-family:sans-serif;margin:2em}}pre{{background:#f6f6f6;padding:1em}}</style></head>\
-         <body><h1>loadgen: {workload:?} on {bootstrap}</h1><pre>{text}</pre>{latency_svg}<br>{throughput_svg}\
+         <body><h1>loadgen: {workload:?} on {bootstrap}</h1><pre>{text}</pre>{latency_svg}<br>{throughput_svg}<br>{latency_time_svg}\
          <details><summary>JSON summary</summary><pre>{json}</pre></details></body></html>\n",
         topic = esc(&s.topic),
         workload = s.workload,
@@ -865,6 +911,10 @@ mod tests {
                 msg_per_s: 100.0,
                 mb_per_s: 0.01,
                 consumed_per_s: 0.0,
+                publish_p99_us: 900,
+                publish_p999_us: 1500,
+                publish_max_us: 2000,
+                e2e_p99_us: 0,
             }],
             histograms: Histograms {
                 publish_intended: h.clone(),
@@ -875,7 +925,11 @@ mod tests {
         let html = render_html(&s);
         assert!(html.contains("Latency by percentile"));
         assert!(html.contains("Throughput over time"));
-        assert_eq!(html.matches("<svg").count(), 2);
+        // Each second's p99, p99.9 and max; no end-to-end line with nothing consumed.
+        assert!(html.contains("Latency over time"));
+        assert!(html.contains("publish p99.9") && html.contains("publish max"));
+        assert!(!html.contains("end-to-end p99"));
+        assert_eq!(html.matches("<svg").count(), 3);
         assert!(!html.contains("<script"));
         assert!(!html.contains("http://") || html.contains("http://www.w3.org/2000/svg"));
         assert!(html.contains("t&lt;x&gt;"));
