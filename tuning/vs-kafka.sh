@@ -230,6 +230,11 @@ for round in $(seq "$repeat"); do
         if [ -z "$held" ]; then
           log "p100-kafka-rate: sweeping Kafka for the highest rate with p99 <= ${hold_p99_ms} ms"
           start_broker kafka
+          # A fresh Kafka's first seconds under load (JIT, the new topic's
+          # partitions) would fail the sweep's first trial: warm it first.
+          taskset -c "$loadgen_core" "$bin/loadgen" produce --bootstrap "127.0.0.1:$port" "${common[@]}" \
+            --cores "$loadgen_core" --quiet --record-size 100 --acks 1 --rate 100000 --warmup 0s \
+            --duration "${warmup}s" >"$runs/p100-kafka-rate-warmup.txt" 2>&1 || true
           taskset -c "$loadgen_core" "$bin/loadgen" sweep --bootstrap "127.0.0.1:$port" "${common[@]}" \
             --cores "$loadgen_core" --quiet --record-size 100 --acks 1 --p99-ms "$hold_p99_ms" \
             --start-rate 100000 --max-rate 1000000 --steps 4 --warmup 5s --duration 5s \
