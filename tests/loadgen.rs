@@ -101,6 +101,14 @@ fn produce_matches_broker(options: BrokerOptions, topic: &str) -> loadgen::Summa
     );
     assert!(s.publish_latency_us.count == s.records && s.publish_latency_us.p50 > 0);
     assert!(s.publish_latency_us.p99 >= s.publish_latency_from_send_us.p99 / 2);
+    // Loadgen's own lateness is measured at a fixed rate, once per batch
+    // handed over while measuring: at least one, at most one per record.
+    let late = s.schedule_lateness_us;
+    assert!(
+        late.count > 0 && late.count <= s.records,
+        "{late:?} for {} records",
+        s.records
+    );
     s
 }
 

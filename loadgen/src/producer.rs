@@ -263,7 +263,9 @@ async fn generate(p: &Rc<Producer>, schedule: Schedule, producer_index: usize) {
             acc.intended_us.push(intended);
             acc.records += 1;
             if acc.records == capacity {
-                p.seal(slot, acc);
+                // Due once its last record is: an ideal client hands a full
+                // batch over at that moment.
+                p.seal(slot, acc, (rate > 0).then_some(intended));
                 if key.is_none() {
                     sticky = (sticky + 1) % partitions;
                 }
@@ -275,7 +277,8 @@ async fn generate(p: &Rc<Producer>, schedule: Schedule, producer_index: usize) {
         let now = clock.now_us();
         for (slot, acc) in accs.iter_mut().enumerate() {
             if acc.records > 0 && now >= acc.first_us + linger_us {
-                p.seal(slot, acc);
+                let due = acc.first_us + linger_us;
+                p.seal(slot, acc, (rate > 0).then_some(due));
                 if slot == sticky && cfg.key_distribution == KeyDistribution::None {
                     sticky = (sticky + 1) % partitions;
                 }
@@ -317,15 +320,28 @@ async fn generate(p: &Rc<Producer>, schedule: Schedule, producer_index: usize) {
     }
     for (slot, acc) in accs.iter_mut().enumerate() {
         if acc.records > 0 {
-            p.seal(slot, acc);
+            p.seal(slot, acc, None);
         }
     }
 }
 
 impl Producer {
     /// Queues a partition's batch on its leader's link and gives the
-    /// accumulator fresh buffers.
-    fn seal(&self, slot: usize, acc: &mut Accumulator) {
+    /// accumulator fresh buffers. `due_us`: when the schedule meant the
+    /// batch to be handed over (its last record's intended time, or the
+    /// end of its linger); how late this is counts as the generator's own
+    /// lateness against its schedule.
+    fn seal(&self, slot: usize, acc: &mut Accumulator, due_us: Option<u64>) {
+        if let Some(due) = due_us {
+            if self.ctx.run.phase() >= PHASE_MEASURE {
+                let late = self.ctx.clock().now_us().saturating_sub(due);
+                self.ctx
+                    .stats
+                    .borrow_mut()
+                    .schedule_lateness
+                    .saturating_record(late);
+            }
+        }
         let buf = self
             .buffers
             .borrow_mut()

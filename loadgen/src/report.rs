@@ -113,6 +113,9 @@ pub struct Summary {
     pub publish_latency_us: Percentiles,
     /// From the time the request was written to the socket.
     pub publish_latency_from_send_us: Percentiles,
+    /// How late loadgen itself handed batches over against its schedule
+    /// (fixed rates only; all zero at --rate 0).
+    pub schedule_lateness_us: Percentiles,
     pub e2e_latency_us: Percentiles,
     /// Failure events (error responses, disconnects, timeouts).
     pub errors: u64,
@@ -232,6 +235,7 @@ pub fn summarize(
         per_broker,
         publish_latency_us: Percentiles::of(&all.publish_intended),
         publish_latency_from_send_us: Percentiles::of(&all.publish_sent),
+        schedule_lateness_us: Percentiles::of(&all.schedule_lateness),
         e2e_latency_us: Percentiles::of(&all.e2e),
         errors: all.error_events(),
         failed_records: all.failed_records,
@@ -388,6 +392,11 @@ pub fn render_text(s: &Summary) -> String {
         &s.publish_latency_from_send_us,
     );
     latency_row(&mut out, "end-to-end", &s.e2e_latency_us);
+    latency_row(
+        &mut out,
+        "loadgen lateness (schedule)",
+        &s.schedule_lateness_us,
+    );
     for n in &s.notes {
         let _ = writeln!(out, "  note: {n}");
     }
@@ -900,6 +909,7 @@ mod tests {
             per_broker: Vec::new(),
             publish_latency_us: Percentiles::of(&h),
             publish_latency_from_send_us: Percentiles::of(&h),
+            schedule_lateness_us: Percentiles::default(),
             e2e_latency_us: Percentiles::default(),
             errors: 0,
             failed_records: 0,

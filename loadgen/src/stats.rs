@@ -80,6 +80,9 @@ pub struct CoreStats {
     pub publish_sent: Histogram<u64>,
     /// End-to-end latency: consumer receipt minus the producer's stamp.
     pub e2e: Histogram<u64>,
+    /// How late the generator handed batches over against its schedule
+    /// (fixed rates only): the load generator's own share of the latency.
+    pub schedule_lateness: Histogram<u64>,
 }
 
 impl Default for CoreStats {
@@ -96,6 +99,7 @@ impl Default for CoreStats {
             publish_intended: new_histogram(),
             publish_sent: new_histogram(),
             e2e: new_histogram(),
+            schedule_lateness: new_histogram(),
         }
     }
 }
@@ -130,6 +134,7 @@ impl CoreStats {
         let _ = self.publish_intended.add(&other.publish_intended);
         let _ = self.publish_sent.add(&other.publish_sent);
         let _ = self.e2e.add(&other.e2e);
+        let _ = self.schedule_lateness.add(&other.schedule_lateness);
     }
 
     /// Hands over what was gathered and starts afresh.
