@@ -178,6 +178,12 @@ pub struct Config {
     /// (lower latency) for a busier loadgen core.
     #[arg(long, default_value_t = 0)]
     pub spin_us: u64,
+    /// At fixed rates the generator's timer ends this long before a batch
+    /// is due and the generator turns the reactor until then: a wake-up
+    /// from an idle CPU (tens of microseconds in a VM) does not make the
+    /// schedule late. 0: timer only.
+    #[arg(long, default_value_t = 100)]
+    pub precise_wake_us: u64,
     /// No progress lines, only the summary.
     #[arg(long)]
     pub quiet: bool,
@@ -357,6 +363,7 @@ mod tests {
         let c = Config::from_args(Workload::Produce, ["--rate", "1000"]).unwrap();
         assert_eq!(c.batch_bytes, 16384);
         assert_eq!(c.linger_ms, 5);
+        assert_eq!(c.precise_wake_us, 100);
         assert_eq!(c.acks, Acks::All);
         assert_eq!(c.max_in_flight, 5);
         assert_eq!(c.rate, 1000);

@@ -69,12 +69,17 @@ impl Clock {
         self.base_epoch_us + t_us
     }
 
-    /// Sleeps until `t_us`: a timer for the bulk of the wait; the executor
-    /// wakes a little early at worst, never spins.
-    pub async fn sleep_until(&self, t_us: u64) {
+    /// Sleeps until `t_us`: a timer for the bulk of the wait, ending
+    /// `precise_us` early; then the task keeps the reactor turning (other
+    /// tasks and the sockets still run) until the moment comes, so waking
+    /// from an idle CPU does not make the schedule late.
+    pub async fn sleep_until(&self, t_us: u64, precise_us: u64) {
         let now = self.now_us();
-        if t_us > now {
-            glommio::timer::sleep(Duration::from_micros(t_us - now)).await;
+        if t_us > now + precise_us {
+            glommio::timer::sleep(Duration::from_micros(t_us - now - precise_us)).await;
+        }
+        while precise_us > 0 && self.now_us() < t_us {
+            glommio::timer::sleep(Duration::from_micros(1)).await;
         }
     }
 }

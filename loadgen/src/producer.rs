@@ -316,7 +316,7 @@ async fn generate(p: &Rc<Producer>, schedule: Schedule, producer_index: usize) {
         }
         // Wake at least every 10 ms to notice the end of the run.
         wake_us = wake_us.min(now + 10_000);
-        clock.sleep_until(wake_us).await;
+        clock.sleep_until(wake_us, cfg.precise_wake_us).await;
     }
     for (slot, acc) in accs.iter_mut().enumerate() {
         if acc.records > 0 {

@@ -63,6 +63,9 @@ pub struct CoreFigures {
     pub busy_pct: Option<f64>,
 }
 
+/// Schedule lateness p99 below which a busy generator kept its schedule.
+const LATE_WARN_US: u64 = 1000;
+
 /// Past this share of busy time, the summary warns that the load
 /// generator itself may be the bottleneck.
 pub const BUSY_WARN_PCT: f64 = 90.0;
@@ -203,12 +206,27 @@ pub fn summarize(
     if consume_only {
         notes.push("consume: MB/s counts record batch bytes fetched".to_string());
     }
+    // At a fixed rate with precise wake-ups the generator's core is busy
+    // while it waits out the last microseconds before each batch is due:
+    // whether it kept its schedule is what its lateness says.
+    let lateness = Percentiles::of(&all.schedule_lateness);
+    let waits_busy = cfg.rate > 0 && cfg.precise_wake_us > 0 && cfg.produces();
     for c in &per_core {
         if let Some(busy) = c.busy_pct.filter(|&b| b >= BUSY_WARN_PCT) {
             let core = c.core.map_or("(unpinned)".to_string(), |c| c.to_string());
-            notes.push(format!(
-                "loadgen core {core} was {busy:.0}% busy: the load generator may be the bottleneck"
-            ));
+            if waits_busy && lateness.count > 0 && lateness.p99 < LATE_WARN_US {
+                notes.push(format!(
+                    "loadgen core {core} was {busy:.0}% busy, partly waiting out the moments \
+                     before batches were due (--precise-wake-us); it kept its schedule \
+                     (lateness p99 {} ms)",
+                    ms(lateness.p99)
+                ));
+            } else {
+                notes.push(format!(
+                    "loadgen core {core} was {busy:.0}% busy: the load generator may be the \
+                     bottleneck"
+                ));
+            }
         }
     }
     if cfg.rate == 0 && cfg.produces() {
