@@ -13,11 +13,12 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 /// Every item check.sh reports, in order (tuning/README.md documents each).
-const ITEMS: [&str; 14] = [
+const ITEMS: [&str; 15] = [
     "cores",
     "io_uring",
     "memlock",
     "o_direct",
+    "mount_times",
     "cpu_governor",
     "thp",
     "thp_defrag",
@@ -239,6 +240,7 @@ fn a_host_without_proc_sys_or_sys_files_gets_info_not_errors() {
     assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
     let rows = checked_report(&out);
     for item in [
+        "mount_times",
         "cpu_governor",
         "thp",
         "thp_defrag",
@@ -264,6 +266,48 @@ fn a_host_without_proc_sys_or_sys_files_gets_info_not_errors() {
             "{script}"
         );
     }
+}
+
+/// This host's mount table under `root`, every mount with `lazytime`
+/// (`with`) or without it, and the mount point and file system type of
+/// `path` as findmnt names them.
+fn fake_mount_table(root: &Path, path: &Path, with: bool) -> (String, String) {
+    let real = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let mut table = String::new();
+    for line in real.lines() {
+        // Fields: id parent dev root target options [optional...] - fstype source super-options.
+        let mut fields: Vec<String> = line.split(' ').map(str::to_string).collect();
+        let strip = |opts: &str| -> String {
+            opts.split(',')
+                .filter(|o| *o != "lazytime")
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        fields[5] = strip(&fields[5]);
+        if with {
+            fields[5].push_str(",lazytime");
+        }
+        let last = fields.len() - 1;
+        fields[last] = strip(&fields[last]);
+        table.push_str(&fields.join(" "));
+        table.push('\n');
+    }
+    write(root, "proc/self/mountinfo", &table);
+    let out = Command::new("findmnt")
+        .args(["-n", "-r", "-o", "TARGET,FSTYPE", "-T"])
+        .arg(path)
+        .output()
+        .expect("findmnt");
+    let line = text(&out.stdout);
+    let mut words = line.split_whitespace();
+    let target = words.next().expect("mount point").to_string();
+    let fstype = words.next().expect("fs type").to_string();
+    (target, fstype)
+}
+
+/// File systems whose mount options check.sh judges for lazytime.
+fn judges_times(fstype: &str) -> bool {
+    ["ext4", "ext3", "xfs", "btrfs", "f2fs"].contains(&fstype)
 }
 
 fn write(root: &Path, path: &str, contents: &str) {
@@ -393,6 +437,7 @@ fn a_badly_tuned_host_gets_warnings_and_the_exact_fixes() {
     let root = temp_dir();
     let core = first_allowed_core();
     let (online, faked_disk) = bad_host(root.path(), dir.path(), core);
+    let (target, fstype) = fake_mount_table(root.path(), dir.path(), false);
     let data = dir.path().to_str().unwrap();
     let core_arg = core.to_string();
     let args = ["--data-dir", data, "--cores", &core_arg];
@@ -414,6 +459,9 @@ fn a_badly_tuned_host_gets_warnings_and_the_exact_fixes() {
     ];
     if faked_disk {
         warned.push("disk_scheduler");
+    }
+    if judges_times(&fstype) {
+        warned.push("mount_times");
     }
     for item in &warned {
         assert_eq!(severity_of(&rows, item), "WARN", "{item}: {rows:?}");
@@ -453,6 +501,10 @@ fn a_badly_tuned_host_gets_warnings_and_the_exact_fixes() {
     ];
     if faked_disk {
         expected.push("echo none > /sys/block/nvme0n1/queue/scheduler");
+    }
+    let remount = format!("mount -o remount,lazytime {target}");
+    if judges_times(&fstype) {
+        expected.push(remount.as_str());
     }
     for cmd in &expected {
         assert!(commands.contains(cmd), "missing {cmd:?} in:\n{script}");
@@ -514,6 +566,7 @@ fn a_well_tuned_host_needs_nothing() {
     write(r, "proc/sys/net/core/wmem_max", "16777216\n");
     write(r, "proc/sys/net/ipv4/tcp_rmem", "4096 131072 16777216\n");
     write(r, "proc/sys/net/ipv4/tcp_wmem", "4096 16384 16777216\n");
+    let (_, fstype) = fake_mount_table(r, dir.path(), true);
     let core = first_allowed_core();
     write(
         r,
@@ -540,6 +593,8 @@ fn a_well_tuned_host_needs_nothing() {
     ] {
         assert_eq!(severity_of(&rows, item), "OK", "{item}: {rows:?}");
     }
+    let times = if judges_times(&fstype) { "OK" } else { "INFO" };
+    assert_eq!(severity_of(&rows, "mount_times"), times, "{rows:?}");
     let script = text(&tune_dry_run(&args, Some(r)).stdout);
     for item in ["io_uring", "cpu_governor", "thp", "swappiness", "tcp_rmem"] {
         assert!(

@@ -15,7 +15,7 @@
 # VMs) make an item INFO, never an error. Meant to be sourced by bash.
 
 # The items, in the order they are reported.
-ITEMS=(cores io_uring memlock o_direct cpu_governor thp thp_defrag swappiness
+ITEMS=(cores io_uring memlock o_direct mount_times cpu_governor thp thp_defrag swappiness
   irq_affinity disk_scheduler nofile somaxconn tcp_rmem tcp_wmem)
 
 # glommio's I/O memory per shard when it may lock all it wants (the
@@ -230,6 +230,44 @@ item_o_direct() {
     ADVICE=("put the data directory on ext4 or xfs (--data-dir)")
   fi
   rm -f "$probe"
+}
+
+# The data directory's file system should keep file times in memory
+# (lazytime): each O_DIRECT write updates the segment's mtime, which
+# otherwise takes a journal handle, and that waits while the commit forced
+# by an fdatasync in progress runs.
+item_mount_times() {
+  local dir line target fstype opts tab=()
+  dir=$(existing_dir "$DATA_DIR")
+  REC="lazytime on the data directory's file system"
+  if [ -n "$R" ]; then
+    if [ ! -r "$R/proc/self/mountinfo" ]; then
+      SEV=INFO CUR="no mount table to read"
+      return
+    fi
+    tab=(--tab-file "$R/proc/self/mountinfo")
+  fi
+  line=$(findmnt -n -r -o TARGET,FSTYPE,OPTIONS ${tab[@]+"${tab[@]}"} -T "$dir" 2>/dev/null | head -n 1)
+  if [ -z "$line" ]; then
+    SEV=INFO CUR="the mount holding $dir is not shown"
+    return
+  fi
+  read -r target fstype opts <<<"$line"
+  case $fstype in
+    ext4 | ext3 | xfs | btrfs | f2fs) ;;
+    *)
+      SEV=INFO CUR="$dir is on $fstype ($target)"
+      return
+      ;;
+  esac
+  if [[ ,$opts, == *,lazytime,* ]]; then
+    SEV=OK CUR="$target ($fstype) is mounted with lazytime"
+  else
+    SEV=WARN CUR="$target ($fstype) is mounted without lazytime"
+    FIXES=("mount -o remount,lazytime $target")
+    ADVICE=("add lazytime to the options of $target in /etc/fstab so it lasts past a reboot")
+    NOTE="each O_DIRECT write updates the segment's mtime; without lazytime that takes a journal handle, which waits behind the commit of any fdatasync in progress (1,000 msg/s, 100 B: publish p99.9 2.4-3.6 ms -> 1.3-1.6 ms on the development VM)"
+  fi
 }
 
 item_cpu_governor() {
