@@ -80,16 +80,12 @@ fn init_logging(level: Option<&str>) {
 /// the flags, then the overrides.
 pub fn build_config(cli: &Cli) -> Result<BrokerConfig, String> {
     let mut config = BrokerConfig::default();
-    let mut advertise_given = false;
     if let Some(path) = &cli.config {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("reading {}: {e}", path.display()))?;
         config
             .apply_properties(&path.display().to_string(), &text)
             .map_err(|e| e.to_string())?;
-        advertise_given |= text
-            .lines()
-            .any(|l| l.trim_start().starts_with("advertised.listeners"));
     }
     let mut set = |k: &str, v: &str| config.set(k, v).map_err(|e| e.to_string());
     if let Some(v) = &cli.listen {
@@ -97,7 +93,6 @@ pub fn build_config(cli: &Cli) -> Result<BrokerConfig, String> {
     }
     if let Some(v) = &cli.advertise {
         set("advertised.listeners", v)?;
-        advertise_given = true;
     }
     if let Some(v) = &cli.data_dir {
         set("log.dirs", &v.display().to_string())?;
@@ -113,11 +108,8 @@ pub fn build_config(cli: &Cli) -> Result<BrokerConfig, String> {
             .split_once('=')
             .ok_or_else(|| format!("--override {o:?}: expected KEY=VALUE"))?;
         set(k.trim(), v.trim())?;
-        advertise_given |= k.trim() == "advertised.listeners";
     }
-    if !advertise_given {
-        config.advertise.1 = config.listen.port();
-    }
+    config.finish().map_err(|e| e.to_string())?;
     Ok(config)
 }
 
@@ -275,13 +267,21 @@ pub fn run(mut config: BrokerConfig) -> Result<(), String> {
     config.groups.offsets_partitions =
         crate::group::resolve_offsets_partitions(&data_dir, config.groups.offsets_partitions)?;
 
-    let mut addrs = vec![config.listen];
-    if config.listener_mode == ListenerMode::PerShard {
-        addrs.extend((0..shards).map(|i| per_shard_addr(&config, i)));
-    }
+    let quorum = quorum_config(&config, shards)?;
+    let mut addrs = client_addrs(&config, shards);
+    addrs.extend(quorum.as_ref().map(|q| q.listen));
     for addr in addrs {
         wait_for_port(addr)?;
     }
+    let quorum_status = quorum.as_ref().map(|q| {
+        let ids: Vec<i32> = q.voters.iter().map(|v| v.node_id).collect();
+        let status = crate::cluster::QuorumStatus::new(q.node_id, &ids);
+        let image = crate::cluster::MetadataImage::new();
+        (
+            Arc::new(std::sync::RwLock::new(status)),
+            Arc::new(std::sync::RwLock::new(image)),
+        )
+    });
 
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -302,6 +302,8 @@ pub fn run(mut config: BrokerConfig) -> Result<(), String> {
         let quotas = quotas.clone();
         let metadata = metadata.clone();
         let mesh = mesh.clone();
+        let quorum = quorum.clone();
+        let quorum_status = quorum_status.clone();
         let (stop, ready, drained, failed) =
             (stop.clone(), ready.clone(), drained.clone(), failed.clone());
         let mut builder = LocalExecutorBuilder::new(Placement::Fixed(core))
@@ -328,8 +330,13 @@ pub fn run(mut config: BrokerConfig) -> Result<(), String> {
                 let id = mesh.as_ref().map_or(0, |(s, _)| s.peer_id());
                 let span = info_span!("shard", id);
                 let _entered = span.enter();
+                let cluster = ClusterRole {
+                    quorum,
+                    status: quorum_status,
+                };
                 if let Err(e) = shard_main(
-                    id, core, config, metadata, mesh, quotas, &stop, &ready, &drained, shards,
+                    id, core, config, metadata, mesh, quotas, cluster, &stop, &ready, &drained,
+                    shards,
                 )
                 .await
                 {
@@ -385,6 +392,124 @@ fn raise_open_files_limit() {
     }
 }
 
+/// The client listeners: the shared port and, in per-shard mode, one per
+/// shard. None on a controller-only node.
+fn client_addrs(config: &BrokerConfig, shards: usize) -> Vec<std::net::SocketAddr> {
+    if config.kraft.roles.is_some_and(|r| !r.broker) {
+        return Vec::new();
+    }
+    let mut addrs = vec![config.listen];
+    if config.listener_mode == ListenerMode::PerShard {
+        addrs.extend((0..shards).map(|i| per_shard_addr(config, i)));
+    }
+    addrs
+}
+
+/// The node ids this process answers for: `node.id`, and in per-shard
+/// mode one more per further shard.
+fn own_node_ids(config: &BrokerConfig, shards: usize) -> std::ops::Range<i64> {
+    let base = i64::from(config.node_id);
+    match config.listener_mode {
+        ListenerMode::PerShard => base..base + shards as i64,
+        ListenerMode::Single => base..base + 1,
+    }
+}
+
+/// The quorum member's settings on a controller, after the checks that
+/// need the shard count: the process's node ids (one per shard in
+/// per-shard mode) hold no other voter, and the controller port is none of
+/// the client ports.
+fn quorum_config(
+    config: &BrokerConfig,
+    shards: usize,
+) -> Result<Option<crate::cluster::QuorumConfig>, String> {
+    let Some(roles) = config.kraft.roles else {
+        return Ok(None);
+    };
+    let ids = own_node_ids(config, shards);
+    if let Some(v) = config
+        .kraft
+        .voters
+        .iter()
+        .find(|v| v.id != config.node_id && ids.contains(&i64::from(v.id)))
+    {
+        return Err(format!(
+            "controller.quorum.voters: voter id {} falls among this node's ids {}..={} (node.id={} and one id per shard in per-shard listener mode); give nodes node.id values at least the shard count apart, e.g. 1000, 2000, 3000",
+            v.id,
+            ids.start,
+            ids.end - 1,
+            config.node_id
+        ));
+    }
+    if !roles.controller {
+        warn!("process.roles=broker: this node serves clients on its own; broker registration with the quorum is not implemented yet");
+        return Ok(None);
+    }
+    let listen = config
+        .controller_listen
+        .ok_or("a controller needs a controller listener (controller.listener.names)")?;
+    let collides = |a: std::net::SocketAddr| {
+        a.port() == listen.port()
+            && (a.ip() == listen.ip() || a.ip().is_unspecified() || listen.ip().is_unspecified())
+    };
+    if let Some(a) = client_addrs(config, shards)
+        .into_iter()
+        .find(|&a| collides(a))
+    {
+        return Err(format!(
+            "listeners: the controller listener {listen} collides with the client listener {a} (per-shard listener mode uses the client port + 1 + shard for each shard)"
+        ));
+    }
+    let mut voters = Vec::new();
+    for v in &config.kraft.voters {
+        use std::net::ToSocketAddrs;
+        let addr = (v.host.as_str(), v.port)
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut a| a.next())
+            .ok_or_else(|| {
+                format!(
+                    "controller.quorum.voters: cannot resolve the host {} of voter {}",
+                    v.host, v.id
+                )
+            })?;
+        voters.push(crate::cluster::VoterAddr {
+            node_id: v.id,
+            addr,
+        });
+    }
+    let kraft = &config.kraft;
+    let broker = roles.broker.then(|| crate::cluster::BrokerIdentity {
+        broker_id: config.node_id,
+        endpoints: crate::shard::local_nodes(config, shards)
+            .into_iter()
+            .map(|n| crate::cluster::Endpoint {
+                node_id: n.node_id,
+                host: n.host,
+                port: n.port as u16,
+            })
+            .collect(),
+        rack: config.kraft.rack.clone(),
+    });
+    Ok(Some(crate::cluster::QuorumConfig {
+        node_id: config.node_id,
+        voters,
+        listen,
+        fetch_timeout: Duration::from_millis(kraft.fetch_timeout_ms),
+        request_timeout: Duration::from_millis(kraft.request_timeout_ms),
+        session_timeout: Duration::from_millis(kraft.broker_session_timeout_ms),
+        broker,
+        snapshot_bytes: kraft.snapshot_bytes,
+    }))
+}
+
+/// What a shard does for the cluster: shard 0 of a controller runs the
+/// quorum member; every shard of a controller can read its status.
+struct ClusterRole {
+    quorum: Option<crate::cluster::QuorumConfig>,
+    status: Option<(crate::cluster::SharedStatus, crate::cluster::SharedImage)>,
+}
+
 fn per_shard_addr(config: &BrokerConfig, shard: usize) -> std::net::SocketAddr {
     let mut a = config.listen;
     a.set_port(config.listen.port() + 1 + shard as u16);
@@ -402,6 +527,7 @@ async fn shard_main(
         glommio::channels::channel_mesh::Receivers<Job>,
     )>,
     quotas: Arc<ConnectionQuotas>,
+    cluster: ClusterRole,
     stop: &AtomicBool,
     ready: &AtomicUsize,
     drained: &AtomicUsize,
@@ -425,9 +551,23 @@ async fn shard_main(
     let shard = Shard::start(config.clone(), storage, metadata, mesh)
         .await
         .map_err(|e| format!("opening partitions: {e}"))?;
-    let mut addrs = vec![config.listen];
-    if config.listener_mode == ListenerMode::PerShard {
-        addrs.push(per_shard_addr(&config, id));
+    let mut quorum = None;
+    if let Some((status, image)) = cluster.status {
+        let _ = shard.quorum.set(status.clone());
+        let _ = shard.image.set(image.clone());
+        if let (0, Some(q)) = (id, cluster.quorum) {
+            quorum = Some(
+                crate::cluster::quorum::start(q, &config.data_dir, &shard.storage, status, image)
+                    .await?,
+            );
+        }
+    }
+    let mut addrs = Vec::new();
+    if config.kraft.roles.is_none_or(|r| r.broker) {
+        addrs.push(config.listen);
+        if config.listener_mode == ListenerMode::PerShard {
+            addrs.push(per_shard_addr(&config, id));
+        }
     }
     let network = crate::net::start(&shard, &addrs, quotas).map_err(|e| e.to_string())?;
     let n = ready.fetch_add(1, Ordering::SeqCst) + 1;
@@ -461,6 +601,9 @@ async fn shard_main(
         glommio::timer::sleep(Duration::from_millis(10)).await;
     }
     shard.close_partitions().await;
+    if let Some(q) = quorum {
+        q.stop().await;
+    }
     info!("partitions closed");
     Ok(())
 }

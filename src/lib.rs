@@ -18,6 +18,8 @@
 //! handler/     one module per Kafka API; errors.rs, the one table of Kafka codes
 //! shard/       a shard: its routing table, partitions, metadata copy, jobs;
 //!              the controller
+//! cluster/     the metadata quorum (raft-rs on shardlog's log storage, TCP
+//!              between controllers)
 //! group/       the group coordinator: membership state machine, timers,
 //!              committed offsets, the offsets log
 //! config       broker and topic configuration (Kafka key names)
@@ -35,6 +37,7 @@
 
 pub mod admin;
 pub mod boot;
+pub mod cluster;
 pub mod config;
 pub mod error_code;
 pub mod group;

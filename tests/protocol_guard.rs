@@ -282,6 +282,25 @@ fn describe_log_dirs(v: i16, n: Counts) -> DescribeLogDirsRequest {
     r
 }
 
+fn describe_quorum(v: i16, n: Counts) -> DescribeQuorumRequest {
+    use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
+    let mut r = DescribeQuorumRequest::default();
+    r.topics = vec_of(n, "topics", |i| {
+        let mut t = TopicData::default();
+        t.topic_name = topic(i);
+        t.partitions = vec_of(n, "topics.partitions", |p| {
+            let mut d = PartitionData::default();
+            d.partition_index = p as i32;
+            d.unknown_tagged_fields = tags(v, 0);
+            d
+        });
+        t.unknown_tagged_fields = tags(v, 0);
+        t
+    });
+    r.unknown_tagged_fields = tags(v, 0);
+    r
+}
+
 fn produce(v: i16, n: Counts) -> ProduceRequest {
     let mut r = ProduceRequest::default();
     r.transactional_id = Some(TransactionalId(s("txn-1")));
@@ -748,6 +767,14 @@ fn apis() -> Vec<Api> {
             4,
             2
         ),
+        api!(
+            "DescribeQuorum",
+            DescribeQuorumRequest,
+            describe_quorum,
+            0,
+            2,
+            0
+        ),
         api!("Produce", ProduceRequest, produce, 3, 12, 9),
         api!(
             "InitProducerId",
@@ -905,11 +932,11 @@ fn every_version_roundtrips_with_empty_null_and_default_requests() {
 #[test]
 fn version_count_matches_the_brief() {
     let per_api = [
-        5, 13, 6, 6, 4, 4, 3, 2, 2, 4, 10, 5, 9, 7, 3, 3, 5, 10, 6, 5, 6, 8, 9, 6, 6, 3, 1,
+        5, 13, 6, 6, 4, 4, 3, 2, 2, 4, 10, 5, 9, 7, 3, 3, 5, 10, 6, 5, 6, 8, 9, 6, 6, 3, 1, 3,
     ];
-    assert_eq!(apis().len(), 27);
+    assert_eq!(apis().len(), 28);
     assert_eq!(every_version().len(), per_api.iter().sum::<usize>());
-    assert_eq!(every_version().len(), 151);
+    assert_eq!(every_version().len(), 154);
 }
 
 #[test]

@@ -58,6 +58,9 @@ pub enum Refusal {
     /// ApiVersions newer than any served (answered in v0, KIP-511).
     #[error("ApiVersions version not supported")]
     ApiVersionsTooNew,
+    /// DescribeQuorum on a node that runs no metadata quorum.
+    #[error("this node runs no metadata quorum (process.roles is not set)")]
+    NoQuorum,
 }
 
 impl ToErrorCode for Refusal {
@@ -70,6 +73,7 @@ impl ToErrorCode for Refusal {
             Refusal::UnknownFetchSession => ErrorCode::FetchSessionIdNotFound,
             Refusal::UnsupportedEndpointType => ErrorCode::UnsupportedVersion,
             Refusal::ApiVersionsTooNew => ErrorCode::UnsupportedVersion,
+            Refusal::NoQuorum => ErrorCode::UnsupportedVersion,
         }
     }
 }

@@ -91,10 +91,35 @@ pub struct Shard {
     pub shutdown: latch::Latch,
     /// Connections open on this shard.
     pub connections: Cell<usize>,
+    /// The metadata quorum's view from this process, on controllers.
+    pub quorum: std::cell::OnceCell<crate::cluster::SharedStatus>,
+    /// The cluster's metadata image, in a cluster.
+    pub image: std::cell::OnceCell<crate::cluster::SharedImage>,
 }
 
 /// The shard that makes metadata changes.
 pub const CONTROLLER_SHARD: usize = 0;
+
+/// The nodes this process serves clients as: one for the broker, or one
+/// per shard in per-shard mode (shard i is node `node.id + i` on the
+/// advertised port + 1 + i).
+pub fn local_nodes(config: &BrokerConfig, shard_count: usize) -> Vec<Node> {
+    let (host, port) = &config.advertise;
+    match config.listener_mode {
+        ListenerMode::Single => vec![Node {
+            node_id: config.node_id,
+            host: host.clone(),
+            port: *port as i32,
+        }],
+        ListenerMode::PerShard => (0..shard_count)
+            .map(|i| Node {
+                node_id: config.node_id + i as i32,
+                host: host.clone(),
+                port: *port as i32 + 1 + i as i32,
+            })
+            .collect(),
+    }
+}
 
 /// Producer ids the controller hands a shard at once.
 const PRODUCER_ID_BLOCK: i64 = 1000;
@@ -139,6 +164,8 @@ impl Shard {
             groups,
             shutdown: latch::Latch::default(),
             connections: Cell::new(0),
+            quorum: std::cell::OnceCell::new(),
+            image: std::cell::OnceCell::new(),
         });
         if let Some(mut receivers) = receivers {
             for (_, stream) in receivers.streams() {
@@ -216,24 +243,27 @@ impl Shard {
         rx.await.map_err(|_| ShardGone(target))
     }
 
-    /// The nodes Metadata advertises: one for the broker, or one per shard
-    /// in per-shard mode.
+    /// The nodes Metadata advertises: this process's (one, or one per
+    /// shard in per-shard mode) and, in a cluster, those of every other
+    /// unfenced broker in the metadata image.
     pub fn nodes(&self) -> Vec<Node> {
-        let (host, port) = &self.config.advertise;
-        match self.config.listener_mode {
-            ListenerMode::Single => vec![Node {
-                node_id: self.config.node_id,
-                host: host.clone(),
-                port: *port as i32,
-            }],
-            ListenerMode::PerShard => (0..self.shard_count)
-                .map(|i| Node {
-                    node_id: self.config.node_id + i as i32,
-                    host: host.clone(),
-                    port: *port as i32 + 1 + i as i32,
-                })
-                .collect(),
+        let mut nodes = local_nodes(&self.config, self.shard_count);
+        if let Some(image) = self.image.get() {
+            let image = image.read().expect("image lock");
+            nodes.extend(
+                image
+                    .brokers
+                    .values()
+                    .filter(|b| !b.fenced && b.broker_id != self.config.node_id)
+                    .flat_map(|b| &b.endpoints)
+                    .map(|e| Node {
+                        node_id: e.node_id,
+                        host: e.host.clone(),
+                        port: i32::from(e.port),
+                    }),
+            );
         }
+        nodes
     }
 
     /// The node that leads partitions owned by `shard`.

@@ -138,6 +138,9 @@ impl BrokerOptions {
 /// and [`Broker::restart`]) `shardlog` process.
 pub struct Broker {
     options: BrokerOptions,
+    /// The loopback address it listens on (127.0.0.1 unless a cluster
+    /// fixture gave another).
+    host: std::net::Ipv4Addr,
     port: u16,
     dir: Option<tempfile::TempDir>,
     data_dir: PathBuf,
@@ -167,9 +170,31 @@ impl Broker {
     fn start_in(options: BrokerOptions, dir: tempfile::TempDir, data_dir: PathBuf) -> Broker {
         assert!(!options.cores.is_empty(), "at least one shard");
         let (port, port_locks) = reserve_ports(options.shards() as u16 + 2);
+        Broker::start_on(
+            options,
+            dir,
+            data_dir,
+            [127, 0, 0, 1].into(),
+            port,
+            port_locks,
+        )
+    }
+
+    /// Starts a broker on `host`:`port` (and the per-shard ports after it),
+    /// ports the caller reserved; for cluster nodes on 127.0.0.2, .3.
+    pub fn start_on(
+        options: BrokerOptions,
+        dir: tempfile::TempDir,
+        data_dir: PathBuf,
+        host: std::net::Ipv4Addr,
+        port: u16,
+        port_locks: Vec<File>,
+    ) -> Broker {
+        assert!(!options.cores.is_empty(), "at least one shard");
         let log_path = dir.path().join("broker.log");
         let mut broker = Broker {
             options,
+            host,
             port,
             data_dir,
             log_path,
@@ -194,7 +219,7 @@ impl Broker {
 
     /// `127.0.0.1:P`, the shared listener.
     pub fn bootstrap(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("{}:{}", self.host, self.port)
     }
 
     /// The shared listener's port.
@@ -207,7 +232,7 @@ impl Broker {
     pub fn shard_address(&self, shard: usize) -> String {
         assert_eq!(self.options.listener_mode, ListenerMode::PerShard);
         assert!(shard < self.options.shards());
-        format!("127.0.0.1:{}", self.port as usize + 1 + shard)
+        format!("{}:{}", self.host, self.port as usize + 1 + shard)
     }
 
     pub fn options(&self) -> &BrokerOptions {
@@ -262,7 +287,7 @@ impl Broker {
                 .expected_ports()
                 .into_iter()
                 .filter(|&port| {
-                    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+                    let addr = SocketAddr::from((self.host, port));
                     TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
                 })
                 .collect();
@@ -427,7 +452,7 @@ impl Broker {
                     "the broker did not accept connections on ports {pending:?} within {START_TIMEOUT:?}"
                 ));
             }
-            pending.retain(|&port| !answers_api_versions(port));
+            pending.retain(|&port| !answers_api_versions(self.host, port));
             if !pending.is_empty() {
                 thread::sleep(Duration::from_millis(25));
             }
@@ -486,11 +511,11 @@ impl Drop for Broker {
     }
 }
 
-/// Whether a Kafka broker on 127.0.0.1:`port` answers an ApiVersions v0
+/// Whether a Kafka broker on `host`:`port` answers an ApiVersions v0
 /// request (a socket that merely accepts, such as a dying process's, does
 /// not count).
-fn answers_api_versions(port: u16) -> bool {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+fn answers_api_versions(host: std::net::Ipv4Addr, port: u16) -> bool {
+    let addr = SocketAddr::from((host, port));
     let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
         return false;
     };

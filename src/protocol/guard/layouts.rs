@@ -280,6 +280,36 @@ const DESCRIBE_CLUSTER_REQUEST: Struct = Struct {
     tagged: &[],
 };
 
+// DescribeQuorumRequest: crate versions 0-2, flexible from 0.
+const DESCRIBE_QUORUM_REQUEST: Struct = Struct {
+    name: "DescribeQuorumRequest",
+    fields: &[f(
+        "topics",
+        Kind::Array(&Elem::Struct(&DESCRIBE_QUORUM_TOPIC)),
+        0,
+        2,
+    )],
+    tagged: &[],
+};
+const DESCRIBE_QUORUM_TOPIC: Struct = Struct {
+    name: "TopicData",
+    fields: &[
+        f("topic_name", Kind::String, 0, 2),
+        f(
+            "partitions",
+            Kind::Array(&Elem::Struct(&DESCRIBE_QUORUM_PARTITION)),
+            0,
+            2,
+        ),
+    ],
+    tagged: &[],
+};
+const DESCRIBE_QUORUM_PARTITION: Struct = Struct {
+    name: "PartitionData",
+    fields: &[f("partition_index", Kind::I32, 0, 2)],
+    tagged: &[],
+};
+
 // ProduceRequest: crate versions 3-13, flexible from 9.
 const PRODUCE_PARTITION_PRODUCE_DATA: Struct = Struct {
     name: "PartitionProduceData",
@@ -962,6 +992,11 @@ pub const OFFSET_DELETE: Layout = Layout {
 pub const DESCRIBE_CLUSTER: Layout = Layout {
     flexible: 0,
     body: &DESCRIBE_CLUSTER_REQUEST,
+};
+
+pub const DESCRIBE_QUORUM: Layout = Layout {
+    flexible: 0,
+    body: &DESCRIBE_QUORUM_REQUEST,
 };
 
 pub const DESCRIBE_LOG_DIRS: Layout = Layout {

@@ -15,6 +15,8 @@ use std::path::PathBuf;
 use crate::partition::PartitionConfig;
 use crate::storage::{ConfigError, LogConfig};
 
+pub mod kraft;
+
 /// How clients reach the shards.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ListenerMode {
@@ -61,6 +63,9 @@ pub enum BrokerConfigError {
         line: usize,
         text: String,
     },
+    /// Cluster keys that do not fit together (Kafka's wording).
+    #[error("{0}")]
+    Cluster(String),
 }
 
 impl From<ConfigError> for BrokerConfigError {
@@ -290,10 +295,6 @@ const IGNORED_KAFKA_KEYS: &[&str] = &[
     "transaction.state.log.min.isr",
     "zookeeper.connect",
     "zookeeper.connection.timeout.ms",
-    "process.roles",
-    "controller.quorum.voters",
-    "controller.quorum.bootstrap.servers",
-    "controller.listener.names",
     "listener.security.protocol.map",
     "inter.broker.listener.name",
     "share.coordinator.state.topic.replication.factor",
@@ -452,6 +453,12 @@ pub struct BrokerConfig {
     pub spin_before_park_us: u64,
     /// The group coordinator's settings.
     pub groups: GroupConfig,
+    /// The KRaft keys (process.roles, controller.quorum.voters, ...) and
+    /// every named listener, as given.
+    pub kraft: kraft::KraftConfig,
+    /// The controller listener's address, on a controller (set by
+    /// [`BrokerConfig::finish`]).
+    pub controller_listen: Option<SocketAddr>,
     /// Keys read but ignored (Kafka settings with no meaning here).
     pub ignored: Vec<String>,
 }
@@ -493,6 +500,8 @@ impl Default for BrokerConfig {
             max_in_flight_per_connection: 64,
             spin_before_park_us: 0,
             groups: GroupConfig::default(),
+            kraft: kraft::KraftConfig::default(),
+            controller_listen: None,
             ignored: Vec::new(),
         }
     }
@@ -526,28 +535,21 @@ fn parse_bool(key: &str, value: &str) -> Result<bool, BrokerConfigError> {
     }
 }
 
-/// `PLAINTEXT://host:port` (or `host:port`); the one listener shardlog has.
-fn parse_listener(key: &str, value: &str) -> Result<(String, u16), BrokerConfigError> {
-    let invalid = |reason: &str| BrokerConfigError::InvalidValue {
-        key: key.to_string(),
-        value: value.to_string(),
-        reason: reason.to_string(),
+/// A listener's host as a socket address (empty: every address).
+fn listener_addr(key: &str, l: &kraft::NamedListener) -> Result<SocketAddr, BrokerConfigError> {
+    let host = if l.host.is_empty() {
+        "0.0.0.0"
+    } else {
+        &l.host
     };
-    let v = value.trim();
-    if v.contains(',') {
-        return Err(invalid("only one listener is supported"));
-    }
-    let v = match v.split_once("://") {
-        Some(("PLAINTEXT", rest)) => rest,
-        Some(_) => return Err(invalid("only PLAINTEXT listeners are supported")),
-        None => v,
-    };
-    let (host, port) = v
-        .rsplit_once(':')
-        .ok_or_else(|| invalid("expected HOST:PORT"))?;
-    let port: u16 = port.parse().map_err(|_| invalid("bad port"))?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    Ok((host.to_string(), port))
+    format!("{host}:{}", l.port)
+        .parse()
+        .or_else(|_| format!("[{host}]:{}", l.port).parse())
+        .map_err(|_| BrokerConfigError::InvalidValue {
+            key: key.to_string(),
+            value: l.to_string(),
+            reason: "listener host must be an IP address".to_string(),
+        })
 }
 
 /// `ip:count,ip:count` (max.connections.per.ip.overrides).
@@ -607,17 +609,70 @@ impl BrokerConfig {
         };
         match key {
             "node.id" | "broker.id" => {
-                self.node_id = parse_int(key, value, 0, i32::MAX as i64 - 1024)? as i32
+                let id = parse_int(key, value, 0, i32::MAX as i64 - 1024)? as i32;
+                self.node_id = id;
+                if key == "node.id" {
+                    self.kraft.node_id_key = Some(id);
+                } else {
+                    self.kraft.broker_id_key = Some(id);
+                }
             }
             "listeners" => {
-                let (host, port) = parse_listener(key, value)?;
-                let host = if host.is_empty() { "0.0.0.0" } else { &host };
-                self.listen = format!("{host}:{port}")
-                    .parse()
-                    .or_else(|_| format!("[{host}]:{port}").parse())
-                    .map_err(|_| invalid("listener host must be an IP address"))?;
+                let list = kraft::parse_listeners(key, value).map_err(|e| invalid(&e.0))?;
+                for l in &list {
+                    listener_addr(key, l)?;
+                }
+                // The client listener is settled by `finish`, once the
+                // controller listener names are known; a PLAINTEXT entry
+                // is it already.
+                if let Some(l) = list.iter().find(|l| l.name == "PLAINTEXT") {
+                    self.listen = listener_addr(key, l)?;
+                }
+                self.kraft.listeners = list;
             }
-            "advertised.listeners" => self.advertise = parse_listener(key, value)?,
+            "advertised.listeners" => {
+                let list = kraft::parse_listeners(key, value).map_err(|e| invalid(&e.0))?;
+                if let Some(l) = list.iter().find(|l| l.name == "PLAINTEXT") {
+                    self.advertise = (l.host.clone(), l.port);
+                }
+                self.kraft.advertised = list;
+            }
+            "process.roles" => {
+                self.kraft.roles = kraft::parse_roles(value).map_err(|e| invalid(&e.0))?
+            }
+            "controller.quorum.voters" => {
+                self.kraft.voters = kraft::parse_voters(value).map_err(|e| invalid(&e.0))?
+            }
+            "controller.listener.names" => {
+                self.kraft.controller_listener_names = kraft::parse_names(value)
+            }
+            "broker.rack" => {
+                self.kraft.rack = Some(value.trim().to_string()).filter(|v| !v.is_empty())
+            }
+            "metadata.log.max.record.bytes.between.snapshots" => {
+                self.kraft.snapshot_bytes = parse_int(key, value, 1, i64::MAX)? as u64
+            }
+            "controller.quorum.bootstrap.servers" => {
+                self.kraft.bootstrap_servers =
+                    Some(value.trim().to_string()).filter(|v| !v.is_empty())
+            }
+            "broker.heartbeat.interval.ms" => {
+                self.kraft.broker_heartbeat_interval_ms =
+                    parse_int(key, value, 1, i32::MAX as i64)? as u64
+            }
+            "broker.session.timeout.ms" => {
+                self.kraft.broker_session_timeout_ms =
+                    parse_int(key, value, 1, i32::MAX as i64)? as u64
+            }
+            "controller.quorum.election.timeout.ms" => {
+                self.kraft.election_timeout_ms = parse_int(key, value, 1, i32::MAX as i64)? as u64
+            }
+            "controller.quorum.fetch.timeout.ms" => {
+                self.kraft.fetch_timeout_ms = parse_int(key, value, 1, i32::MAX as i64)? as u64
+            }
+            "controller.quorum.request.timeout.ms" => {
+                self.kraft.request_timeout_ms = parse_int(key, value, 1, i32::MAX as i64)? as u64
+            }
             "log.dirs" | "log.dir" => {
                 if value.contains(',') {
                     return Err(invalid("only one data directory is supported"));
@@ -782,6 +837,33 @@ impl BrokerConfig {
         Ok(())
     }
 
+    /// Settles what depends on several keys, once every source is applied:
+    /// the KRaft keys are checked together, the client and controller
+    /// listeners picked out of `listeners`, and the advertised address
+    /// defaults to the client listener's (127.0.0.1 when it listens on
+    /// every address).
+    pub fn finish(&mut self) -> Result<(), BrokerConfigError> {
+        let resolved = self
+            .kraft
+            .resolve()
+            .map_err(|e| BrokerConfigError::Cluster(e.0))?;
+        if let Some(l) = &resolved.broker_listener {
+            self.listen = listener_addr("listeners", l)?;
+        }
+        self.advertise = match &resolved.broker_advertised {
+            Some(a) => (a.host.clone(), a.port),
+            None if self.listen.ip().is_unspecified() => {
+                ("127.0.0.1".to_string(), self.listen.port())
+            }
+            None => (self.listen.ip().to_string(), self.listen.port()),
+        };
+        self.controller_listen = resolved
+            .controller_listener
+            .map(|l| listener_addr("listeners", &l))
+            .transpose()?;
+        Ok(())
+    }
+
     /// Applies a `server.properties` file's text.
     pub fn apply_properties(&mut self, file: &str, text: &str) -> Result<(), BrokerConfigError> {
         for (i, line) in text.lines().enumerate() {
@@ -924,7 +1006,9 @@ mod tests {
         let e = c.set("log.segment.bytes", "10").unwrap_err();
         assert!(e.to_string().contains("segment.bytes"), "{e}");
         assert!(c.set("default.replication.factor", "3").is_err());
-        assert!(c.set("listeners", "SSL://0.0.0.0:9093").is_err());
+        c.set("listeners", "SSL://0.0.0.0:9093").unwrap();
+        let e = c.clone().finish().unwrap_err();
+        assert!(e.to_string().contains("only PLAINTEXT"), "{e}");
         let e = c
             .apply_properties("f", "num.partitions=2\nbogus line\n")
             .unwrap_err();

@@ -1,0 +1,19 @@
+//! The cluster: the KRaft-style metadata quorum of the controllers.
+//!
+//! A node with `process.roles` containing `controller` runs a member of
+//! the quorum on shard 0 ([`quorum`]): raft-rs (`raft`, TiKV's) as the
+//! consensus library, its log kept in shardlog's own storage engine
+//! ([`wal`]), its messages carried over the CONTROLLER listener
+//! ([`transport`]). Broker registration, the metadata image and partition
+//! placement build on it.
+
+pub mod image;
+pub mod quorum;
+pub mod snapshot;
+pub mod transport;
+pub mod wal;
+
+pub use image::{Endpoint, MetadataImage, MetadataRecord};
+pub use quorum::{
+    BrokerIdentity, QuorumConfig, QuorumStatus, SharedImage, SharedStatus, VoterAddr, VoterState,
+};

@@ -1,0 +1,509 @@
+//! The metadata quorum across real processes: three combined nodes
+//! (`process.roles=broker,controller`), each its own `shardlog` with its
+//! own data directory, on 127.0.0.1, 127.0.0.2 and 127.0.0.3, configured
+//! with Kafka's KRaft keys. DescribeQuorum, asked of every node, shows one
+//! leader that all agree on; kill -9 and SIGSTOP of the leader elect
+//! another; a killed node rejoins and catches up; a whole-cluster kill -9
+//! keeps the log (epochs and high watermark only grow). Bad cluster
+//! configuration stops startup with a message naming the key.
+
+mod common;
+
+use std::net::Ipv4Addr;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::broker::{binary, reserve_ports, Broker, BrokerOptions};
+use common::raw::{str_bytes, Conn};
+use common::rdk;
+use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
+use kafka_protocol::messages::{ApiKey, DescribeQuorumRequest, DescribeQuorumResponse, TopicName};
+use rdkafka::consumer::Consumer;
+
+const NONE: i16 = 0;
+const NOT_LEADER_OR_FOLLOWER: i16 = 6;
+/// How long an election may take here: controller.quorum.fetch.timeout.ms
+/// is 1000 in these tests, so a follower waits 1-2 s before it campaigns;
+/// a loaded 2-core CI machine gets ample slack on top.
+const ELECTION_TIMEOUT: Duration = Duration::from_secs(30);
+
+struct Cluster {
+    nodes: Vec<Broker>,
+    /// Node i+1 is `nodes[i]` on 127.0.0.(i+1).
+    port: u16,
+}
+
+fn host(node: i32) -> Ipv4Addr {
+    Ipv4Addr::new(127, 0, 0, node as u8)
+}
+
+fn node_options(node: i32, port: u16, voters: &str) -> BrokerOptions {
+    let h = host(node);
+    BrokerOptions::per_shard(1)
+        .with_override("process.roles", "broker,controller")
+        .with_override("node.id", node)
+        .with_override("controller.quorum.voters", voters)
+        .with_override(
+            "listeners",
+            format!("PLAINTEXT://{h}:{port},CONTROLLER://{h}:{}", port + 2),
+        )
+        .with_override("advertised.listeners", format!("PLAINTEXT://{h}:{port}"))
+        .with_override("controller.listener.names", "CONTROLLER")
+        .with_override("controller.quorum.fetch.timeout.ms", 1000)
+        .with_override("broker.session.timeout.ms", 2000)
+}
+
+impl Cluster {
+    /// Three combined nodes sharing the port numbers P (clients), P+1 (the
+    /// one shard's own listener) and P+2 (CONTROLLER), each on its own
+    /// loopback address.
+    fn start() -> Cluster {
+        Cluster::start_with(&[])
+    }
+
+    /// Like [`Cluster::start`], with more overrides on every node.
+    fn start_with(extra: &[(&str, &str)]) -> Cluster {
+        let (port, locks) = reserve_ports(3);
+        let voters: Vec<String> = (1..=3)
+            .map(|n| format!("{n}@{}:{}", host(n), port + 2))
+            .collect();
+        let voters = voters.join(",");
+        let mut locks = Some(locks);
+        let nodes = (1..=3)
+            .map(|n| {
+                let dir = common::temp_dir();
+                let data = dir.path().join("data");
+                let mut options = node_options(n, port, &voters);
+                for (k, v) in extra {
+                    options = options.with_override(k, v);
+                }
+                Broker::start_on(
+                    options,
+                    dir,
+                    data,
+                    host(n),
+                    port,
+                    locks.take().unwrap_or_default(),
+                )
+            })
+            .collect();
+        Cluster { nodes, port }
+    }
+
+    fn node(&mut self, id: i32) -> &mut Broker {
+        &mut self.nodes[id as usize - 1]
+    }
+
+    fn live(&mut self) -> Vec<i32> {
+        (1..=3).filter(|&n| self.node(n).is_running()).collect()
+    }
+
+    fn describe(&self, node: i32) -> Option<DescribeQuorumResponse> {
+        let addr = format!("{}:{}", host(node), self.port);
+        let mut conn = Conn::try_open(&addr).ok()?;
+        let request = DescribeQuorumRequest::default().with_topics(vec![TopicData::default()
+            .with_topic_name(TopicName(str_bytes("__cluster_metadata")))
+            .with_partitions(vec![PartitionData::default().with_partition_index(0)])]);
+        Some(conn.call(ApiKey::DescribeQuorum, 2, &request))
+    }
+
+    /// Waits until every node in `nodes` names the same leader, at an
+    /// epoch above `min_epoch`, the leader answers with no error and
+    /// every voter in `caught_up` has its log end at the leader's; returns
+    /// the leader's answer.
+    fn agreed_leader(&self, nodes: &[i32], min_epoch: i32, caught_up: &[i32]) -> Agreed {
+        let start = Instant::now();
+        let mut last = String::new();
+        while start.elapsed() < ELECTION_TIMEOUT {
+            let views: Vec<Option<(i32, i32, i16)>> = nodes
+                .iter()
+                .map(|&n| {
+                    self.describe(n).map(|r| {
+                        let p = &r.topics[0].partitions[0];
+                        (p.leader_id.0, p.leader_epoch, p.error_code)
+                    })
+                })
+                .collect();
+            last = format!("{views:?}");
+            if let Some(Some((leader, epoch, _))) = views.first() {
+                let agree = views
+                    .iter()
+                    .all(|v| matches!(v, Some((l, e, _)) if l == leader && e == epoch));
+                if agree && *epoch > min_epoch && nodes.contains(leader) {
+                    let r = self.describe(*leader).expect("the leader answers");
+                    let p = &r.topics[0].partitions[0];
+                    assert_eq!(
+                        p.error_code, NONE,
+                        "the leader answers without error: {r:?}"
+                    );
+                    let leader_leo = p
+                        .current_voters
+                        .iter()
+                        .find(|v| v.replica_id.0 == *leader)
+                        .map(|v| v.log_end_offset)
+                        .expect("the leader is among the voters");
+                    let caught = caught_up.iter().all(|id| {
+                        p.current_voters
+                            .iter()
+                            .any(|v| v.replica_id.0 == *id && v.log_end_offset == leader_leo)
+                    });
+                    if caught && p.high_watermark == leader_leo {
+                        for (&n, v) in nodes.iter().zip(&views) {
+                            let code = v.expect("answered").2;
+                            let want = if n == *leader {
+                                NONE
+                            } else {
+                                NOT_LEADER_OR_FOLLOWER
+                            };
+                            assert_eq!(code, want, "node {n}'s answer: {views:?}");
+                        }
+                        return Agreed {
+                            leader: *leader,
+                            epoch: *epoch,
+                            high_watermark: p.high_watermark,
+                        };
+                    }
+                    last = format!("{views:?}; leader's view {p:?}");
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "no agreed leader among nodes {nodes:?} within {ELECTION_TIMEOUT:?}; last seen {last}"
+        );
+    }
+}
+
+impl Cluster {
+    /// The broker nodes node `asked`'s Metadata lists (id, host:port).
+    fn metadata_nodes(&self, asked: i32) -> Vec<(i32, String)> {
+        let c = rdk::consumer(&format!("{}:{}", host(asked), self.port));
+        let md = c.fetch_metadata(None, rdk::TIMEOUT).expect("metadata");
+        let mut nodes: Vec<(i32, String)> = md
+            .brokers()
+            .iter()
+            .map(|b| (b.id(), format!("{}:{}", b.host(), b.port())))
+            .collect();
+        nodes.sort();
+        nodes
+    }
+
+    /// Every node in `asked` lists exactly the brokers `live` (each one
+    /// node, on its shard's port), within the timeout.
+    fn wait_listed(&self, asked: &[i32], live: &[i32]) -> Duration {
+        let want: Vec<(i32, String)> = live
+            .iter()
+            .map(|&n| (n, format!("{}:{}", host(n), self.port + 1)))
+            .collect();
+        let start = Instant::now();
+        loop {
+            let seen: Vec<Vec<(i32, String)>> =
+                asked.iter().map(|&n| self.metadata_nodes(n)).collect();
+            if seen.iter().all(|s| *s == want) {
+                return start.elapsed();
+            }
+            assert!(
+                start.elapsed() < ELECTION_TIMEOUT,
+                "Metadata from nodes {asked:?} should list {want:?}; saw {seen:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Cluster {
+    /// Waits until node `n`'s log holds `text`.
+    fn wait_log(&mut self, n: i32, text: &str) {
+        let start = Instant::now();
+        while !self.node(n).log().contains(text) {
+            assert!(
+                start.elapsed() < ELECTION_TIMEOUT,
+                "node {n} should log {text:?}:\n{}",
+                self.node(n).log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Agreed {
+    leader: i32,
+    epoch: i32,
+    high_watermark: i64,
+}
+
+#[test]
+fn three_controllers_elect_one_leader_that_all_follow() {
+    let cluster = Cluster::start();
+    let agreed = cluster.agreed_leader(&[1, 2, 3], 0, &[1, 2, 3]);
+    // A new leader's first entry commits in its epoch.
+    assert!(agreed.high_watermark >= 1, "{agreed:?}");
+    let r = cluster.describe(agreed.leader).unwrap();
+    let p = &r.topics[0].partitions[0];
+    let mut ids: Vec<i32> = p.current_voters.iter().map(|v| v.replica_id.0).collect();
+    ids.sort();
+    assert_eq!(ids, vec![1, 2, 3]);
+    for v in &p.current_voters {
+        if v.replica_id.0 == agreed.leader {
+            assert_eq!(v.last_fetch_timestamp, -1, "Kafka shows -1 for the leader");
+        } else {
+            assert!(
+                v.last_fetch_timestamp > 0,
+                "a follower was heard from: {v:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn kill9_of_the_leader_elects_another_and_the_node_rejoins() {
+    let mut cluster = Cluster::start();
+    let first = cluster.agreed_leader(&[1, 2, 3], 0, &[1, 2, 3]);
+    let killed = first.leader;
+    cluster.node(killed).kill9();
+    let killed_at = Instant::now();
+    let rest = cluster.live();
+    let second = cluster.agreed_leader(&rest, first.epoch, &rest);
+    eprintln!(
+        "leader {killed} killed; node {} leads epoch {} after {} ms",
+        second.leader,
+        second.epoch,
+        killed_at.elapsed().as_millis()
+    );
+    assert_ne!(second.leader, killed);
+    assert!(
+        second.high_watermark > first.high_watermark,
+        "{first:?} {second:?}"
+    );
+    cluster.node(killed).restart();
+    let third = cluster.agreed_leader(&[1, 2, 3], first.epoch, &[1, 2, 3]);
+    assert!(third.epoch >= second.epoch);
+    assert!(third.high_watermark >= second.high_watermark);
+}
+
+#[test]
+fn sigstop_of_the_leader_elects_another_and_it_steps_down_when_resumed() {
+    let mut cluster = Cluster::start();
+    let first = cluster.agreed_leader(&[1, 2, 3], 0, &[1, 2, 3]);
+    let stopped = first.leader;
+    let pid = cluster.node(stopped).pid().expect("running") as libc::pid_t;
+    signal(pid, libc::SIGSTOP);
+    let rest: Vec<i32> = (1..=3).filter(|&n| n != stopped).collect();
+    let second = cluster.agreed_leader(&rest, first.epoch, &rest);
+    signal(pid, libc::SIGCONT);
+    // The resumed node learns of the newer epoch and follows.
+    let third = cluster.agreed_leader(&[1, 2, 3], first.epoch, &[1, 2, 3]);
+    assert!(third.epoch >= second.epoch, "{second:?} {third:?}");
+}
+
+#[test]
+fn whole_cluster_kill9_and_restart_keeps_the_metadata_log() {
+    let mut cluster = Cluster::start();
+    let before = cluster.agreed_leader(&[1, 2, 3], 0, &[1, 2, 3]);
+    for n in 1..=3 {
+        cluster.node(n).kill9();
+    }
+    for n in 1..=3 {
+        cluster.node(n).restart();
+        let log = cluster.node(n).log();
+        assert!(
+            log.contains("metadata log replayed"),
+            "node {n} replays its metadata log"
+        );
+    }
+    let after = cluster.agreed_leader(&[1, 2, 3], before.epoch, &[1, 2, 3]);
+    // Terms survive (a voter never votes twice in one), and every entry
+    // committed before survives: the new leader's own entry comes after.
+    assert!(after.epoch > before.epoch, "{before:?} {after:?}");
+    assert!(
+        after.high_watermark > before.high_watermark,
+        "{before:?} {after:?}"
+    );
+}
+
+#[test]
+fn brokers_register_and_a_dead_broker_is_fenced_until_it_returns() {
+    let mut cluster = Cluster::start();
+    cluster.agreed_leader(&[1, 2, 3], 0, &[1, 2, 3]);
+    // Every node's Metadata (librdkafka) lists all three brokers.
+    cluster.wait_listed(&[1, 2, 3], &[1, 2, 3]);
+    // A killed broker is fenced after broker.session.timeout.ms (2 s here)
+    // and leaves every other node's Metadata.
+    let victim = 3;
+    cluster.node(victim).kill9();
+    let fenced_after = cluster.wait_listed(&[1, 2], &[1, 2]);
+    eprintln!(
+        "broker {victim} fenced and unlisted {} ms after kill -9",
+        fenced_after.as_millis()
+    );
+    let leader = cluster.agreed_leader(&[1, 2], 0, &[1, 2]).leader;
+    cluster.wait_log(leader, "fencing a broker");
+    // Back with a new incarnation: registered, unfenced, listed again.
+    cluster.node(victim).restart();
+    cluster.wait_listed(&[1, 2, 3], &[1, 2, 3]);
+    // Its own registration task notices within its 500 ms poll.
+    let start = Instant::now();
+    while !cluster
+        .node(victim)
+        .log()
+        .contains("broker registered with the metadata quorum")
+    {
+        assert!(
+            start.elapsed() < ELECTION_TIMEOUT,
+            "the node logs its registration"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn snapshots_bound_the_log_and_bring_a_returning_node_up_to_date() {
+    // A snapshot after every record: the log before each is dropped at
+    // once, so a node that was away must be sent a snapshot.
+    let mut cluster =
+        Cluster::start_with(&[("metadata.log.max.record.bytes.between.snapshots", "1")]);
+    cluster.agreed_leader(&[1, 2, 3], 0, &[1, 2, 3]);
+    cluster.wait_listed(&[1, 2, 3], &[1, 2, 3]);
+    let leader = cluster.agreed_leader(&[1, 2, 3], 0, &[1, 2, 3]).leader;
+    let victim = if leader == 3 { 2 } else { 3 };
+    cluster.node(victim).kill9();
+    let rest: Vec<i32> = (1..=3).filter(|&n| n != victim).collect();
+    // The fence is a new record, snapshotted past the victim's log end.
+    cluster.wait_listed(&rest, &rest);
+    let leader = cluster.agreed_leader(&rest, 0, &rest).leader;
+    assert!(cluster
+        .node(leader)
+        .log()
+        .contains("metadata snapshot taken"));
+    cluster.node(victim).restart();
+    cluster.wait_listed(&[1, 2, 3], &[1, 2, 3]);
+    cluster.agreed_leader(&[1, 2, 3], 0, &[1, 2, 3]);
+    assert!(
+        cluster
+            .node(victim)
+            .log()
+            .contains("installed a metadata snapshot from the leader"),
+        "the returning node was sent a snapshot"
+    );
+    // The whole cluster restarts from snapshots plus what follows them.
+    for n in 1..=3 {
+        cluster.node(n).kill9();
+    }
+    for n in 1..=3 {
+        cluster.node(n).restart();
+    }
+    cluster.agreed_leader(&[1, 2, 3], 0, &[1, 2, 3]);
+    cluster.wait_listed(&[1, 2, 3], &[1, 2, 3]);
+    for n in 1..=3 {
+        let log = cluster.node(n).log();
+        let restart = log.rsplit("=== start #").next().unwrap();
+        assert!(
+            restart.contains("metadata log replayed") && !restart.contains("snapshot_index=0 "),
+            "node {n} started from its snapshot:\n{restart}"
+        );
+    }
+}
+
+#[allow(unsafe_code)]
+fn signal(pid: libc::pid_t, sig: libc::c_int) {
+    // SAFETY: kill(2) on a child of this test that has not been reaped.
+    let rc = unsafe { libc::kill(pid, sig) };
+    assert_eq!(rc, 0, "kill({pid}, {sig})");
+}
+
+/// Runs the binary with `overrides` and returns its exit code and stderr;
+/// it must exit within a few seconds (a configuration error).
+fn start_fails(overrides: &[(&str, String)]) -> (Option<i32>, String) {
+    let dir = common::temp_dir();
+    let mut cmd = Command::new(binary());
+    cmd.arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .args(["--cores", "0"]);
+    for (k, v) in overrides {
+        cmd.arg("--override").arg(format!("{k}={v}"));
+    }
+    let out = cmd
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run shardlog");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn combined(node: i32, voters: &str, listeners: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("process.roles", "broker,controller".to_string()),
+        ("node.id", node.to_string()),
+        ("controller.quorum.voters", voters.to_string()),
+        ("listeners", listeners.to_string()),
+        ("controller.listener.names", "CONTROLLER".to_string()),
+    ]
+}
+
+#[test]
+fn bad_cluster_configuration_stops_startup_naming_the_key() {
+    let (port, _locks) = reserve_ports(8);
+    let listeners = format!(
+        "PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{}",
+        port + 4
+    );
+    let voters = format!("1@127.0.0.1:{},2@127.0.0.2:{}", port + 4, port + 4);
+    let cases: Vec<(Vec<(&str, String)>, &str)> = vec![
+        (
+            combined(3, &voters, &listeners),
+            "the node id 3 must be included in the set of voters controller.quorum.voters",
+        ),
+        (
+            combined(1, &format!("1@127.0.0.1:{},1@127.0.0.2:1", port + 4), &listeners),
+            "controller.quorum.voters names voter id 1 twice",
+        ),
+        (
+            combined(1, &voters, &format!("PLAINTEXT://127.0.0.1:{port}")),
+            "controller.listener.names must contain at least one value appearing in the 'listeners' configuration",
+        ),
+        (
+            // Per-shard mode puts shard 0 on the client port + 1.
+            combined(
+                1,
+                &format!("1@127.0.0.1:{},2@127.0.0.2:1", port + 1),
+                &format!("PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{}", port + 1),
+            ),
+            "listeners: the controller listener",
+        ),
+        (
+            // Two shards in per-shard mode are nodes 1 and 2; 2 is a voter.
+            {
+                let mut c = combined(1, &voters, &listeners);
+                c.push(("shardlog.cores", "0,0".to_string()));
+                c
+            },
+            "controller.quorum.voters: voter id 2 falls among this node's ids 1..=2",
+        ),
+        (
+            {
+                let mut c = combined(1, &voters, &listeners);
+                c.retain(|(k, _)| *k != "node.id");
+                c
+            },
+            "Missing configuration `node.id`",
+        ),
+        (
+            vec![("controller.quorum.voters", voters.clone())],
+            "controller.quorum.voters is set but process.roles is not",
+        ),
+    ];
+    for (overrides, want) in cases {
+        let (code, stderr) = start_fails(&overrides);
+        assert!(
+            matches!(code, Some(1) | Some(2)),
+            "{overrides:?}: exit {code:?}, stderr {stderr}"
+        );
+        assert!(
+            stderr.contains(want),
+            "{overrides:?}: wanted {want:?} in stderr:\n{stderr}"
+        );
+    }
+}
