@@ -268,6 +268,13 @@ pub fn run(mut config: BrokerConfig) -> Result<(), String> {
         crate::group::resolve_offsets_partitions(&data_dir, config.groups.offsets_partitions)?;
 
     let quorum = quorum_config(&config, shards)?;
+    if quorum.is_some() && !metadata.cluster && !metadata.topics.is_empty() {
+        return Err(format!(
+            "{} holds {} topic(s) of a single-node broker; a cluster node starts from an empty data directory (moving topics into a cluster is not supported yet)",
+            data_dir.display(),
+            metadata.topics.len()
+        ));
+    }
     let mut addrs = client_addrs(&config, shards);
     addrs.extend(quorum.as_ref().map(|q| q.listen));
     for addr in addrs {
@@ -555,11 +562,26 @@ async fn shard_main(
     if let Some((status, image)) = cluster.status {
         let _ = shard.quorum.set(status.clone());
         let _ = shard.image.set(image.clone());
+        // Groups are coordinated where the image places their offsets
+        // partition: this shard's node.
+        let own_node = shard.node_of_shard(shard.id);
+        let leads_image = image.clone();
+        shard.groups.set_leads(std::rc::Rc::new(move |p| {
+            let image = leads_image.read().expect("image lock");
+            image.offsets_owners.get(p) == Some(&own_node)
+        }));
         if let (0, Some(q)) = (id, cluster.quorum) {
-            quorum = Some(
+            let member =
                 crate::cluster::quorum::start(q, &config.data_dir, &shard.storage, status, image)
-                    .await?,
-            );
+                    .await?;
+            let proposer = member.proposer();
+            let _ = shard.proposer.set(proposer.clone());
+            glommio::spawn_local(crate::shard::controller::Controller::follow_image(
+                shard.clone(),
+                proposer,
+            ))
+            .detach();
+            quorum = Some(member);
         }
     }
     let mut addrs = Vec::new();

@@ -9,6 +9,7 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -403,6 +404,233 @@ fn snapshots_bound_the_log_and_bring_a_returning_node_up_to_date() {
             "node {n} started from its snapshot:\n{restart}"
         );
     }
+}
+
+/// Each partition's leader as node `asked`'s Metadata (librdkafka) names
+/// it (-1: none), in partition order.
+fn leaders(cluster: &Cluster, asked: i32, topic: &str) -> Vec<i32> {
+    let c = rdk::consumer(&format!("{}:{}", host(asked), cluster.port));
+    let md = c
+        .fetch_metadata(Some(topic), rdk::TIMEOUT)
+        .expect("metadata");
+    let t = &md.topics()[0];
+    let mut out: Vec<(i32, i32)> = t
+        .partitions()
+        .iter()
+        .map(|p| (p.id(), p.leader()))
+        .collect();
+    out.sort();
+    out.into_iter().map(|(_, l)| l).collect()
+}
+
+#[test]
+fn topics_created_through_any_node_are_spread_and_served_by_their_leaders() {
+    let mut cluster = Cluster::start();
+    cluster.agreed_leader(&[1, 2, 3], 0, &[1, 2, 3]);
+    cluster.wait_listed(&[1, 2, 3], &[1, 2, 3]);
+    // Created through node 2, whichever node leads the quorum.
+    let topic = "spread";
+    let admin = rdk::admin(&format!("{}:{}", host(2), cluster.port));
+    rdk::create_topic(&admin, topic, 6, &[]);
+    // Every node knows it at once (the change is committed and adopted
+    // before CreateTopics is answered on node 2; others follow within the
+    // commit's propagation); each broker leads two of the six.
+    let start = Instant::now();
+    let placed = loop {
+        let views: Vec<Vec<i32>> = (1..=3).map(|n| leaders(&cluster, n, topic)).collect();
+        if views.iter().all(|v| v.len() == 6 && *v == views[0]) {
+            break views[0].clone();
+        }
+        assert!(
+            start.elapsed() < ELECTION_TIMEOUT,
+            "placement views {views:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    for node in 1..=3 {
+        assert_eq!(
+            placed.iter().filter(|&&l| l == node).count(),
+            2,
+            "{placed:?}"
+        );
+    }
+    // A producer bootstrapped at node 3 and a consumer at node 1 reach
+    // every leader.
+    let partitions: Vec<i32> = (0..6).collect();
+    let recs = rdk::records("spread", 120, &partitions, rdk::now_ms());
+    let producer = rdk::producer(&format!("{}:{}", host(3), cluster.port), &[]);
+    let acked = rdk::produce_all(&producer, topic, &recs);
+    let ranges = partitions
+        .iter()
+        .map(|&p| {
+            (
+                p,
+                (
+                    0,
+                    acked.iter().filter(|a| a.rec.partition == p).count() as i64,
+                ),
+            )
+        })
+        .collect();
+    let got = rdk::consume_ranges(&format!("{}:{}", host(1), cluster.port), topic, &ranges);
+    rdk::assert_acked_present(topic, &acked, &got);
+    // A partition asked of a broker that does not lead it:
+    // NOT_LEADER_OR_FOLLOWER, so clients re-route.
+    let p = placed.iter().position(|&l| l != 2).unwrap() as i32;
+    let mut conn = Conn::open(&format!("{}:{}", host(2), cluster.port + 1));
+    let request = common::raw::produce_request(topic, p, common::raw::value_batch(1, 10), 1);
+    let response: kafka_protocol::messages::ProduceResponse =
+        conn.call(ApiKey::Produce, 9, &request);
+    assert_eq!(
+        response.responses[0].partition_responses[0].error_code,
+        NOT_LEADER_OR_FOLLOWER
+    );
+    // A broker that dies leads nothing once fenced: its partitions have no
+    // leader (LEADER_NOT_AVAILABLE) until it returns.
+    cluster.node(3).kill9();
+    cluster.wait_listed(&[1, 2], &[1, 2]);
+    let without = leaders(&cluster, 1, topic);
+    for (i, &l) in placed.iter().enumerate() {
+        assert_eq!(without[i], if l == 3 { -1 } else { l }, "{without:?}");
+    }
+    cluster.node(3).restart();
+    cluster.wait_listed(&[1, 2, 3], &[1, 2, 3]);
+    assert_eq!(leaders(&cluster, 1, topic), placed);
+    // Its data survived: everything acknowledged is still there.
+    let got = rdk::consume_ranges(&format!("{}:{}", host(2), cluster.port), topic, &ranges);
+    rdk::assert_acked_present(topic, &acked, &got);
+    // Deleted through node 1: gone everywhere.
+    let admin = rdk::admin(&format!("{}:{}", host(1), cluster.port));
+    let deleted = rdk::block(admin.delete_topics(&[topic], &rdk::admin_options())).unwrap();
+    assert_eq!(deleted, vec![Ok(topic.to_string())]);
+    let start = Instant::now();
+    while (1..=3).any(|n| {
+        let c = rdk::consumer(&format!("{}:{}", host(n), cluster.port));
+        let md = c.fetch_metadata(None, rdk::TIMEOUT).expect("metadata");
+        md.topics().iter().any(|t| t.name() == topic)
+    }) {
+        assert!(start.elapsed() < ELECTION_TIMEOUT, "the topic stays listed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn group_member(bootstrap: &str, group: &str, topic: &str) -> rdkafka::consumer::BaseConsumer {
+    let mut c = rdk::base_config(bootstrap);
+    c.set("group.id", group)
+        .set("session.timeout.ms", "6000")
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.partition.eof", "false")
+        .set("fetch.wait.max.ms", "100");
+    let c: rdkafka::consumer::BaseConsumer = c.create().expect("group consumer");
+    c.subscribe(&[topic]).expect("subscribe");
+    c
+}
+
+/// FindCoordinator for `group` asked of node `asked`: (error, node id).
+fn find_coordinator(cluster: &Cluster, asked: i32, group: &str) -> (i16, i32) {
+    let mut conn = Conn::open(&format!("{}:{}", host(asked), cluster.port));
+    let request =
+        kafka_protocol::messages::FindCoordinatorRequest::default().with_key(str_bytes(group));
+    let r: kafka_protocol::messages::FindCoordinatorResponse =
+        conn.call(ApiKey::FindCoordinator, 2, &request);
+    (r.error_code, r.node_id.0)
+}
+
+#[test]
+fn a_consumer_group_spans_the_cluster_with_one_coordinator() {
+    use rdkafka::consumer::CommitMode;
+    use rdkafka::Message;
+    let cluster = Cluster::start();
+    cluster.agreed_leader(&[1, 2, 3], 0, &[1, 2, 3]);
+    cluster.wait_listed(&[1, 2, 3], &[1, 2, 3]);
+    let topic = "grouped";
+    let admin = rdk::admin(&format!("{}:{}", host(1), cluster.port));
+    rdk::create_topic(&admin, topic, 6, &[]);
+    let partitions: Vec<i32> = (0..6).collect();
+    let recs = rdk::records("grouped", 60, &partitions, rdk::now_ms());
+    let producer = rdk::producer(&format!("{}:{}", host(2), cluster.port), &[]);
+    let acked = rdk::produce_all(&producer, topic, &recs);
+    // Every node names the same coordinator (the first FindCoordinator
+    // places the offsets log over the brokers).
+    let group = "spanning";
+    let first = find_coordinator(&cluster, 3, group);
+    assert_eq!(first.0, 0, "{first:?}");
+    for n in 1..=3 {
+        assert_eq!(find_coordinator(&cluster, n, group), first);
+    }
+    // Two members bootstrapped at different nodes share the partitions and
+    // read every record between them (a record may be read twice when
+    // its partition moves in a rebalance before any commit).
+    let members = [
+        group_member(&format!("{}:{}", host(1), cluster.port), group, topic),
+        group_member(&format!("{}:{}", host(3), cluster.port), group, topic),
+    ];
+    let mut seen: BTreeMap<(i32, i64), usize> = BTreeMap::new();
+    let start = Instant::now();
+    let assigned = |members: &[rdkafka::consumer::BaseConsumer]| -> Vec<usize> {
+        members
+            .iter()
+            .map(|m| m.assignment().expect("assignment").count())
+            .collect()
+    };
+    while seen.len() < acked.len() || assigned(&members).contains(&0) {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "read {} of {}; assignments {:?}",
+            seen.len(),
+            acked.len(),
+            assigned(&members)
+        );
+        for m in &members {
+            if let Some(Ok(msg)) = m.poll(Duration::from_millis(50)) {
+                *seen.entry((msg.partition(), msg.offset())).or_default() += 1;
+            }
+        }
+    }
+    for a in &acked {
+        assert!(
+            seen.contains_key(&(a.rec.partition, a.offset)),
+            "{a:?} was read"
+        );
+    }
+    assert_eq!(assigned(&members).iter().sum::<usize>(), 6);
+    for m in &members {
+        m.commit_consumer_state(CommitMode::Sync).expect("commit");
+    }
+    drop(members);
+    // The commits are at the coordinator: a new member at node 2 resumes
+    // at the end.
+    let late = rdk::base_config(&format!("{}:{}", host(2), cluster.port))
+        .set("group.id", group)
+        .create::<rdkafka::consumer::BaseConsumer>()
+        .expect("consumer");
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for p in 0..6 {
+        tpl.add_partition(topic, p);
+    }
+    let committed = late
+        .committed_offsets(tpl, rdk::TIMEOUT)
+        .expect("committed");
+    let total: i64 = committed
+        .elements()
+        .iter()
+        .map(|e| match e.offset() {
+            rdkafka::Offset::Offset(o) => o,
+            other => panic!("partition {} not committed: {other:?}", e.partition()),
+        })
+        .sum();
+    assert_eq!(total, acked.len() as i64);
+    // Group requests sent to a node that does not coordinate the group get
+    // NOT_COORDINATOR.
+    let other = (1..=3).find(|&n| n != first.1).unwrap();
+    let mut conn = Conn::open(&format!("{}:{}", host(other), cluster.port + 1));
+    let request = kafka_protocol::messages::OffsetFetchRequest::default()
+        .with_group_id(kafka_protocol::messages::GroupId(str_bytes(group)))
+        .with_topics(None);
+    let r: kafka_protocol::messages::OffsetFetchResponse =
+        conn.call(ApiKey::OffsetFetch, 5, &request);
+    assert_eq!(r.error_code, 16, "NOT_COORDINATOR: {r:?}");
 }
 
 #[allow(unsafe_code)]

@@ -3,12 +3,17 @@
 //!
 //! Records are shardlog's own (kafka-protocol has no KRaft metadata
 //! records), JSON in the Raft entries' data, named after Kafka's:
-//! `RegisterBroker`, `FenceBroker`, `UnfenceBroker`. A broker's epoch is
-//! the offset of its registration record, as in Kafka. Applying is a pure
-//! function of the image and the record, so every node that applied the
-//! same prefix holds the same image.
+//! `RegisterBroker`, `FenceBroker`, `UnfenceBroker`, and `Change`, a group
+//! of topic changes (`CreateTopic`, `DeleteTopic`, `AddPartitions`,
+//! configs, producer ids, the cluster id) applied together, and only if
+//! the image is still at the version the controller computed them from (a
+//! compare-and-set: two controllers' concurrent changes cannot interleave;
+//! the loser sees its token missing and computes again). A broker's epoch
+//! is the offset of its registration record, as in Kafka. Applying is a
+//! pure function of the image and the record, so every node that applied
+//! the same prefix holds the same image.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
@@ -41,7 +46,70 @@ pub enum MetadataRecord {
     FenceBroker { broker_id: i32, epoch: i64 },
     /// It is back (or newly registered and caught up).
     UnfenceBroker { broker_id: i32, epoch: i64 },
+    /// Topic changes made together, against image version
+    /// `expected_version`; `token` names the attempt.
+    Change {
+        expected_version: u64,
+        token: String,
+        changes: Vec<TopicChange>,
+    },
 }
+
+/// One change of the cluster's topics and settings. Partition owners are
+/// node ids (in per-shard mode, a broker's shard).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "change")]
+pub enum TopicChange {
+    SetClusterId {
+        cluster_id: String,
+    },
+    CreateTopic {
+        name: String,
+        id: String,
+        owners: Vec<i32>,
+        configs: BTreeMap<String, String>,
+    },
+    DeleteTopic {
+        name: String,
+        id: String,
+    },
+    AddPartitions {
+        name: String,
+        id: String,
+        owners: Vec<i32>,
+    },
+    SetTopicConfigs {
+        name: String,
+        id: String,
+        configs: BTreeMap<String, String>,
+    },
+    /// Cluster-wide dynamic broker defaults.
+    SetBrokerConfigs {
+        configs: BTreeMap<String, String>,
+    },
+    /// Producer ids below `next` have been handed out.
+    ProducerIds {
+        next: i64,
+    },
+    /// The node leading each `__consumer_offsets` partition (and so
+    /// coordinating its groups); set once, when groups are first used.
+    PlaceOffsets {
+        owners: Vec<i32>,
+    },
+}
+
+/// A topic as the cluster knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicImage {
+    pub id: String,
+    /// The node leading each partition.
+    pub owners: Vec<i32>,
+    pub configs: BTreeMap<String, String>,
+}
+
+/// Tokens of the last changes applied, to tell a controller whether its
+/// change won.
+const RECENT_TOKENS: usize = 256;
 
 impl MetadataRecord {
     pub fn encode(&self) -> Vec<u8> {
@@ -71,13 +139,81 @@ pub struct MetadataImage {
     pub brokers: BTreeMap<i32, BrokerRegistration>,
     /// The offset of the last record applied, -1 before any.
     pub offset: i64,
+    /// Empty until the first leader sets it.
+    pub cluster_id: String,
+    pub topics: BTreeMap<String, TopicImage>,
+    pub broker_configs: BTreeMap<String, String>,
+    pub next_producer_id: i64,
+    /// The node leading each `__consumer_offsets` partition; empty until
+    /// placed.
+    #[serde(default)]
+    pub offsets_owners: Vec<i32>,
+    /// Topic changes applied (each `Change` record counts one).
+    pub version: u64,
+    pub recent_tokens: VecDeque<String>,
 }
 
 impl MetadataImage {
     pub fn new() -> Self {
         MetadataImage {
-            brokers: BTreeMap::new(),
             offset: -1,
+            ..MetadataImage::default()
+        }
+    }
+
+    /// Whether the change named `token` was applied (among the recent).
+    pub fn applied_token(&self, token: &str) -> bool {
+        self.recent_tokens.iter().any(|t| t == token)
+    }
+
+    /// The broker whose nodes include `node_id`.
+    pub fn broker_of_node(&self, node_id: i32) -> Option<&BrokerRegistration> {
+        self.brokers
+            .values()
+            .find(|b| b.endpoints.iter().any(|e| e.node_id == node_id))
+    }
+
+    fn apply_change(&mut self, change: &TopicChange) {
+        match change {
+            TopicChange::SetClusterId { cluster_id } => self.cluster_id = cluster_id.clone(),
+            TopicChange::CreateTopic {
+                name,
+                id,
+                owners,
+                configs,
+            } => {
+                self.topics
+                    .entry(name.clone())
+                    .or_insert_with(|| TopicImage {
+                        id: id.clone(),
+                        owners: owners.clone(),
+                        configs: configs.clone(),
+                    });
+            }
+            TopicChange::DeleteTopic { name, id } => {
+                if self.topics.get(name).is_some_and(|t| &t.id == id) {
+                    self.topics.remove(name);
+                }
+            }
+            TopicChange::AddPartitions { name, id, owners } => {
+                if let Some(t) = self.topics.get_mut(name).filter(|t| &t.id == id) {
+                    t.owners.extend(owners.iter().copied());
+                }
+            }
+            TopicChange::SetTopicConfigs { name, id, configs } => {
+                if let Some(t) = self.topics.get_mut(name).filter(|t| &t.id == id) {
+                    t.configs = configs.clone();
+                }
+            }
+            TopicChange::SetBrokerConfigs { configs } => self.broker_configs = configs.clone(),
+            TopicChange::ProducerIds { next } => {
+                self.next_producer_id = self.next_producer_id.max(*next)
+            }
+            TopicChange::PlaceOffsets { owners } => {
+                if self.offsets_owners.is_empty() {
+                    self.offsets_owners = owners.clone();
+                }
+            }
         }
     }
 
@@ -103,6 +239,25 @@ impl MetadataImage {
                         fenced: true,
                     },
                 );
+            }
+            MetadataRecord::Change {
+                expected_version,
+                token,
+                changes,
+            } => {
+                // Computed against another version: a concurrent change
+                // won; the controller that made this one computes again.
+                if *expected_version != self.version {
+                    return;
+                }
+                for c in changes {
+                    self.apply_change(c);
+                }
+                self.version += 1;
+                self.recent_tokens.push_back(token.clone());
+                while self.recent_tokens.len() > RECENT_TOKENS {
+                    self.recent_tokens.pop_front();
+                }
             }
             MetadataRecord::FenceBroker { broker_id, epoch }
             | MetadataRecord::UnfenceBroker { broker_id, epoch } => {
@@ -187,5 +342,63 @@ mod tests {
         assert_eq!(image.offset, 4);
         let r = register(7, "x");
         assert_eq!(MetadataRecord::decode(&r.encode()), Some(r));
+    }
+
+    fn change(expected: u64, token: &str, changes: Vec<TopicChange>) -> MetadataRecord {
+        MetadataRecord::Change {
+            expected_version: expected,
+            token: token.into(),
+            changes,
+        }
+    }
+
+    #[test]
+    fn changes_apply_only_at_the_version_they_were_computed_against() {
+        let mut image = MetadataImage::new();
+        let create = |name: &str, id: &str| TopicChange::CreateTopic {
+            name: name.into(),
+            id: id.into(),
+            owners: vec![1, 2],
+            configs: BTreeMap::new(),
+        };
+        image.apply(0, &change(0, "a", vec![create("t", "id1")]));
+        // A concurrent change computed against version 0 loses.
+        image.apply(1, &change(0, "b", vec![create("t", "id2")]));
+        assert_eq!(image.topics["t"].id, "id1");
+        assert!(image.applied_token("a") && !image.applied_token("b"));
+        image.apply(
+            2,
+            &change(
+                1,
+                "c",
+                vec![
+                    TopicChange::AddPartitions {
+                        name: "t".into(),
+                        id: "id1".into(),
+                        owners: vec![3],
+                    },
+                    TopicChange::ProducerIds { next: 1000 },
+                ],
+            ),
+        );
+        assert_eq!(image.topics["t"].owners, vec![1, 2, 3]);
+        assert_eq!(image.next_producer_id, 1000);
+        // A delete naming an old id of the topic does nothing.
+        image.apply(
+            3,
+            &change(
+                2,
+                "d",
+                vec![TopicChange::DeleteTopic {
+                    name: "t".into(),
+                    id: "id0".into(),
+                }],
+            ),
+        );
+        assert!(image.topics.contains_key("t"));
+        assert_eq!(image.version, 3);
+        let snapshot = serde_json::to_vec(&image).unwrap();
+        let back: MetadataImage = serde_json::from_slice(&snapshot).unwrap();
+        assert_eq!(back, image);
     }
 }

@@ -13,7 +13,8 @@ pub mod snapshot;
 pub mod transport;
 pub mod wal;
 
-pub use image::{Endpoint, MetadataImage, MetadataRecord};
+pub use image::{Endpoint, MetadataImage, MetadataRecord, TopicChange, TopicImage};
 pub use quorum::{
-    BrokerIdentity, QuorumConfig, QuorumStatus, SharedImage, SharedStatus, VoterAddr, VoterState,
+    BrokerIdentity, Proposer, QuorumConfig, QuorumStatus, SharedImage, SharedStatus, VoterAddr,
+    VoterState,
 };

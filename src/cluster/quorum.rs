@@ -174,8 +174,37 @@ impl slog::Drain for SlogToTracing {
     }
 }
 
+/// Proposes records and waits for them to be applied, on the shard that
+/// runs the member (shard 0).
+#[derive(Clone)]
+pub struct Proposer {
+    tx: Rc<glommio::channels::local_channel::LocalSender<Vec<u8>>>,
+    applied: Rc<crate::storage::waiters::OffsetWaiters<()>>,
+    pub image: SharedImage,
+    pub status: SharedStatus,
+}
+
+impl Proposer {
+    /// Hands a record to the member; it is dropped if there is no leader or
+    /// the queue is full (the caller proposes again if it sees no effect).
+    pub fn propose(&self, record: &MetadataRecord) {
+        if self.tx.try_send(record.encode()).is_err() {
+            tracing::debug!("proposal queue full; dropped");
+        }
+    }
+
+    /// Resolves once the image has applied a record past `offset`.
+    pub async fn applied_beyond(&self, offset: i64) {
+        if self.image.read().expect("image lock").offset > offset {
+            return;
+        }
+        let _ = self.applied.wait_beyond(offset).await;
+    }
+}
+
 /// A running quorum member.
 pub struct Quorum {
+    proposer: Proposer,
     status: SharedStatus,
     image: SharedImage,
     stop: Rc<std::cell::Cell<bool>>,
@@ -190,6 +219,10 @@ impl Quorum {
 
     pub fn image(&self) -> SharedImage {
         self.image.clone()
+    }
+
+    pub fn proposer(&self) -> Proposer {
+        self.proposer.clone()
     }
 
     /// Stops the member and waits until its log is closed.
@@ -213,6 +246,7 @@ struct Node {
     peers: HashMap<u64, Peer>,
     status: SharedStatus,
     image: SharedImage,
+    applied_waiters: Rc<crate::storage::waiters::OffsetWaiters<()>>,
     session_timeout: Duration,
     /// Since when this node leads (for the fencing grace after a change).
     leading_since: Option<Instant>,
@@ -332,6 +366,14 @@ pub async fn start(
 
     let (inbox_tx, inbox_rx) = local_channel::new_bounded(INBOX);
     let (propose_tx, propose_rx) = local_channel::new_bounded(INBOX);
+    let propose_tx = Rc::new(propose_tx);
+    let applied_waiters = Rc::new(crate::storage::waiters::OffsetWaiters::default());
+    let proposer = Proposer {
+        tx: propose_tx.clone(),
+        applied: applied_waiters.clone(),
+        image: image.clone(),
+        status: status.clone(),
+    };
     transport::listen(
         config.listen,
         raft_id(config.node_id),
@@ -360,6 +402,7 @@ pub async fn start(
         peers,
         status: status.clone(),
         image: image.clone(),
+        applied_waiters: applied_waiters.clone(),
         session_timeout: config.session_timeout,
         leading_since: None,
         proposed: HashMap::new(),
@@ -392,6 +435,7 @@ pub async fn start(
         .detach();
     }
     Ok(Quorum {
+        proposer,
         status,
         image,
         stop,
@@ -408,7 +452,7 @@ async fn register(
     broker: BrokerIdentity,
     image: SharedImage,
     status: SharedStatus,
-    proposals: glommio::channels::local_channel::LocalSender<Vec<u8>>,
+    proposals: Rc<glommio::channels::local_channel::LocalSender<Vec<u8>>>,
     stop: Rc<std::cell::Cell<bool>>,
 ) {
     let incarnation = uuid::Uuid::new_v4().to_string();
@@ -700,7 +744,9 @@ impl Node {
         store.install(snap).map_err(raft_error)?;
         let hard_state = store.mem.rl().hard_state().clone();
         self.wal.rebase(&meta, &[], &hard_state).await?;
+        let offset = restored.offset;
         *self.image.write().expect("image lock") = restored;
+        self.applied_waiters.advance_to(offset);
         self.applied = meta.index;
         self.applied_bytes = 0;
         info!(
@@ -737,6 +783,9 @@ impl Node {
             }
             self.applied = e.index;
         }
+        let offset = image.offset;
+        drop(image);
+        self.applied_waiters.advance_to(offset);
     }
 
     fn publish(&mut self) {

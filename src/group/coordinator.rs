@@ -43,7 +43,13 @@ pub struct Coordinator {
     logs: BTreeMap<usize, Rc<OffsetsLog>>,
     pub(super) groups: RefCell<HashMap<String, Slot>>,
     closed: Cell<bool>,
+    /// In a cluster: whether this node leads an offsets partition (and so
+    /// coordinates its groups). None: every local partition is led here.
+    leads: RefCell<Option<LeadsPartition>>,
 }
+
+/// Tells whether this node leads an offsets log partition.
+pub type LeadsPartition = Rc<dyn Fn(usize) -> bool>;
 
 /// A group on this shard: its state, which only the state machine
 /// changes, and what the async layer keeps for it: its armed timers and
@@ -133,6 +139,7 @@ impl Coordinator {
             logs,
             groups: RefCell::new(HashMap::new()),
             closed: Cell::new(false),
+            leads: RefCell::new(None),
         });
         let mut records = 0;
         for log in this.logs.values() {
@@ -181,7 +188,19 @@ impl Coordinator {
         if self.closed.get() {
             return Err(GroupError::NotCoordinator);
         }
+        let partition = offsets_partition_for(group_id, self.partitions);
+        if let Some(leads) = self.leads.borrow().as_ref() {
+            if !leads(partition) {
+                return Err(GroupError::NotCoordinator);
+            }
+        }
         self.log_for(group_id).ok_or(GroupError::NotCoordinator)
+    }
+
+    /// In a cluster, groups are served only for the offsets partitions
+    /// this node leads.
+    pub fn set_leads(&self, leads: LeadsPartition) {
+        *self.leads.borrow_mut() = Some(leads);
     }
 
     /// The slot of `group_id`, created (an Empty group) if this shard has

@@ -111,6 +111,7 @@ impl ToErrorCode for RouteError {
         match self {
             RouteError::UnknownTopicOrPartition => ErrorCode::UnknownTopicOrPartition,
             RouteError::NotServedHere => ErrorCode::NotLeaderOrFollower,
+            RouteError::NotLeader => ErrorCode::NotLeaderOrFollower,
             RouteError::ShardGone => ErrorCode::KafkaStorageError,
         }
     }
@@ -213,6 +214,7 @@ impl ToErrorCode for AdminFault {
             AdminFault::InvalidReplicationFactor => ErrorCode::InvalidReplicationFactor,
             AdminFault::Storage => ErrorCode::KafkaStorageError,
             AdminFault::ControllerClosed => ErrorCode::UnknownServerError,
+            AdminFault::QuorumTimeout => ErrorCode::RequestTimedOut,
         }
     }
 }

@@ -1,7 +1,10 @@
 //! FindCoordinator: the node that coordinates a consumer group. A group
 //! lives on the shard that owns its offsets log partition (see
 //! [`crate::group`]); in per-shard mode that shard's node is the
-//! coordinator.
+//! coordinator. In a cluster, the quorum's image names the node leading
+//! each offsets log partition (placed over the brokers on the first
+//! FindCoordinator, as Kafka creates `__consumer_offsets` then); a
+//! coordinator whose broker is fenced gives COORDINATOR_NOT_AVAILABLE.
 
 use std::rc::Rc;
 
@@ -11,13 +14,43 @@ use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinator
 
 use super::errors::{Refusal, ToErrorCode};
 use super::str_bytes;
+use crate::error_code::ErrorCode;
 use crate::protocol::{FrameError, RequestFrame};
-use crate::shard::Shard;
+use crate::shard::{Shard, CONTROLLER_SHARD};
 
 /// Key types: 0 group, 1 transaction.
 const KEY_TYPE_GROUP: i8 = 0;
 
-pub fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, FrameError> {
+/// Where a group's coordinator is in a cluster: (node id, host, port), or
+/// why there is none.
+fn cluster_coordinator(shard: &Shard, key: &str) -> Result<(i32, String, i32), String> {
+    let image = shard
+        .image
+        .get()
+        .expect("a cluster node")
+        .read()
+        .expect("image lock");
+    let owners = &image.offsets_owners;
+    if owners.is_empty() {
+        return Err("the offsets log is not placed yet".to_string());
+    }
+    if owners.len() != shard.config.groups.offsets_partitions {
+        return Err(format!(
+            "offsets.topic.num.partitions is {} here but {} in the cluster",
+            shard.config.groups.offsets_partitions,
+            owners.len()
+        ));
+    }
+    let node = owners[crate::group::offsets_partition_for(key, owners.len())];
+    let endpoint = image
+        .broker_of_node(node)
+        .filter(|b| !b.fenced)
+        .and_then(|b| b.endpoints.iter().find(|e| e.node_id == node))
+        .ok_or_else(|| format!("the coordinator's broker (node {node}) is not available"))?;
+    Ok((node, endpoint.host.clone(), i32::from(endpoint.port)))
+}
+
+pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, FrameError> {
     let request: FindCoordinatorRequest = req.decode()?;
     let keys: Vec<String> = if req.version >= 4 {
         request
@@ -28,6 +61,28 @@ pub fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, FrameError
     } else {
         vec![request.key.to_string()]
     };
+    let cluster = shard.image.get().is_some();
+    if cluster
+        && request.key_type == KEY_TYPE_GROUP
+        && shard
+            .image
+            .get()
+            .expect("cluster")
+            .read()
+            .expect("image lock")
+            .offsets_owners
+            .is_empty()
+    {
+        let partitions = shard.config.groups.offsets_partitions;
+        let placed = shard
+            .run_on(CONTROLLER_SHARD, move |s| async move {
+                s.controller().place_offsets(&s, partitions).await
+            })
+            .await;
+        if let Ok(Err(e)) = placed {
+            tracing::debug!("placing the offsets log: {e}");
+        }
+    }
     let nodes = shard.nodes();
     let answers: Vec<Coordinator> = keys
         .into_iter()
@@ -42,6 +97,22 @@ pub fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, FrameError
                     .with_error_message(Some(str_bytes(
                         Refusal::NoTransactionCoordinator.to_string(),
                     )));
+            }
+            if cluster {
+                return match cluster_coordinator(shard, &key) {
+                    Ok((node, host, port)) => Coordinator::default()
+                        .with_key(str_bytes(key))
+                        .with_node_id(BrokerId(node))
+                        .with_host(str_bytes(host))
+                        .with_port(port),
+                    Err(why) => Coordinator::default()
+                        .with_key(str_bytes(key))
+                        .with_node_id(BrokerId(-1))
+                        .with_host(str_bytes(""))
+                        .with_port(-1)
+                        .with_error_code(ErrorCode::CoordinatorNotAvailable.code())
+                        .with_error_message(Some(str_bytes(why))),
+                };
             }
             let node_id = shard.node_of_shard(shard.group_coordinator_shard(&key));
             let node = nodes

@@ -154,16 +154,33 @@ fn describe_topic(
     meta: &TopicMeta,
     version: i16,
 ) -> MetadataResponseTopic {
+    // In a cluster a partition's leader is a node id of the image; one
+    // whose broker is fenced (or gone) leads nothing: LEADER_NOT_AVAILABLE.
+    let image = shard.image.get().map(|i| i.read().expect("image lock"));
     let partitions = meta
         .partitions
         .iter()
         .enumerate()
         .map(|(i, &owner)| {
-            let node = BrokerId(shard.node_of_shard(owner));
-            MetadataResponsePartition::default()
+            let p = MetadataResponsePartition::default()
                 .with_partition_index(i as i32)
-                .with_leader_id(node)
-                .with_leader_epoch(if version >= 7 { LEADER_EPOCH } else { -1 })
+                .with_leader_epoch(if version >= 7 { LEADER_EPOCH } else { -1 });
+            let leader = match meta.leaders.get(i) {
+                Some(&node) => node,
+                None => shard.node_of_shard(owner),
+            };
+            let available = image
+                .as_ref()
+                .is_none_or(|img| img.broker_of_node(leader).is_some_and(|b| !b.fenced));
+            if !available {
+                return p
+                    .with_error_code(crate::error_code::ErrorCode::LeaderNotAvailable.code())
+                    .with_leader_id(BrokerId(-1))
+                    .with_replica_nodes(vec![BrokerId(leader)])
+                    .with_isr_nodes(Vec::new());
+            }
+            let node = BrokerId(leader);
+            p.with_leader_id(node)
                 .with_replica_nodes(vec![node])
                 .with_isr_nodes(vec![node])
         })

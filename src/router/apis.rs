@@ -104,7 +104,7 @@ apis! {
     OffsetFetch: "OffsetFetch", 1..=9, 1, guard OFFSET_FETCH, m::OffsetFetchRequest,
         handle(handler::offset_fetch);
     FindCoordinator: "FindCoordinator", 0..=4, 0, guard FIND_COORDINATOR, m::FindCoordinatorRequest,
-        handle_now(handler::find_coordinator);
+        handle(handler::find_coordinator);
     JoinGroup: "JoinGroup", 0..=9, 0, guard JOIN_GROUP, m::JoinGroupRequest,
         handle(handler::join_group);
     Heartbeat: "Heartbeat", 0..=4, 0, guard HEARTBEAT, m::HeartbeatRequest,

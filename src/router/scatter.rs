@@ -110,7 +110,14 @@ impl<T: Clone + Send + 'static> Plan<T> {
             for &(index, _) in &topic.partitions {
                 let id = route
                     .and_then(|r| r.partition(index))
-                    .ok_or(RouteError::UnknownTopicOrPartition);
+                    .ok_or(RouteError::UnknownTopicOrPartition)
+                    .and_then(|id| {
+                        if routing.is_remote(id) {
+                            Err(RouteError::NotLeader)
+                        } else {
+                            Ok(id)
+                        }
+                    });
                 if let Ok(id) = id {
                     all_local &= routing.owner(id) == shard.id;
                 }

@@ -2,17 +2,19 @@
 //! next metadata version, persist it durably, broadcast it to every shard
 //! and wait until each has applied it (opened or deleted its partitions).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use glommio::sync::Semaphore;
 
 use super::metadata::{
     collides_with, is_internal, new_topic_id, validate_topic_name, ClusterMetadata, SharedMetadata,
-    TopicMeta, METADATA_FILE,
+    TopicMeta, METADATA_FILE, REMOTE,
 };
 use super::Shard;
+use crate::cluster::{MetadataImage, MetadataRecord, Proposer, TopicChange, TopicImage};
 use crate::config::{topic_config_def, validate_topic_config, BrokerConfigError};
 use crate::storage::fsutil;
 
@@ -37,6 +39,8 @@ pub enum AdminFault {
     Storage,
     /// The controller is shutting down.
     ControllerClosed,
+    /// The metadata quorum did not commit the change in time.
+    QuorumTimeout,
 }
 
 /// A refused metadata change, with the message its response carries.
@@ -100,6 +104,193 @@ pub struct Controller {
     current: std::cell::RefCell<SharedMetadata>,
 }
 
+/// How long a cluster change may wait for the quorum to commit it.
+const QUORUM_CHANGE_TIMEOUT: Duration = Duration::from_secs(15);
+/// Attempts of a cluster change that keeps losing to concurrent ones.
+const QUORUM_CHANGE_ATTEMPTS: usize = 8;
+
+/// Where new partitions may go, and the owner a replica node id names.
+pub struct Placement {
+    /// Shards on a single node; the unfenced brokers' node ids in a cluster.
+    pub candidates: Vec<usize>,
+    owners: HashMap<i32, usize>,
+    pub cluster: bool,
+    /// In a cluster, each unfenced broker's node ids (by broker id).
+    brokers: Vec<Vec<i32>>,
+}
+
+impl Placement {
+    fn shards(shard: &Shard) -> Placement {
+        let candidates: Vec<usize> = (0..shard.shard_count).collect();
+        let owners = candidates
+            .iter()
+            .map(|&s| (shard.node_of_shard(s), s))
+            .collect();
+        Placement {
+            candidates,
+            owners,
+            cluster: false,
+            brokers: Vec::new(),
+        }
+    }
+
+    fn cluster(image: &MetadataImage) -> Placement {
+        let brokers: Vec<Vec<i32>> = image
+            .brokers
+            .values()
+            .filter(|b| !b.fenced)
+            .map(|b| {
+                let mut ids: Vec<i32> = b.endpoints.iter().map(|e| e.node_id).collect();
+                ids.sort_unstable();
+                ids
+            })
+            .collect();
+        let mut nodes: Vec<i32> = brokers.iter().flatten().copied().collect();
+        nodes.sort_unstable();
+        Placement {
+            candidates: nodes.iter().map(|&n| n as usize).collect(),
+            owners: nodes.iter().map(|&n| (n, n as usize)).collect(),
+            cluster: true,
+            brokers,
+        }
+    }
+
+    /// The node for each of `partitions` offsets log partitions: broker
+    /// `p % brokers`, and on it the node of the shard that hosts partition
+    /// `p` there (`p % its shards`, as `group::shard_for_offsets_partition`
+    /// places it).
+    fn offsets_owners(&self, partitions: usize) -> Vec<i32> {
+        (0..partitions)
+            .map(|p| {
+                let nodes = &self.brokers[p % self.brokers.len()];
+                nodes[p % nodes.len()]
+            })
+            .collect()
+    }
+
+    fn owner_of_node(&self, node: i32) -> Option<usize> {
+        self.owners.get(&node).copied()
+    }
+}
+
+/// The cluster's topics as a controller edits them: owners are node ids.
+fn cluster_view(image: &MetadataImage) -> ClusterMetadata {
+    let mut md = ClusterMetadata::new();
+    md.version = image.version;
+    md.cluster_id = image.cluster_id.clone();
+    md.next_producer_id = image.next_producer_id;
+    md.broker_configs = image.broker_configs.clone();
+    md.cluster = true;
+    md.offsets_owners = image.offsets_owners.clone();
+    md.topics = image
+        .topics
+        .iter()
+        .map(|(name, t)| {
+            let meta = TopicMeta {
+                id: t.id.clone(),
+                partitions: t.owners.iter().map(|&o| o as usize).collect(),
+                leaders: Vec::new(),
+                configs: t.configs.clone(),
+            };
+            (name.clone(), meta)
+        })
+        .collect();
+    md
+}
+
+/// The records that turn `base` into `next` (both cluster views).
+fn diff(base: &ClusterMetadata, next: &ClusterMetadata) -> Vec<TopicChange> {
+    let owners = |p: &[usize]| p.iter().map(|&o| o as i32).collect::<Vec<i32>>();
+    let mut out = Vec::new();
+    if base.cluster_id != next.cluster_id {
+        out.push(TopicChange::SetClusterId {
+            cluster_id: next.cluster_id.clone(),
+        });
+    }
+    for (name, old) in &base.topics {
+        if next.topics.get(name).is_none_or(|t| t.id != old.id) {
+            out.push(TopicChange::DeleteTopic {
+                name: name.clone(),
+                id: old.id.clone(),
+            });
+        }
+    }
+    for (name, t) in &next.topics {
+        match base.topics.get(name).filter(|old| old.id == t.id) {
+            None => out.push(TopicChange::CreateTopic {
+                name: name.clone(),
+                id: t.id.clone(),
+                owners: owners(&t.partitions),
+                configs: t.configs.clone(),
+            }),
+            Some(old) => {
+                if t.partitions.len() > old.partitions.len() {
+                    out.push(TopicChange::AddPartitions {
+                        name: name.clone(),
+                        id: t.id.clone(),
+                        owners: owners(&t.partitions[old.partitions.len()..]),
+                    });
+                }
+                if t.configs != old.configs {
+                    out.push(TopicChange::SetTopicConfigs {
+                        name: name.clone(),
+                        id: t.id.clone(),
+                        configs: t.configs.clone(),
+                    });
+                }
+            }
+        }
+    }
+    if base.broker_configs != next.broker_configs {
+        out.push(TopicChange::SetBrokerConfigs {
+            configs: next.broker_configs.clone(),
+        });
+    }
+    if base.next_producer_id != next.next_producer_id {
+        out.push(TopicChange::ProducerIds {
+            next: next.next_producer_id,
+        });
+    }
+    if base.offsets_owners != next.offsets_owners {
+        out.push(TopicChange::PlaceOffsets {
+            owners: next.offsets_owners.clone(),
+        });
+    }
+    out
+}
+
+/// This node's metadata from the cluster's image: every topic, each
+/// partition owned by the local shard that is its leader or [`REMOTE`].
+fn local_view(current: &ClusterMetadata, image: &MetadataImage, shard: &Shard) -> ClusterMetadata {
+    let mut md = current.clone();
+    if !image.cluster_id.is_empty() {
+        md.cluster_id = image.cluster_id.clone();
+    }
+    md.next_producer_id = image.next_producer_id;
+    md.broker_configs = image.broker_configs.clone();
+    md.cluster = true;
+    md.image_version = image.version;
+    md.offsets_owners = image.offsets_owners.clone();
+    md.topics = image
+        .topics
+        .iter()
+        .map(|(name, t): (&String, &TopicImage)| {
+            let meta = TopicMeta {
+                id: t.id.clone(),
+                partitions: t
+                    .owners
+                    .iter()
+                    .map(|&o| shard.shard_of_node(o).unwrap_or(REMOTE))
+                    .collect(),
+                leaders: t.owners.clone(),
+                configs: t.configs.clone(),
+            };
+            (name.clone(), meta)
+        })
+        .collect();
+    md
+}
+
 /// The per-item results of a change, or its one failure for every item.
 fn per_item<T: Clone>(
     outcome: Result<Vec<Result<T, AdminError>>, AdminError>,
@@ -122,11 +313,13 @@ impl Controller {
 
     /// Runs one change: `f` edits a copy of the metadata and returns the
     /// per-item results; if it changed anything the new version is
-    /// persisted and applied on every shard before this returns.
+    /// persisted and applied on every shard before this returns. In a
+    /// cluster the change goes through the metadata quorum first (see
+    /// [`Controller::change_in_cluster`]).
     async fn change<R>(
         &self,
         shard: &Rc<Shard>,
-        f: impl FnOnce(&mut ClusterMetadata) -> R,
+        mut f: impl FnMut(&mut ClusterMetadata, &Placement) -> R,
     ) -> Result<R, AdminError> {
         let _permit = self.lock.acquire_permit(1).await.map_err(|_| {
             refuse(
@@ -134,19 +327,181 @@ impl Controller {
                 "controller closed".to_string(),
             )
         })?;
+        if let Some(proposer) = shard.proposer.get() {
+            return self.change_in_cluster(shard, proposer, f).await;
+        }
         let current = self.current.borrow().clone();
         let mut next = (*current).clone();
-        let result = f(&mut next);
+        let result = f(&mut next, &Placement::shards(shard));
         if next != *current {
-            next.version = current.version + 1;
-            fsutil::write_file_durably(&shard.config.data_dir, METADATA_FILE, next.encode())
-                .await
-                .map_err(|e| refuse(AdminFault::Storage, e.to_string()))?;
-            let next = Arc::new(next);
-            *self.current.borrow_mut() = next.clone();
-            shard.broadcast_metadata(next).await;
+            self.install(shard, next).await?;
         }
         Ok(result)
+    }
+
+    /// Persists `next` as the following version and applies it on every
+    /// shard (the caller holds the lock).
+    async fn install(
+        &self,
+        shard: &Rc<Shard>,
+        mut next: ClusterMetadata,
+    ) -> Result<(), AdminError> {
+        let current = self.current.borrow().clone();
+        next.version = current.version + 1;
+        fsutil::write_file_durably(&shard.config.data_dir, METADATA_FILE, next.encode())
+            .await
+            .map_err(|e| refuse(AdminFault::Storage, e.to_string()))?;
+        let next = Arc::new(next);
+        *self.current.borrow_mut() = next.clone();
+        shard.broadcast_metadata(next).await;
+        Ok(())
+    }
+
+    /// A change in a cluster: `f` edits the cluster-wide view (owners are
+    /// node ids) of the quorum's image; the difference is proposed as one
+    /// `Change` record that applies only at the image version it was
+    /// computed from. Once the image shows it applied, this node adopts
+    /// the image. A change that lost to a concurrent one is computed
+    /// again; one the quorum does not commit within
+    /// [`QUORUM_CHANGE_TIMEOUT`] fails.
+    async fn change_in_cluster<R>(
+        &self,
+        shard: &Rc<Shard>,
+        proposer: &Proposer,
+        mut f: impl FnMut(&mut ClusterMetadata, &Placement) -> R,
+    ) -> Result<R, AdminError> {
+        for _ in 0..QUORUM_CHANGE_ATTEMPTS {
+            let (base, placement) = {
+                let image = proposer.image.read().expect("image lock");
+                (cluster_view(&image), Placement::cluster(&image))
+            };
+            let mut next = base.clone();
+            let result = f(&mut next, &placement);
+            let changes = diff(&base, &next);
+            if changes.is_empty() {
+                return Ok(result);
+            }
+            let token = uuid::Uuid::new_v4().to_string();
+            let record = MetadataRecord::Change {
+                expected_version: base.version,
+                token: token.clone(),
+                changes,
+            };
+            let deadline = Instant::now() + QUORUM_CHANGE_TIMEOUT;
+            let mut proposed_at: Option<Instant> = None;
+            loop {
+                let (offset, version, won) = {
+                    let image = proposer.image.read().expect("image lock");
+                    (image.offset, image.version, image.applied_token(&token))
+                };
+                if won {
+                    self.adopt_image(shard, proposer).await?;
+                    return Ok(result);
+                }
+                if version > base.version {
+                    break; // lost to a concurrent change: compute again
+                }
+                if Instant::now() >= deadline {
+                    return Err(refuse(
+                        AdminFault::QuorumTimeout,
+                        format!(
+                            "the metadata quorum did not commit the change within {} s",
+                            QUORUM_CHANGE_TIMEOUT.as_secs()
+                        ),
+                    ));
+                }
+                // Proposed again while unanswered: a proposal made without
+                // a leader, or forwarded to one that died, is lost.
+                if proposed_at.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                    proposer.propose(&record);
+                    proposed_at = Some(Instant::now());
+                }
+                futures_lite::future::or(proposer.applied_beyond(offset), async {
+                    glommio::timer::sleep(Duration::from_millis(200)).await;
+                })
+                .await;
+            }
+        }
+        Err(refuse(
+            AdminFault::QuorumTimeout,
+            "concurrent metadata changes kept superseding this one".to_string(),
+        ))
+    }
+
+    /// Adopts the quorum image's topics on this node if it is newer than
+    /// what this node has (the caller holds the lock).
+    async fn adopt_image(&self, shard: &Rc<Shard>, proposer: &Proposer) -> Result<(), AdminError> {
+        let current = self.current.borrow().clone();
+        let next = {
+            let image = proposer.image.read().expect("image lock");
+            if current.cluster && image.version <= current.image_version {
+                return Ok(());
+            }
+            local_view(&current, &image, shard)
+        };
+        self.install(shard, next).await
+    }
+
+    /// Keeps this node's metadata in step with the quorum's image (run on
+    /// shard 0 of a cluster node): adopts every newer version, and on the
+    /// quorum's leader gives the cluster its id if it has none (this node's
+    /// own).
+    pub async fn follow_image(shard: Rc<Shard>, proposer: Proposer) {
+        let this = shard.controller();
+        // A controller-only node serves no partitions: it keeps no topics.
+        let broker = shard.config.kraft.roles.is_none_or(|r| r.broker);
+        let mut seen = i64::MIN;
+        while !shard.is_shutting_down() {
+            futures_lite::future::or(proposer.applied_beyond(seen), async {
+                glommio::timer::sleep(Duration::from_secs(1)).await;
+            })
+            .await;
+            seen = proposer.image.read().expect("image lock").offset;
+            let adopted = async {
+                if !broker {
+                    return Some(());
+                }
+                let _permit = this.lock.acquire_permit(1).await.ok()?;
+                this.adopt_image(&shard, &proposer).await.ok()
+            };
+            if adopted.await.is_none() {
+                tracing::warn!("adopting the cluster metadata failed; retrying");
+            }
+            let (no_id, leading) = {
+                let image = proposer.image.read().expect("image lock");
+                let status = proposer.status.read().expect("status lock");
+                (
+                    image.cluster_id.is_empty(),
+                    status.leader_id == status.node_id,
+                )
+            };
+            if no_id && leading {
+                let own = this.current.borrow().cluster_id.clone();
+                let _ = this
+                    .change(&shard, |md, _| {
+                        if md.cluster_id.is_empty() {
+                            md.cluster_id = own.clone();
+                        }
+                    })
+                    .await;
+            }
+        }
+    }
+
+    /// In a cluster, places the `__consumer_offsets` partitions on the
+    /// unfenced brokers if they are not placed yet (on the first
+    /// FindCoordinator, as Kafka creates the topic then).
+    pub async fn place_offsets(
+        &self,
+        shard: &Rc<Shard>,
+        partitions: usize,
+    ) -> Result<(), AdminError> {
+        self.change(shard, |md, placement| {
+            if md.offsets_owners.is_empty() && placement.cluster && !placement.brokers.is_empty() {
+                md.offsets_owners = placement.offsets_owners(partitions);
+            }
+        })
+        .await
     }
 
     pub async fn allocate_producer_ids(
@@ -154,7 +509,7 @@ impl Controller {
         shard: &Rc<Shard>,
         count: i64,
     ) -> Result<i64, super::ShardGone> {
-        self.change(shard, |md| {
+        self.change(shard, |md, _| {
             let start = md.next_producer_id;
             md.next_producer_id += count;
             start
@@ -170,14 +525,12 @@ impl Controller {
         validate_only: bool,
     ) -> Vec<Result<CreatedTopic, AdminError>> {
         let n = topics.len();
-        let shards = shard.shard_count;
         let config = shard.config.clone();
-        let nodes_to_shard = |node: i32| shard.shard_of_node(node);
         let outcome = self
-            .change(shard, |md| {
+            .change(shard, |md, placement| {
                 let mut out = Vec::with_capacity(topics.len());
                 for t in &topics {
-                    let r = plan_topic(md, t, &config, shards, &nodes_to_shard);
+                    let r = plan_topic(md, t, &config, placement);
                     let r = r.map(|(meta, created)| {
                         if !validate_only {
                             md.topics.insert(t.name.clone(), meta);
@@ -200,7 +553,7 @@ impl Controller {
         let n = names.len();
         let enabled = shard.config.delete_topic_enable;
         let outcome = self
-            .change(shard, |md| {
+            .change(shard, |md, _| {
                 names
                     .iter()
                     .map(|name| {
@@ -232,10 +585,8 @@ impl Controller {
         validate_only: bool,
     ) -> Vec<Result<(), AdminError>> {
         let n = requests.len();
-        let shards = shard.shard_count;
-        let to_shard = |node: i32| shard.shard_of_node(node);
         let outcome = self
-            .change(shard, |md| {
+            .change(shard, |md, placement| {
                 let mut out = Vec::with_capacity(requests.len());
                 for (name, count, assignments) in &requests {
                     let r = (|| {
@@ -273,10 +624,13 @@ impl Controller {
                                     ));
                                 }
                                 a.iter()
-                                    .map(|replicas| owner_from_replicas(replicas, &to_shard))
+                                    .map(|replicas| owner_from_replicas(replicas, placement))
                                     .collect::<Result<Vec<_>, _>>()?
                             }
-                            None => md.place(shards, added),
+                            None => {
+                                no_brokers(placement)?;
+                                md.place(&placement.candidates, added)
+                            }
                         };
                         if !validate_only {
                             md.topics
@@ -304,7 +658,7 @@ impl Controller {
     ) -> Vec<Result<(), AdminError>> {
         let n = changes.len();
         let outcome = self
-            .change(shard, |md| {
+            .change(shard, |md, _| {
                 changes
                     .iter()
                     .map(|(resource, ops)| {
@@ -412,12 +766,20 @@ fn apply_config_ops(
     Ok(next)
 }
 
-fn owner_from_replicas(
-    replicas: &[i32],
-    to_shard: &impl Fn(i32) -> Option<usize>,
-) -> Result<usize, AdminError> {
+/// Refuses placement when a cluster has no unfenced broker.
+fn no_brokers(placement: &Placement) -> Result<(), AdminError> {
+    if placement.candidates.is_empty() {
+        return Err(refuse(
+            AdminFault::InvalidReplicationFactor,
+            "Unable to replicate the partition 1 time(s): The target replication factor of 1 cannot be reached because only 0 broker(s) are registered.",
+        ));
+    }
+    Ok(())
+}
+
+fn owner_from_replicas(replicas: &[i32], placement: &Placement) -> Result<usize, AdminError> {
     match replicas {
-        [node] => to_shard(*node).ok_or_else(|| {
+        [node] => placement.owner_of_node(*node).ok_or_else(|| {
             refuse(
                 AdminFault::InvalidReplicaAssignment,
                 format!("Unknown broker {node} in the replica assignment"),
@@ -426,7 +788,12 @@ fn owner_from_replicas(
         _ => Err(refuse(
             AdminFault::InvalidReplicaAssignment,
             format!(
-                "Replica assignment {replicas:?} must name exactly one broker: this is a single-node cluster"
+                "Replica assignment {replicas:?} must name exactly one broker: {}",
+                if placement.cluster {
+                    "partitions have one replica until replication exists"
+                } else {
+                    "this is a single-node cluster"
+                }
             ),
         )),
     }
@@ -436,8 +803,7 @@ fn plan_topic(
     md: &ClusterMetadata,
     t: &NewTopic,
     config: &crate::config::BrokerConfig,
-    shards: usize,
-    to_shard: &impl Fn(i32) -> Option<usize>,
+    placement: &Placement,
 ) -> Result<(TopicMeta, CreatedTopic), AdminError> {
     validate_topic_name(&t.name)?;
     if md.topics.contains_key(&t.name) {
@@ -480,7 +846,7 @@ fn plan_topic(
         }
         by_index
             .iter()
-            .map(|(_, r)| owner_from_replicas(r, to_shard))
+            .map(|(_, r)| owner_from_replicas(r, placement))
             .collect::<Result<Vec<_>, _>>()?
     } else {
         let partitions = if t.num_partitions == -1 {
@@ -511,13 +877,20 @@ fn plan_topic(
                 "Replication factor must be larger than 0.".to_string(),
             ));
         }
+        if rf > 1 && placement.cluster {
+            return Err(refuse(
+                AdminFault::InvalidReplicationFactor,
+                format!("Replication factor: {rf}: partitions have one replica until replication exists"),
+            ));
+        }
         if rf > 1 {
             return Err(refuse(
                 AdminFault::InvalidReplicationFactor,
                 format!("Replication factor: {rf} larger than available brokers: 1."),
             ));
         }
-        md.place(shards, partitions as usize)
+        no_brokers(placement)?;
+        md.place(&placement.candidates, partitions as usize)
     };
     let mut configs = BTreeMap::new();
     for (key, value) in &t.configs {
@@ -539,6 +912,7 @@ fn plan_topic(
     let meta = TopicMeta {
         id: new_topic_id(),
         partitions: owners,
+        leaders: Vec::new(),
         configs,
     };
     let created = CreatedTopic {

@@ -16,12 +16,21 @@ pub const METADATA_FILE: &str = "shardlog-metadata.json";
 /// Kafka's longest topic name.
 pub const MAX_TOPIC_NAME_LEN: usize = 249;
 
+/// The owner of a partition another broker of the cluster leads.
+pub const REMOTE: usize = usize::MAX;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TopicMeta {
     /// Kafka's topic id (a UUID), as 32 hex digits.
     pub id: String,
-    /// partitions[i] is the shard that owns partition i.
+    /// partitions[i] is the shard that owns partition i ([`REMOTE`] where
+    /// another broker of the cluster leads it). In the cluster-wide view a
+    /// controller changes, the leader's node id.
     pub partitions: Vec<usize>,
+    /// In a cluster, the node id leading each partition; empty on a
+    /// single node, where the owning shard says it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub leaders: Vec<i32>,
     /// Topic config overrides, by Kafka topic config name.
     #[serde(default)]
     pub configs: BTreeMap<String, String>,
@@ -45,6 +54,16 @@ pub struct ClusterMetadata {
     /// topic config name.
     #[serde(default)]
     pub broker_configs: BTreeMap<String, String>,
+    /// Set once this node takes its topics from a cluster's metadata
+    /// quorum; the version of the quorum's image they came from.
+    #[serde(default)]
+    pub cluster: bool,
+    #[serde(default)]
+    pub image_version: u64,
+    /// In a cluster, the node leading each `__consumer_offsets` partition
+    /// (empty until placed, and on a single node).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub offsets_owners: Vec<i32>,
 }
 
 impl ClusterMetadata {
@@ -55,6 +74,9 @@ impl ClusterMetadata {
             next_producer_id: 0,
             topics: BTreeMap::new(),
             broker_configs: BTreeMap::new(),
+            cluster: false,
+            image_version: 0,
+            offsets_owners: Vec::new(),
         }
     }
 
@@ -81,32 +103,28 @@ impl ClusterMetadata {
         self.topics.values().map(|t| t.partitions.len()).sum()
     }
 
-    /// Partitions owned by each shard, for balanced placement.
-    pub fn partitions_per_shard(&self, shards: usize) -> Vec<usize> {
-        let mut counts = vec![0; shards];
+    /// Picks owners for `n` new partitions among `candidates` (shards, or
+    /// node ids in a cluster): each goes to the candidate owning the fewest
+    /// partitions so far (the earliest on ties).
+    pub fn place(&self, candidates: &[usize], n: usize) -> Vec<usize> {
+        assert!(!candidates.is_empty(), "at least one candidate");
+        let mut counts = vec![0usize; candidates.len()];
         for t in self.topics.values() {
-            for &s in &t.partitions {
-                if s < shards {
-                    counts[s] += 1;
+            for owner in &t.partitions {
+                if let Some(i) = candidates.iter().position(|c| c == owner) {
+                    counts[i] += 1;
                 }
             }
         }
-        counts
-    }
-
-    /// Picks owners for `n` new partitions: each goes to the shard owning
-    /// the fewest partitions so far (lowest index on ties).
-    pub fn place(&self, shards: usize, n: usize) -> Vec<usize> {
-        let mut counts = self.partitions_per_shard(shards);
         (0..n)
             .map(|_| {
-                let (shard, _) = counts
+                let (i, _) = counts
                     .iter()
                     .enumerate()
                     .min_by_key(|&(i, c)| (*c, i))
-                    .expect("at least one shard");
-                counts[shard] += 1;
-                shard
+                    .expect("at least one candidate");
+                counts[i] += 1;
+                candidates[i]
             })
             .collect()
     }
@@ -117,7 +135,7 @@ impl ClusterMetadata {
         let mut changed = false;
         for t in self.topics.values_mut() {
             for s in &mut t.partitions {
-                if *s >= shards {
+                if *s >= shards && *s != REMOTE {
                     *s %= shards;
                     changed = true;
                 }
@@ -218,17 +236,20 @@ mod tests {
     fn balanced_placement_and_round_trip() {
         let mut m = ClusterMetadata::new();
         assert_eq!(m.cluster_id.len(), 22);
-        let p = m.place(3, 4);
+        let p = m.place(&[0, 1, 2], 4);
         assert_eq!(p, vec![0, 1, 2, 0]);
         m.topics.insert(
             "t".into(),
             TopicMeta {
                 id: new_topic_id(),
                 partitions: p,
+                leaders: Vec::new(),
                 configs: BTreeMap::new(),
             },
         );
-        assert_eq!(m.place(3, 2), vec![1, 2]);
+        assert_eq!(m.place(&[0, 1, 2], 2), vec![1, 2]);
+        // Node ids as candidates (a cluster): the least loaded first.
+        assert_eq!(m.place(&[1000, 0, 2000], 3), vec![1000, 2000, 1000]);
         let back = ClusterMetadata::decode(&m.encode()).unwrap();
         assert_eq!(back, m);
         assert!(m.fit_to_shards(2));

@@ -95,6 +95,8 @@ pub struct Shard {
     pub quorum: std::cell::OnceCell<crate::cluster::SharedStatus>,
     /// The cluster's metadata image, in a cluster.
     pub image: std::cell::OnceCell<crate::cluster::SharedImage>,
+    /// On shard 0 of a cluster node: proposes metadata records.
+    pub proposer: std::cell::OnceCell<crate::cluster::Proposer>,
 }
 
 /// The shard that makes metadata changes.
@@ -166,6 +168,7 @@ impl Shard {
             connections: Cell::new(0),
             quorum: std::cell::OnceCell::new(),
             image: std::cell::OnceCell::new(),
+            proposer: std::cell::OnceCell::new(),
         });
         if let Some(mut receivers) = receivers {
             for (_, stream) in receivers.streams() {

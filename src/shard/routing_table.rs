@@ -31,6 +31,9 @@ pub enum RouteError {
     /// The owning shard stopped (shutdown) before answering.
     #[error("the owning shard has stopped")]
     ShardGone,
+    /// Another broker of the cluster leads the partition.
+    #[error("another broker leads the partition")]
+    NotLeader,
 }
 
 /// A partition, as an index into the routing table of one metadata
@@ -72,8 +75,10 @@ pub struct RoutingTable {
 }
 
 // Owners are stored as u16: more shards than that in one process is not a
-// configuration this broker runs.
+// configuration this broker runs. u16::MAX marks a partition another
+// broker leads (`metadata::REMOTE`).
 const _: () = assert!(u16::MAX as usize >= 4096);
+const REMOTE_OWNER: u16 = u16::MAX;
 
 impl RoutingTable {
     pub fn build(metadata: SharedMetadata) -> Self {
@@ -81,7 +86,13 @@ impl RoutingTable {
         let mut owners = Vec::with_capacity(metadata.partition_count());
         for (name, topic) in &metadata.topics {
             let first = owners.len() as u32;
-            owners.extend(topic.partitions.iter().map(|&s| s as u16));
+            owners.extend(topic.partitions.iter().map(|&s| {
+                if s == super::metadata::REMOTE {
+                    REMOTE_OWNER
+                } else {
+                    s as u16
+                }
+            }));
             topics.insert(
                 name.clone(),
                 TopicRoute {
@@ -111,9 +122,14 @@ impl RoutingTable {
         self.topics.get(name).copied()
     }
 
-    /// The shard that owns `id`.
+    /// The shard that owns `id` (meaningless where [`Self::is_remote`]).
     pub fn owner(&self, id: PartitionId) -> usize {
         usize::from(self.owners[id.index()])
+    }
+
+    /// Whether another broker of the cluster leads `id`.
+    pub fn is_remote(&self, id: PartitionId) -> bool {
+        self.owners[id.index()] == REMOTE_OWNER
     }
 
     /// Number of partition ids (all topics).
@@ -182,6 +198,7 @@ mod tests {
                 TopicMeta {
                     id: new_topic_id(),
                     partitions: owners.to_vec(),
+                    leaders: Vec::new(),
                     configs: BTreeMap::new(),
                 },
             );
