@@ -4,235 +4,23 @@
 //! with Kafka's KRaft keys. DescribeQuorum, asked of every node, shows one
 //! leader that all agree on; kill -9 and SIGSTOP of the leader elect
 //! another; a killed node rejoins and catches up; a whole-cluster kill -9
-//! keeps the log (epochs and high watermark only grow). Bad cluster
-//! configuration stops startup with a message naming the key.
+//! keeps the log (epochs and high watermark only grow). Brokers register
+//! and are fenced; topics made through any node are spread over the
+//! brokers and served by their leaders; a consumer group spans the cluster.
+//! Bad cluster configuration stops startup with a message naming the key.
 
 mod common;
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::broker::{binary, reserve_ports, Broker, BrokerOptions};
+use common::broker::{binary, reserve_ports};
+use common::cluster::{leaders, Cluster, ELECTION_TIMEOUT, NOT_LEADER_OR_FOLLOWER};
 use common::raw::{str_bytes, Conn};
 use common::rdk;
-use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
-use kafka_protocol::messages::{ApiKey, DescribeQuorumRequest, DescribeQuorumResponse, TopicName};
+use kafka_protocol::messages::ApiKey;
 use rdkafka::consumer::Consumer;
-
-const NONE: i16 = 0;
-const NOT_LEADER_OR_FOLLOWER: i16 = 6;
-/// How long an election may take here: controller.quorum.fetch.timeout.ms
-/// is 1000 in these tests, so a follower waits 1-2 s before it campaigns;
-/// a loaded 2-core CI machine gets ample slack on top.
-const ELECTION_TIMEOUT: Duration = Duration::from_secs(30);
-
-struct Cluster {
-    nodes: Vec<Broker>,
-    /// Node i+1 is `nodes[i]` on 127.0.0.(i+1).
-    port: u16,
-}
-
-fn host(node: i32) -> Ipv4Addr {
-    Ipv4Addr::new(127, 0, 0, node as u8)
-}
-
-fn node_options(node: i32, port: u16, voters: &str) -> BrokerOptions {
-    let h = host(node);
-    BrokerOptions::per_shard(1)
-        .with_override("process.roles", "broker,controller")
-        .with_override("node.id", node)
-        .with_override("controller.quorum.voters", voters)
-        .with_override(
-            "listeners",
-            format!("PLAINTEXT://{h}:{port},CONTROLLER://{h}:{}", port + 2),
-        )
-        .with_override("advertised.listeners", format!("PLAINTEXT://{h}:{port}"))
-        .with_override("controller.listener.names", "CONTROLLER")
-        .with_override("controller.quorum.fetch.timeout.ms", 1000)
-        .with_override("broker.session.timeout.ms", 2000)
-}
-
-impl Cluster {
-    /// Three combined nodes sharing the port numbers P (clients), P+1 (the
-    /// one shard's own listener) and P+2 (CONTROLLER), each on its own
-    /// loopback address.
-    fn start() -> Cluster {
-        Cluster::start_with(&[])
-    }
-
-    /// Like [`Cluster::start`], with more overrides on every node.
-    fn start_with(extra: &[(&str, &str)]) -> Cluster {
-        let (port, locks) = reserve_ports(3);
-        let voters: Vec<String> = (1..=3)
-            .map(|n| format!("{n}@{}:{}", host(n), port + 2))
-            .collect();
-        let voters = voters.join(",");
-        let mut locks = Some(locks);
-        let nodes = (1..=3)
-            .map(|n| {
-                let dir = common::temp_dir();
-                let data = dir.path().join("data");
-                let mut options = node_options(n, port, &voters);
-                for (k, v) in extra {
-                    options = options.with_override(k, v);
-                }
-                Broker::start_on(
-                    options,
-                    dir,
-                    data,
-                    host(n),
-                    port,
-                    locks.take().unwrap_or_default(),
-                )
-            })
-            .collect();
-        Cluster { nodes, port }
-    }
-
-    fn node(&mut self, id: i32) -> &mut Broker {
-        &mut self.nodes[id as usize - 1]
-    }
-
-    fn live(&mut self) -> Vec<i32> {
-        (1..=3).filter(|&n| self.node(n).is_running()).collect()
-    }
-
-    fn describe(&self, node: i32) -> Option<DescribeQuorumResponse> {
-        let addr = format!("{}:{}", host(node), self.port);
-        let mut conn = Conn::try_open(&addr).ok()?;
-        let request = DescribeQuorumRequest::default().with_topics(vec![TopicData::default()
-            .with_topic_name(TopicName(str_bytes("__cluster_metadata")))
-            .with_partitions(vec![PartitionData::default().with_partition_index(0)])]);
-        Some(conn.call(ApiKey::DescribeQuorum, 2, &request))
-    }
-
-    /// Waits until every node in `nodes` names the same leader, at an
-    /// epoch above `min_epoch`, the leader answers with no error and
-    /// every voter in `caught_up` has its log end at the leader's; returns
-    /// the leader's answer.
-    fn agreed_leader(&self, nodes: &[i32], min_epoch: i32, caught_up: &[i32]) -> Agreed {
-        let start = Instant::now();
-        let mut last = String::new();
-        while start.elapsed() < ELECTION_TIMEOUT {
-            let views: Vec<Option<(i32, i32, i16)>> = nodes
-                .iter()
-                .map(|&n| {
-                    self.describe(n).map(|r| {
-                        let p = &r.topics[0].partitions[0];
-                        (p.leader_id.0, p.leader_epoch, p.error_code)
-                    })
-                })
-                .collect();
-            last = format!("{views:?}");
-            if let Some(Some((leader, epoch, _))) = views.first() {
-                let agree = views
-                    .iter()
-                    .all(|v| matches!(v, Some((l, e, _)) if l == leader && e == epoch));
-                if agree && *epoch > min_epoch && nodes.contains(leader) {
-                    let r = self.describe(*leader).expect("the leader answers");
-                    let p = &r.topics[0].partitions[0];
-                    assert_eq!(
-                        p.error_code, NONE,
-                        "the leader answers without error: {r:?}"
-                    );
-                    let leader_leo = p
-                        .current_voters
-                        .iter()
-                        .find(|v| v.replica_id.0 == *leader)
-                        .map(|v| v.log_end_offset)
-                        .expect("the leader is among the voters");
-                    let caught = caught_up.iter().all(|id| {
-                        p.current_voters
-                            .iter()
-                            .any(|v| v.replica_id.0 == *id && v.log_end_offset == leader_leo)
-                    });
-                    if caught && p.high_watermark == leader_leo {
-                        for (&n, v) in nodes.iter().zip(&views) {
-                            let code = v.expect("answered").2;
-                            let want = if n == *leader {
-                                NONE
-                            } else {
-                                NOT_LEADER_OR_FOLLOWER
-                            };
-                            assert_eq!(code, want, "node {n}'s answer: {views:?}");
-                        }
-                        return Agreed {
-                            leader: *leader,
-                            epoch: *epoch,
-                            high_watermark: p.high_watermark,
-                        };
-                    }
-                    last = format!("{views:?}; leader's view {p:?}");
-                }
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!(
-            "no agreed leader among nodes {nodes:?} within {ELECTION_TIMEOUT:?}; last seen {last}"
-        );
-    }
-}
-
-impl Cluster {
-    /// The broker nodes node `asked`'s Metadata lists (id, host:port).
-    fn metadata_nodes(&self, asked: i32) -> Vec<(i32, String)> {
-        let c = rdk::consumer(&format!("{}:{}", host(asked), self.port));
-        let md = c.fetch_metadata(None, rdk::TIMEOUT).expect("metadata");
-        let mut nodes: Vec<(i32, String)> = md
-            .brokers()
-            .iter()
-            .map(|b| (b.id(), format!("{}:{}", b.host(), b.port())))
-            .collect();
-        nodes.sort();
-        nodes
-    }
-
-    /// Every node in `asked` lists exactly the brokers `live` (each one
-    /// node, on its shard's port), within the timeout.
-    fn wait_listed(&self, asked: &[i32], live: &[i32]) -> Duration {
-        let want: Vec<(i32, String)> = live
-            .iter()
-            .map(|&n| (n, format!("{}:{}", host(n), self.port + 1)))
-            .collect();
-        let start = Instant::now();
-        loop {
-            let seen: Vec<Vec<(i32, String)>> =
-                asked.iter().map(|&n| self.metadata_nodes(n)).collect();
-            if seen.iter().all(|s| *s == want) {
-                return start.elapsed();
-            }
-            assert!(
-                start.elapsed() < ELECTION_TIMEOUT,
-                "Metadata from nodes {asked:?} should list {want:?}; saw {seen:?}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Cluster {
-    /// Waits until node `n`'s log holds `text`.
-    fn wait_log(&mut self, n: i32, text: &str) {
-        let start = Instant::now();
-        while !self.node(n).log().contains(text) {
-            assert!(
-                start.elapsed() < ELECTION_TIMEOUT,
-                "node {n} should log {text:?}:\n{}",
-                self.node(n).log_tail()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Agreed {
-    leader: i32,
-    epoch: i32,
-    high_watermark: i64,
-}
 
 #[test]
 fn three_controllers_elect_one_leader_that_all_follow() {
@@ -408,21 +196,6 @@ fn snapshots_bound_the_log_and_bring_a_returning_node_up_to_date() {
 
 /// Each partition's leader as node `asked`'s Metadata (librdkafka) names
 /// it (-1: none), in partition order.
-fn leaders(cluster: &Cluster, asked: i32, topic: &str) -> Vec<i32> {
-    let c = rdk::consumer(&format!("{}:{}", host(asked), cluster.port));
-    let md = c
-        .fetch_metadata(Some(topic), rdk::TIMEOUT)
-        .expect("metadata");
-    let t = &md.topics()[0];
-    let mut out: Vec<(i32, i32)> = t
-        .partitions()
-        .iter()
-        .map(|p| (p.id(), p.leader()))
-        .collect();
-    out.sort();
-    out.into_iter().map(|(_, l)| l).collect()
-}
-
 #[test]
 fn topics_created_through_any_node_are_spread_and_served_by_their_leaders() {
     let mut cluster = Cluster::start();
@@ -430,7 +203,7 @@ fn topics_created_through_any_node_are_spread_and_served_by_their_leaders() {
     cluster.wait_listed(&[1, 2, 3], &[1, 2, 3]);
     // Created through node 2, whichever node leads the quorum.
     let topic = "spread";
-    let admin = rdk::admin(&format!("{}:{}", host(2), cluster.port));
+    let admin = rdk::admin(&cluster.bootstrap(2));
     rdk::create_topic(&admin, topic, 6, &[]);
     // Every node knows it at once (the change is committed and adopted
     // before CreateTopics is answered on node 2; others follow within the
@@ -458,7 +231,7 @@ fn topics_created_through_any_node_are_spread_and_served_by_their_leaders() {
     // every leader.
     let partitions: Vec<i32> = (0..6).collect();
     let recs = rdk::records("spread", 120, &partitions, rdk::now_ms());
-    let producer = rdk::producer(&format!("{}:{}", host(3), cluster.port), &[]);
+    let producer = rdk::producer(&cluster.bootstrap(3), &[]);
     let acked = rdk::produce_all(&producer, topic, &recs);
     let ranges = partitions
         .iter()
@@ -472,12 +245,12 @@ fn topics_created_through_any_node_are_spread_and_served_by_their_leaders() {
             )
         })
         .collect();
-    let got = rdk::consume_ranges(&format!("{}:{}", host(1), cluster.port), topic, &ranges);
+    let got = rdk::consume_ranges(&cluster.bootstrap(1), topic, &ranges);
     rdk::assert_acked_present(topic, &acked, &got);
     // A partition asked of a broker that does not lead it:
     // NOT_LEADER_OR_FOLLOWER, so clients re-route.
     let p = placed.iter().position(|&l| l != 2).unwrap() as i32;
-    let mut conn = Conn::open(&format!("{}:{}", host(2), cluster.port + 1));
+    let mut conn = Conn::open(&cluster.shard_address(2));
     let request = common::raw::produce_request(topic, p, common::raw::value_batch(1, 10), 1);
     let response: kafka_protocol::messages::ProduceResponse =
         conn.call(ApiKey::Produce, 9, &request);
@@ -497,15 +270,15 @@ fn topics_created_through_any_node_are_spread_and_served_by_their_leaders() {
     cluster.wait_listed(&[1, 2, 3], &[1, 2, 3]);
     assert_eq!(leaders(&cluster, 1, topic), placed);
     // Its data survived: everything acknowledged is still there.
-    let got = rdk::consume_ranges(&format!("{}:{}", host(2), cluster.port), topic, &ranges);
+    let got = rdk::consume_ranges(&cluster.bootstrap(2), topic, &ranges);
     rdk::assert_acked_present(topic, &acked, &got);
     // Deleted through node 1: gone everywhere.
-    let admin = rdk::admin(&format!("{}:{}", host(1), cluster.port));
+    let admin = rdk::admin(&cluster.bootstrap(1));
     let deleted = rdk::block(admin.delete_topics(&[topic], &rdk::admin_options())).unwrap();
     assert_eq!(deleted, vec![Ok(topic.to_string())]);
     let start = Instant::now();
     while (1..=3).any(|n| {
-        let c = rdk::consumer(&format!("{}:{}", host(n), cluster.port));
+        let c = rdk::consumer(&cluster.bootstrap(n));
         let md = c.fetch_metadata(None, rdk::TIMEOUT).expect("metadata");
         md.topics().iter().any(|t| t.name() == topic)
     }) {
@@ -529,7 +302,7 @@ fn group_member(bootstrap: &str, group: &str, topic: &str) -> rdkafka::consumer:
 
 /// FindCoordinator for `group` asked of node `asked`: (error, node id).
 fn find_coordinator(cluster: &Cluster, asked: i32, group: &str) -> (i16, i32) {
-    let mut conn = Conn::open(&format!("{}:{}", host(asked), cluster.port));
+    let mut conn = Conn::open(&cluster.bootstrap(asked));
     let request =
         kafka_protocol::messages::FindCoordinatorRequest::default().with_key(str_bytes(group));
     let r: kafka_protocol::messages::FindCoordinatorResponse =
@@ -545,11 +318,11 @@ fn a_consumer_group_spans_the_cluster_with_one_coordinator() {
     cluster.agreed_leader(&[1, 2, 3], 0, &[1, 2, 3]);
     cluster.wait_listed(&[1, 2, 3], &[1, 2, 3]);
     let topic = "grouped";
-    let admin = rdk::admin(&format!("{}:{}", host(1), cluster.port));
+    let admin = rdk::admin(&cluster.bootstrap(1));
     rdk::create_topic(&admin, topic, 6, &[]);
     let partitions: Vec<i32> = (0..6).collect();
     let recs = rdk::records("grouped", 60, &partitions, rdk::now_ms());
-    let producer = rdk::producer(&format!("{}:{}", host(2), cluster.port), &[]);
+    let producer = rdk::producer(&cluster.bootstrap(2), &[]);
     let acked = rdk::produce_all(&producer, topic, &recs);
     // Every node names the same coordinator (the first FindCoordinator
     // places the offsets log over the brokers).
@@ -563,8 +336,8 @@ fn a_consumer_group_spans_the_cluster_with_one_coordinator() {
     // read every record between them (a record may be read twice when
     // its partition moves in a rebalance before any commit).
     let members = [
-        group_member(&format!("{}:{}", host(1), cluster.port), group, topic),
-        group_member(&format!("{}:{}", host(3), cluster.port), group, topic),
+        group_member(&cluster.bootstrap(1), group, topic),
+        group_member(&cluster.bootstrap(3), group, topic),
     ];
     let mut seen: BTreeMap<(i32, i64), usize> = BTreeMap::new();
     let start = Instant::now();
@@ -601,7 +374,7 @@ fn a_consumer_group_spans_the_cluster_with_one_coordinator() {
     drop(members);
     // The commits are at the coordinator: a new member at node 2 resumes
     // at the end.
-    let late = rdk::base_config(&format!("{}:{}", host(2), cluster.port))
+    let late = rdk::base_config(&cluster.bootstrap(2))
         .set("group.id", group)
         .create::<rdkafka::consumer::BaseConsumer>()
         .expect("consumer");
@@ -624,13 +397,37 @@ fn a_consumer_group_spans_the_cluster_with_one_coordinator() {
     // Group requests sent to a node that does not coordinate the group get
     // NOT_COORDINATOR.
     let other = (1..=3).find(|&n| n != first.1).unwrap();
-    let mut conn = Conn::open(&format!("{}:{}", host(other), cluster.port + 1));
+    let mut conn = Conn::open(&cluster.shard_address(other));
     let request = kafka_protocol::messages::OffsetFetchRequest::default()
         .with_group_id(kafka_protocol::messages::GroupId(str_bytes(group)))
         .with_topics(None);
     let r: kafka_protocol::messages::OffsetFetchResponse =
         conn.call(ApiKey::OffsetFetch, 5, &request);
     assert_eq!(r.error_code, 16, "NOT_COORDINATOR: {r:?}");
+}
+
+#[test]
+fn sigstop_of_a_follower_fences_its_broker_until_it_resumes() {
+    let mut cluster = Cluster::start();
+    let leader = cluster.agreed_leader(&[1, 2, 3], 0, &[1, 2, 3]).leader;
+    cluster.wait_listed(&[1, 2, 3], &[1, 2, 3]);
+    let admin = rdk::admin(&cluster.bootstrap(leader));
+    rdk::create_topic(&admin, "paused", 3, &[]);
+    let follower = (1..=3).find(|&n| n != leader).unwrap();
+    let rest: Vec<i32> = (1..=3).filter(|&n| n != follower).collect();
+    let pid = cluster.node(follower).pid().expect("running") as libc::pid_t;
+    signal(pid, libc::SIGSTOP);
+    // Fenced after broker.session.timeout.ms: unlisted, and the partition
+    // it leads has no leader; the others are served as before.
+    cluster.wait_listed(&rest, &rest);
+    let placed = leaders(&cluster, leader, "paused");
+    assert!(placed.contains(&-1), "{placed:?}");
+    assert_eq!(placed.iter().filter(|&&l| l == -1).count(), 1, "{placed:?}");
+    signal(pid, libc::SIGCONT);
+    cluster.wait_listed(&[1, 2, 3], &[1, 2, 3]);
+    let mut back = leaders(&cluster, leader, "paused");
+    back.sort();
+    assert_eq!(back, vec![1, 2, 3]);
 }
 
 #[allow(unsafe_code)]
@@ -734,4 +531,20 @@ fn bad_cluster_configuration_stops_startup_naming_the_key() {
             "{overrides:?}: wanted {want:?} in stderr:\n{stderr}"
         );
     }
+}
+
+#[test]
+fn kafka_python_round_trips_through_a_cluster() {
+    use common::clients::{mixed_records, ClientRun};
+    let mut cluster = Cluster::start();
+    cluster.agreed_leader(&[1, 2, 3], 0, &[1, 2, 3]);
+    cluster.wait_listed(&[1, 2, 3], &[1, 2, 3]);
+    // kafka-python bootstrapped at node 2 creates the topic (through the
+    // quorum), produces to its three partitions (one per broker) and reads
+    // each back, everything compared byte for byte.
+    let topic = "py-cluster";
+    ClientRun::python("kafka-python").round_trip(cluster.node(2), topic, &mixed_records(3, 150));
+    let mut placed = leaders(&cluster, 1, topic);
+    placed.sort();
+    assert_eq!(placed, vec![1, 2, 3], "one partition per broker");
 }

@@ -65,6 +65,8 @@ pub struct BrokerOptions {
     pub extra_args: Vec<String>,
     /// The broker's open-files limit (soft and hard), when set.
     pub open_files_max: Option<u64>,
+    /// A command the broker runs under (`ip netns exec NS`), when set.
+    pub wrapper: Vec<String>,
 }
 
 impl Default for BrokerOptions {
@@ -76,6 +78,7 @@ impl Default for BrokerOptions {
             log_level: None,
             extra_args: Vec::new(),
             open_files_max: None,
+            wrapper: Vec::new(),
         }
     }
 }
@@ -405,7 +408,14 @@ impl Broker {
         )
         .expect("write broker log");
         let stderr = log.try_clone().expect("clone log handle");
-        let mut cmd = Command::new(&bin);
+        let mut cmd = match self.options.wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut c = Command::new(program);
+                c.args(rest).arg(&bin);
+                c
+            }
+            None => Command::new(&bin),
+        };
         cmd.args(&args)
             .stdin(Stdio::null())
             .stdout(log)

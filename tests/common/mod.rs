@@ -5,6 +5,7 @@
 
 pub mod broker;
 pub mod clients;
+pub mod cluster;
 pub mod kafka;
 pub mod loopfs;
 pub mod raw;
