@@ -116,14 +116,7 @@ fn assert_exactly(topic: &str, acked: &[Acked], got: &BTreeMap<i32, Vec<rdk::Got
 /// Metadata lists one node (single) or one node per shard on its own port
 /// (per-shard).
 fn check_brokers(broker: &Broker, bootstrap: &str) {
-    let c = rdk::consumer(bootstrap);
-    let md = c.fetch_metadata(None, rdk::TIMEOUT).expect("metadata");
-    let mut nodes: Vec<(i32, String)> = md
-        .brokers()
-        .iter()
-        .map(|b| (b.id(), format!("{}:{}", b.host(), b.port())))
-        .collect();
-    nodes.sort();
+    let nodes = rdk::metadata_brokers(bootstrap);
     match broker.options().listener_mode {
         ListenerMode::Single => assert_eq!(nodes, vec![(0, bootstrap.to_string())]),
         ListenerMode::PerShard => {

@@ -240,15 +240,7 @@ impl Cluster {
 impl Cluster {
     /// The broker nodes node `asked`'s Metadata lists (id, host:port).
     pub fn metadata_nodes(&self, asked: i32) -> Vec<(i32, String)> {
-        let c = rdk::consumer(&self.bootstrap(asked));
-        let md = c.fetch_metadata(None, rdk::TIMEOUT).expect("metadata");
-        let mut nodes: Vec<(i32, String)> = md
-            .brokers()
-            .iter()
-            .map(|b| (b.id(), format!("{}:{}", b.host(), b.port())))
-            .collect();
-        nodes.sort();
-        nodes
+        rdk::metadata_brokers(&self.bootstrap(asked))
     }
 
     /// Every node in `asked` lists exactly the brokers `live` (each one

@@ -295,6 +295,19 @@ pub fn assert_contiguous_in_order(acked: &[Acked], first: &BTreeMap<i32, i64>) {
 }
 
 /// A consumer for `assign` (no group membership, no commits).
+/// The broker nodes a Metadata request lists, as (id, host:port), sorted.
+pub fn metadata_brokers(bootstrap: &str) -> Vec<(i32, String)> {
+    let c = consumer(bootstrap);
+    let md = c.fetch_metadata(None, TIMEOUT).expect("metadata");
+    let mut nodes: Vec<(i32, String)> = md
+        .brokers()
+        .iter()
+        .map(|b| (b.id(), format!("{}:{}", b.host(), b.port())))
+        .collect();
+    nodes.sort();
+    nodes
+}
+
 pub fn consumer(bootstrap: &str) -> BaseConsumer {
     base_config(bootstrap)
         .set("group.id", "shardlog-rdkafka-tests")
