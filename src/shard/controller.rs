@@ -389,6 +389,7 @@ impl Controller {
             };
             let deadline = Instant::now() + QUORUM_CHANGE_TIMEOUT;
             let mut proposed_at: Option<Instant> = None;
+            let mut proposed_to = -1;
             loop {
                 let (offset, version, won) = {
                     let image = proposer.image.read().expect("image lock");
@@ -411,13 +412,17 @@ impl Controller {
                     ));
                 }
                 // Proposed again while unanswered: a proposal made without
-                // a leader, or forwarded to one that died, is lost.
-                if proposed_at.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                // a leader, or forwarded to one that died, is lost. At once
+                // when a new leader is known, else every second.
+                let leader = proposer.status.read().expect("status lock").leader_id;
+                let new_leader = leader >= 0 && leader != proposed_to;
+                if new_leader || proposed_at.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
                     proposer.propose(&record);
                     proposed_at = Some(Instant::now());
+                    proposed_to = leader;
                 }
                 futures_lite::future::or(proposer.applied_beyond(offset), async {
-                    glommio::timer::sleep(Duration::from_millis(200)).await;
+                    glommio::timer::sleep(Duration::from_millis(50)).await;
                 })
                 .await;
             }
