@@ -72,7 +72,7 @@ for t in $(seq "$trials"); do
   before=$(grep -ch "metadata quorum: new leader" "$out"/n?.log | paste -sd+ | bc)
   kill_at=$(date +%s.%N)
   kill -9 "${pids[leader]}"; wait "${pids[leader]}" 2>/dev/null || true; pids[leader]=0
-  survivors=$(for n in 1 2 3; do [ "$n" != "$leader" ] && printf '127.0.0.%s:%s,' "$n" "$port"; done)
+  survivors=$(for n in 1 2 3; do if [ "$n" != "$leader" ]; then printf '127.0.0.%s:%s,' "$n" "$port"; fi; done)
   "$bin/examples/create-until" "${survivors%,}" "failover-$t" 60 >/dev/null 2>"$out/create-$t.log" &
   create_pid=$!
   log "trial $t: killed leader $leader"

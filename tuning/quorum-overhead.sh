@@ -32,21 +32,34 @@ quorum=(--override process.roles=broker,controller --override node.id=1
   --override "listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:19193"
   --override controller.listener.names=CONTROLLER)
 
+# one NAME [ARGS...]: a fresh broker with ARGS, one loadgen run; the MB/s
+# in $mbs. (Not in a subshell: the broker's pid must stay in this shell so
+# the next start stops it.)
 one() {
   local name=$1
   shift
   shardlog_start "$broker_core" "$out/$name.log" "$@"
-  sleep 1
+  # A one-voter quorum elects itself after one election timeout (2-4 s)
+  # and registers its broker; both kinds wait the same.
+  sleep 5
+  if ! kill -0 "$broker_pid" 2>/dev/null; then
+    log "$name: the broker exited:"; cat "$out/$name.log" >&2; exit 1
+  fi
+  if [ $# -gt 0 ] && [ ! -d "$data/data/__cluster_metadata-0" ]; then
+    log "$name: no metadata log: not a cluster node?"; exit 1
+  fi
   "$bin/loadgen" produce --bootstrap "127.0.0.1:$port" --cores "$loadgen_core" --quiet \
     --json "$out/$name.json" --topic bench --create --partitions 4 --record-size 100 \
     --acks 1 --rate 0 --warmup 2s --duration "${duration}s" >"$out/$name.txt" 2>&1
-  python3 -c "import json,sys; print(round(json.load(open(sys.argv[1]))['mb_per_s']))" "$out/$name.json"
+  mbs=$(python3 -c "import json,sys; print(round(json.load(open(sys.argv[1]))['mb_per_s']))" "$out/$name.json")
 }
 
 plain=() with=()
 for r in $(seq "$rounds"); do
-  p=$(one "plain-$r")
-  q=$(one "quorum-$r" "${quorum[@]}")
+  one "plain-$r"
+  p=$mbs
+  one "quorum-$r" "${quorum[@]}"
+  q=$mbs
   log "round $r: plain $p MB/s, with a one-voter quorum $q MB/s"
   plain+=("$p") with+=("$q")
 done
