@@ -43,6 +43,23 @@ fn three_controllers_elect_one_leader_that_all_follow() {
             );
         }
     }
+    // Once the leader's broker is registered, followers forward the
+    // request to it (as Kafka's brokers forward it to the active
+    // controller) and relay its answer.
+    cluster.wait_listed(&[1, 2, 3], &[1, 2, 3]);
+    for n in (1..=3).filter(|&n| n != agreed.leader) {
+        let r = cluster.describe(n).unwrap();
+        let p = &r.topics[0].partitions[0];
+        assert_eq!(
+            p.error_code, 0,
+            "node {n} relays the leader's answer: {r:?}"
+        );
+        assert_eq!(p.leader_id.0, agreed.leader);
+        assert!(
+            p.current_voters.iter().all(|v| v.log_end_offset >= 0),
+            "{r:?}"
+        );
+    }
 }
 
 #[test]
@@ -547,4 +564,57 @@ fn kafka_python_round_trips_through_a_cluster() {
     let mut placed = leaders(&cluster, 1, topic);
     placed.sort();
     assert_eq!(placed, vec![1, 2, 3], "one partition per broker");
+}
+
+#[test]
+fn kafkas_metadata_quorum_tool_describes_the_quorum() {
+    let cluster = Cluster::start();
+    let agreed = cluster.agreed_leader(&[1, 2, 3], 0, &[1, 2, 3]);
+    cluster.wait_listed(&[1, 2, 3], &[1, 2, 3]);
+    // Through a follower: the admin client sends DescribeQuorum to any
+    // broker, which forwards it to the leader.
+    let follower = (1..=3).find(|&n| n != agreed.leader).unwrap();
+    let bootstrap = cluster.bootstrap(follower);
+    let status = common::kafka::tool_ok(
+        "kafka-metadata-quorum",
+        &["--bootstrap-server", &bootstrap, "describe", "--status"],
+    );
+    let field = |name: &str| -> String {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_else(|| panic!("no {name} in:\n{status}"))
+    };
+    assert_eq!(field("LeaderId:"), agreed.leader.to_string(), "{status}");
+    assert!(field("LeaderEpoch:").parse::<i32>().unwrap() >= agreed.epoch);
+    assert!(field("HighWatermark:").parse::<i64>().unwrap() >= agreed.high_watermark);
+    let voters = field("CurrentVoters:");
+    for id in 1..=3 {
+        assert!(voters.contains(&format!("\"id\": {id}")), "{voters}");
+    }
+    let replication = common::kafka::tool_ok(
+        "kafka-metadata-quorum",
+        &[
+            "--bootstrap-server",
+            &bootstrap,
+            "describe",
+            "--replication",
+        ],
+    );
+    let statuses: Vec<&str> = replication
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().last())
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == "Leader").count(),
+        1,
+        "{replication}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == "Follower").count(),
+        2,
+        "{replication}"
+    );
 }

@@ -7,12 +7,11 @@ use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
-use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use bytes::Bytes;
+use kafka_protocol::messages::ApiKey;
+use kafka_protocol::protocol::{Decodable, Encodable};
 
-/// Largest response accepted (a guard against a misbehaving peer).
-const RESPONSE_BYTES_MAX: usize = 256 << 20;
+use crate::protocol::client;
 
 /// One connection to one broker.
 pub struct Connection {
@@ -51,45 +50,19 @@ impl Connection {
     ) -> Result<Resp, String> {
         let correlation = self.next_correlation;
         self.next_correlation = self.next_correlation.wrapping_add(1);
-        let header = RequestHeader::default()
-            .with_request_api_key(key as i16)
-            .with_request_api_version(version)
-            .with_correlation_id(correlation)
-            .with_client_id(Some(StrBytes::from_string(self.client_id.clone())));
-        let mut buf = BytesMut::new();
-        buf.put_i32(0);
-        header
-            .encode(&mut buf, key.request_header_version(version))
-            .map_err(|e| format!("encoding the {key:?} header: {e}"))?;
-        req.encode(&mut buf, version)
-            .map_err(|e| format!("encoding {key:?} v{version}: {e}"))?;
-        let size = (buf.len() - 4) as i32;
-        buf[..4].copy_from_slice(&size.to_be_bytes());
+        let frame = client::request_frame(key, version, correlation, &self.client_id, req)?;
         self.stream
-            .write_all(&buf)
+            .write_all(&frame)
             .map_err(|e| format!("sending {key:?}: {e}"))?;
         let mut size = [0u8; 4];
         self.stream
             .read_exact(&mut size)
             .map_err(|e| format!("reading the {key:?} response: {e}"))?;
-        let size = i32::from_be_bytes(size);
-        if size < 0 || size as usize > RESPONSE_BYTES_MAX {
-            return Err(format!("{key:?} response of {size} bytes"));
-        }
-        let mut body = vec![0u8; size as usize];
+        let mut body = vec![0u8; client::response_size(size, key)?];
         self.stream
             .read_exact(&mut body)
             .map_err(|e| format!("reading the {key:?} response: {e}"))?;
-        let mut body = Bytes::from(body);
-        let header = ResponseHeader::decode(&mut body, key.response_header_version(version))
-            .map_err(|e| format!("{key:?} response header: {e}"))?;
-        if header.correlation_id != correlation {
-            return Err(format!(
-                "{key:?}: response to request {} where {correlation} was expected",
-                header.correlation_id
-            ));
-        }
-        Resp::decode(&mut body, version).map_err(|e| format!("{key:?} v{version} response: {e}"))
+        client::decode_response(Bytes::from(body), key, version, correlation)
     }
 }
 

@@ -7,6 +7,7 @@
 //! ([`transport`]). Broker registration, the metadata image and partition
 //! placement build on it.
 
+pub mod forward;
 pub mod image;
 pub mod quorum;
 pub mod snapshot;

@@ -2,11 +2,14 @@
 //! voters, from this node's quorum member (`kafka-metadata-quorum
 //! describe --status / --replication`).
 //!
-//! Only the leader knows how far each voter has come; a follower answers
-//! as Kafka's raft client does, with NOT_LEADER_OR_FOLLOWER for the
-//! partition (plus the leader and epoch it knows). Kafka's brokers forward
-//! this request to the active controller; shardlog answers from the node
-//! asked. A node without a quorum (no `process.roles`) answers
+//! Only the leader knows how far each voter has come. As Kafka's brokers
+//! forward this request to the active controller, a follower forwards it
+//! to the leader's client listener (from the image's registration of the
+//! leader's broker) and relays the answer; where it cannot (no leader, the
+//! leader serves no clients, the leader unreachable, or the request was
+//! itself forwarded) it answers as Kafka's raft client does, with
+//! NOT_LEADER_OR_FOLLOWER for the partition (plus the leader and epoch it
+//! knows). A node without a quorum (no `process.roles`) answers
 //! UNSUPPORTED_VERSION, as a ZooKeeper-mode Kafka broker would refuse it.
 
 use std::rc::Rc;
@@ -14,7 +17,7 @@ use std::rc::Rc;
 use bytes::Bytes;
 use kafka_protocol::messages::describe_quorum_response::{PartitionData, ReplicaState, TopicData};
 use kafka_protocol::messages::{
-    BrokerId, DescribeQuorumRequest, DescribeQuorumResponse, TopicName,
+    ApiKey, BrokerId, DescribeQuorumRequest, DescribeQuorumResponse, TopicName,
 };
 
 use super::errors::{Refusal, ToErrorCode};
@@ -26,7 +29,10 @@ use crate::shard::Shard;
 /// The metadata log's topic, as Kafka names it.
 pub const METADATA_TOPIC: &str = "__cluster_metadata";
 
-pub fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, FrameError> {
+/// How long a forwarded DescribeQuorum may take.
+const FORWARD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, FrameError> {
     let request: DescribeQuorumRequest = req.decode()?;
     let top_level = |code: ErrorCode, message: String| {
         DescribeQuorumResponse::default()
@@ -48,6 +54,32 @@ pub fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, FrameError
     }
     let status = status.read().expect("quorum status lock").clone();
     let is_leader = status.leader_id == status.node_id;
+    let forwarded = req
+        .client_id
+        .as_ref()
+        .is_some_and(|c| c.as_str() == crate::cluster::forward::FORWARD_CLIENT_ID);
+    if !is_leader && !forwarded && status.leader_id >= 0 {
+        let leader = shard.image.get().and_then(|image| {
+            let image = image.read().expect("image lock");
+            let b = image.brokers.get(&status.leader_id).filter(|b| !b.fenced)?;
+            let e = b.endpoints.first()?;
+            Some(format!("{}:{}", e.host, e.port))
+        });
+        if let Some(addr) = leader {
+            let answer: Result<DescribeQuorumResponse, String> = crate::cluster::forward::call(
+                &addr,
+                ApiKey::DescribeQuorum,
+                req.version,
+                &request,
+                FORWARD_TIMEOUT,
+            )
+            .await;
+            match answer {
+                Ok(response) => return req.respond(&response),
+                Err(e) => tracing::debug!("forwarding DescribeQuorum to the leader: {e}"),
+            }
+        }
+    }
     let replica = |v: &crate::cluster::VoterState| {
         ReplicaState::default()
             .with_replica_id(BrokerId(v.node_id))

@@ -5,6 +5,7 @@
 
 pub mod api;
 mod body;
+pub mod client;
 pub mod fetch_decode;
 pub mod fetch_encode;
 pub mod frame;

@@ -148,7 +148,7 @@ apis! {
     DescribeLogDirs: "DescribeLogDirs", 1..=4, 1, guard DESCRIBE_LOG_DIRS, m::DescribeLogDirsRequest,
         handle(handler::describe_log_dirs);
     DescribeQuorum: "DescribeQuorum", 0..=2, 0, guard DESCRIBE_QUORUM, m::DescribeQuorumRequest,
-        handle_now(handler::describe_quorum);
+        handle(handler::describe_quorum);
 }
 
 /// A handler's single response buffer as a response.
