@@ -618,3 +618,47 @@ fn kafkas_metadata_quorum_tool_describes_the_quorum() {
         "{replication}"
     );
 }
+
+#[test]
+fn a_controller_only_node_votes_and_serves_no_clients() {
+    let mut cluster = Cluster::start_with_controller_only(3);
+    // Nodes 1 and 2 agree on a leader, which may be node 3.
+    let start = Instant::now();
+    loop {
+        let views: Vec<(i32, i32)> = [1, 2]
+            .iter()
+            .filter_map(|&n| cluster.describe(n))
+            .map(|r| {
+                let p = &r.topics[0].partitions[0];
+                (p.leader_id.0, p.leader_epoch)
+            })
+            .collect();
+        if views.len() == 2 && views[0] == views[1] && views[0].0 >= 1 {
+            break;
+        }
+        assert!(start.elapsed() < ELECTION_TIMEOUT, "{views:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // It registers no broker and opens no client port.
+    cluster.wait_listed(&[1, 2], &[1, 2]);
+    assert!(std::net::TcpStream::connect(cluster.bootstrap(3)).is_err());
+    assert!(cluster
+        .node(3)
+        .log()
+        .contains("metadata quorum: new leader"));
+    // Topics go to the brokers only, committed with its vote.
+    let admin = rdk::admin(&cluster.bootstrap(1));
+    rdk::create_topic(&admin, "brokers-only", 4, &[]);
+    let start = Instant::now();
+    let placed = loop {
+        let placed = leaders(&cluster, 2, "brokers-only");
+        if placed.len() == 4 {
+            break placed;
+        }
+        assert!(start.elapsed() < ELECTION_TIMEOUT, "{placed:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut sorted = placed.clone();
+    sorted.sort();
+    assert_eq!(sorted, vec![1, 1, 2, 2], "{placed:?}");
+}

@@ -67,6 +67,9 @@ pub struct BrokerOptions {
     pub open_files_max: Option<u64>,
     /// A command the broker runs under (`ip netns exec NS`), when set.
     pub wrapper: Vec<String>,
+    /// Whether it serves clients (false for a controller-only cluster
+    /// node: start-up then waits for its "shardlog ready" log line).
+    pub clients: bool,
 }
 
 impl Default for BrokerOptions {
@@ -79,6 +82,7 @@ impl Default for BrokerOptions {
             extra_args: Vec::new(),
             open_files_max: None,
             wrapper: Vec::new(),
+            clients: true,
         }
     }
 }
@@ -434,6 +438,9 @@ impl Broker {
     }
 
     fn expected_ports(&self) -> Vec<u16> {
+        if !self.options.clients {
+            return Vec::new();
+        }
         let mut ports = vec![self.port];
         if self.options.listener_mode == ListenerMode::PerShard {
             ports.extend((0..self.options.shards()).map(|i| self.port + 1 + i as u16));
@@ -443,6 +450,31 @@ impl Broker {
 
     fn wait_ready(&mut self) {
         let start = Instant::now();
+        if !self.options.clients {
+            let starts = self.starts;
+            while !self
+                .log()
+                .rsplit("=== start #")
+                .next()
+                .is_some_and(|l| l.starts_with(&starts.to_string()) && l.contains("shardlog ready"))
+            {
+                if self
+                    .child
+                    .as_mut()
+                    .and_then(|c| c.try_wait().ok().flatten())
+                    .is_some()
+                {
+                    self.child = None;
+                    self.fail("the broker exited during start-up");
+                }
+                if start.elapsed() > START_TIMEOUT {
+                    self.kill9();
+                    self.fail(&format!("no \"shardlog ready\" within {START_TIMEOUT:?}"));
+                }
+                thread::sleep(Duration::from_millis(25));
+            }
+            return;
+        }
         let mut pending = self.expected_ports();
         while !pending.is_empty() {
             let exited = match self.child.as_mut() {

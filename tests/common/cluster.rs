@@ -63,7 +63,15 @@ impl Cluster {
     pub fn start_with(extra: &[(&str, &str)]) -> Cluster {
         let (port, locks) = reserve_ports(3);
         let hosts = (1..=3).map(|n| Ipv4Addr::new(127, 0, 0, n)).collect();
-        Cluster::start_on(hosts, port, locks, None, extra)
+        Cluster::start_on(hosts, port, locks, None, extra, None)
+    }
+
+    /// Like [`Cluster::start`], with node `node` controller-only
+    /// (`process.roles=controller`, no client listener).
+    pub fn start_with_controller_only(node: i32) -> Cluster {
+        let (port, locks) = reserve_ports(3);
+        let hosts = (1..=3).map(|n| Ipv4Addr::new(127, 0, 0, n)).collect();
+        Cluster::start_on(hosts, port, locks, None, &[], Some(node))
     }
 
     /// Three nodes, each in its own network namespace on a bridge, so one
@@ -85,6 +93,7 @@ impl Cluster {
             Vec::new(),
             Some(net),
             extra,
+            None,
         ))
     }
 
@@ -94,6 +103,7 @@ impl Cluster {
         locks: Vec<std::fs::File>,
         net: Option<Namespaces>,
         extra: &[(&str, &str)],
+        controller_only: Option<i32>,
     ) -> Cluster {
         let voters: Vec<String> = (1..=3)
             .map(|n| format!("{n}@{}:{}", hosts[n as usize - 1], port + 2))
@@ -106,6 +116,15 @@ impl Cluster {
                 let data = dir.path().join("data");
                 let h = hosts[n as usize - 1];
                 let mut options = node_options(n, h, port, &voters);
+                if controller_only == Some(n) {
+                    options = options
+                        .with_override("process.roles", "controller")
+                        .with_override("listeners", format!("CONTROLLER://{h}:{}", port + 2));
+                    options
+                        .overrides
+                        .retain(|(k, _)| k != "advertised.listeners");
+                    options.clients = false;
+                }
                 for (k, v) in extra {
                     options = options.with_override(k, v);
                 }
