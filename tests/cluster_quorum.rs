@@ -617,6 +617,47 @@ fn kafkas_metadata_quorum_tool_describes_the_quorum() {
         2,
         "{replication}"
     );
+    // kafka-topics creates through one node and describes through another:
+    // one partition led by each broker.
+    common::kafka::tool_ok(
+        "kafka-topics",
+        &[
+            "--bootstrap-server",
+            &bootstrap,
+            "--create",
+            "--topic",
+            "via-cli",
+            "--partitions",
+            "3",
+            "--replication-factor",
+            "1",
+        ],
+    );
+    let other = (1..=3).find(|&n| n != follower).unwrap();
+    let start = Instant::now();
+    loop {
+        let described = common::kafka::tool_ok(
+            "kafka-topics",
+            &[
+                "--bootstrap-server",
+                &cluster.bootstrap(other),
+                "--describe",
+                "--topic",
+                "via-cli",
+            ],
+        );
+        let mut leaders: Vec<&str> = described
+            .split_whitespace()
+            .zip(described.split_whitespace().skip(1))
+            .filter(|(k, _)| *k == "Leader:")
+            .map(|(_, v)| v)
+            .collect();
+        leaders.sort();
+        if leaders == ["1", "2", "3"] {
+            break;
+        }
+        assert!(start.elapsed() < ELECTION_TIMEOUT, "{described}");
+    }
 }
 
 #[test]
