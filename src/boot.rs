@@ -276,13 +276,13 @@ pub fn run(mut config: BrokerConfig) -> Result<(), String> {
         ));
     }
     let mut addrs = client_addrs(&config, shards);
-    addrs.extend(quorum.as_ref().map(|q| q.listen));
+    addrs.extend(quorum.as_ref().and_then(Membership::listen));
     for addr in addrs {
         wait_for_port(addr)?;
     }
     let quorum_status = quorum.as_ref().map(|q| {
-        let ids: Vec<i32> = q.voters.iter().map(|v| v.node_id).collect();
-        let status = crate::cluster::QuorumStatus::new(q.node_id, &ids);
+        let ids: Vec<i32> = q.voters().iter().map(|v| v.node_id).collect();
+        let status = crate::cluster::QuorumStatus::new(config.node_id, &ids);
         let image = crate::cluster::MetadataImage::new();
         (
             Arc::new(std::sync::RwLock::new(status)),
@@ -422,51 +422,34 @@ fn own_node_ids(config: &BrokerConfig, shards: usize) -> std::ops::Range<i64> {
     }
 }
 
-/// The quorum member's settings on a controller, after the checks that
-/// need the shard count: the process's node ids (one per shard in
-/// per-shard mode) hold no other voter, and the controller port is none of
-/// the client ports.
-fn quorum_config(
-    config: &BrokerConfig,
-    shards: usize,
-) -> Result<Option<crate::cluster::QuorumConfig>, String> {
-    let Some(roles) = config.kraft.roles else {
-        return Ok(None);
-    };
-    let ids = own_node_ids(config, shards);
-    if let Some(v) = config
-        .kraft
-        .voters
-        .iter()
-        .find(|v| v.id != config.node_id && ids.contains(&i64::from(v.id)))
-    {
-        return Err(format!(
-            "controller.quorum.voters: voter id {} falls among this node's ids {}..={} (node.id={} and one id per shard in per-shard listener mode); give nodes node.id values at least the shard count apart, e.g. 1000, 2000, 3000",
-            v.id,
-            ids.start,
-            ids.end - 1,
-            config.node_id
-        ));
+/// How a node takes part in the metadata quorum.
+#[derive(Clone)]
+enum Membership {
+    /// A controller: a voter.
+    Voter(crate::cluster::QuorumConfig),
+    /// A broker-only node: an observer.
+    Observer(crate::cluster::observer::ObserverConfig),
+}
+
+impl Membership {
+    fn voters(&self) -> &[crate::cluster::VoterAddr] {
+        match self {
+            Membership::Voter(q) => &q.voters,
+            Membership::Observer(o) => &o.voters,
+        }
     }
-    if !roles.controller {
-        warn!("process.roles=broker: this node serves clients on its own; broker registration with the quorum is not implemented yet");
-        return Ok(None);
+
+    /// The CONTROLLER listener, on a controller.
+    fn listen(&self) -> Option<std::net::SocketAddr> {
+        match self {
+            Membership::Voter(q) => Some(q.listen),
+            Membership::Observer(_) => None,
+        }
     }
-    let listen = config
-        .controller_listen
-        .ok_or("a controller needs a controller listener (controller.listener.names)")?;
-    let collides = |a: std::net::SocketAddr| {
-        a.port() == listen.port()
-            && (a.ip() == listen.ip() || a.ip().is_unspecified() || listen.ip().is_unspecified())
-    };
-    if let Some(a) = client_addrs(config, shards)
-        .into_iter()
-        .find(|&a| collides(a))
-    {
-        return Err(format!(
-            "listeners: the controller listener {listen} collides with the client listener {a} (per-shard listener mode uses the client port + 1 + shard for each shard)"
-        ));
-    }
+}
+
+/// The voters of controller.quorum.voters with their hosts resolved.
+fn resolve_voters(config: &BrokerConfig) -> Result<Vec<crate::cluster::VoterAddr>, String> {
     let mut voters = Vec::new();
     for v in &config.kraft.voters {
         use std::net::ToSocketAddrs;
@@ -485,8 +468,12 @@ fn quorum_config(
             addr,
         });
     }
-    let kraft = &config.kraft;
-    let broker = roles.broker.then(|| crate::cluster::BrokerIdentity {
+    Ok(voters)
+}
+
+/// What this process registers as a broker: its client nodes.
+fn broker_identity(config: &BrokerConfig, shards: usize) -> crate::cluster::BrokerIdentity {
+    crate::cluster::BrokerIdentity {
         broker_id: config.node_id,
         endpoints: crate::shard::local_nodes(config, shards)
             .into_iter()
@@ -497,23 +484,76 @@ fn quorum_config(
             })
             .collect(),
         rack: config.kraft.rack.clone(),
-    });
-    Ok(Some(crate::cluster::QuorumConfig {
+    }
+}
+
+/// The node's part in the quorum, after the checks that need the shard
+/// count: the process's node ids (one per shard in per-shard mode) hold no
+/// voter but its own, and a controller's port is none of the client
+/// ports.
+fn quorum_config(config: &BrokerConfig, shards: usize) -> Result<Option<Membership>, String> {
+    let Some(roles) = config.kraft.roles else {
+        return Ok(None);
+    };
+    let ids = own_node_ids(config, shards);
+    if let Some(v) = config
+        .kraft
+        .voters
+        .iter()
+        .find(|v| v.id != config.node_id && ids.contains(&i64::from(v.id)))
+    {
+        return Err(format!(
+            "controller.quorum.voters: voter id {} falls among this node's ids {}..={} (node.id={} and one id per shard in per-shard listener mode); give nodes node.id values at least the shard count apart, e.g. 1000, 2000, 3000",
+            v.id,
+            ids.start,
+            ids.end - 1,
+            config.node_id
+        ));
+    }
+    let kraft = &config.kraft;
+    let voters = resolve_voters(config)?;
+    if !roles.controller {
+        return Ok(Some(Membership::Observer(
+            crate::cluster::observer::ObserverConfig {
+                node_id: config.node_id,
+                voters,
+                request_timeout: Duration::from_millis(kraft.request_timeout_ms),
+                broker: broker_identity(config, shards),
+            },
+        )));
+    }
+    let listen = config
+        .controller_listen
+        .ok_or("a controller needs a controller listener (controller.listener.names)")?;
+    let collides = |a: std::net::SocketAddr| {
+        a.port() == listen.port()
+            && (a.ip() == listen.ip() || a.ip().is_unspecified() || listen.ip().is_unspecified())
+    };
+    if let Some(a) = client_addrs(config, shards)
+        .into_iter()
+        .find(|&a| collides(a))
+    {
+        return Err(format!(
+            "listeners: the controller listener {listen} collides with the client listener {a} (per-shard listener mode uses the client port + 1 + shard for each shard)"
+        ));
+    }
+    Ok(Some(Membership::Voter(crate::cluster::QuorumConfig {
         node_id: config.node_id,
         voters,
         listen,
         fetch_timeout: Duration::from_millis(kraft.fetch_timeout_ms),
         request_timeout: Duration::from_millis(kraft.request_timeout_ms),
         session_timeout: Duration::from_millis(kraft.broker_session_timeout_ms),
-        broker,
+        broker: roles.broker.then(|| broker_identity(config, shards)),
         snapshot_bytes: kraft.snapshot_bytes,
-    }))
+    })))
 }
 
 /// What a shard does for the cluster: shard 0 of a controller runs the
-/// quorum member; every shard of a controller can read its status.
+/// quorum member (or observer); every shard of a cluster node can read its
+/// status and image.
 struct ClusterRole {
-    quorum: Option<crate::cluster::QuorumConfig>,
+    quorum: Option<Membership>,
     status: Option<(crate::cluster::SharedStatus, crate::cluster::SharedImage)>,
 }
 
@@ -559,6 +599,7 @@ async fn shard_main(
         .await
         .map_err(|e| format!("opening partitions: {e}"))?;
     let mut quorum = None;
+    let mut observing = None;
     if let Some((status, image)) = cluster.status {
         let _ = shard.quorum.set(status.clone());
         let _ = shard.image.set(image.clone());
@@ -570,18 +611,35 @@ async fn shard_main(
             let image = leads_image.read().expect("image lock");
             image.offsets_owners.get(p) == Some(&own_node)
         }));
-        if let (0, Some(q)) = (id, cluster.quorum) {
-            let member =
-                crate::cluster::quorum::start(q, &config.data_dir, &shard.storage, status, image)
-                    .await?;
-            let proposer = member.proposer();
+        let proposer = match (id, cluster.quorum) {
+            (0, Some(Membership::Voter(q))) => {
+                let member = crate::cluster::quorum::start(
+                    q,
+                    &config.data_dir,
+                    &shard.storage,
+                    status,
+                    image,
+                )
+                .await?;
+                let proposer = member.proposer();
+                quorum = Some(member);
+                Some(proposer)
+            }
+            (0, Some(Membership::Observer(o))) => {
+                let observer = crate::cluster::observer::start(o, status, image);
+                let proposer = observer.proposer();
+                observing = Some(observer);
+                Some(proposer)
+            }
+            _ => None,
+        };
+        if let Some(proposer) = proposer {
             let _ = shard.proposer.set(proposer.clone());
             glommio::spawn_local(crate::shard::controller::Controller::follow_image(
                 shard.clone(),
                 proposer,
             ))
             .detach();
-            quorum = Some(member);
         }
     }
     let mut addrs = Vec::new();
@@ -623,6 +681,9 @@ async fn shard_main(
         glommio::timer::sleep(Duration::from_millis(10)).await;
     }
     shard.close_partitions().await;
+    if let Some(o) = observing {
+        o.stop();
+    }
     if let Some(q) = quorum {
         q.stop().await;
     }

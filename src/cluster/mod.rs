@@ -5,10 +5,11 @@
 //! consensus library, its log kept in shardlog's own storage engine
 //! ([`wal`]), its messages carried over the CONTROLLER listener
 //! ([`transport`]). Broker registration, the metadata image and partition
-//! placement build on it.
+//! placement build on it. A broker-only node (`process.roles=broker`)
+//! follows the quorum as an observer ([`observer`]).
 
-pub mod forward;
 pub mod image;
+pub mod observer;
 pub mod quorum;
 pub mod snapshot;
 pub mod transport;

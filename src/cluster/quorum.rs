@@ -76,8 +76,8 @@ pub struct BrokerIdentity {
     pub rack: Option<String>,
 }
 
-/// One voter as DescribeQuorum shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One voter (or observer) as DescribeQuorum shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct VoterState {
     pub node_id: i32,
     /// The end of its log as the leader knows it (-1: unknown).
@@ -89,7 +89,7 @@ pub struct VoterState {
 }
 
 /// This node's view of the quorum.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct QuorumStatus {
     pub node_id: i32,
     /// The leader's node id, -1 while there is none.
@@ -104,6 +104,8 @@ pub struct QuorumStatus {
     /// Entries applied to the metadata image.
     pub applied: i64,
     pub voters: Vec<VoterState>,
+    /// On the leader: the broker-only nodes fetching the log from it.
+    pub observers: Vec<VoterState>,
 }
 
 pub type SharedStatus = Arc<RwLock<QuorumStatus>>;
@@ -129,6 +131,7 @@ impl QuorumStatus {
                     last_caught_up_ms: -1,
                 })
                 .collect(),
+            observers: Vec::new(),
         }
     }
 }
@@ -148,7 +151,7 @@ fn raft_error(e: raft::Error) -> WalError {
     }
 }
 
-fn now_ms() -> i64 {
+pub(super) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
@@ -185,6 +188,20 @@ pub struct Proposer {
 }
 
 impl Proposer {
+    pub(super) fn new(
+        tx: Rc<glommio::channels::local_channel::LocalSender<Vec<u8>>>,
+        applied: Rc<crate::storage::waiters::OffsetWaiters<()>>,
+        image: SharedImage,
+        status: SharedStatus,
+    ) -> Self {
+        Proposer {
+            tx,
+            applied,
+            image,
+            status,
+        }
+    }
+
     /// Hands a record to the member; it is dropped if there is no leader or
     /// the queue is full (the caller proposes again if it sees no effect).
     pub fn propose(&self, record: &MetadataRecord) {
@@ -254,6 +271,8 @@ struct Node {
     proposed: HashMap<(i32, i64, bool), Instant>,
     /// When each peer last sent this node a message.
     heard_from: HashMap<u64, Instant>,
+    /// When each broker-only node last fetched from this node (as leader).
+    contacts: Rc<std::cell::RefCell<HashMap<i32, Instant>>>,
     caught_up_at: HashMap<u64, i64>,
     leader: u64,
     applied: u64,
@@ -361,24 +380,37 @@ pub async fn start(
         .validate()
         .map_err(|e| format!("quorum settings: {e}"))?;
     let logger = slog::Logger::root(slog::Fuse(SlogToTracing), slog::o!());
-    let raw = RawNode::new(&raft_config, store, &logger)
+    let raw = RawNode::new(&raft_config, store.clone(), &logger)
         .map_err(|e| format!("starting the quorum member: {e}"))?;
 
     let (inbox_tx, inbox_rx) = local_channel::new_bounded(INBOX);
     let (propose_tx, propose_rx) = local_channel::new_bounded(INBOX);
     let propose_tx = Rc::new(propose_tx);
     let applied_waiters = Rc::new(crate::storage::waiters::OffsetWaiters::default());
-    let proposer = Proposer {
-        tx: propose_tx.clone(),
-        applied: applied_waiters.clone(),
-        image: image.clone(),
+    let proposer = Proposer::new(
+        propose_tx.clone(),
+        applied_waiters.clone(),
+        image.clone(),
+        status.clone(),
+    );
+    let contacts = Rc::new(std::cell::RefCell::new(HashMap::new()));
+    let observers = super::observer::Server {
+        node_id: config.node_id,
         status: status.clone(),
+        image: image.clone(),
+        store,
+        applied: applied_waiters.clone(),
+        contacts: contacts.clone(),
     };
     transport::listen(
         config.listen,
-        raft_id(config.node_id),
-        Rc::new(voter_ids),
-        Rc::new(inbox_tx),
+        transport::Inbound {
+            me: raft_id(config.node_id),
+            voters: Rc::new(voter_ids),
+            raft: Rc::new(inbox_tx),
+            proposals: propose_tx.clone(),
+            observers: Rc::new(observers),
+        },
     )
     .map_err(|e| format!("controller listener {}: {e}", config.listen))?;
     let peers = config
@@ -407,6 +439,7 @@ pub async fn start(
         leading_since: None,
         proposed: HashMap::new(),
         heard_from: HashMap::new(),
+        contacts,
         caught_up_at: HashMap::new(),
         leader: 0,
         applied,
@@ -448,7 +481,7 @@ pub async fn start(
 /// whenever the image does not hold this incarnation (until it does, a
 /// proposal may be lost: one made on a follower is forwarded to a leader
 /// that may be gone).
-async fn register(
+pub(super) async fn register(
     broker: BrokerIdentity,
     image: SharedImage,
     status: SharedStatus,
@@ -572,8 +605,7 @@ impl Node {
     }
 
     /// On the leader: fences brokers not heard from within the session
-    /// timeout and unfences those that are back. A broker on a combined
-    /// node is heard from through its controller's Raft messages.
+    /// timeout and unfences those that are back.
     fn check_brokers(&mut self) {
         if self.raw.raft.state != StateRole::Leader {
             self.leading_since = None;
@@ -594,13 +626,16 @@ impl Node {
         self.proposed
             .retain(|_, at| now.duration_since(*at) < Duration::from_secs(1));
         for (broker, epoch, fenced) in brokers {
+            // A combined node is heard from through its Raft messages, a
+            // broker-only node through its metadata fetches; one not heard
+            // from since this node leads gets one session's grace.
+            let heard = self
+                .heard_from
+                .get(&raft_id(broker))
+                .copied()
+                .max(self.contacts.borrow().get(&broker).copied());
             let alive = broker == me
-                || match self.heard_from.get(&raft_id(broker)) {
-                    Some(t) => t.elapsed() < self.session_timeout,
-                    // Not heard from since this node leads: give it one
-                    // session's grace.
-                    None => since.elapsed() < self.session_timeout,
-                };
+                || heard.map_or(since, |t| t.max(since)).elapsed() < self.session_timeout;
             if alive != fenced {
                 continue;
             }

@@ -1,6 +1,8 @@
-//! The quorum's TCP transport on the CONTROLLER listener: Raft messages
-//! (`eraftpb::Message`, protobuf) in frames of a 4-byte big-endian length
-//! and the message.
+//! The quorum's TCP transport on the CONTROLLER listener. Every frame is a
+//! 4-byte big-endian length, a kind byte and a body: Raft messages
+//! (`eraftpb::Message`, protobuf) between voters, and the observers'
+//! frames (see [`super::observer`]): a broker-only node's metadata fetch
+//! and the leader's reply (JSON), and records it proposes.
 //!
 //! One outgoing connection per peer voter, opened on demand and reopened
 //! after an error; a message that cannot be sent is dropped, which Raft
@@ -31,15 +33,78 @@ const PEER_QUEUE: usize = 4096;
 const BACKOFF_MIN: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
 
-/// Encodes a message as one frame.
+/// What a frame carries (its fifth byte).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum FrameKind {
+    /// A Raft message between voters.
+    Raft = 0,
+    /// An observer asks the leader for the records after an offset.
+    Fetch = 1,
+    /// The leader's answer to a fetch.
+    Reply = 2,
+    /// An observer proposes a metadata record (no answer).
+    Propose = 3,
+    /// Another node asks for this node's view of the quorum (to answer
+    /// DescribeQuorum as its leader would).
+    Describe = 4,
+    /// The answer: the node's `QuorumStatus`.
+    Described = 5,
+}
+
+impl FrameKind {
+    fn of(byte: u8) -> Option<FrameKind> {
+        Some(match byte {
+            0 => FrameKind::Raft,
+            1 => FrameKind::Fetch,
+            2 => FrameKind::Reply,
+            3 => FrameKind::Propose,
+            4 => FrameKind::Describe,
+            5 => FrameKind::Described,
+            _ => return None,
+        })
+    }
+}
+
+/// Frames `body` as `kind`.
+pub fn frame(kind: FrameKind, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(5 + body.len());
+    out.extend_from_slice(&(body.len() as u32 + 1).to_be_bytes());
+    out.push(kind as u8);
+    out.extend_from_slice(body);
+    out
+}
+
+/// Encodes a Raft message as one frame.
 pub fn encode_frame(m: &Message) -> Vec<u8> {
     let body = m
         .write_to_bytes()
         .expect("raft protobuf messages always encode");
-    let mut out = Vec::with_capacity(4 + body.len());
-    out.extend_from_slice(&(body.len() as u32).to_be_bytes());
-    out.extend_from_slice(&body);
-    out
+    frame(FrameKind::Raft, &body)
+}
+
+/// Reads one frame's body into `body` and returns its kind, refusing one larger than
+/// [`FRAME_BYTES_MAX`]. `Ok(None)`: the peer closed or the read failed.
+pub async fn read_frame<S: futures_lite::AsyncRead + Unpin>(
+    stream: &mut S,
+    body: &mut Vec<u8>,
+) -> Result<Option<FrameKind>, FrameRefused> {
+    let mut header = [0u8; 5];
+    if stream.read_exact(&mut header).await.is_err() {
+        return Ok(None);
+    }
+    let n = u32::from_be_bytes(header[..4].try_into().expect("4 bytes")) as usize;
+    if n > FRAME_BYTES_MAX {
+        return Err(FrameRefused::TooLarge(n));
+    }
+    let kind = FrameKind::of(header[4])
+        .filter(|_| n > 0)
+        .ok_or(FrameRefused::UnknownKind(header[4]))?;
+    body.resize(n - 1, 0);
+    if stream.read_exact(body).await.is_err() {
+        return Ok(None);
+    }
+    Ok(Some(kind))
 }
 
 /// Why an incoming frame was refused.
@@ -53,6 +118,12 @@ pub enum FrameRefused {
     WrongTarget { to: u64, me: u64 },
     #[error("message from raft id {0}, which is not a voter")]
     UnknownSender(u64),
+    #[error("frame of unknown kind {0}")]
+    UnknownKind(u8),
+    #[error("a {0:?} frame is not expected here")]
+    Unexpected(FrameKind),
+    #[error("{0:?} frame does not decode: {1}")]
+    BadBody(FrameKind, String),
 }
 
 /// Checks a received message body against this node and the voters.
@@ -67,13 +138,23 @@ pub fn decode_message(body: &[u8], me: u64, voters: &[u64]) -> Result<Message, F
     Ok(m)
 }
 
-/// Accepts peers on `addr` and hands their messages to `inbox`.
-pub fn listen(
-    addr: SocketAddr,
-    me: u64,
-    voters: Rc<Vec<u64>>,
-    inbox: Rc<LocalSender<Message>>,
-) -> std::io::Result<()> {
+/// Where the CONTROLLER listener hands what it receives.
+#[derive(Clone)]
+pub struct Inbound {
+    /// This node's Raft id and the voters' (messages from others are
+    /// refused).
+    pub me: u64,
+    pub voters: Rc<Vec<u64>>,
+    /// Raft messages, to the member.
+    pub raft: Rc<LocalSender<Message>>,
+    /// Records proposed by observers, to the member.
+    pub proposals: Rc<LocalSender<Vec<u8>>>,
+    /// Answers observers' fetches.
+    pub observers: Rc<super::observer::Server>,
+}
+
+/// Accepts peers and observers on `addr`.
+pub fn listen(addr: SocketAddr, inbound: Inbound) -> std::io::Result<()> {
     let listener = TcpListener::bind(addr)?;
     glommio::spawn_local(async move {
         loop {
@@ -86,50 +167,77 @@ pub fn listen(
                 }
             };
             let peer = stream.peer_addr().ok();
-            glommio::spawn_local(read_peer(stream, peer, me, voters.clone(), inbox.clone()))
-                .detach();
+            glommio::spawn_local(read_peer(stream, peer, inbound.clone())).detach();
         }
     })
     .detach();
     Ok(())
 }
 
-async fn read_peer(
-    mut stream: TcpStream,
-    peer: Option<SocketAddr>,
-    me: u64,
-    voters: Rc<Vec<u64>>,
-    inbox: Rc<LocalSender<Message>>,
-) {
+async fn read_peer(mut stream: TcpStream, peer: Option<SocketAddr>, inbound: Inbound) {
     let _ = stream.set_nodelay(true);
-    let mut len = [0u8; 4];
     let mut body = Vec::new();
     loop {
-        if stream.read_exact(&mut len).await.is_err() {
-            return;
-        }
-        let n = u32::from_be_bytes(len) as usize;
-        let refused = if n > FRAME_BYTES_MAX {
-            Some(FrameRefused::TooLarge(n))
-        } else {
-            body.resize(n, 0);
-            if stream.read_exact(&mut body).await.is_err() {
-                return;
-            }
-            match decode_message(&body, me, &voters) {
+        let refused = match read_frame(&mut stream, &mut body).await {
+            Ok(None) => return,
+            Err(e) => e,
+            Ok(Some(FrameKind::Raft)) => match decode_message(&body, inbound.me, &inbound.voters) {
                 Ok(m) => {
-                    if inbox.send(m).await.is_err() {
+                    if inbound.raft.send(m).await.is_err() {
                         return;
                     }
-                    None
+                    continue;
                 }
-                Err(e) => Some(e),
+                Err(e) => e,
+            },
+            Ok(Some(FrameKind::Propose)) => {
+                match super::image::MetadataRecord::decode(&body) {
+                    Some(_) => {
+                        // Dropped when the queue is full: the proposer
+                        // proposes again when it sees no effect.
+                        let _ = inbound.proposals.try_send(std::mem::take(&mut body));
+                        continue;
+                    }
+                    None => FrameRefused::BadBody(
+                        FrameKind::Propose,
+                        "not a metadata record".to_string(),
+                    ),
+                }
             }
+            Ok(Some(FrameKind::Fetch)) => match serde_json::from_slice(&body) {
+                Ok(request) => {
+                    let reply = inbound.observers.answer(request).await;
+                    let out = frame(
+                        FrameKind::Reply,
+                        &serde_json::to_vec(&reply).expect("replies serialize"),
+                    );
+                    if stream.write_all(&out).await.is_err() || stream.flush().await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                Err(e) => FrameRefused::BadBody(FrameKind::Fetch, e.to_string()),
+            },
+            Ok(Some(FrameKind::Describe)) => {
+                let status = inbound
+                    .observers
+                    .status
+                    .read()
+                    .expect("status lock")
+                    .clone();
+                let out = frame(
+                    FrameKind::Described,
+                    &serde_json::to_vec(&status).expect("statuses serialize"),
+                );
+                if stream.write_all(&out).await.is_err() || stream.flush().await.is_err() {
+                    return;
+                }
+                continue;
+            }
+            Ok(Some(kind)) => FrameRefused::Unexpected(kind),
         };
-        if let Some(e) = refused {
-            warn!(peer = ?peer, "controller listener: closing a connection: {e}");
-            return;
-        }
+        warn!(peer = ?peer, "controller listener: closing a connection: {refused}");
+        return;
     }
 }
 
@@ -236,14 +344,16 @@ mod tests {
             u32::from_be_bytes(frame[..4].try_into().unwrap()) as usize,
             frame.len() - 4
         );
-        let back = decode_message(&frame[4..], 1, &[1, 2, 3]).unwrap();
+        assert_eq!(frame[4], FrameKind::Raft as u8);
+        let body = &frame[5..];
+        let back = decode_message(body, 1, &[1, 2, 3]).unwrap();
         assert_eq!(back.term, 7);
         assert_eq!(
-            decode_message(&frame[4..], 3, &[1, 2, 3]).unwrap_err(),
+            decode_message(body, 3, &[1, 2, 3]).unwrap_err(),
             FrameRefused::WrongTarget { to: 1, me: 3 }
         );
         assert_eq!(
-            decode_message(&frame[4..], 1, &[1, 3]).unwrap_err(),
+            decode_message(body, 1, &[1, 3]).unwrap_err(),
             FrameRefused::UnknownSender(2)
         );
         assert_eq!(

@@ -2,14 +2,14 @@
 //! voters, from this node's quorum member (`kafka-metadata-quorum
 //! describe --status / --replication`).
 //!
-//! Only the leader knows how far each voter has come. As Kafka's brokers
-//! forward this request to the active controller, a follower forwards it
-//! to the leader's client listener (from the image's registration of the
-//! leader's broker) and relays the answer; where it cannot (no leader, the
-//! leader serves no clients, the leader unreachable, or the request was
-//! itself forwarded) it answers as Kafka's raft client does, with
-//! NOT_LEADER_OR_FOLLOWER for the partition (plus the leader and epoch it
-//! knows). A node without a quorum (no `process.roles`) answers
+//! Only the leader knows how far each voter and observer has come. As
+//! Kafka's brokers forward this request to the active controller, any
+//! other node (a follower, a broker-only node) asks the leader for its view
+//! over the leader's CONTROLLER listener and answers with it; where it
+//! cannot (no leader, the leader unreachable or no longer leading) it
+//! answers as Kafka's raft client does, with NOT_LEADER_OR_FOLLOWER for
+//! the partition (plus the leader and epoch it knows). A node without a
+//! quorum (no `process.roles`) answers
 //! UNSUPPORTED_VERSION, as a ZooKeeper-mode Kafka broker would refuse it.
 
 use std::rc::Rc;
@@ -17,7 +17,7 @@ use std::rc::Rc;
 use bytes::Bytes;
 use kafka_protocol::messages::describe_quorum_response::{PartitionData, ReplicaState, TopicData};
 use kafka_protocol::messages::{
-    ApiKey, BrokerId, DescribeQuorumRequest, DescribeQuorumResponse, TopicName,
+    BrokerId, DescribeQuorumRequest, DescribeQuorumResponse, TopicName,
 };
 
 use super::errors::{Refusal, ToErrorCode};
@@ -29,8 +29,8 @@ use crate::shard::Shard;
 /// The metadata log's topic, as Kafka names it.
 pub const METADATA_TOPIC: &str = "__cluster_metadata";
 
-/// How long a forwarded DescribeQuorum may take.
-const FORWARD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long asking the leader may take.
+const ASK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, FrameError> {
     let request: DescribeQuorumRequest = req.decode()?;
@@ -52,32 +52,26 @@ pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
             format!("only {METADATA_TOPIC} partition 0 has a quorum"),
         ));
     }
-    let status = status.read().expect("quorum status lock").clone();
-    let is_leader = status.leader_id == status.node_id;
-    let forwarded = req
-        .client_id
-        .as_ref()
-        .is_some_and(|c| c.as_str() == crate::cluster::forward::FORWARD_CLIENT_ID);
-    if !is_leader && !forwarded && status.leader_id >= 0 {
-        let leader = shard.image.get().and_then(|image| {
-            let image = image.read().expect("image lock");
-            let b = image.brokers.get(&status.leader_id).filter(|b| !b.fenced)?;
-            let e = b.endpoints.first()?;
-            Some(format!("{}:{}", e.host, e.port))
-        });
-        if let Some(addr) = leader {
-            let answer: Result<DescribeQuorumResponse, String> = crate::cluster::forward::call(
-                &addr,
-                ApiKey::DescribeQuorum,
-                req.version,
-                &request,
-                FORWARD_TIMEOUT,
-            )
-            .await;
-            match answer {
-                Ok(response) => return req.respond(&response),
-                Err(e) => tracing::debug!("forwarding DescribeQuorum to the leader: {e}"),
+    let mut status = status.read().expect("quorum status lock").clone();
+    let mut is_leader = status.leader_id == status.node_id;
+    let leader_addr = shard
+        .config
+        .kraft
+        .voters
+        .iter()
+        .find(|v| v.id == status.leader_id)
+        .map(|v| format!("{}:{}", v.host, v.port));
+    if let (false, Some(addr)) = (is_leader, leader_addr) {
+        match crate::cluster::observer::describe(&addr, ASK_TIMEOUT).await {
+            Ok(answer) if answer.leader_id == answer.node_id => {
+                status = answer;
+                is_leader = true;
             }
+            Ok(answer) => tracing::debug!(
+                leader = answer.leader_id,
+                "asked for DescribeQuorum, the former leader no longer leads"
+            ),
+            Err(e) => tracing::debug!("asking the quorum leader for DescribeQuorum: {e}"),
         }
     }
     let replica = |v: &crate::cluster::VoterState| {
@@ -92,7 +86,8 @@ pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
         .with_leader_id(BrokerId(status.leader_id))
         .with_leader_epoch(status.epoch as i32)
         .with_high_watermark(status.high_watermark)
-        .with_current_voters(status.voters.iter().map(replica).collect());
+        .with_current_voters(status.voters.iter().map(replica).collect())
+        .with_observers(status.observers.iter().map(replica).collect());
     if !is_leader {
         let code = ErrorCode::NotLeaderOrFollower;
         partition = partition

@@ -1,6 +1,5 @@
-//! The client side of the wire, for the broker's own requests to other
-//! brokers and for the admin subcommands: a request frame out, a response
-//! frame's body decoded. No I/O.
+//! The client side of the wire, for the admin subcommands: a request frame
+//! out, a response frame's body decoded. No I/O.
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};

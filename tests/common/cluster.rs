@@ -1,8 +1,8 @@
-//! A three-node shardlog cluster for tests: combined nodes
-//! (`process.roles=broker,controller`), each its own process with its own
-//! data directory, on 127.0.0.1, .2 and .3, or each in its own network
-//! namespace on a bridge (so a node can be cut off for real); Kafka's KRaft
-//! keys; quick quorum timeouts. Helpers ask nodes what they see:
+//! A shardlog cluster for tests: three combined nodes
+//! (`process.roles=broker,controller`) or any mix of roles, each its own
+//! process with its own data directory, on 127.0.0.1, .2, .3 ..., or each
+//! in its own network namespace on a bridge (so a node can be cut off for
+//! real); Kafka's KRaft keys; quick quorum timeouts. Helpers ask nodes what they see:
 //! DescribeQuorum, Metadata (librdkafka), partition leaders.
 
 use std::net::Ipv4Addr;
@@ -17,6 +17,11 @@ use rdkafka::consumer::Consumer;
 use super::broker::{reserve_ports, Broker, BrokerOptions};
 use super::raw::{str_bytes, Conn};
 use super::rdk;
+
+/// `process.roles` values.
+pub const COMBINED: &str = "broker,controller";
+pub const CONTROLLER: &str = "controller";
+pub const BROKER: &str = "broker";
 
 pub const NONE: i16 = 0;
 pub const NOT_LEADER_OR_FOLLOWER: i16 = 6;
@@ -61,17 +66,25 @@ impl Cluster {
 
     /// Like [`Cluster::start`], with more overrides on every node.
     pub fn start_with(extra: &[(&str, &str)]) -> Cluster {
-        let (port, locks) = reserve_ports(3);
-        let hosts = (1..=3).map(|n| Ipv4Addr::new(127, 0, 0, n)).collect();
-        Cluster::start_on(hosts, port, locks, None, extra, None)
+        Cluster::start_roles(&[COMBINED; 3], extra)
     }
 
     /// Like [`Cluster::start`], with node `node` controller-only
     /// (`process.roles=controller`, no client listener).
     pub fn start_with_controller_only(node: i32) -> Cluster {
+        let mut roles = [COMBINED; 3];
+        roles[node as usize - 1] = CONTROLLER;
+        Cluster::start_roles(&roles, &[])
+    }
+
+    /// Node n (from 1) with `process.roles` = `roles[n - 1]`, on 127.0.0.n;
+    /// the controllers are the voters.
+    pub fn start_roles(roles: &[&str], extra: &[(&str, &str)]) -> Cluster {
         let (port, locks) = reserve_ports(3);
-        let hosts = (1..=3).map(|n| Ipv4Addr::new(127, 0, 0, n)).collect();
-        Cluster::start_on(hosts, port, locks, None, &[], Some(node))
+        let hosts = (1..=roles.len() as u8)
+            .map(|n| Ipv4Addr::new(127, 0, 0, n))
+            .collect();
+        Cluster::start_on(hosts, port, locks, None, extra, roles)
     }
 
     /// Three nodes, each in its own network namespace on a bridge, so one
@@ -93,7 +106,7 @@ impl Cluster {
             Vec::new(),
             Some(net),
             extra,
-            None,
+            &[COMBINED; 3],
         ))
     }
 
@@ -103,27 +116,31 @@ impl Cluster {
         locks: Vec<std::fs::File>,
         net: Option<Namespaces>,
         extra: &[(&str, &str)],
-        controller_only: Option<i32>,
+        roles: &[&str],
     ) -> Cluster {
-        let voters: Vec<String> = (1..=3)
-            .map(|n| format!("{n}@{}:{}", hosts[n as usize - 1], port + 2))
+        let voters: Vec<String> = (1..=roles.len())
+            .filter(|&n| roles[n - 1].contains("controller"))
+            .map(|n| format!("{n}@{}:{}", hosts[n - 1], port + 2))
             .collect();
         let voters = voters.join(",");
         let mut locks = Some(locks);
-        let nodes = (1..=3)
+        let nodes = (1..=roles.len() as i32)
             .map(|n| {
                 let dir = super::temp_dir();
                 let data = dir.path().join("data");
                 let h = hosts[n as usize - 1];
                 let mut options = node_options(n, h, port, &voters);
-                if controller_only == Some(n) {
+                let role = roles[n as usize - 1];
+                options = options.with_override("process.roles", role);
+                if role == CONTROLLER {
                     options = options
-                        .with_override("process.roles", "controller")
                         .with_override("listeners", format!("CONTROLLER://{h}:{}", port + 2));
                     options
                         .overrides
                         .retain(|(k, _)| k != "advertised.listeners");
                     options.clients = false;
+                } else if role == BROKER {
+                    options = options.with_override("listeners", format!("PLAINTEXT://{h}:{port}"));
                 }
                 for (k, v) in extra {
                     options = options.with_override(k, v);
@@ -168,7 +185,9 @@ impl Cluster {
     }
 
     pub fn live(&mut self) -> Vec<i32> {
-        (1..=3).filter(|&n| self.node(n).is_running()).collect()
+        (1..=self.nodes.len() as i32)
+            .filter(|&n| self.node(n).is_running())
+            .collect()
     }
 
     /// Cuts node `node` off the network (its link to the bridge down), or
