@@ -46,6 +46,7 @@ pub mod net;
 pub mod partition;
 pub mod protocol;
 pub mod record;
+pub mod replication;
 pub mod router;
 pub mod shard;
 pub mod storage;
