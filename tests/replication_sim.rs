@@ -5,8 +5,10 @@
 //! scheduler picks every step: deliver, drop or hold back any message in
 //! flight (so messages are delayed and reordered arbitrarily), produce,
 //! tick a broker, kill -9 a broker (its log survives, its memory does not;
-//! the high watermark falls back to its last checkpoint), restart it, cut
-//! it off the network or join it again, let time pass. After every step:
+//! the high watermark falls back to its last checkpoint; the controller
+//! fences it when its session expires, or at once, as after a controlled
+//! shutdown), restart it, cut it off the network or join it again, let time
+//! pass. After every step:
 //!
 //! - every leader's log below its high watermark agrees with everything any
 //!   leader ever exposed (so no acknowledged record is lost, and replicas
@@ -234,8 +236,7 @@ struct Sim {
     net: Vec<Msg>,
     cut: BTreeSet<NodeId>,
     faults: bool,
-    /// Per mille of fault steps that strike (from calm seeds to stormy
-    /// ones).
+    /// Per mille of steps that are faults (from calm seeds to stormy ones).
     storminess: u64,
     /// What leaders exposed below their high watermarks, in order.
     committed: Vec<Rec>,
@@ -258,7 +259,7 @@ struct Stats {
 impl Sim {
     fn new(seed: u64) -> Sim {
         let mut rng = Rng(seed);
-        let storminess = 100 + rng.below(901) as u64;
+        let storminess = 5 + rng.below(76) as u64;
         Sim {
             rng,
             now: 0,
@@ -502,7 +503,14 @@ impl Sim {
     }
 
     fn produce(&mut self) {
-        let n = NODES[self.rng.below(NODES.len())];
+        // Mostly to the leader the controller names (clients follow
+        // metadata), sometimes to any node (stale metadata).
+        let leader = self.controller.state.leader;
+        let n = if leader != NO_LEADER && self.rng.chance(800) {
+            leader
+        } else {
+            NODES[self.rng.below(NODES.len())]
+        };
         let value = self.next_value;
         let r = self.nodes.get_mut(&n).expect("node");
         if !r.up {
@@ -723,6 +731,10 @@ impl Sim {
 
     fn step(&mut self) {
         self.now += self.rng.below(4) as u64;
+        if self.faults && self.rng.chance(self.storminess) {
+            self.fault();
+            return;
+        }
         let roll = self.rng.below(100);
         match roll {
             0..=39 if !self.net.is_empty() => {
@@ -754,8 +766,7 @@ impl Sim {
                 let r = self.nodes.get_mut(&n).expect("node");
                 r.hw_checkpoint = r.hw;
             }
-            _ if self.faults && self.rng.chance(self.storminess) => self.fault(),
-            _ => {}
+            _ => {} // time passes
         }
     }
 
@@ -783,6 +794,16 @@ impl Sim {
             5..=7 if self.cut.contains(&n) => {
                 self.cut.remove(&n);
                 self.note(format!("join node {n} again"));
+            }
+            8 if self.nodes[&n].up => {
+                // kill -9 and the controller hears of it at once (as after
+                // a controlled shutdown): elections follow each other
+                // faster than followers catch up.
+                self.stats.crashes += 1;
+                self.nodes.get_mut(&n).expect("node").crash();
+                self.net.retain(|m| m.ends().1 != Some(n));
+                self.note(format!("kill -9 node {n}, fenced at once"));
+                self.controller_fence(n);
             }
             _ => {}
         }
@@ -857,7 +878,6 @@ impl Sim {
         }
         for _ in 0..SETTLE_STEPS {
             self.step_settling();
-            self.check();
             if self.converged() {
                 return true;
             }
@@ -874,9 +894,14 @@ impl Sim {
         if self.now.is_multiple_of(10) {
             self.broadcast_metadata();
         }
+        self.check();
+        // One message at a time, checked after each: a leader that
+        // acknowledges and then steps down within one round must have its
+        // high watermark seen.
         let pending = std::mem::take(&mut self.net);
         for m in pending {
             self.deliver(m);
+            self.check();
         }
     }
 
