@@ -542,6 +542,7 @@ fn quorum_config(config: &BrokerConfig, shards: usize) -> Result<Option<Membersh
         voters,
         listen,
         fetch_timeout: Duration::from_millis(kraft.fetch_timeout_ms),
+        election_timeout: Duration::from_millis(kraft.election_timeout_ms),
         request_timeout: Duration::from_millis(kraft.request_timeout_ms),
         session_timeout: Duration::from_millis(kraft.broker_session_timeout_ms),
         broker: roles.broker.then(|| broker_identity(config, shards)),

@@ -17,11 +17,17 @@
 #       file in source-file mode, and its arguments).
 #   tuning/kafka.sh start --dir DIR [--port P] [--controller-port P]
 #                   [--cores LIST] [--heap SIZE] [--set KEY=VALUE ...]
+#                   [--host H --node-id N --voters V --cluster-id ID]
+#                   [--keep-data] [--no-wait]
 #       Formats DIR/data and starts a single-node KRaft broker (combined
 #       broker and controller) on 127.0.0.1:P, pinned with taskset to LIST,
 #       with a fixed heap; its settings go to DIR/server.properties, its
 #       log to DIR/kafka.log, its PID to DIR/kafka.pid. Returns once it
-#       answers on P.
+#       answers on P. For one node of a cluster: --host (its listeners'
+#       address), --node-id, --voters (controller.quorum.voters) and the
+#       --cluster-id every node is formatted with; --keep-data restarts a
+#       node on its existing data (no format); --no-wait returns at once
+#       (a cluster node starts serving only once a quorum forms).
 #   tuning/kafka.sh stop --dir DIR
 #       Stops the broker started in DIR (SIGTERM, then SIGKILL after 60 s).
 #
@@ -178,14 +184,14 @@ run_tool() {
 # single-node benchmark (replication factors of internal topics 1, no
 # initial rebalance delay), plus --set overrides last.
 write_server_properties() {
-  local dir=$1 port=$2 cport=$3
-  shift 3
+  local dir=$1 port=$2 cport=$3 host=$4 node=$5 voters=$6
+  shift 6
   cat >"$dir/server.properties" <<EOF
 process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:$cport
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
+node.id=$node
+controller.quorum.voters=${voters:-$node@$host:$cport}
+listeners=PLAINTEXT://$host:$port,CONTROLLER://$host:$cport
+advertised.listeners=PLAINTEXT://$host:$port
 controller.listener.names=CONTROLLER
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 inter.broker.listener.name=PLAINTEXT
@@ -206,9 +212,16 @@ EOF
 
 start() {
   local dir="" port=9092 cport=9093 cores="" heap=1g sets=()
+  local host=127.0.0.1 node=1 voters="" cluster_id="" keep=0 wait=1
   while [ $# -gt 0 ]; do
     case $1 in
       --dir) dir=$2; shift 2 ;;
+      --host) host=$2; shift 2 ;;
+      --node-id) node=$2; shift 2 ;;
+      --voters) voters=$2; shift 2 ;;
+      --cluster-id) cluster_id=$2; shift 2 ;;
+      --keep-data) keep=1; shift ;;
+      --no-wait) wait=0; shift ;;
       --port) port=$2; shift 2 ;;
       --controller-port) cport=$2; shift 2 ;;
       --cores) cores=$2; shift 2 ;;
@@ -224,8 +237,8 @@ start() {
   if [ -f "$dir/kafka.pid" ] && kill -0 "$(cat "$dir/kafka.pid")" 2>/dev/null; then
     die "a broker is already running from $dir (pid $(cat "$dir/kafka.pid"))"
   fi
-  rm -rf "$dir/data"
-  write_server_properties "$dir" "$port" "$cport" ${sets[@]+"${sets[@]}"}
+  [ "$keep" = 1 ] || rm -rf "$dir/data"
+  write_server_properties "$dir" "$port" "$cport" "$host" "$node" "$voters" ${sets[@]+"${sets[@]}"}
   local h
   h=$(home)
   cat >"$dir/log4j2.properties" <<EOF
@@ -237,17 +250,20 @@ appender.file.fileName = $dir/kafka.log
 appender.file.layout.type = PatternLayout
 appender.file.layout.pattern = [%d] %p %m (%c)%n
 EOF
-  local cluster_id
-  cluster_id=$(java -cp "$h/libs/*" -Dlog4j2.configurationFile="$dir/log4j2.properties" \
-    kafka.tools.StorageTool random-uuid 2>/dev/null | tail -1)
-  [ -n "$cluster_id" ] || die "kafka-storage random-uuid printed nothing"
-  java -cp "$h/libs/*" -Dlog4j2.configurationFile="$dir/log4j2.properties" \
-    kafka.tools.StorageTool format --config "$dir/server.properties" \
-    --cluster-id "$cluster_id" >"$dir/format.log" 2>&1 ||
-    {
-      cat "$dir/format.log" >&2
-      die "formatting $dir/data failed"
-    }
+  if [ "$keep" = 0 ]; then
+    if [ -z "$cluster_id" ]; then
+      cluster_id=$(java -cp "$h/libs/*" -Dlog4j2.configurationFile="$dir/log4j2.properties" \
+        kafka.tools.StorageTool random-uuid 2>/dev/null | tail -1)
+      [ -n "$cluster_id" ] || die "kafka-storage random-uuid printed nothing"
+    fi
+    java -cp "$h/libs/*" -Dlog4j2.configurationFile="$dir/log4j2.properties" \
+      kafka.tools.StorageTool format --config "$dir/server.properties" \
+      --cluster-id "$cluster_id" >"$dir/format.log" 2>&1 ||
+      {
+        cat "$dir/format.log" >&2
+        die "formatting $dir/data failed"
+      }
+  fi
   # The JVM flags of Kafka's own kafka-server-start.sh / kafka-run-class.sh,
   # with a fixed heap (-Xms = -Xmx).
   local jvm=(-Xms"$heap" -Xmx"$heap" -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20
@@ -261,14 +277,18 @@ EOF
     >"$dir/kafka.out" 2>&1 &
   echo $! >"$dir/kafka.pid"
   local pid=$!
+  if [ "$wait" = 0 ]; then
+    log "Kafka node $node starting: pid $pid, $host:$port (not waiting)"
+    return 0
+  fi
   for _ in $(seq 600); do
     if ! kill -0 "$pid" 2>/dev/null; then
       tail -30 "$dir/kafka.out" "$dir/kafka.log" >&2 || true
       die "Kafka exited while starting"
     fi
     if grep -q "Kafka Server started" "$dir/kafka.log" 2>/dev/null &&
-      (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      log "Kafka $(cat "$h/.installed" 2>/dev/null || echo "($h)") started: pid $pid, 127.0.0.1:$port, cores ${cores:-any}, heap $heap"
+      (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; then
+      log "Kafka $(cat "$h/.installed" 2>/dev/null || echo "($h)") started: pid $pid, $host:$port, cores ${cores:-any}, heap $heap"
       return 0
     fi
     sleep 0.1

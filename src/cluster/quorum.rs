@@ -51,10 +51,14 @@ pub struct QuorumConfig {
     /// Where this node accepts its peers (the CONTROLLER listener).
     pub listen: SocketAddr,
     /// controller.quorum.fetch.timeout.ms: a follower that hears nothing
-    /// from a leader this long starts an election (randomized up to twice
-    /// this), and a leader that hears from no majority this long steps
-    /// down.
+    /// from a leader this long starts an election, and a leader that hears
+    /// from no majority this long steps down.
     pub fetch_timeout: Duration,
+    /// controller.quorum.election.timeout.ms: the random spread added to
+    /// the fetch timeout before a follower campaigns (so followers seldom
+    /// campaign at once), as Kafka's candidates back off by a random part
+    /// of it.
+    pub election_timeout: Duration,
     /// controller.quorum.request.timeout.ms: connecting to a peer.
     pub request_timeout: Duration,
     /// broker.session.timeout.ms: the leader fences a broker it has not
@@ -365,9 +369,15 @@ pub async fn start(
         "metadata log replayed"
     );
     let ticks = (config.fetch_timeout.as_millis() / TICK.as_millis()).max(4) as usize;
+    let spread = (config.election_timeout.as_millis() / TICK.as_millis()).max(1) as usize;
     let raft_config = Config {
         id: raft_id(config.node_id),
         election_tick: ticks,
+        // raft-rs campaigns after a random [min, max) ticks without a
+        // leader (its default, [election, 2 x election), waited up to
+        // twice the fetch timeout).
+        min_election_tick: ticks,
+        max_election_tick: ticks + spread,
         heartbeat_tick: (ticks / 10).max(1),
         check_quorum: true,
         pre_vote: true,
