@@ -15,6 +15,7 @@
 //!   recreated under the name starts at offset 0).
 //! - ListOffsets through the watermarks and offsets_for_times, consuming
 //!   from the middle of a partition, and seek.
+//! - A transactional producer refused at once with a fatal error.
 
 mod common;
 
@@ -735,4 +736,35 @@ fn offsets_and_seek_single() {
 #[test]
 fn offsets_and_seek_per_shard() {
     offsets_and_seek(ListenerMode::PerShard);
+}
+
+// ---------------------------------------------------------------------------
+// Transactions (not served yet)
+
+// Proves a transactional producer is refused at once with a fatal error
+// naming the reason (FindCoordinator for a transaction coordinator answers
+// TRANSACTIONAL_ID_AUTHORIZATION_FAILED), rather than left retrying a
+// coordinator that never comes until its timeout.
+#[test]
+fn a_transactional_producer_is_refused_with_a_fatal_error() {
+    let broker = start(ListenerMode::Single);
+    let producer: rdkafka::producer::BaseProducer = rdk::base_config(&broker.bootstrap())
+        .set("transactional.id", "rdkafka-txn")
+        .create()
+        .expect("producer");
+    let err = producer
+        .init_transactions(std::time::Duration::from_secs(60))
+        .expect_err("init_transactions must be refused");
+    eprintln!("init_transactions: {err}");
+    match &err {
+        KafkaError::Transaction(e) => {
+            assert!(e.is_fatal(), "{err}");
+            assert_eq!(
+                e.code(),
+                RDKafkaErrorCode::TransactionalIdAuthorizationFailed,
+                "{err}"
+            );
+        }
+        other => panic!("expected a transaction error, got {other}"),
+    }
 }

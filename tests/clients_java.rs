@@ -1,9 +1,11 @@
 //! The official Java client, kafka-clients 4.x from the Apache Kafka
 //! install (`tuning/kafka.sh`), against the broker: Admin (topics,
 //! partitions, configs, offsets, deleteRecords, describeLogDirs, groups),
-//! an idempotent acks=all producer with every compression codec, and a
-//! classic-protocol group consumer checking every key, value and header
-//! (`tests/clients/JavaClient.java`, run in Java's source-file mode).
+//! an idempotent acks=all producer with every compression codec, a
+//! classic-protocol group consumer checking every key, value and header,
+//! the cluster's authorized operations, and a transactional producer
+//! refused at once (`tests/clients/JavaClient.java`, run in Java's
+//! source-file mode).
 
 mod common;
 
@@ -34,6 +36,17 @@ fn run_java_client(broker: &Broker, topic: &str) {
     }
     assert!(out.contains("consumer: 1500 records"), "{out}");
     assert!(out.contains("group and topic deleted"), "{out}");
+    assert!(
+        out.contains("admin: cluster authorized operations 7"),
+        "{out}"
+    );
+    // Fatal for the producer: it gives up at once with the broker's
+    // reason (a retriable error would block for max.block.ms, 60 s).
+    assert!(
+        out.contains("transactions: initTransactions refused after")
+            && out.contains("TransactionalIdAuthorizationException"),
+        "{out}"
+    );
 }
 
 // Proves the Java client's admin, idempotent producer (every codec) and

@@ -11,7 +11,8 @@ use common::*;
 use shardlog::error_code::ErrorCode;
 use shardlog::handler::errors::ToErrorCode;
 use shardlog::record::batch::BatchHeader;
-use shardlog::record::TimestampType;
+use shardlog::record::records::BatchBuilder;
+use shardlog::record::{Compression, TimestampType};
 use shardlog::storage::{
     LogConfig, PartitionLog, ReadError, ShardStorage, ShardStorageConfig, SystemClock,
 };
@@ -551,16 +552,39 @@ fn timestamps_and_lookup_by_time() {
             0
         );
         assert!(log.offset_for_timestamp(1_000_000).await.unwrap().is_none());
-        let max = log.max_timestamp().unwrap();
+        let max = log.max_timestamp().await.unwrap().unwrap();
         assert_eq!(max.timestamp, 10_000 + 100 * 49 + 3);
         assert_eq!(max.offset, 50 * 4 - 1);
+        // The maximum inside a batch (timestamps 100, 400, 250 after the
+        // base): its own record, as Kafka 3.8+ answers, not the batch's last;
+        // compressed too.
+        for (i, codec) in [Compression::None, Compression::Lz4]
+            .into_iter()
+            .enumerate()
+        {
+            let mut b = BatchBuilder::new(20_000 + i as i64);
+            for delta in [100, 400, 250] {
+                b.push_value(delta, b"v");
+            }
+            let appended = log.append(&b.build_compressed(codec)).await.unwrap();
+            let max = log.max_timestamp().await.unwrap().unwrap();
+            assert_eq!(
+                (max.offset, max.timestamp),
+                (appended.base_offset + 1, 20_400 + i as i64),
+                "{codec:?}"
+            );
+            assert_eq!(
+                log.max_timestamp_batch().unwrap().offset,
+                appended.base_offset + 2
+            );
+        }
         log.close().await.unwrap();
         let log = PartitionLog::open(&data.join("ct-0"), small_segments(4 << 10), &shard)
             .await
             .unwrap();
         assert_eq!(
-            log.max_timestamp().unwrap().timestamp,
-            10_000 + 100 * 49 + 3
+            log.max_timestamp().await.unwrap().unwrap().timestamp,
+            20_401
         );
         let found = log
             .offset_for_timestamp(10_000 + 100 * 33)
@@ -729,8 +753,6 @@ fn log_start_past_recovered_end_starts_afresh() {
 // batches of every codec, as Kafka does, not just the batch.
 #[test]
 fn lookup_by_time_inside_compressed_batches() {
-    use shardlog::record::records::BatchBuilder;
-    use shardlog::record::Compression;
     let tmp = temp_dir();
     let data = tmp.path().to_path_buf();
     run(move || async move {

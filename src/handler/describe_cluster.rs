@@ -39,6 +39,10 @@ pub fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, FrameError
         .with_cluster_id(str_bytes(shard.metadata().cluster_id.clone()))
         .with_controller_id(BrokerId(shard.config.node_id))
         .with_brokers(brokers)
-        .with_cluster_authorized_operations(i32::MIN);
+        .with_cluster_authorized_operations(if request.include_cluster_authorized_operations {
+            super::authorized::CLUSTER
+        } else {
+            super::authorized::NOT_REQUESTED
+        });
     req.respond(&response)
 }

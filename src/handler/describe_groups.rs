@@ -14,19 +14,13 @@ use crate::group::{GroupDescription, GroupError};
 use crate::protocol::{FrameError, RequestFrame};
 use crate::shard::Shard;
 
-/// Not asked for: Kafka's sentinel.
-const OPS_NOT_REQUESTED: i32 = i32::MIN;
-/// READ (3), DELETE (6) and DESCRIBE (8): what a group allows, without
-/// an authorizer.
-const GROUP_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
-
 pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, FrameError> {
     let r: DescribeGroupsRequest = req.decode()?;
     let v = req.version;
     let ops = if v >= 3 && r.include_authorized_operations {
-        GROUP_OPERATIONS
+        super::authorized::GROUP
     } else {
-        OPS_NOT_REQUESTED
+        super::authorized::NOT_REQUESTED
     };
     let mut groups = Vec::with_capacity(r.groups.len());
     for g in r.groups {

@@ -43,9 +43,14 @@ pub enum Refusal {
     Transactional,
     #[error("acks={0}")]
     InvalidAcks(i16),
-    /// FindCoordinator for a transaction coordinator.
-    #[error("transactions are not supported")]
+    /// FindCoordinator for a transaction coordinator: refused with a
+    /// fatal error, so a transactional producer fails at once instead of
+    /// waiting for a coordinator until its timeout.
+    #[error("transactions are not supported yet: no transaction coordinator")]
     NoTransactionCoordinator,
+    /// FindCoordinator for another key type (share groups, unknown ones).
+    #[error("no coordinator of key type {0} (share groups are not supported)")]
+    UnknownCoordinatorType(i8),
     /// The controller that hands out producer ids could not be reached.
     #[error("no producer id could be allocated")]
     NoProducerId,
@@ -68,7 +73,8 @@ impl ToErrorCode for Refusal {
         match self {
             Refusal::Transactional => ErrorCode::TransactionalIdAuthorizationFailed,
             Refusal::InvalidAcks(_) => ErrorCode::InvalidRequiredAcks,
-            Refusal::NoTransactionCoordinator => ErrorCode::CoordinatorNotAvailable,
+            Refusal::NoTransactionCoordinator => ErrorCode::TransactionalIdAuthorizationFailed,
+            Refusal::UnknownCoordinatorType(_) => ErrorCode::InvalidRequest,
             Refusal::NoProducerId => ErrorCode::CoordinatorNotAvailable,
             Refusal::UnknownFetchSession => ErrorCode::FetchSessionIdNotFound,
             Refusal::UnsupportedEndpointType => ErrorCode::UnsupportedVersion,

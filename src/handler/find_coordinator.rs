@@ -5,6 +5,11 @@
 //! each offsets log partition (placed over the brokers on the first
 //! FindCoordinator, as Kafka creates `__consumer_offsets` then); a
 //! coordinator whose broker is fenced gives COORDINATOR_NOT_AVAILABLE.
+//!
+//! Transactions are not served yet: a transaction coordinator is refused
+//! with TRANSACTIONAL_ID_AUTHORIZATION_FAILED, fatal for the Java client
+//! and librdkafka, so `initTransactions()` fails at once with a message
+//! instead of retrying COORDINATOR_NOT_AVAILABLE until `max.block.ms`.
 
 use std::rc::Rc;
 
@@ -20,6 +25,7 @@ use crate::shard::{Shard, CONTROLLER_SHARD};
 
 /// Key types: 0 group, 1 transaction.
 const KEY_TYPE_GROUP: i8 = 0;
+const KEY_TYPE_TRANSACTION: i8 = 1;
 
 /// Where a group's coordinator is in a cluster: (node id, host, port), or
 /// why there is none.
@@ -88,15 +94,18 @@ pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
         .into_iter()
         .map(|key| {
             if request.key_type != KEY_TYPE_GROUP {
+                let refusal = if request.key_type == KEY_TYPE_TRANSACTION {
+                    Refusal::NoTransactionCoordinator
+                } else {
+                    Refusal::UnknownCoordinatorType(request.key_type)
+                };
                 return Coordinator::default()
                     .with_key(str_bytes(key))
                     .with_node_id(BrokerId(-1))
                     .with_host(str_bytes(""))
                     .with_port(-1)
-                    .with_error_code(Refusal::NoTransactionCoordinator.error_code().code())
-                    .with_error_message(Some(str_bytes(
-                        Refusal::NoTransactionCoordinator.to_string(),
-                    )));
+                    .with_error_code(refusal.error_code().code())
+                    .with_error_message(Some(str_bytes(refusal.to_string())));
             }
             if cluster {
                 return match cluster_coordinator(shard, &key) {

@@ -10,15 +10,12 @@ use kafka_protocol::messages::metadata_response::{
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse};
 
 use super::errors::ToErrorCode;
-use super::{str_bytes, topic_name};
+use super::{authorized, str_bytes, topic_name};
 use crate::partition::LEADER_EPOCH;
 use crate::protocol::{FrameError, RequestFrame};
 use crate::shard::controller::{AdminFault, NewTopic};
 use crate::shard::metadata::{is_internal, validate_topic_name, TopicMeta};
 use crate::shard::{Shard, CONTROLLER_SHARD};
-
-/// "Not requested" for the authorized-operations fields.
-const OPS_NOT_REQUESTED: i32 = i32::MIN;
 
 pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, FrameError> {
     let request: MetadataRequest = req.decode()?;
@@ -110,7 +107,7 @@ pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
                                 } else {
                                     uuid::Uuid::nil()
                                 })
-                                .with_topic_authorized_operations(OPS_NOT_REQUESTED),
+                                .with_topic_authorized_operations(authorized::NOT_REQUESTED),
                         );
                     }
                 }
@@ -120,7 +117,7 @@ pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
     for t in &mut topics {
         if req.version >= 8 && request.include_topic_authorized_operations {
             // Everything is allowed: there is no authorization.
-            t.topic_authorized_operations = all_topic_operations();
+            t.topic_authorized_operations = authorized::TOPIC;
         }
     }
 
@@ -144,7 +141,13 @@ pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
             -1
         }))
         .with_topics(topics)
-        .with_cluster_authorized_operations(OPS_NOT_REQUESTED);
+        .with_cluster_authorized_operations(
+            if (8..=10).contains(&req.version) && request.include_cluster_authorized_operations {
+                authorized::CLUSTER
+            } else {
+                authorized::NOT_REQUESTED
+            },
+        );
     req.respond(&response)
 }
 
@@ -194,13 +197,5 @@ fn describe_topic(
         })
         .with_is_internal(version >= 1 && is_internal(name))
         .with_partitions(partitions)
-        .with_topic_authorized_operations(OPS_NOT_REQUESTED)
-}
-
-/// READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS,
-/// ALTER_CONFIGS as Kafka's AclOperation bit positions.
-fn all_topic_operations() -> i32 {
-    [3, 4, 5, 6, 7, 8, 10, 11]
-        .iter()
-        .fold(0, |acc, bit| acc | (1 << bit))
+        .with_topic_authorized_operations(authorized::NOT_REQUESTED)
 }

@@ -14,6 +14,7 @@
 
 mod admin_configs;
 pub mod api_versions;
+mod authorized;
 mod create_partitions;
 mod delete_groups;
 pub mod delete_records;

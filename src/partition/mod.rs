@@ -438,7 +438,7 @@ impl Partition {
                 offset: offsets.log_start_offset,
                 timestamp: -1,
             }),
-            OffsetQuery::MaxTimestamp => self.log.max_timestamp(),
+            OffsetQuery::MaxTimestamp => self.log.max_timestamp().await?,
             OffsetQuery::Timestamp(ts) => self
                 .log
                 .offset_for_timestamp(ts)

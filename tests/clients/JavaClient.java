@@ -23,6 +23,7 @@ import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AlterConfigOp;
 import org.apache.kafka.clients.admin.Config;
 import org.apache.kafka.clients.admin.ConfigEntry;
+import org.apache.kafka.clients.admin.DescribeClusterOptions;
 import org.apache.kafka.clients.admin.LogDirDescription;
 import org.apache.kafka.clients.admin.NewPartitions;
 import org.apache.kafka.clients.admin.NewTopic;
@@ -35,7 +36,9 @@ import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
+import org.apache.kafka.common.KafkaException;
 import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.acl.AclOperation;
 import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.header.Header;
 import org.apache.kafka.common.serialization.StringDeserializer;
@@ -159,6 +162,33 @@ public class JavaClient {
             admin.deleteTopics(List.of(topic)).all().get();
             System.out.println("admin: committed " + committedSum + ", log end " + ends
                     + ", deleteRecords to 1, describeLogDirs " + listed + " partitions, group and topic deleted");
+            // Without an authorizer every cluster operation is allowed.
+            Set<AclOperation> ops = admin.describeCluster(
+                    new DescribeClusterOptions().includeAuthorizedOperations(true)).authorizedOperations().get();
+            check(ops != null && ops.size() == 7 && ops.contains(AclOperation.IDEMPOTENT_WRITE),
+                    "cluster authorized operations " + ops);
+            System.out.println("admin: cluster authorized operations " + ops.size() + " " + ops);
+        }
+
+        // Transactions are not served yet: initTransactions() must fail at
+        // once with the broker's reason, not wait out max.block.ms.
+        Properties t = new Properties();
+        t.putAll(common);
+        t.put("transactional.id", "java-client-txn");
+        t.put("max.block.ms", "60000");
+        t.put("key.serializer", StringSerializer.class.getName());
+        t.put("value.serializer", StringSerializer.class.getName());
+        try (KafkaProducer<String, String> producer = new KafkaProducer<>(t)) {
+            long start = System.nanoTime();
+            String refusal = null;
+            try {
+                producer.initTransactions();
+            } catch (KafkaException e) {
+                refusal = e.getClass().getSimpleName() + ": " + e.getMessage();
+            }
+            long ms = (System.nanoTime() - start) / 1_000_000;
+            check(refusal != null, "initTransactions must be refused");
+            System.out.println("transactions: initTransactions refused after " + ms + " ms with " + refusal);
         }
     }
 

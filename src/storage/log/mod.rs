@@ -966,9 +966,25 @@ impl PartitionLog {
         }
     }
 
-    /// The largest timestamp in the log and the last offset of its batch
-    /// (ListOffsets MAX_TIMESTAMP), or `None` for an empty log.
-    pub fn max_timestamp(&self) -> Option<TimestampOffset> {
+    /// The largest timestamp in the log and the offset of the first record
+    /// that holds it (ListOffsets MAX_TIMESTAMP, as Kafka answers since
+    /// 3.8), or `None` for an empty log. The segments know only the batch
+    /// (see [`PartitionLog::max_timestamp_batch`]); the record is found by
+    /// time, decoding that one batch.
+    pub async fn max_timestamp(&self) -> Result<Option<TimestampOffset>, ReadError> {
+        let Some(batch) = self.max_timestamp_batch() else {
+            return Ok(None);
+        };
+        Ok(Some(
+            self.offset_for_timestamp(batch.timestamp)
+                .await?
+                .unwrap_or(batch),
+        ))
+    }
+
+    /// The largest timestamp in the log and the last offset of its batch,
+    /// from the segments' metadata, or `None` for an empty log.
+    pub fn max_timestamp_batch(&self) -> Option<TimestampOffset> {
         let st = self.shared.state.borrow();
         st.segments
             .iter()
