@@ -99,16 +99,26 @@ current_leader() { leader_lines | tail -1 | sed -n 's/.*leader=\([0-9]*\) .*/\1/
 # "YYYY-MM-DD HH:MM:SS,mmm").
 ts() { date -d "$(echo "$1" | sed 's/ leader=.*//; s/,/./')" +%s.%N; }
 
-# A previous run's sockets may linger a moment after kill -9.
+# A previous run's sockets may stay bound a moment after kill -9 (while
+# the kernel tears down a killed shardlog's rings): wait until each port
+# can be bound.
 for n in 1 2 3; do
   for p in "$port" "$cport"; do
-    for _ in $(seq 100); do
-      (exec 3<>"/dev/tcp/127.0.0.$n/$p") 2>/dev/null || break
-      sleep 0.1
-    done
+    python3 -c '
+import socket, sys, time
+for _ in range(200):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        s.bind((sys.argv[1], int(sys.argv[2])))
+        break
+    except OSError:
+        time.sleep(0.1)
+    finally:
+        s.close()
+' "127.0.0.$n" "$p"
   done
 done
-sleep 1
 for n in 1 2 3; do start_node "$n"; done
 results=() creates=() restarts=0 failed=0
 for t in $(seq "$trials"); do
@@ -123,7 +133,10 @@ for t in $(seq "$trials"); do
   leader=$(current_leader)
   before=$(leader_lines | wc -l)
   kill_at=$(date +%s.%N)
-  kill -9 "${pids[leader]}"; wait "${pids[leader]}" 2>/dev/null || true; pids[leader]=0
+  kill -9 "${pids[leader]}"; wait "${pids[leader]}" 2>/dev/null || true
+  # A Kafka JVM is no child of this shell: wait until it is gone.
+  for _ in $(seq 200); do kill -0 "${pids[leader]}" 2>/dev/null || break; sleep 0.05; done
+  pids[leader]=0
   survivors=$(for n in 1 2 3; do if [ "$n" != "$leader" ]; then printf '127.0.0.%s:%s,' "$n" "$port"; fi; done)
   "$bin/examples/create-until" "${survivors%,}" "failover-$t" 60 >/dev/null 2>"$out/create-$t.log" &
   create_pid=$!

@@ -11,6 +11,7 @@ use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse};
 
 use super::errors::ToErrorCode;
 use super::{authorized, str_bytes, topic_name};
+use crate::error_code::ErrorCode;
 use crate::partition::LEADER_EPOCH;
 use crate::protocol::{FrameError, RequestFrame};
 use crate::shard::controller::{AdminFault, NewTopic};
@@ -151,23 +152,27 @@ pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
     req.respond(&response)
 }
 
-fn describe_topic(
-    shard: &Shard,
-    name: &str,
-    meta: &TopicMeta,
-    version: i16,
-) -> MetadataResponseTopic {
-    // In a cluster a partition's leader is a node id of the image; one
-    // whose broker is fenced (or gone) leads nothing: LEADER_NOT_AVAILABLE.
+/// One partition as Metadata and DescribeTopicPartitions show it.
+pub(super) struct PartitionView {
+    /// NONE, or LEADER_NOT_AVAILABLE when its leader's broker is fenced or
+    /// gone.
+    pub error: ErrorCode,
+    /// -1 without a leader.
+    pub leader: i32,
+    pub replicas: Vec<BrokerId>,
+    pub isr: Vec<BrokerId>,
+    pub offline: Vec<BrokerId>,
+}
+
+/// Every partition of a topic: one replica each, on its leader. In a
+/// cluster a partition's leader is a node id of the image; one whose
+/// broker is fenced (or gone) leads nothing.
+pub(super) fn partition_views(shard: &Shard, meta: &TopicMeta) -> Vec<PartitionView> {
     let image = shard.image.get().map(|i| i.read().expect("image lock"));
-    let partitions = meta
-        .partitions
+    meta.partitions
         .iter()
         .enumerate()
         .map(|(i, &owner)| {
-            let p = MetadataResponsePartition::default()
-                .with_partition_index(i as i32)
-                .with_leader_epoch(if version >= 7 { LEADER_EPOCH } else { -1 });
             let leader = match meta.leaders.get(i) {
                 Some(&node) => node,
                 None => shard.node_of_shard(owner),
@@ -175,17 +180,46 @@ fn describe_topic(
             let available = image
                 .as_ref()
                 .is_none_or(|img| img.broker_of_node(leader).is_some_and(|b| !b.fenced));
-            if !available {
-                return p
-                    .with_error_code(crate::error_code::ErrorCode::LeaderNotAvailable.code())
-                    .with_leader_id(BrokerId(-1))
-                    .with_replica_nodes(vec![BrokerId(leader)])
-                    .with_isr_nodes(Vec::new());
-            }
             let node = BrokerId(leader);
-            p.with_leader_id(node)
-                .with_replica_nodes(vec![node])
-                .with_isr_nodes(vec![node])
+            if available {
+                PartitionView {
+                    error: ErrorCode::None,
+                    leader,
+                    replicas: vec![node],
+                    isr: vec![node],
+                    offline: Vec::new(),
+                }
+            } else {
+                PartitionView {
+                    error: ErrorCode::LeaderNotAvailable,
+                    leader: -1,
+                    replicas: vec![node],
+                    isr: Vec::new(),
+                    offline: vec![node],
+                }
+            }
+        })
+        .collect()
+}
+
+fn describe_topic(
+    shard: &Shard,
+    name: &str,
+    meta: &TopicMeta,
+    version: i16,
+) -> MetadataResponseTopic {
+    let partitions = partition_views(shard, meta)
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            MetadataResponsePartition::default()
+                .with_partition_index(i as i32)
+                .with_leader_epoch(if version >= 7 { LEADER_EPOCH } else { -1 })
+                .with_error_code(v.error.code())
+                .with_leader_id(BrokerId(v.leader))
+                .with_replica_nodes(v.replicas)
+                .with_isr_nodes(v.isr)
+                .with_offline_replicas(if version >= 5 { v.offline } else { Vec::new() })
         })
         .collect();
     MetadataResponseTopic::default()

@@ -148,6 +148,9 @@ enum Kind {
     NullableArray(&'static Elem),
     /// A struct inline (used by known tagged fields).
     Struct(&'static Struct),
+    /// A nullable struct: an i8 marker (1: present) and, if present, the
+    /// struct.
+    NullableStruct(&'static Struct),
 }
 
 /// The element of an array.
@@ -503,6 +506,18 @@ impl Walker<'_> {
                 }
             }
             Kind::Struct(s) => self.walk_struct(s),
+            Kind::NullableStruct(s) => {
+                let at = self.pos;
+                self.skip(1)?;
+                // As kafka-protocol reads it: present only when the marker
+                // is 1 (Kafka's Java reads any non-negative marker as
+                // present; the crate's rule decides what decodes here).
+                if self.buf[at] == 1 {
+                    self.walk_struct(s)
+                } else {
+                    Ok(())
+                }
+            }
         }
     }
 
@@ -631,7 +646,8 @@ impl Walker<'_> {
                 4
             }
             Kind::Struct(s) => self.struct_min_size(s),
-            _ => 1, // a compact length
+            // The null marker; a compact length.
+            _ => 1,
         }
     }
 }

@@ -149,6 +149,9 @@ apis! {
         handle(handler::describe_log_dirs);
     DescribeQuorum: "DescribeQuorum", 0..=2, 0, guard DESCRIBE_QUORUM, m::DescribeQuorumRequest,
         handle(handler::describe_quorum);
+    DescribeTopicPartitions: "DescribeTopicPartitions", 0..=0, 0, guard DESCRIBE_TOPIC_PARTITIONS,
+        m::DescribeTopicPartitionsRequest,
+        handle_now(handler::describe_topic_partitions);
 }
 
 /// A handler's single response buffer as a response.

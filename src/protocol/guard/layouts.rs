@@ -280,6 +280,40 @@ const DESCRIBE_CLUSTER_REQUEST: Struct = Struct {
     tagged: &[],
 };
 
+// DescribeTopicPartitionsRequest (KIP-966): version 0, flexible.
+const DESCRIBE_TOPIC_PARTITIONS_REQUEST: Struct = Struct {
+    name: "DescribeTopicPartitionsRequest",
+    fields: &[
+        f(
+            "topics",
+            Kind::Array(&Elem::Struct(&DESCRIBE_TOPIC_PARTITIONS_TOPIC)),
+            0,
+            0,
+        ),
+        f("response_partition_limit", Kind::I32, 0, 0),
+        f(
+            "cursor",
+            Kind::NullableStruct(&DESCRIBE_TOPIC_PARTITIONS_CURSOR),
+            0,
+            0,
+        ),
+    ],
+    tagged: &[],
+};
+const DESCRIBE_TOPIC_PARTITIONS_TOPIC: Struct = Struct {
+    name: "TopicRequest",
+    fields: &[f("name", Kind::String, 0, 0)],
+    tagged: &[],
+};
+const DESCRIBE_TOPIC_PARTITIONS_CURSOR: Struct = Struct {
+    name: "Cursor",
+    fields: &[
+        f("topic_name", Kind::String, 0, 0),
+        f("partition_index", Kind::I32, 0, 0),
+    ],
+    tagged: &[],
+};
+
 // DescribeQuorumRequest: crate versions 0-2, flexible from 0.
 const DESCRIBE_QUORUM_REQUEST: Struct = Struct {
     name: "DescribeQuorumRequest",
@@ -992,6 +1026,11 @@ pub const OFFSET_DELETE: Layout = Layout {
 pub const DESCRIBE_CLUSTER: Layout = Layout {
     flexible: 0,
     body: &DESCRIBE_CLUSTER_REQUEST,
+};
+
+pub const DESCRIBE_TOPIC_PARTITIONS: Layout = Layout {
+    flexible: 0,
+    body: &DESCRIBE_TOPIC_PARTITIONS_REQUEST,
 };
 
 pub const DESCRIBE_QUORUM: Layout = Layout {
