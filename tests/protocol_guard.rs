@@ -282,6 +282,20 @@ fn describe_log_dirs(v: i16, n: Counts) -> DescribeLogDirsRequest {
     r
 }
 
+fn describe_producers(v: i16, n: Counts) -> DescribeProducersRequest {
+    use kafka_protocol::messages::describe_producers_request::TopicRequest;
+    let mut r = DescribeProducersRequest::default();
+    r.topics = vec_of(n, "topics", |i| {
+        let mut t = TopicRequest::default();
+        t.name = topic(i);
+        t.partition_indexes = vec_of(n, "topics.partition_indexes", |p| p as i32);
+        t.unknown_tagged_fields = tags(v, 0);
+        t
+    });
+    r.unknown_tagged_fields = tags(v, 0);
+    r
+}
+
 fn describe_topic_partitions(v: i16, n: Counts) -> DescribeTopicPartitionsRequest {
     use kafka_protocol::messages::describe_topic_partitions_request::{Cursor, TopicRequest};
     let mut r = DescribeTopicPartitionsRequest::default();
@@ -798,6 +812,14 @@ fn apis() -> Vec<Api> {
             0
         ),
         api!(
+            "DescribeProducers",
+            DescribeProducersRequest,
+            describe_producers,
+            0,
+            0,
+            0
+        ),
+        api!(
             "DescribeTopicPartitions",
             DescribeTopicPartitionsRequest,
             describe_topic_partitions,
@@ -962,11 +984,11 @@ fn every_version_roundtrips_with_empty_null_and_default_requests() {
 #[test]
 fn version_count_matches_the_brief() {
     let per_api = [
-        5, 13, 6, 6, 4, 4, 3, 2, 2, 4, 10, 5, 9, 7, 3, 3, 5, 10, 6, 5, 6, 8, 9, 6, 6, 3, 1, 3, 1,
+        5, 13, 6, 6, 4, 4, 3, 2, 2, 4, 10, 5, 9, 7, 3, 3, 5, 10, 6, 5, 6, 8, 9, 6, 6, 3, 1, 3, 1, 1,
     ];
-    assert_eq!(apis().len(), 29);
+    assert_eq!(apis().len(), 30);
     assert_eq!(every_version().len(), per_api.iter().sum::<usize>());
-    assert_eq!(every_version().len(), 155);
+    assert_eq!(every_version().len(), 156);
 }
 
 #[test]

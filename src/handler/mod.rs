@@ -21,6 +21,7 @@ pub mod delete_records;
 mod describe_cluster;
 mod describe_groups;
 mod describe_log_dirs;
+pub mod describe_producers;
 pub mod describe_quorum;
 mod describe_topic_partitions;
 pub mod errors;

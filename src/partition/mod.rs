@@ -251,6 +251,11 @@ impl Partition {
         self.producers.borrow().len()
     }
 
+    /// The producers this partition holds state for (DescribeProducers).
+    pub fn producers(&self) -> Vec<producer_state::ProducerSummary> {
+        self.producers.borrow().summaries()
+    }
+
     /// Bytes of the partition's segments.
     pub fn size_bytes(&self) -> u64 {
         self.log.size_bytes()

@@ -28,7 +28,22 @@ pub struct BatchMetadata {
 struct ProducerEntry {
     epoch: i16,
     batches: VecDeque<BatchMetadata>,
+    /// The max timestamp of its last batch (Kafka's lastTimestamp).
+    last_timestamp: i64,
 }
+
+/// One producer as DescribeProducers shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProducerSummary {
+    pub producer_id: i64,
+    pub epoch: i16,
+    /// The last sequence of its newest batch (-1: none kept).
+    pub last_sequence: i32,
+    pub last_timestamp: i64,
+}
+
+/// The version byte that starts an encoded table.
+const ENCODING_VERSION: u8 = 2;
 
 /// What the producer state says about an incoming batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,7 +154,9 @@ impl ProducerStateTable {
             .or_insert_with(|| ProducerEntry {
                 epoch: header.producer_epoch,
                 batches: VecDeque::new(),
+                last_timestamp: -1,
             });
+        entry.last_timestamp = header.max_timestamp;
         if header.producer_epoch != entry.epoch {
             entry.epoch = header.producer_epoch;
             entry.batches.clear();
@@ -161,10 +178,27 @@ impl ProducerStateTable {
         Some((entry.epoch, *entry.batches.back()?))
     }
 
-    /// Serialises the table for a snapshot: producer count, then per
-    /// producer id, epoch, batch count and each batch's four fields.
+    /// Every producer, by id.
+    pub fn summaries(&self) -> Vec<ProducerSummary> {
+        let mut out: Vec<ProducerSummary> = self
+            .producers
+            .iter()
+            .map(|(&producer_id, e)| ProducerSummary {
+                producer_id,
+                epoch: e.epoch,
+                last_sequence: e.batches.back().map_or(-1, |b| b.last_sequence),
+                last_timestamp: e.last_timestamp,
+            })
+            .collect();
+        out.sort_by_key(|p| p.producer_id);
+        out
+    }
+
+    /// Serialises the table for a snapshot: a version byte, the producer
+    /// count, then per producer id, epoch, last timestamp, batch count and
+    /// each batch's four fields.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::new();
+        let mut out = vec![ENCODING_VERSION];
         out.extend_from_slice(&(self.producers.len() as u32).to_be_bytes());
         let mut ids: Vec<_> = self.producers.keys().copied().collect();
         ids.sort_unstable();
@@ -172,6 +206,7 @@ impl ProducerStateTable {
             let entry = &self.producers[&id];
             out.extend_from_slice(&id.to_be_bytes());
             out.extend_from_slice(&entry.epoch.to_be_bytes());
+            out.extend_from_slice(&entry.last_timestamp.to_be_bytes());
             out.push(entry.batches.len() as u8);
             for b in &entry.batches {
                 out.extend_from_slice(&b.first_sequence.to_be_bytes());
@@ -183,7 +218,9 @@ impl ProducerStateTable {
         out
     }
 
-    /// Parses [`ProducerStateTable::encode`] output; `None` if malformed.
+    /// Parses [`ProducerStateTable::encode`] output; `None` if malformed or
+    /// of another version (an older snapshot: the caller rebuilds the
+    /// table from the log).
     pub fn decode(bytes: &[u8]) -> Option<Self> {
         fn take<'a>(bytes: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
             if bytes.len() < n {
@@ -194,11 +231,15 @@ impl ProducerStateTable {
             Some(head)
         }
         let mut rest = bytes;
+        if take(&mut rest, 1)? != [ENCODING_VERSION] {
+            return None;
+        }
         let count = u32::from_be_bytes(take(&mut rest, 4)?.try_into().ok()?);
         let mut table = ProducerStateTable::default();
         for _ in 0..count {
             let id = i64::from_be_bytes(take(&mut rest, 8)?.try_into().ok()?);
             let epoch = i16::from_be_bytes(take(&mut rest, 2)?.try_into().ok()?);
+            let last_timestamp = i64::from_be_bytes(take(&mut rest, 8)?.try_into().ok()?);
             let n = take(&mut rest, 1)?[0] as usize;
             if n > BATCHES_PER_PRODUCER {
                 return None;
@@ -213,7 +254,14 @@ impl ProducerStateTable {
                     last_offset: i64::from_be_bytes(b[16..24].try_into().ok()?),
                 });
             }
-            table.producers.insert(id, ProducerEntry { epoch, batches });
+            table.producers.insert(
+                id,
+                ProducerEntry {
+                    epoch,
+                    batches,
+                    last_timestamp,
+                },
+            );
         }
         rest.is_empty().then_some(table)
     }
@@ -277,6 +325,39 @@ mod tests {
         let unknown = header(99, 3, 1234, 1);
         assert_eq!(table.check(&unknown), Ok(SequenceCheck::Accept));
         assert_eq!(ProducerStateTable::decode(&table.encode()), Some(table));
+    }
+
+    // Proves DescribeProducers' view: each producer's epoch, last sequence
+    // and its last batch's max timestamp, kept across a snapshot; a table
+    // in the older encoding (no version byte) is not read (the partition
+    // rebuilds it from the log).
+    #[test]
+    fn summaries_and_versioned_snapshots() {
+        let mut table = ProducerStateTable::default();
+        let mut b = BatchBuilder::new(1_000).idempotent(5, 2, 0);
+        b.push_value(0, b"a");
+        b.push_value(70, b"b");
+        table.record(&BatchHeader::parse(&b.build()).unwrap(), 0);
+        table.record(&header(3, 0, 0, 4), 2);
+        let want = vec![
+            ProducerSummary {
+                producer_id: 3,
+                epoch: 0,
+                last_sequence: 3,
+                last_timestamp: 0,
+            },
+            ProducerSummary {
+                producer_id: 5,
+                epoch: 2,
+                last_sequence: 1,
+                last_timestamp: 1_070,
+            },
+        ];
+        assert_eq!(table.summaries(), want);
+        let encoded = table.encode();
+        let back = ProducerStateTable::decode(&encoded).unwrap();
+        assert_eq!(back.summaries(), want);
+        assert_eq!(ProducerStateTable::decode(&encoded[1..]), None);
     }
 
     // Proves sequence numbers wrap from i32::MAX to 0 as in Kafka.

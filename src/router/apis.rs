@@ -149,6 +149,9 @@ apis! {
         handle(handler::describe_log_dirs);
     DescribeQuorum: "DescribeQuorum", 0..=2, 0, guard DESCRIBE_QUORUM, m::DescribeQuorumRequest,
         handle(handler::describe_quorum);
+    DescribeProducers: "DescribeProducers", 0..=0, 0, guard DESCRIBE_PRODUCERS,
+        m::DescribeProducersRequest,
+        partitions(handler::describe_producers::DescribeProducers);
     DescribeTopicPartitions: "DescribeTopicPartitions", 0..=0, 0, guard DESCRIBE_TOPIC_PARTITIONS,
         m::DescribeTopicPartitionsRequest,
         handle_now(handler::describe_topic_partitions);

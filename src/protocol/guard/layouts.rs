@@ -280,6 +280,31 @@ const DESCRIBE_CLUSTER_REQUEST: Struct = Struct {
     tagged: &[],
 };
 
+// DescribeProducersRequest: version 0, flexible.
+const DESCRIBE_PRODUCERS_REQUEST: Struct = Struct {
+    name: "DescribeProducersRequest",
+    fields: &[f(
+        "topics",
+        Kind::Array(&Elem::Struct(&DESCRIBE_PRODUCERS_TOPIC)),
+        0,
+        0,
+    )],
+    tagged: &[],
+};
+const DESCRIBE_PRODUCERS_TOPIC: Struct = Struct {
+    name: "TopicRequest",
+    fields: &[
+        f("name", Kind::String, 0, 0),
+        f(
+            "partition_indexes",
+            Kind::Array(&Elem::Prim(Kind::I32)),
+            0,
+            0,
+        ),
+    ],
+    tagged: &[],
+};
+
 // DescribeTopicPartitionsRequest (KIP-966): version 0, flexible.
 const DESCRIBE_TOPIC_PARTITIONS_REQUEST: Struct = Struct {
     name: "DescribeTopicPartitionsRequest",
@@ -1026,6 +1051,11 @@ pub const OFFSET_DELETE: Layout = Layout {
 pub const DESCRIBE_CLUSTER: Layout = Layout {
     flexible: 0,
     body: &DESCRIBE_CLUSTER_REQUEST,
+};
+
+pub const DESCRIBE_PRODUCERS: Layout = Layout {
+    flexible: 0,
+    body: &DESCRIBE_PRODUCERS_REQUEST,
 };
 
 pub const DESCRIBE_TOPIC_PARTITIONS: Layout = Layout {
