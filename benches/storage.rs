@@ -207,6 +207,46 @@ fn bench_validate(c: &mut Criterion) {
     group.finish();
 }
 
+/// A topic's compression.type against storing as sent: an lz4 batch of
+/// sixteen 1 KiB records (text-like, compressible) recompressed to zstd
+/// (decode, decompress, rebuild, compress, then validate the result),
+/// next to validating and patching the same batch as sent. Throughput is
+/// the records' uncompressed bytes.
+fn bench_recompress(c: &mut Criterion) {
+    use shardlog::record::{recompress, Compression};
+    let mut group = c.benchmark_group("recompress");
+    group
+        .sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    let mut b = BatchBuilder::new(1_700_000_000_000).idempotent(7, 0, 0);
+    for i in 0..16 {
+        let value: Vec<u8> = format!("record {i}: the quick brown fox jumps over the lazy dog; ")
+            .repeat(20)
+            .into_bytes()[..1024]
+            .to_vec();
+        b.push_value(i, &value);
+    }
+    let mut sent = b.build_compressed(Compression::Lz4);
+    group.throughput(Throughput::Bytes(16 * 1024));
+    group.bench_function("store_as_sent/lz4", |bench| {
+        bench.iter(|| {
+            let header = validate_producer_batch(black_box(&sent), usize::MAX).expect("valid");
+            patch_base_offset_and_epoch(black_box(&mut sent), 0, -1);
+            header
+        })
+    });
+    group.bench_function("lz4_to_zstd", |bench| {
+        bench.iter(|| {
+            let header = validate_producer_batch(black_box(&sent), usize::MAX).expect("valid");
+            let rebuilt = recompress(&sent, &header, Compression::Zstd).expect("recompressed");
+            validate_producer_batch(black_box(&rebuilt), usize::MAX).expect("valid");
+            rebuilt
+        })
+    });
+    group.finish();
+}
+
 // ---------------------------------------------------------------------------
 // append
 
@@ -532,5 +572,11 @@ fn bench_read(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_validate, bench_append, bench_read);
+criterion_group!(
+    benches,
+    bench_validate,
+    bench_recompress,
+    bench_append,
+    bench_read
+);
 criterion_main!(benches);

@@ -88,6 +88,7 @@ impl Wal {
         let config = PartitionConfig {
             log: log_config(),
             min_insync_replicas: 1,
+            compression: None,
         };
         let log = Partition::open(&dir, config, storage).await?;
         Ok(Wal {

@@ -138,7 +138,7 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         broker_key: "compression.type",
         default: "producer",
         kind: ConfigKind::String,
-        doc: "Only producer: batches are stored as the producer compressed them.",
+        doc: "producer stores batches as the producer compressed them; uncompressed, gzip, snappy, lz4 or zstd recompresses every batch in another codec (at the codec's default level).",
     },
     TopicConfigDef {
         name: "flush.messages",
@@ -235,11 +235,7 @@ pub fn validate_topic_config(name: &str, value: &str) -> Result<(), BrokerConfig
             }
         }
         "compression.type" => {
-            if value.trim() != "producer" {
-                return Err(invalid(
-                    "only producer is supported: batches are stored as sent",
-                ));
-            }
+            parse_compression_type(value)?;
         }
         "min.insync.replicas" => {
             parse_int(name, value, 1, i32::MAX as i64)?;
@@ -250,6 +246,30 @@ pub fn validate_topic_config(name: &str, value: &str) -> Result<(), BrokerConfig
         }
     }
     Ok(())
+}
+
+/// compression.type: `None` for `producer`, else the codec batches are
+/// stored in (Kafka's values; `uncompressed` is no codec).
+pub fn parse_compression_type(
+    value: &str,
+) -> Result<Option<crate::record::Compression>, BrokerConfigError> {
+    use crate::record::Compression;
+    Ok(Some(match value.trim() {
+        "producer" => return Ok(None),
+        "uncompressed" => Compression::None,
+        "gzip" => Compression::Gzip,
+        "snappy" => Compression::Snappy,
+        "lz4" => Compression::Lz4,
+        "zstd" => Compression::Zstd,
+        _ => {
+            return Err(BrokerConfigError::InvalidValue {
+                key: "compression.type".to_string(),
+                value: value.to_string(),
+                reason: "must be one of uncompressed, zstd, lz4, snappy, gzip, producer"
+                    .to_string(),
+            })
+        }
+    }))
 }
 
 /// A partition's settings from its topic's overrides over the broker's
@@ -265,7 +285,10 @@ pub fn partition_config_for(
             .or_else(|| broker_defaults.get(def.name));
         let Some(value) = value else { continue };
         match def.name {
-            "cleanup.policy" | "compression.type" => {}
+            "cleanup.policy" => {}
+            "compression.type" => {
+                config.compression = parse_compression_type(value).unwrap_or(None);
+            }
             "min.insync.replicas" => {
                 config.min_insync_replicas = value.trim().parse().unwrap_or(1);
             }
@@ -1036,6 +1059,8 @@ mod tests {
         assert_eq!(config.log.retention_ms, 2000);
         assert_eq!(config.min_insync_replicas, 2);
         assert!(validate_topic_config("cleanup.policy", "compact").is_err());
+        assert!(validate_topic_config("compression.type", "brotli").is_err());
+        assert!(validate_topic_config("compression.type", "zstd").is_ok());
         assert!(validate_topic_config("retention.ms", "-1").is_ok());
         assert!(validate_topic_config("nope", "1").is_err());
     }

@@ -120,6 +120,7 @@ impl OffsetsLog {
         let config = PartitionConfig {
             log: log_config(config),
             min_insync_replicas: 1,
+            compression: None,
         };
         let log = Partition::open(&dir, config, storage).await?;
         Ok(Rc::new(OffsetsLog {

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::record::BatchError;
+use crate::record::{BatchError, Compression};
 use crate::storage::fsutil;
 use crate::storage::{
     AppendError, AppendTicket, ClosingLog, LogConfig, PartitionLog, ReadError, RetentionOutcome,
@@ -64,6 +64,9 @@ pub struct PartitionConfig {
     pub log: LogConfig,
     /// min.insync.replicas: acks=all needs this many in-sync replicas.
     pub min_insync_replicas: i32,
+    /// compression.type: `None` keeps batches as the producer sent them;
+    /// a codec recompresses batches in any other.
+    pub compression: Option<Compression>,
 }
 
 impl Default for PartitionConfig {
@@ -71,6 +74,7 @@ impl Default for PartitionConfig {
         PartitionConfig {
             log: LogConfig::default(),
             min_insync_replicas: 1,
+            compression: None,
         }
     }
 }
@@ -187,6 +191,7 @@ pub struct Partition {
     log: PartitionLog,
     producers: RefCell<ProducerStateTable>,
     min_insync_replicas: Cell<i32>,
+    compression: Cell<Option<Compression>>,
 }
 
 impl Partition {
@@ -224,6 +229,7 @@ impl Partition {
             log,
             producers: RefCell::new(producers),
             min_insync_replicas: Cell::new(config.min_insync_replicas),
+            compression: Cell::new(config.compression),
         })
     }
 
@@ -231,6 +237,7 @@ impl Partition {
         PartitionConfig {
             log: self.log.config(),
             min_insync_replicas: self.min_insync_replicas.get(),
+            compression: self.compression.get(),
         }
     }
 
@@ -241,6 +248,7 @@ impl Partition {
             self.log.set_config(config.log);
         }
         self.min_insync_replicas.set(config.min_insync_replicas);
+        self.compression.set(config.compression);
     }
 
     pub fn offsets(&self) -> LogOffsets {
@@ -322,6 +330,18 @@ impl Partition {
     /// and queues the batch. Returns once it has its offsets.
     pub async fn append(&self, batch: &[u8]) -> Result<Appended, PartitionError> {
         let header = self.log.validate(batch)?;
+        // A topic whose compression.type names a codec stores every batch
+        // in it: one in another is rebuilt (off the fast path: a batch
+        // already in the codec is stored as sent, byte for byte).
+        let recompressed;
+        let (batch, header) = match self.compression.get() {
+            Some(codec) if header.compression().ok() != Some(codec) => {
+                recompressed = crate::record::recompress(batch, &header, codec)?;
+                let header = self.log.validate(&recompressed)?;
+                (&recompressed[..], header)
+            }
+            _ => (batch, header),
+        };
         let reservation = self.log.reserve(batch.len()).await?;
         // From here to the append nothing awaits, so the producer check and
         // the offset assignment see the same state.

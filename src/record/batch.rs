@@ -41,6 +41,42 @@ pub enum BatchError {
     },
     #[error("clients may not write control batches")]
     ControlBatchFromProducer,
+    /// Only looked for when the batch must be recompressed (a topic's
+    /// compression.type): its records do not decode.
+    #[error("its records do not decode (malformed, or over {0} bytes decompressed)")]
+    UndecodableRecords(usize),
+}
+
+/// Rebuilds a producer batch with its records compressed by `codec` (a
+/// topic whose compression.type names a codec other than the batch's, as
+/// Kafka's LogValidator recompresses): the same records, timestamps,
+/// producer id, epoch, base sequence and transactional flag.
+pub fn recompress(
+    batch: &[u8],
+    header: &BatchHeader,
+    codec: Compression,
+) -> Result<Vec<u8>, BatchError> {
+    use shardlog_wire::records::{decode_records, BatchBuilder, Record, DECODED_BYTES_MAX};
+    let records = decode_records(batch)
+        .filter(|r| !r.is_empty())
+        .ok_or(BatchError::UndecodableRecords(DECODED_BYTES_MAX))?;
+    let mut b = BatchBuilder::new(header.base_timestamp).transactional(header.is_transactional());
+    if header.has_producer_id() {
+        b = b.idempotent(
+            header.producer_id,
+            header.producer_epoch,
+            header.base_sequence,
+        );
+    }
+    for r in records {
+        b.push(&Record {
+            timestamp_delta: r.timestamp - header.base_timestamp,
+            key: r.key,
+            value: r.value,
+            headers: r.headers,
+        });
+    }
+    Ok(b.build_compressed(codec))
 }
 
 impl From<UnknownCodec> for BatchError {

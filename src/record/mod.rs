@@ -16,6 +16,7 @@ pub mod batch;
 pub use shardlog_wire::records;
 
 pub use batch::{
-    patch_base_offset_and_epoch, set_log_append_time, split_batches, validate_producer_batch,
-    validate_stored_batch, BatchError, BatchHeader, Compression, TimestampType,
+    patch_base_offset_and_epoch, recompress, set_log_append_time, split_batches,
+    validate_producer_batch, validate_stored_batch, BatchError, BatchHeader, Compression,
+    TimestampType,
 };
