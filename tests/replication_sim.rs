@@ -986,3 +986,114 @@ fn seeded_runs_lose_no_acknowledged_record_and_converge() {
     assert!(total.elections > 0 && total.crashes > 0, "{total:?}");
     assert!(total.truncated_records > 0, "{total:?}");
 }
+
+impl Sim {
+    /// Delivers every message in flight that `pick` selects, in order,
+    /// checking the invariants after each.
+    fn deliver_where(&mut self, pick: impl Fn(&Msg) -> bool) {
+        let (picked, rest): (Vec<Msg>, Vec<Msg>) = std::mem::take(&mut self.net)
+            .into_iter()
+            .partition(|m| pick(m));
+        self.net = rest;
+        for m in picked {
+            self.deliver(m);
+            self.check();
+        }
+    }
+
+    /// Rounds of ticks and deliveries with no faults until `done`.
+    fn rounds_until(&mut self, done: impl Fn(&Sim) -> bool) {
+        for _ in 0..1000 {
+            if done(self) {
+                return;
+            }
+            self.step_settling();
+        }
+        panic!("not reached within 1000 rounds");
+    }
+
+    fn kill_and_fence(&mut self, n: NodeId) {
+        self.nodes.get_mut(&n).expect("node").crash();
+        self.net.retain(|m| m.ends().1 != Some(n));
+        self.controller_fence(n);
+    }
+}
+
+// KIP-101's first scenario, step by step: a record is acknowledged once
+// both followers have it, but neither has yet heard the high watermark
+// that covers it. The leader dies; a follower leads; the other follower
+// must not cut the record when it truncates for the new leader (its high
+// watermark still says it is uncommitted: truncating to it, as Kafka did
+// before KIP-101, drops it), because the new leader may die next and leave
+// it as the only replica.
+#[test]
+fn kip_101_an_acknowledged_record_survives_two_quick_leader_changes() {
+    let mut sim = Sim::new(0);
+    sim.faults = false;
+    sim.broadcast_metadata();
+    sim.rounds_until(|s| {
+        NODES
+            .iter()
+            .all(|n| s.nodes[n].phase == Phase::Fetching || s.nodes[n].leader.is_some())
+    });
+    // Nothing in flight: every request answered.
+    sim.deliver_where(|_| true);
+    sim.deliver_where(|_| true);
+    assert_eq!(sim.controller.state.leader, 1);
+    // One record, produced to the leader; both followers fetch it, then
+    // report its end, so the leader's high watermark covers it and
+    // acknowledges it.
+    let value = sim.next_value;
+    {
+        let r = sim.nodes.get_mut(&1).unwrap();
+        let l = r.leader.as_mut().unwrap();
+        let rec = Rec {
+            epoch: l.leader_epoch,
+            value,
+        };
+        r.log.push(rec);
+        l.update_high_watermark(1);
+        r.waiting.push((1, 0, rec));
+    }
+    sim.next_value += 1;
+    // Fetch rounds: followers copy the record, then fetch again from its
+    // end, which moves the leader's high watermark; their own high
+    // watermarks stay at 0 until the answers to those fetches arrive.
+    for follower in [2, 3] {
+        sim.tick(follower);
+    }
+    sim.deliver_where(|m| matches!(m, Msg::Fetch { .. }));
+    sim.deliver_where(|m| matches!(m, Msg::FetchAnswer { .. }));
+    for follower in [2, 3] {
+        sim.tick(follower);
+        assert_eq!(sim.nodes[&follower].log.len(), 1);
+    }
+    sim.deliver_where(|m| matches!(m, Msg::Fetch { .. }));
+    assert_eq!(sim.acked.len(), 1, "acknowledged once both have it");
+    assert_eq!(sim.nodes[&3].hw, 0, "follower 3 has not heard of it yet");
+    sim.net.clear(); // the answers carrying the high watermark are lost
+
+    // The leader dies; node 2 leads epoch 1; node 3 truncates for it.
+    sim.kill_and_fence(1);
+    assert_eq!(sim.controller.state.leader, 2);
+    sim.deliver_where(|m| matches!(m, Msg::Metadata { .. }));
+    sim.tick(3);
+    sim.deliver_where(|m| matches!(m, Msg::EpochQuery { .. }));
+    sim.deliver_where(|m| matches!(m, Msg::EpochAnswer { .. }));
+    assert_eq!(sim.nodes[&3].phase, Phase::Fetching);
+    assert_eq!(
+        sim.nodes[&3].log.len(),
+        1,
+        "truncation by leader epoch keeps the record its high watermark does not cover"
+    );
+
+    // Node 2 dies before node 3 fetches again: node 3 leads, and the
+    // acknowledged record is still there.
+    sim.net.clear();
+    sim.kill_and_fence(2);
+    assert_eq!(sim.controller.state.leader, 3);
+    sim.deliver_where(|m| matches!(m, Msg::Metadata { .. }));
+    assert!(sim.nodes[&3].leader.is_some());
+    assert_eq!(sim.nodes[&3].log[0], Rec { epoch: 0, value });
+    sim.check();
+}
