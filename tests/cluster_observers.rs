@@ -9,7 +9,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::cluster::{leaders, Cluster, BROKER, CONTROLLER, ELECTION_TIMEOUT, NONE};
+use common::cluster::{
+    leaders, replication_statuses, Cluster, BROKER, CONTROLLER, ELECTION_TIMEOUT, NONE,
+};
 use common::rdk;
 
 /// The quorum's leader as broker `asked` sees it (through DescribeQuorum).
@@ -68,20 +70,7 @@ fn broker_only_nodes_follow_controller_only_voters() {
     let mut observers: Vec<i32> = p.observers.iter().map(|o| o.replica_id.0).collect();
     observers.sort();
     assert_eq!(observers, vec![4, 5], "{p:?}");
-    let replication = common::kafka::tool_ok(
-        "kafka-metadata-quorum",
-        &[
-            "--bootstrap-server",
-            &cluster.bootstrap(4),
-            "describe",
-            "--replication",
-        ],
-    );
-    let statuses: Vec<&str> = replication
-        .lines()
-        .skip(1)
-        .filter_map(|l| l.split_whitespace().last())
-        .collect();
+    let (statuses, replication) = replication_statuses(&cluster.bootstrap(4));
     for (status, count) in [("Leader", 1), ("Follower", 2), ("Observer", 2)] {
         assert_eq!(
             statuses.iter().filter(|s| **s == status).count(),

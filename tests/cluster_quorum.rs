@@ -593,20 +593,7 @@ fn kafkas_metadata_quorum_tool_describes_the_quorum() {
     for id in 1..=3 {
         assert!(voters.contains(&format!("\"id\": {id}")), "{voters}");
     }
-    let replication = common::kafka::tool_ok(
-        "kafka-metadata-quorum",
-        &[
-            "--bootstrap-server",
-            &bootstrap,
-            "describe",
-            "--replication",
-        ],
-    );
-    let statuses: Vec<&str> = replication
-        .lines()
-        .skip(1)
-        .filter_map(|l| l.split_whitespace().last())
-        .collect();
+    let (statuses, replication) = common::cluster::replication_statuses(&bootstrap);
     assert_eq!(
         statuses.iter().filter(|s| **s == "Leader").count(),
         1,

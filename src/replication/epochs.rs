@@ -20,6 +20,15 @@ pub struct EpochCache {
 }
 
 impl EpochCache {
+    /// A cache of `(epoch, start offset)` assignments made in order.
+    pub fn from_assignments(assignments: &[(i32, i64)]) -> Self {
+        let mut c = EpochCache::default();
+        for &(epoch, start) in assignments {
+            c.assign(epoch, start);
+        }
+        c
+    }
+
     pub fn entries(&self) -> &[EpochEntry] {
         &self.entries
     }
@@ -90,11 +99,7 @@ mod tests {
     use super::*;
 
     fn cache(entries: &[(i32, i64)]) -> EpochCache {
-        let mut c = EpochCache::default();
-        for &(e, o) in entries {
-            c.assign(e, o);
-        }
-        c
+        EpochCache::from_assignments(entries)
     }
 
     #[test]

@@ -65,11 +65,7 @@ mod tests {
     use super::*;
 
     fn cache(entries: &[(i32, i64)]) -> EpochCache {
-        let mut c = EpochCache::default();
-        for &(e, o) in entries {
-            c.assign(e, o);
-        }
-        c
+        EpochCache::from_assignments(entries)
     }
 
     #[test]

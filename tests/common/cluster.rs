@@ -324,6 +324,22 @@ pub struct Agreed {
     pub high_watermark: i64,
 }
 
+/// The Status column of Kafka's `kafka-metadata-quorum describe
+/// --replication` through `bootstrap` (Leader, Follower, Observer).
+pub fn replication_statuses(bootstrap: &str) -> (Vec<String>, String) {
+    let out = super::kafka::tool_ok(
+        "kafka-metadata-quorum",
+        &["--bootstrap-server", bootstrap, "describe", "--replication"],
+    );
+    let statuses = out
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().last())
+        .map(str::to_string)
+        .collect();
+    (statuses, out)
+}
+
 pub fn leaders(cluster: &Cluster, asked: i32, topic: &str) -> Vec<i32> {
     let c = rdk::consumer(&cluster.bootstrap(asked));
     let md = c
