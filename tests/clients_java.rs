@@ -3,8 +3,8 @@
 //! partitions, configs, offsets, deleteRecords, describeLogDirs, groups),
 //! an idempotent acks=all producer with every compression codec, a
 //! classic-protocol group consumer checking every key, value and header,
-//! the cluster's authorized operations, and a transactional producer
-//! refused at once (`tests/clients/JavaClient.java`, run in Java's
+//! the cluster's authorized operations, group configs, and a transactional
+//! producer refused at once (`tests/clients/JavaClient.java`, run in Java's
 //! source-file mode).
 
 mod common;
@@ -38,6 +38,10 @@ fn run_java_client(broker: &Broker, topic: &str) {
     assert!(out.contains("group and topic deleted"), "{out}");
     assert!(
         out.contains("admin: cluster authorized operations 7"),
+        "{out}"
+    );
+    assert!(
+        out.contains("admin: group configs set, described (10 keys), refused out of bounds with InvalidConfigurationException, deleted"),
         "{out}"
     );
     // Fatal for the producer: it gives up at once with the broker's

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use common::cluster::{
     leaders, replication_statuses, Cluster, BROKER, CONTROLLER, ELECTION_TIMEOUT, NONE,
 };
+use common::raw::{str_bytes, Conn};
 use common::rdk;
+use kafka_protocol::messages::ApiKey;
 
 /// The quorum's leader as broker `asked` sees it (through DescribeQuorum).
 fn quorum_leader(cluster: &Cluster, asked: i32) -> i32 {
@@ -102,6 +104,10 @@ fn broker_only_nodes_follow_controller_only_voters() {
     let got = rdk::consume_ranges(&cluster.bootstrap(4), topic, &ranges);
     rdk::assert_acked_present(topic, &acked, &got);
 
+    // A group config set through broker 4 (proposed to the quorum's leader
+    // by an observer) is described by broker 5.
+    group_config_through_the_quorum(&cluster);
+
     // kill -9 of the quorum's leader: the brokers find the new one and
     // admin requests through them succeed again.
     cluster.node(leader).kill9();
@@ -141,4 +147,52 @@ fn broker_only_nodes_follow_controller_only_voters() {
     );
     let got = rdk::consume_ranges(&cluster.bootstrap(5), topic, &ranges);
     rdk::assert_acked_present(topic, &acked, &got);
+}
+
+fn group_config_through_the_quorum(cluster: &Cluster) {
+    use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+    use kafka_protocol::messages::incremental_alter_configs_request::{
+        AlterConfigsResource, AlterableConfig,
+    };
+    use kafka_protocol::messages::{
+        DescribeConfigsRequest, DescribeConfigsResponse, IncrementalAlterConfigsRequest,
+        IncrementalAlterConfigsResponse,
+    };
+    const GROUP: i8 = 32;
+    let mut conn = Conn::open(&cluster.bootstrap(4));
+    let request = IncrementalAlterConfigsRequest::default().with_resources(vec![
+        AlterConfigsResource::default()
+            .with_resource_type(GROUP)
+            .with_resource_name(str_bytes("observed-group"))
+            .with_configs(vec![AlterableConfig::default()
+                .with_name(str_bytes("consumer.heartbeat.interval.ms"))
+                .with_config_operation(0)
+                .with_value(Some(str_bytes("7000")))]),
+    ]);
+    let r: IncrementalAlterConfigsResponse =
+        conn.call(ApiKey::IncrementalAlterConfigs, 1, &request);
+    assert_eq!(r.responses[0].error_code, NONE, "{r:?}");
+    let mut conn = Conn::open(&cluster.bootstrap(5));
+    let describe =
+        DescribeConfigsRequest::default().with_resources(vec![DescribeConfigsResource::default()
+            .with_resource_type(GROUP)
+            .with_resource_name(str_bytes("observed-group"))
+            .with_configuration_keys(Some(vec![str_bytes("consumer.heartbeat.interval.ms")]))]);
+    let start = Instant::now();
+    loop {
+        let r: DescribeConfigsResponse = conn.call(ApiKey::DescribeConfigs, 4, &describe);
+        let value = r.results[0].configs[0]
+            .value
+            .as_ref()
+            .map(|v| v.to_string());
+        if value.as_deref() == Some("7000") {
+            assert_eq!(
+                r.results[0].configs[0].config_source, 8,
+                "DYNAMIC_GROUP_CONFIG"
+            );
+            return;
+        }
+        assert!(start.elapsed() < ELECTION_TIMEOUT, "{r:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

@@ -96,6 +96,11 @@ pub enum TopicChange {
     PlaceOffsets {
         owners: Vec<i32>,
     },
+    /// A group's configs (none: the group has no configs of its own).
+    SetGroupConfigs {
+        group: String,
+        configs: BTreeMap<String, String>,
+    },
 }
 
 /// A topic as the cluster knows it.
@@ -148,6 +153,9 @@ pub struct MetadataImage {
     /// placed.
     #[serde(default)]
     pub offsets_owners: Vec<i32>,
+    /// Group configs, by group id.
+    #[serde(default)]
+    pub group_configs: BTreeMap<String, BTreeMap<String, String>>,
     /// Topic changes applied (each `Change` record counts one).
     pub version: u64,
     pub recent_tokens: VecDeque<String>,
@@ -212,6 +220,13 @@ impl MetadataImage {
             TopicChange::PlaceOffsets { owners } => {
                 if self.offsets_owners.is_empty() {
                     self.offsets_owners = owners.clone();
+                }
+            }
+            TopicChange::SetGroupConfigs { group, configs } => {
+                if configs.is_empty() {
+                    self.group_configs.remove(group);
+                } else {
+                    self.group_configs.insert(group.clone(), configs.clone());
                 }
             }
         }
@@ -350,6 +365,32 @@ mod tests {
             token: token.into(),
             changes,
         }
+    }
+
+    #[test]
+    fn group_configs_are_set_and_removed() {
+        let mut image = MetadataImage::new();
+        let set = |configs: &[(&str, &str)]| TopicChange::SetGroupConfigs {
+            group: "g".into(),
+            configs: configs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        };
+        image.apply(
+            0,
+            &change(
+                0,
+                "a",
+                vec![set(&[("consumer.session.timeout.ms", "50000")])],
+            ),
+        );
+        assert_eq!(
+            image.group_configs["g"]["consumer.session.timeout.ms"],
+            "50000"
+        );
+        image.apply(1, &change(1, "b", vec![set(&[])]));
+        assert!(image.group_configs.is_empty());
     }
 
     #[test]

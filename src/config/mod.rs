@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use crate::partition::PartitionConfig;
 use crate::storage::{ConfigError, LogConfig};
 
+pub mod group;
 pub mod kraft;
 
 /// How clients reach the shards.

@@ -1,6 +1,7 @@
-//! DescribeConfigs, AlterConfigs and IncrementalAlterConfigs for topics
-//! and the broker. Broker changes are the dynamic, cluster-wide defaults of
-//! the topic configs (log.retention.ms, log.segment.bytes, ...).
+//! DescribeConfigs, AlterConfigs and IncrementalAlterConfigs for topics,
+//! the broker and groups. Broker changes are the dynamic, cluster-wide
+//! defaults of the topic configs (log.retention.ms, log.segment.bytes,
+//! ...); group configs are Kafka 4.1's (see [`crate::config::group`]).
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -24,12 +25,14 @@ use crate::shard::{Shard, CONTROLLER_SHARD};
 
 const RESOURCE_TOPIC: i8 = 2;
 const RESOURCE_BROKER: i8 = 4;
+const RESOURCE_GROUP: i8 = 32;
 
 // Kafka's ConfigSource values.
 const SOURCE_DYNAMIC_TOPIC: i8 = 1;
 const SOURCE_DYNAMIC_DEFAULT_BROKER: i8 = 3;
 const SOURCE_STATIC_BROKER: i8 = 4;
 const SOURCE_DEFAULT: i8 = 5;
+const SOURCE_DYNAMIC_GROUP: i8 = 8;
 
 /// One config as DescribeConfigs and CreateTopics report it.
 pub struct ConfigEntry {
@@ -158,6 +161,25 @@ pub fn describe(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, FrameErr
                     AdminFault::InvalidRequest,
                     format!("Unexpected broker id {name}"),
                 )),
+                RESOURCE_GROUP if name.is_empty() => Err(refuse(
+                    AdminFault::InvalidRequest,
+                    "Group name must not be empty".to_string(),
+                )),
+                RESOURCE_GROUP => {
+                    let keys: Option<Vec<String>> = r
+                        .configuration_keys
+                        .as_ref()
+                        .map(|k| k.iter().map(|s| s.to_string()).collect());
+                    let overrides = md.group_configs.get(&name).cloned().unwrap_or_default();
+                    let configs = group_entries(&overrides, req.version, &request)
+                        .into_iter()
+                        .filter(|e| {
+                            keys.as_ref()
+                                .is_none_or(|k| k.contains(&e.name.to_string()))
+                        })
+                        .collect();
+                    return base.with_configs(configs);
+                }
                 other => Err(refuse(
                     AdminFault::InvalidRequest,
                     format!("Unsupported resource type {other}"),
@@ -218,9 +240,66 @@ fn describe_entry(
         .with_documentation(doc)
 }
 
+/// A group's configs as DescribeConfigs shows them: its own values
+/// (DYNAMIC_GROUP_CONFIG) over the defaults (DEFAULT_CONFIG, the broker's
+/// `group.*` setting as the synonym).
+fn group_entries(
+    overrides: &BTreeMap<String, String>,
+    version: i16,
+    request: &DescribeConfigsRequest,
+) -> Vec<DescribeConfigsResourceResult> {
+    crate::config::group::group_config_values(overrides)
+        .into_iter()
+        .map(|(def, value, own)| {
+            let mut synonyms = Vec::new();
+            if own {
+                synonyms.push((def.name, value.clone(), SOURCE_DYNAMIC_GROUP));
+            }
+            synonyms.push((
+                def.broker_key.unwrap_or(def.name),
+                def.default.to_string(),
+                SOURCE_DEFAULT,
+            ));
+            let synonyms = if request.include_synonyms {
+                synonyms
+                    .into_iter()
+                    .map(|(name, value, source)| {
+                        DescribeConfigsSynonym::default()
+                            .with_name(str_bytes(name.to_string()))
+                            .with_value(Some(str_bytes(value)))
+                            .with_source(source)
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            DescribeConfigsResourceResult::default()
+                .with_name(str_bytes(def.name.to_string()))
+                .with_value(Some(str_bytes(value)))
+                .with_read_only(false)
+                .with_config_source(if own {
+                    SOURCE_DYNAMIC_GROUP
+                } else {
+                    SOURCE_DEFAULT
+                })
+                .with_is_sensitive(false)
+                .with_synonyms(synonyms)
+                .with_config_type(def.wire_type())
+                .with_documentation(
+                    (version >= 3 && request.include_documentation).then(|| str_bytes(def.doc)),
+                )
+        })
+        .collect()
+}
+
 fn resource_of(shard: &Shard, kind: i8, name: &str) -> Result<ConfigResource, AdminError> {
     match kind {
         RESOURCE_TOPIC => Ok(ConfigResource::Topic(name.to_string())),
+        RESOURCE_GROUP if name.is_empty() => Err(refuse(
+            AdminFault::InvalidRequest,
+            "Group name must not be empty".to_string(),
+        )),
+        RESOURCE_GROUP => Ok(ConfigResource::Group(name.to_string())),
         RESOURCE_BROKER if is_our_broker(shard, name) => Ok(ConfigResource::Broker),
         RESOURCE_BROKER => Err(refuse(
             AdminFault::InvalidRequest,

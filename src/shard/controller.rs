@@ -97,6 +97,8 @@ pub enum ConfigResource {
     Topic(String),
     /// The broker's dynamic topic defaults (cluster-wide or our node id).
     Broker,
+    /// A group's configs (KIP-848).
+    Group(String),
 }
 
 pub struct Controller {
@@ -180,6 +182,7 @@ fn cluster_view(image: &MetadataImage) -> ClusterMetadata {
     md.cluster_id = image.cluster_id.clone();
     md.next_producer_id = image.next_producer_id;
     md.broker_configs = image.broker_configs.clone();
+    md.group_configs = image.group_configs.clone();
     md.cluster = true;
     md.offsets_owners = image.offsets_owners.clone();
     md.topics = image
@@ -256,6 +259,20 @@ fn diff(base: &ClusterMetadata, next: &ClusterMetadata) -> Vec<TopicChange> {
             owners: next.offsets_owners.clone(),
         });
     }
+    let groups: std::collections::BTreeSet<&String> = base
+        .group_configs
+        .keys()
+        .chain(next.group_configs.keys())
+        .collect();
+    for group in groups {
+        let configs = next.group_configs.get(group).cloned().unwrap_or_default();
+        if base.group_configs.get(group).cloned().unwrap_or_default() != configs {
+            out.push(TopicChange::SetGroupConfigs {
+                group: group.clone(),
+                configs,
+            });
+        }
+    }
     out
 }
 
@@ -268,6 +285,7 @@ fn local_view(current: &ClusterMetadata, image: &MetadataImage, shard: &Shard) -
     }
     md.next_producer_id = image.next_producer_id;
     md.broker_configs = image.broker_configs.clone();
+    md.group_configs = image.group_configs.clone();
     md.cluster = true;
     md.image_version = image.version;
     md.offsets_owners = image.offsets_owners.clone();
@@ -678,6 +696,9 @@ impl Controller {
                                 }
                             },
                             ConfigResource::Broker => md.broker_configs.clone(),
+                            ConfigResource::Group(group) => {
+                                md.group_configs.get(group).cloned().unwrap_or_default()
+                            }
                         };
                         let next = apply_config_ops(resource, current, ops)?;
                         if !validate_only {
@@ -686,6 +707,13 @@ impl Controller {
                                     md.topics.get_mut(name).expect("checked").configs = next
                                 }
                                 ConfigResource::Broker => md.broker_configs = next,
+                                ConfigResource::Group(group) => {
+                                    if next.is_empty() {
+                                        md.group_configs.remove(group);
+                                    } else {
+                                        md.group_configs.insert(group.clone(), next);
+                                    }
+                                }
                             }
                         }
                         Ok(())
@@ -700,22 +728,34 @@ impl Controller {
 /// Maps a broker key (for broker resources) or topic key to the topic
 /// config name it sets.
 fn config_name(resource: &ConfigResource, key: &str) -> Result<&'static str, AdminError> {
-    let def = match resource {
-        ConfigResource::Topic(_) => topic_config_def(key),
+    let name = match resource {
+        ConfigResource::Topic(_) => topic_config_def(key).map(|d| d.name),
         ConfigResource::Broker => crate::config::TOPIC_CONFIGS
             .iter()
-            .find(|d| d.broker_key == key),
+            .find(|d| d.broker_key == key)
+            .map(|d| d.name),
+        ConfigResource::Group(_) => crate::config::group::group_config_def(key).map(|d| d.name),
     };
-    def.map(|d| d.name).ok_or_else(|| {
+    name.ok_or_else(|| {
         let what = match resource {
             ConfigResource::Topic(_) => "topic config",
             ConfigResource::Broker => "dynamically updatable broker config",
+            ConfigResource::Group(_) => "group config",
         };
         refuse(
             AdminFault::InvalidConfig,
             format!("Unknown or unsupported {what} {key}"),
         )
     })
+}
+
+/// A config value checked by its resource's rules.
+fn validate_config(resource: &ConfigResource, name: &str, value: &str) -> Result<(), AdminError> {
+    match resource {
+        ConfigResource::Group(_) => crate::config::group::validate_group_config(name, value),
+        ConfigResource::Topic(_) | ConfigResource::Broker => validate_topic_config(name, value),
+    }
+    .map_err(bad_config)
 }
 
 fn apply_config_ops(
@@ -730,7 +770,7 @@ fn apply_config_ops(
             for (key, value) in entries {
                 let name = config_name(resource, key)?;
                 if let Some(v) = value {
-                    validate_topic_config(name, v).map_err(bad_config)?;
+                    validate_config(resource, name, v)?;
                     next.insert(name.to_string(), v.clone());
                 }
             }
@@ -743,7 +783,7 @@ fn apply_config_ops(
                         let v = value.clone().ok_or_else(|| {
                             refuse(AdminFault::InvalidRequest, format!("null value for {key}"))
                         })?;
-                        validate_topic_config(name, &v).map_err(bad_config)?;
+                        validate_config(resource, name, &v)?;
                         next.insert(name.to_string(), v);
                     }
                     1 => {

@@ -64,6 +64,10 @@ pub struct ClusterMetadata {
     /// (empty until placed, and on a single node).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub offsets_owners: Vec<i32>,
+    /// Group configs (IncrementalAlterConfigs on GROUP resources), by
+    /// group id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub group_configs: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 impl ClusterMetadata {
@@ -77,6 +81,7 @@ impl ClusterMetadata {
             cluster: false,
             image_version: 0,
             offsets_owners: Vec::new(),
+            group_configs: BTreeMap::new(),
         }
     }
 

@@ -168,6 +168,36 @@ public class JavaClient {
             check(ops != null && ops.size() == 7 && ops.contains(AclOperation.IDEMPOTENT_WRITE),
                     "cluster authorized operations " + ops);
             System.out.println("admin: cluster authorized operations " + ops.size() + " " + ops);
+
+            // Group configs (KIP-848): set, described with their sources,
+            // refused outside the broker's bounds.
+            ConfigResource g = new ConfigResource(ConfigResource.Type.GROUP, GROUP);
+            AlterConfigOp session = new AlterConfigOp(
+                    new ConfigEntry("consumer.session.timeout.ms", "50000"), AlterConfigOp.OpType.SET);
+            admin.incrementalAlterConfigs(Map.of(g, List.of(session))).all().get();
+            Config gc = admin.describeConfigs(List.of(g)).all().get().get(g);
+            ConfigEntry set = gc.get("consumer.session.timeout.ms");
+            check("50000".equals(set.value())
+                    && set.source() == ConfigEntry.ConfigSource.DYNAMIC_GROUP_CONFIG, "group config set: " + set);
+            ConfigEntry dflt = gc.get("consumer.heartbeat.interval.ms");
+            check("5000".equals(dflt.value())
+                    && dflt.source() == ConfigEntry.ConfigSource.DEFAULT_CONFIG, "group config default: " + dflt);
+            AlterConfigOp tooShort = new AlterConfigOp(
+                    new ConfigEntry("consumer.session.timeout.ms", "10000"), AlterConfigOp.OpType.SET);
+            String refused = null;
+            try {
+                admin.incrementalAlterConfigs(Map.of(g, List.of(tooShort))).all().get();
+            } catch (java.util.concurrent.ExecutionException e) {
+                refused = e.getCause().getClass().getSimpleName();
+            }
+            check("InvalidConfigurationException".equals(refused), "out of bounds refused: " + refused);
+            AlterConfigOp delete = new AlterConfigOp(
+                    new ConfigEntry("consumer.session.timeout.ms", ""), AlterConfigOp.OpType.DELETE);
+            admin.incrementalAlterConfigs(Map.of(g, List.of(delete))).all().get();
+            ConfigEntry back = admin.describeConfigs(List.of(g)).all().get().get(g).get("consumer.session.timeout.ms");
+            check("45000".equals(back.value()), "group config deleted: " + back);
+            System.out.println("admin: group configs set, described (" + gc.entries().size()
+                    + " keys), refused out of bounds with " + refused + ", deleted");
         }
 
         // Transactions are not served yet: initTransactions() must fail at
