@@ -189,19 +189,15 @@ pub fn validate_group_config(name: &str, value: &str) -> Result<(), BrokerConfig
             let n: i64 = v
                 .parse()
                 .map_err(|_| invalid("Expected value to be a 32-bit integer".to_string()))?;
+            // Kafka's messages name the broker setting, not its value.
             if n < min {
-                let bound = if min_key.starts_with("group.") {
-                    format!("{min_key} ({min})")
-                } else {
-                    min.to_string()
-                };
                 return Err(invalid(format!(
-                    "{name} must be greater than or equal to {bound}"
+                    "{name} must be greater than or equal to {min_key}"
                 )));
             }
             if n > max {
                 return Err(invalid(format!(
-                    "{name} must be less than or equal to {max_key} ({max})"
+                    "{name} must be less than or equal to {max_key}"
                 )));
             }
         }
@@ -219,7 +215,7 @@ pub fn validate_group_config(name: &str, value: &str) -> Result<(), BrokerConfig
                 || v.strip_prefix("by_duration:").is_some_and(iso_duration);
             if !ok {
                 return Err(invalid(
-                    "must be latest, earliest or by_duration:<ISO-8601 duration, such as PT1H>"
+                    "The value must be either 'earliest', 'latest' or of the format 'by_duration:<PnDTnHnMn.nS>'."
                         .to_string(),
                 ));
             }

@@ -240,9 +240,9 @@ fn describe_entry(
         .with_documentation(doc)
 }
 
-/// A group's configs as DescribeConfigs shows them: its own values
-/// (DYNAMIC_GROUP_CONFIG) over the defaults (DEFAULT_CONFIG, the broker's
-/// `group.*` setting as the synonym).
+/// A group's configs as DescribeConfigs shows them, as Kafka 4.1 does: its
+/// own values (DYNAMIC_GROUP_CONFIG), else the defaults (DEFAULT_CONFIG),
+/// each with itself as its one synonym.
 fn group_entries(
     overrides: &BTreeMap<String, String>,
     version: i16,
@@ -251,15 +251,12 @@ fn group_entries(
     crate::config::group::group_config_values(overrides)
         .into_iter()
         .map(|(def, value, own)| {
-            let mut synonyms = Vec::new();
-            if own {
-                synonyms.push((def.name, value.clone(), SOURCE_DYNAMIC_GROUP));
-            }
-            synonyms.push((
-                def.broker_key.unwrap_or(def.name),
-                def.default.to_string(),
-                SOURCE_DEFAULT,
-            ));
+            let source = if own {
+                SOURCE_DYNAMIC_GROUP
+            } else {
+                SOURCE_DEFAULT
+            };
+            let synonyms = [(def.name, value.clone(), source)];
             let synonyms = if request.include_synonyms {
                 synonyms
                     .into_iter()
@@ -277,11 +274,7 @@ fn group_entries(
                 .with_name(str_bytes(def.name.to_string()))
                 .with_value(Some(str_bytes(value)))
                 .with_read_only(false)
-                .with_config_source(if own {
-                    SOURCE_DYNAMIC_GROUP
-                } else {
-                    SOURCE_DEFAULT
-                })
+                .with_config_source(source)
                 .with_is_sensitive(false)
                 .with_synonyms(synonyms)
                 .with_config_type(def.wire_type())
