@@ -158,10 +158,13 @@ fn topic_compression_type_recompresses_batches() {
     assert_exactly(topic, &acked, &got);
     let codecs = stored_codecs(broker.data_dir(), topic, 0);
     let first_gzip = codecs.iter().position(|&c| c == 1).expect("gzip batches");
+    // Before the change batches are stored as sent: lz4, or uncompressed
+    // where librdkafka found lz4 did not make the batch smaller.
     assert!(
-        codecs[..first_gzip].iter().all(|&c| c == 3)
+        first_gzip > 0
+            && codecs[..first_gzip].iter().all(|&c| c == 3 || c == 0)
             && codecs[first_gzip..].iter().all(|&c| c == 1),
-        "lz4 as sent, then gzip: {codecs:?}"
+        "lz4 (or uncompressed) as sent, then gzip: {codecs:?}"
     );
     // (librdkafka does not surface the per-resource error of AlterConfigs:
     // the refusal shows as the value kept.)
