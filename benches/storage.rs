@@ -239,7 +239,8 @@ fn bench_recompress(c: &mut Criterion) {
     group.bench_function("lz4_to_zstd", |bench| {
         bench.iter(|| {
             let header = validate_producer_batch(black_box(&sent), usize::MAX).expect("valid");
-            let rebuilt = recompress(&sent, &header, Compression::Zstd).expect("recompressed");
+            let rebuilt =
+                recompress(&sent, &header, Compression::Zstd, Some(3)).expect("recompressed");
             validate_producer_batch(black_box(&rebuilt), usize::MAX).expect("valid");
             rebuilt
         })

@@ -104,9 +104,9 @@ fn broker_only_nodes_follow_controller_only_voters() {
     let got = rdk::consume_ranges(&cluster.bootstrap(4), topic, &ranges);
     rdk::assert_acked_present(topic, &acked, &got);
 
-    // A group config set through broker 4 (proposed to the quorum's leader
-    // by an observer) is described by broker 5.
-    group_config_through_the_quorum(&cluster);
+    // Group and broker configs set through one broker (proposed to the
+    // quorum's leader by an observer) are described by the other.
+    configs_through_the_quorum(&cluster);
 
     // kill -9 of the quorum's leader: the brokers find the new one and
     // admin requests through them succeed again.
@@ -149,48 +149,100 @@ fn broker_only_nodes_follow_controller_only_voters() {
     rdk::assert_acked_present(topic, &acked, &got);
 }
 
-fn group_config_through_the_quorum(cluster: &Cluster) {
-    use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+fn configs_through_the_quorum(cluster: &Cluster) {
+    const GROUP: i8 = 32;
+    const BROKER: i8 = 4;
+    let config = |resource_type, name: &str, key: &str, value: &str| Config {
+        resource_type,
+        name: name.to_string(),
+        key: key.to_string(),
+        value: value.to_string(),
+    };
+    let group = config(
+        GROUP,
+        "observed-group",
+        "consumer.heartbeat.interval.ms",
+        "7000",
+    );
+    set_config(cluster, 4, &group);
+    assert_eq!(
+        described_config(cluster, 5, &group, "7000"),
+        8,
+        "DYNAMIC_GROUP_CONFIG"
+    );
+    // A cluster-wide broker config (resource "") set through broker 4.
+    let cluster_wide = config(BROKER, "", "log.retention.ms", "3600000");
+    set_config(cluster, 4, &cluster_wide);
+    let on_5 = config(BROKER, "5", "log.retention.ms", "");
+    assert_eq!(
+        described_config(cluster, 5, &on_5, "3600000"),
+        3,
+        "DYNAMIC_DEFAULT_BROKER_CONFIG"
+    );
+    // A per-broker config of broker 5, set there: broker 4 keeps Kafka's
+    // default.
+    let own = config(BROKER, "5", "log.cleaner.threads", "3");
+    set_config(cluster, 5, &own);
+    assert_eq!(
+        described_config(cluster, 5, &own, "3"),
+        2,
+        "DYNAMIC_BROKER_CONFIG"
+    );
+    let on_4 = config(BROKER, "4", "log.cleaner.threads", "");
+    assert_eq!(
+        described_config(cluster, 4, &on_4, "1"),
+        5,
+        "DEFAULT_CONFIG"
+    );
+}
+
+struct Config {
+    resource_type: i8,
+    name: String,
+    key: String,
+    value: String,
+}
+
+/// IncrementalAlterConfigs SET of one config through broker `via`.
+fn set_config(cluster: &Cluster, via: i32, c: &Config) {
     use kafka_protocol::messages::incremental_alter_configs_request::{
         AlterConfigsResource, AlterableConfig,
     };
     use kafka_protocol::messages::{
-        DescribeConfigsRequest, DescribeConfigsResponse, IncrementalAlterConfigsRequest,
-        IncrementalAlterConfigsResponse,
+        IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
     };
-    const GROUP: i8 = 32;
-    let mut conn = Conn::open(&cluster.bootstrap(4));
+    let mut conn = Conn::open(&cluster.bootstrap(via));
     let request = IncrementalAlterConfigsRequest::default().with_resources(vec![
         AlterConfigsResource::default()
-            .with_resource_type(GROUP)
-            .with_resource_name(str_bytes("observed-group"))
+            .with_resource_type(c.resource_type)
+            .with_resource_name(str_bytes(&c.name))
             .with_configs(vec![AlterableConfig::default()
-                .with_name(str_bytes("consumer.heartbeat.interval.ms"))
+                .with_name(str_bytes(&c.key))
                 .with_config_operation(0)
-                .with_value(Some(str_bytes("7000")))]),
+                .with_value(Some(str_bytes(&c.value)))]),
     ]);
     let r: IncrementalAlterConfigsResponse =
         conn.call(ApiKey::IncrementalAlterConfigs, 1, &request);
     assert_eq!(r.responses[0].error_code, NONE, "{r:?}");
-    let mut conn = Conn::open(&cluster.bootstrap(5));
+}
+
+/// Waits until broker `via` describes the config with value `want`;
+/// returns its source.
+fn described_config(cluster: &Cluster, via: i32, c: &Config, want: &str) -> i8 {
+    use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+    use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
+    let mut conn = Conn::open(&cluster.bootstrap(via));
     let describe =
         DescribeConfigsRequest::default().with_resources(vec![DescribeConfigsResource::default()
-            .with_resource_type(GROUP)
-            .with_resource_name(str_bytes("observed-group"))
-            .with_configuration_keys(Some(vec![str_bytes("consumer.heartbeat.interval.ms")]))]);
+            .with_resource_type(c.resource_type)
+            .with_resource_name(str_bytes(&c.name))
+            .with_configuration_keys(Some(vec![str_bytes(&c.key)]))]);
     let start = Instant::now();
     loop {
         let r: DescribeConfigsResponse = conn.call(ApiKey::DescribeConfigs, 4, &describe);
-        let value = r.results[0].configs[0]
-            .value
-            .as_ref()
-            .map(|v| v.to_string());
-        if value.as_deref() == Some("7000") {
-            assert_eq!(
-                r.results[0].configs[0].config_source, 8,
-                "DYNAMIC_GROUP_CONFIG"
-            );
-            return;
+        let entry = &r.results[0].configs[0];
+        if entry.value.as_ref().map(|v| v.to_string()).as_deref() == Some(want) {
+            return entry.config_source;
         }
         assert!(start.elapsed() < ELECTION_TIMEOUT, "{r:?}");
         std::thread::sleep(Duration::from_millis(50));

@@ -101,6 +101,12 @@ pub enum TopicChange {
         group: String,
         configs: BTreeMap<String, String>,
     },
+    /// One broker's own dynamic configs (AlterConfigs on BROKER resource
+    /// `node`; none: it has none of its own).
+    SetNodeConfigs {
+        node: i32,
+        configs: BTreeMap<String, String>,
+    },
 }
 
 /// A topic as the cluster knows it.
@@ -156,6 +162,9 @@ pub struct MetadataImage {
     /// Group configs, by group id.
     #[serde(default)]
     pub group_configs: BTreeMap<String, BTreeMap<String, String>>,
+    /// Per-broker dynamic configs, by node id.
+    #[serde(default)]
+    pub node_configs: BTreeMap<i32, BTreeMap<String, String>>,
     /// Topic changes applied (each `Change` record counts one).
     pub version: u64,
     pub recent_tokens: VecDeque<String>,
@@ -227,6 +236,13 @@ impl MetadataImage {
                     self.group_configs.remove(group);
                 } else {
                     self.group_configs.insert(group.clone(), configs.clone());
+                }
+            }
+            TopicChange::SetNodeConfigs { node, configs } => {
+                if configs.is_empty() {
+                    self.node_configs.remove(node);
+                } else {
+                    self.node_configs.insert(*node, configs.clone());
                 }
             }
         }

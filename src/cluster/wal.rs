@@ -87,8 +87,7 @@ impl Wal {
             .map_err(|e| StorageError::io("creating the metadata log directory", e))?;
         let config = PartitionConfig {
             log: log_config(),
-            min_insync_replicas: 1,
-            compression: None,
+            ..PartitionConfig::internal()
         };
         let log = Partition::open(&dir, config, storage).await?;
         Ok(Wal {

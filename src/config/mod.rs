@@ -11,12 +11,16 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::OnceLock;
 
 use crate::partition::PartitionConfig;
 use crate::storage::{ConfigError, LogConfig};
 
 pub mod group;
 pub mod kraft;
+pub mod registry;
+
+use registry::registry;
 
 /// How clients reach the shards.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,7 +56,7 @@ impl ListenerMode {
 pub enum BrokerConfigError {
     #[error("unknown config key {0:?}")]
     UnknownKey(String),
-    #[error("invalid value {value:?} for {key}: {reason}")]
+    #[error("Invalid value {value} for configuration {key}: {reason}")]
     InvalidValue {
         key: String,
         value: String,
@@ -64,7 +68,8 @@ pub enum BrokerConfigError {
         line: usize,
         text: String,
     },
-    /// Cluster keys that do not fit together (Kafka's wording).
+    /// Keys that do not fit together, or a value refused for a reason
+    /// that is not the value's own (Kafka's wording).
     #[error("{0}")]
     Cluster(String),
 }
@@ -124,8 +129,9 @@ impl ConfigKind {
     }
 }
 
-/// The topic configs shardlog implements, with Kafka's names and defaults
+/// The topic configs shardlog acts on, with Kafka's names and defaults
 /// (flush.ms is the one deliberate deviation: see [`LogConfig::flush_ms`]).
+/// [`topic_configs`] adds the rest of Kafka's topic keys.
 pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
     TopicConfigDef {
         name: "cleanup.policy",
@@ -139,7 +145,21 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         broker_key: "compression.type",
         default: "producer",
         kind: ConfigKind::String,
-        doc: "producer stores batches as the producer compressed them; uncompressed, gzip, snappy, lz4 or zstd recompresses every batch in another codec (at the codec's default level).",
+        doc: "producer stores batches as the producer compressed them; uncompressed, gzip, snappy, lz4 or zstd recompresses every batch in another codec (gzip and zstd at compression.gzip.level and compression.zstd.level).",
+    },
+    TopicConfigDef {
+        name: "compression.gzip.level",
+        broker_key: "compression.gzip.level",
+        default: "-1",
+        kind: ConfigKind::Int,
+        doc: "gzip level (1-9, or -1 for zlib's default) of batches a gzip topic recompresses.",
+    },
+    TopicConfigDef {
+        name: "compression.zstd.level",
+        broker_key: "compression.zstd.level",
+        default: "3",
+        kind: ConfigKind::Int,
+        doc: "zstd level of batches a zstd topic recompresses.",
     },
     TopicConfigDef {
         name: "flush.messages",
@@ -168,6 +188,20 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         default: "1048588",
         kind: ConfigKind::Int,
         doc: "Largest record batch accepted.",
+    },
+    TopicConfigDef {
+        name: "message.timestamp.after.max.ms",
+        broker_key: "log.message.timestamp.after.max.ms",
+        default: "3600000",
+        kind: ConfigKind::Long,
+        doc: "With CreateTime, a batch holding a record timestamped more than this after the broker's clock is refused with INVALID_TIMESTAMP.",
+    },
+    TopicConfigDef {
+        name: "message.timestamp.before.max.ms",
+        broker_key: "log.message.timestamp.before.max.ms",
+        default: "9223372036854775807",
+        kind: ConfigKind::Long,
+        doc: "With CreateTime, a batch holding a record timestamped more than this before the broker's clock is refused with INVALID_TIMESTAMP.",
     },
     TopicConfigDef {
         name: "message.timestamp.type",
@@ -213,12 +247,70 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
     },
 ];
 
-pub fn topic_config_def(name: &str) -> Option<&'static TopicConfigDef> {
-    TOPIC_CONFIGS.iter().find(|d| d.name == name)
+/// Every topic config Kafka has, in Kafka's (alphabetical) order: those
+/// shardlog acts on ([`TOPIC_CONFIGS`]) and the others, which are checked
+/// as Kafka checks them, stored and described (each one's documentation
+/// says why shardlog does not act on it).
+pub fn topic_configs() -> &'static [TopicConfigDef] {
+    static ALL: OnceLock<Vec<TopicConfigDef>> = OnceLock::new();
+    ALL.get_or_init(|| {
+        registry()
+            .topic_keys()
+            .iter()
+            .map(|k| {
+                TOPIC_CONFIGS
+                    .iter()
+                    .find(|d| d.name == k.name)
+                    .copied()
+                    .unwrap_or(TopicConfigDef {
+                        name: k.name,
+                        broker_key: k.synonym,
+                        default: k.default.unwrap_or(""),
+                        kind: k.kind,
+                        doc: stored_only_note(k.name),
+                    })
+            })
+            .collect()
+    })
 }
 
-fn topic_def_for_broker_key(key: &str) -> Option<&'static TopicConfigDef> {
-    TOPIC_CONFIGS.iter().find(|d| d.broker_key == key)
+/// Why a Kafka topic key that shardlog stores has no effect here.
+fn stored_only_note(name: &str) -> &'static str {
+    match name {
+        "delete.retention.ms"
+        | "min.cleanable.dirty.ratio"
+        | "min.compaction.lag.ms"
+        | "max.compaction.lag.ms" => {
+            "Kafka's key, stored and described: log compaction is not implemented (cleanup.policy=compact is refused)."
+        }
+        "follower.replication.throttled.replicas"
+        | "leader.replication.throttled.replicas"
+        | "unclean.leader.election.enable" => {
+            "Kafka's key, stored and described: partitions have one replica, so there is no replication to throttle and no leader election."
+        }
+        "local.retention.bytes"
+        | "local.retention.ms"
+        | "remote.log.copy.disable"
+        | "remote.log.delete.on.disable" => {
+            "Kafka's key, stored and described: tiered storage is not implemented."
+        }
+        "remote.storage.enable" => "Only false: tiered storage is not implemented.",
+        "compression.lz4.level" => {
+            "Kafka's key, stored and described: shardlog's lz4 encoder has one (fast) level."
+        }
+        "segment.jitter.ms" => "Kafka's key, stored and described: segments roll at segment.ms without jitter.",
+        _ => "Kafka's key, stored and described; shardlog does not act on it.",
+    }
+}
+
+pub fn topic_config_def(name: &str) -> Option<&'static TopicConfigDef> {
+    topic_configs().iter().find(|d| d.name == name)
+}
+
+pub fn topic_def_for_broker_key(key: &str) -> Option<&'static TopicConfigDef> {
+    topic_configs()
+        .iter()
+        .find(|d| !d.broker_key.is_empty() && d.broker_key == key)
 }
 
 /// Checks one topic config value; shared by CreateTopics, AlterConfigs and
@@ -229,6 +321,19 @@ pub fn validate_topic_config(name: &str, value: &str) -> Result<(), BrokerConfig
         value: value.to_string(),
         reason: reason.to_string(),
     };
+    let Some(key) = registry().topic_key(name) else {
+        return Err(BrokerConfigError::UnknownKey(name.to_string()));
+    };
+    key.check(value).map_err(|reason| invalid(&reason))?;
+    if TOPIC_CONFIGS.iter().all(|d| d.name != name) {
+        if name == "remote.storage.enable" && value.trim().eq_ignore_ascii_case("true") {
+            return Err(BrokerConfigError::Cluster(
+                "Tiered Storage functionality is disabled in the broker. Topic cannot be configured with remote log storage."
+                    .to_string(),
+            ));
+        }
+        return Ok(());
+    }
     match name {
         "cleanup.policy" => {
             if value.trim() != "delete" {
@@ -238,9 +343,11 @@ pub fn validate_topic_config(name: &str, value: &str) -> Result<(), BrokerConfig
         "compression.type" => {
             parse_compression_type(value)?;
         }
-        "min.insync.replicas" => {
-            parse_int(name, value, 1, i32::MAX as i64)?;
-        }
+        "min.insync.replicas"
+        | "compression.gzip.level"
+        | "compression.zstd.level"
+        | "message.timestamp.after.max.ms"
+        | "message.timestamp.before.max.ms" => {}
         _ => {
             let mut scratch = LogConfig::default();
             scratch.set(name, value)?;
@@ -293,6 +400,14 @@ pub fn partition_config_for(
             "min.insync.replicas" => {
                 config.min_insync_replicas = value.trim().parse().unwrap_or(1);
             }
+            "compression.gzip.level" => config.gzip_level = value.trim().parse().unwrap_or(-1),
+            "compression.zstd.level" => config.zstd_level = value.trim().parse().unwrap_or(3),
+            "message.timestamp.after.max.ms" => {
+                config.timestamp_after_max_ms = value.trim().parse().unwrap_or(i64::MAX)
+            }
+            "message.timestamp.before.max.ms" => {
+                config.timestamp_before_max_ms = value.trim().parse().unwrap_or(i64::MAX)
+            }
             // Values were validated when they were set.
             name => {
                 let _ = config.log.set(name, value);
@@ -302,27 +417,13 @@ pub fn partition_config_for(
     config
 }
 
-/// Kafka keys that have no meaning for shardlog; accepted so that a stock
-/// server.properties starts, and logged.
-const IGNORED_KAFKA_KEYS: &[&str] = &[
-    "num.network.threads",
-    "num.io.threads",
-    "num.replica.fetchers",
-    "num.recovery.threads.per.data.dir",
-    "socket.send.buffer.bytes",
-    "socket.receive.buffer.bytes",
-    "log.cleaner.enable",
-    "offsets.topic.replication.factor",
-    "offsets.commit.required.acks",
-    "offsets.commit.timeout.ms",
-    "transaction.state.log.replication.factor",
-    "transaction.state.log.min.isr",
+/// Keys of Kafka versions before 4.0 (ZooKeeper mode) that older
+/// server.properties files still carry; accepted and logged. Every key of
+/// the current Kafka is in [`registry`].
+const LEGACY_KAFKA_KEYS: &[&str] = &[
     "zookeeper.connect",
     "zookeeper.connection.timeout.ms",
-    "listener.security.protocol.map",
-    "inter.broker.listener.name",
-    "share.coordinator.state.topic.replication.factor",
-    "share.coordinator.state.topic.min.isr",
+    "offsets.commit.required.acks",
 ];
 
 /// Consumer group coordinator settings, with Kafka's key names. Where the
@@ -485,6 +586,11 @@ pub struct BrokerConfig {
     pub controller_listen: Option<SocketAddr>,
     /// Keys read but ignored (Kafka settings with no meaning here).
     pub ignored: Vec<String>,
+    /// The values of those of Kafka's keys, as DescribeConfigs shows them.
+    pub kafka_static: BTreeMap<String, String>,
+    /// Every key set (file, flags, overrides): DescribeConfigs calls their
+    /// values STATIC_BROKER_CONFIG, the others' DEFAULT_CONFIG.
+    pub set_keys: std::collections::BTreeSet<String>,
 }
 
 impl Default for BrokerConfig {
@@ -527,6 +633,8 @@ impl Default for BrokerConfig {
             kraft: kraft::KraftConfig::default(),
             controller_listen: None,
             ignored: Vec::new(),
+            kafka_static: BTreeMap::new(),
+            set_keys: Default::default(),
         }
     }
 }
@@ -626,6 +734,12 @@ impl BrokerConfig {
     /// Sets one key. `advertise_explicit` tracks whether the advertised
     /// address was given, so a listener change moves its default.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), BrokerConfigError> {
+        self.set_key(key, value)?;
+        self.set_keys.insert(key.to_string());
+        Ok(())
+    }
+
+    fn set_key(&mut self, key: &str, value: &str) -> Result<(), BrokerConfigError> {
         let invalid = |reason: &str| BrokerConfigError::InvalidValue {
             key: key.to_string(),
             value: value.to_string(),
@@ -851,7 +965,17 @@ impl BrokerConfig {
                     validate_topic_config(def.name, value)?;
                     self.topic_defaults
                         .insert(def.name.to_string(), value.trim().to_string());
-                } else if IGNORED_KAFKA_KEYS.contains(&key) {
+                } else if let Some(k) = registry().broker_key(key) {
+                    k.check(value)
+                        .map_err(|reason| BrokerConfigError::InvalidValue {
+                            key: key.to_string(),
+                            value: value.to_string(),
+                            reason,
+                        })?;
+                    self.ignored.push(key.to_string());
+                    self.kafka_static
+                        .insert(key.to_string(), value.trim().to_string());
+                } else if LEGACY_KAFKA_KEYS.contains(&key) {
                     self.ignored.push(key.to_string());
                 } else {
                     return Err(BrokerConfigError::UnknownKey(key.to_string()));
@@ -905,6 +1029,24 @@ impl BrokerConfig {
             self.set(k.trim(), v.trim())?;
         }
         Ok(())
+    }
+
+    /// Whether shardlog reads broker key `key` itself (at startup), as
+    /// opposed to the topic defaults it applies at runtime and the Kafka
+    /// keys it stores without acting on them.
+    pub fn reads_key(key: &str) -> bool {
+        if topic_def_for_broker_key(key).is_some() {
+            return false;
+        }
+        let value = registry()
+            .broker_key(key)
+            .and_then(|k| k.default)
+            .unwrap_or("");
+        let mut scratch = BrokerConfig::default();
+        match scratch.set(key, value) {
+            Err(BrokerConfigError::UnknownKey(_)) => false,
+            _ => !scratch.ignored.iter().any(|k| k == key),
+        }
     }
 
     /// The value of a broker key as DescribeConfigs shows it, for the keys

@@ -119,8 +119,7 @@ impl OffsetsLog {
             .map_err(|e| StorageError::io("creating an offsets log directory", e))?;
         let config = PartitionConfig {
             log: log_config(config),
-            min_insync_replicas: 1,
-            compression: None,
+            ..PartitionConfig::internal()
         };
         let log = Partition::open(&dir, config, storage).await?;
         Ok(Rc::new(OffsetsLog {

@@ -18,7 +18,10 @@ use kafka_protocol::messages::{
 
 use super::errors::ToErrorCode;
 use super::str_bytes;
-use crate::config::{TopicConfigDef, TOPIC_CONFIGS};
+use crate::config::registry::{registry, Mode};
+use crate::config::{
+    topic_config_def, topic_configs, topic_def_for_broker_key, ConfigKind, TopicConfigDef,
+};
 use crate::protocol::{FrameError, RequestFrame};
 use crate::shard::controller::{refuse, AdminError, AdminFault, ConfigOps, ConfigResource};
 use crate::shard::{Shard, CONTROLLER_SHARD};
@@ -29,6 +32,7 @@ const RESOURCE_GROUP: i8 = 32;
 
 // Kafka's ConfigSource values.
 const SOURCE_DYNAMIC_TOPIC: i8 = 1;
+const SOURCE_DYNAMIC_BROKER: i8 = 2;
 const SOURCE_DYNAMIC_DEFAULT_BROKER: i8 = 3;
 const SOURCE_STATIC_BROKER: i8 = 4;
 const SOURCE_DEFAULT: i8 = 5;
@@ -37,11 +41,43 @@ const SOURCE_DYNAMIC_GROUP: i8 = 8;
 /// One config as DescribeConfigs and CreateTopics report it.
 pub struct ConfigEntry {
     pub name: String,
-    pub value: String,
+    /// None: null (no value, or a password's).
+    pub value: Option<String>,
     pub source: i8,
-    pub def: Option<&'static TopicConfigDef>,
+    pub kind: Option<ConfigKind>,
+    pub read_only: bool,
+    pub sensitive: bool,
+    pub doc: Option<&'static str>,
     /// (value, source) from the most to the least specific.
-    pub synonyms: Vec<(String, String, i8)>,
+    pub synonyms: Vec<(String, Option<String>, i8)>,
+}
+
+impl ConfigEntry {
+    /// An entry whose value is its first synonym's (null with
+    /// DEFAULT_CONFIG when it has none).
+    fn from_synonyms(
+        name: &str,
+        kind: Option<ConfigKind>,
+        synonyms: Vec<(String, Option<String>, i8)>,
+    ) -> ConfigEntry {
+        let sensitive = kind == Some(ConfigKind::Password);
+        let (value, source) = synonyms
+            .first()
+            .map_or((None, SOURCE_DEFAULT), |(_, v, s)| (v.clone(), *s));
+        ConfigEntry {
+            name: name.to_string(),
+            value: if sensitive { None } else { value },
+            source,
+            kind,
+            read_only: false,
+            sensitive,
+            doc: None,
+            synonyms: synonyms
+                .into_iter()
+                .map(|(n, v, s)| (n, if sensitive { None } else { v }, s))
+                .collect(),
+        }
+    }
 }
 
 /// Every topic config of a topic with `overrides`, with where its value
@@ -50,91 +86,176 @@ pub fn topic_config_entries(
     shard: &Shard,
     overrides: &BTreeMap<String, String>,
 ) -> Vec<ConfigEntry> {
-    let dynamic = shard.metadata().broker_configs.clone();
-    TOPIC_CONFIGS
+    let md = shard.metadata();
+    let node = md.node_configs.get(&shard.node_of_shard(shard.id));
+    topic_configs()
         .iter()
         .map(|def| {
             let mut synonyms = Vec::new();
             if let Some(v) = overrides.get(def.name) {
-                synonyms.push((def.name.to_string(), v.clone(), SOURCE_DYNAMIC_TOPIC));
+                synonyms.push((def.name.to_string(), Some(v.clone()), SOURCE_DYNAMIC_TOPIC));
             }
-            synonyms.extend(broker_synonyms(shard, &dynamic, def));
-            let (_, value, source) = synonyms[0].clone();
-            ConfigEntry {
-                name: def.name.to_string(),
-                value,
-                source,
-                def: Some(def),
-                synonyms,
+            synonyms.extend(broker_synonyms(shard, node, &md.broker_configs, def));
+            let mut e = ConfigEntry::from_synonyms(def.name, Some(def.kind), synonyms);
+            if e.synonyms.is_empty() {
+                // A topic key no broker key sets: Kafka's default, with no
+                // synonyms listed (as Kafka lists them).
+                e.value = Some(def.default.to_string());
             }
+            e.doc = Some(def.doc);
+            e
         })
         .collect()
 }
 
 /// The broker-level values of a topic config, most specific first, ending
-/// with Kafka's default.
+/// with its default; none for a topic key no broker key sets.
 fn broker_synonyms(
     shard: &Shard,
+    node: Option<&BTreeMap<String, String>>,
     dynamic: &BTreeMap<String, String>,
     def: &TopicConfigDef,
-) -> Vec<(String, String, i8)> {
+) -> Vec<(String, Option<String>, i8)> {
     let mut out = Vec::new();
+    if def.broker_key.is_empty() {
+        return out;
+    }
+    let key = || def.broker_key.to_string();
+    if let Some(v) = node.and_then(|n| n.get(def.name)) {
+        out.push((key(), Some(v.clone()), SOURCE_DYNAMIC_BROKER));
+    }
     if let Some(v) = dynamic.get(def.name) {
-        out.push((
-            def.broker_key.to_string(),
-            v.clone(),
-            SOURCE_DYNAMIC_DEFAULT_BROKER,
-        ));
+        out.push((key(), Some(v.clone()), SOURCE_DYNAMIC_DEFAULT_BROKER));
     }
     if let Some(v) = shard.config.topic_defaults.get(def.name) {
-        out.push((def.broker_key.to_string(), v.clone(), SOURCE_STATIC_BROKER));
+        out.push((key(), Some(v.clone()), SOURCE_STATIC_BROKER));
     }
-    out.push((
-        def.broker_key.to_string(),
-        def.default.to_string(),
-        SOURCE_DEFAULT,
-    ));
+    out.push((key(), Some(def.default.to_string()), SOURCE_DEFAULT));
     out
 }
 
-fn broker_config_entries(shard: &Shard) -> Vec<ConfigEntry> {
-    let dynamic = shard.metadata().broker_configs.clone();
-    let mut out: Vec<ConfigEntry> = shard
-        .config
-        .describe()
+/// Every broker config of node `node` as Kafka lists them: each of Kafka's
+/// broker keys (and shardlog's own), from the node's dynamic configs, the
+/// cluster-wide ones, server.properties and the defaults, in that order.
+fn broker_config_entries(shard: &Shard, node: i32) -> Vec<ConfigEntry> {
+    let md = shard.metadata();
+    let own = md.node_configs.get(&node);
+    let ours: BTreeMap<String, String> = shard.config.describe().into_iter().collect();
+    let mut out = Vec::new();
+    for key in registry().broker_keys() {
+        if let Some(def) = topic_def_for_broker_key(key.name) {
+            let synonyms = broker_synonyms(shard, own, &md.broker_configs, def);
+            let mut e = ConfigEntry::from_synonyms(key.name, Some(key.kind), synonyms);
+            e.read_only = key.mode == Mode::ReadOnly;
+            e.doc = Some(def.doc);
+            out.push(e);
+            continue;
+        }
+        let mut synonyms = Vec::new();
+        let name = || key.name.to_string();
+        if let Some(v) = own.and_then(|n| n.get(key.name)) {
+            synonyms.push((name(), Some(v.clone()), SOURCE_DYNAMIC_BROKER));
+        }
+        if let Some(v) = md.broker_configs.get(key.name) {
+            synonyms.push((name(), Some(v.clone()), SOURCE_DYNAMIC_DEFAULT_BROKER));
+        }
+        let set = shard.config.set_keys.contains(key.name);
+        let value = ours
+            .get(key.name)
+            .or_else(|| shard.config.kafka_static.get(key.name));
+        match value {
+            Some(v) if set => synonyms.push((name(), Some(v.clone()), SOURCE_STATIC_BROKER)),
+            // shardlog's value of a key it reads, not set: its default.
+            Some(v) => synonyms.push((name(), Some(v.clone()), SOURCE_DEFAULT)),
+            None => {}
+        }
+        if let (Some(d), true) = (key.default, value.is_none() || set) {
+            synonyms.push((name(), Some(d.to_string()), SOURCE_DEFAULT));
+        }
+        let mut e = ConfigEntry::from_synonyms(key.name, Some(key.kind), synonyms);
+        e.read_only = key.mode == Mode::ReadOnly;
+        out.push(e);
+    }
+    // Keys Kafka does not know that were set at runtime: listed as Kafka
+    // lists them, sensitive (their values are not shown).
+    let unknown = own
         .into_iter()
-        .filter(|(k, _)| !TOPIC_CONFIGS.iter().any(|d| d.broker_key == k))
-        .map(|(name, value)| ConfigEntry {
-            synonyms: vec![(name.clone(), value.clone(), SOURCE_STATIC_BROKER)],
-            name,
-            value,
-            source: SOURCE_STATIC_BROKER,
-            def: None,
-        })
-        .collect();
-    for def in TOPIC_CONFIGS {
-        let synonyms = broker_synonyms(shard, &dynamic, def);
-        let (_, value, source) = synonyms[0].clone();
-        out.push(ConfigEntry {
-            name: def.broker_key.to_string(),
-            value,
-            source,
-            def: Some(def),
-            synonyms,
-        });
+        .flat_map(|n| n.iter().map(|kv| (kv, SOURCE_DYNAMIC_BROKER)))
+        .chain(
+            md.broker_configs
+                .iter()
+                .map(|kv| (kv, SOURCE_DYNAMIC_DEFAULT_BROKER)),
+        );
+    let mut seen = std::collections::BTreeSet::new();
+    for ((name, _), source) in unknown {
+        if registry().broker_key(name).is_none()
+            && topic_config_def(name).is_none()
+            && seen.insert(name.clone())
+        {
+            let mut e = ConfigEntry::from_synonyms(name, None, vec![(name.clone(), None, source)]);
+            e.read_only = true;
+            e.sensitive = true;
+            out.push(e);
+        }
+    }
+    // shardlog's own keys (shardlog.listener.mode, ...).
+    for (name, value) in ours {
+        if registry().broker_key(&name).is_none() && topic_def_for_broker_key(&name).is_none() {
+            let synonyms = vec![(name.clone(), Some(value), SOURCE_STATIC_BROKER)];
+            let mut e = ConfigEntry::from_synonyms(&name, Some(ConfigKind::String), synonyms);
+            e.read_only = true;
+            out.push(e);
+        }
     }
     out
 }
 
-/// Whether `name` addresses this broker: "" (cluster default) or one of
-/// our node ids.
-fn is_our_broker(shard: &Shard, name: &str) -> bool {
-    name.is_empty()
-        || name
-            .parse::<i32>()
-            .ok()
-            .and_then(|n| shard.shard_of_node(n))
-            .is_some()
+/// The cluster-wide dynamic broker configs (BROKER resource ""), as Kafka
+/// lists them: only those set, keys Kafka does not know as sensitive.
+fn cluster_default_entries(shard: &Shard) -> Vec<ConfigEntry> {
+    let md = shard.metadata();
+    md.broker_configs
+        .iter()
+        .map(|(stored, value)| {
+            let key = topic_config_def(stored)
+                .filter(|d| !d.broker_key.is_empty())
+                .map_or(stored.as_str(), |d| d.broker_key);
+            let known = registry().broker_key(key);
+            let synonyms = vec![(
+                key.to_string(),
+                Some(value.clone()),
+                SOURCE_DYNAMIC_DEFAULT_BROKER,
+            )];
+            let mut e = ConfigEntry::from_synonyms(key, known.map(|k| k.kind), synonyms);
+            match known {
+                Some(k) => e.read_only = k.mode == Mode::ReadOnly,
+                None => {
+                    e.read_only = true;
+                    e.sensitive = true;
+                    e.value = None;
+                }
+            }
+            e
+        })
+        .collect()
+}
+
+/// The node `name` addresses: one of our node ids (None for "", the
+/// cluster default), or an error naming it.
+fn our_node(shard: &Shard, name: &str) -> Result<Option<i32>, AdminError> {
+    if name.is_empty() {
+        return Ok(None);
+    }
+    name.parse::<i32>()
+        .ok()
+        .filter(|&n| shard.shard_of_node(n).is_some())
+        .map(Some)
+        .ok_or_else(|| {
+            refuse(
+                AdminFault::InvalidRequest,
+                format!("Unexpected broker id {name}"),
+            )
+        })
 }
 
 pub fn describe(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, FrameError> {
@@ -156,11 +277,10 @@ pub fn describe(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, FrameErr
                         format!("Topic {name} does not exist"),
                     )),
                 },
-                RESOURCE_BROKER if is_our_broker(shard, &name) => Ok(broker_config_entries(shard)),
-                RESOURCE_BROKER => Err(refuse(
-                    AdminFault::InvalidRequest,
-                    format!("Unexpected broker id {name}"),
-                )),
+                RESOURCE_BROKER => our_node(shard, &name).map(|node| match node {
+                    Some(node) => broker_config_entries(shard, node),
+                    None => cluster_default_entries(shard),
+                }),
                 RESOURCE_GROUP if name.is_empty() => Err(refuse(
                     AdminFault::InvalidRequest,
                     "Group name must not be empty".to_string(),
@@ -218,23 +338,24 @@ fn describe_entry(
             .map(|(name, value, source)| {
                 DescribeConfigsSynonym::default()
                     .with_name(str_bytes(name.clone()))
-                    .with_value(Some(str_bytes(value.clone())))
+                    .with_value(value.clone().map(str_bytes))
                     .with_source(*source)
             })
             .collect()
     } else {
         Vec::new()
     };
-    let kind = e.def.map_or(2, |d| d.kind.wire());
+    // Kafka's ConfigType: UNKNOWN (0) for keys it does not know.
+    let kind = e.kind.map_or(0, ConfigKind::wire);
     let doc = (version >= 3 && request.include_documentation)
-        .then(|| e.def.map(|d| str_bytes(d.doc)))
+        .then(|| e.doc.map(str_bytes))
         .flatten();
     DescribeConfigsResourceResult::default()
         .with_name(str_bytes(e.name))
-        .with_value(Some(str_bytes(e.value)))
-        .with_read_only(e.def.is_none())
+        .with_value(e.value.map(str_bytes))
+        .with_read_only(e.read_only)
         .with_config_source(e.source)
-        .with_is_sensitive(false)
+        .with_is_sensitive(e.sensitive)
         .with_synonyms(synonyms)
         .with_config_type(kind)
         .with_documentation(doc)
@@ -293,11 +414,10 @@ fn resource_of(shard: &Shard, kind: i8, name: &str) -> Result<ConfigResource, Ad
             "Group name must not be empty".to_string(),
         )),
         RESOURCE_GROUP => Ok(ConfigResource::Group(name.to_string())),
-        RESOURCE_BROKER if is_our_broker(shard, name) => Ok(ConfigResource::Broker),
-        RESOURCE_BROKER => Err(refuse(
-            AdminFault::InvalidRequest,
-            format!("Unexpected broker id {name}"),
-        )),
+        RESOURCE_BROKER => Ok(match our_node(shard, name)? {
+            Some(node) => ConfigResource::Node(node),
+            None => ConfigResource::Broker,
+        }),
         other => Err(refuse(
             AdminFault::InvalidRequest,
             format!("Unsupported resource type {other}"),

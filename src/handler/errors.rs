@@ -163,6 +163,7 @@ impl ToErrorCode for BatchError {
             BatchError::RecordCountMismatch { .. } => ErrorCode::InvalidRecord,
             BatchError::RecordCountImpossible { .. } => ErrorCode::CorruptMessage,
             BatchError::ControlBatchFromProducer => ErrorCode::InvalidRecord,
+            BatchError::TimestampOutOfRange { .. } => ErrorCode::InvalidTimestamp,
             BatchError::UndecodableRecords(_) => ErrorCode::CorruptMessage,
         }
     }

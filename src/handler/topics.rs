@@ -98,7 +98,7 @@ pub async fn create(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
                         .map(|e| {
                             CreatableTopicConfigs::default()
                                 .with_name(str_bytes(e.name))
-                                .with_value(Some(str_bytes(e.value)))
+                                .with_value(e.value.map(str_bytes))
                                 .with_config_source(e.source)
                         })
                         .collect();

@@ -10,13 +10,13 @@
 
 pub mod producer_state;
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::path::Path;
 use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::record::{BatchError, Compression};
+use crate::record::{BatchError, BatchHeader, Compression, TimestampType};
 use crate::storage::fsutil;
 use crate::storage::{
     AppendError, AppendTicket, ClosingLog, LogConfig, PartitionLog, ReadError, RetentionOutcome,
@@ -67,6 +67,26 @@ pub struct PartitionConfig {
     /// compression.type: `None` keeps batches as the producer sent them;
     /// a codec recompresses batches in any other.
     pub compression: Option<Compression>,
+    /// compression.gzip.level and compression.zstd.level (Kafka's KIP-390)
+    /// for batches recompressed into those codecs.
+    pub gzip_level: i32,
+    pub zstd_level: i32,
+    /// message.timestamp.before.max.ms and message.timestamp.after.max.ms:
+    /// with CreateTime, how far a record's timestamp may be from the
+    /// broker's clock.
+    pub timestamp_before_max_ms: i64,
+    pub timestamp_after_max_ms: i64,
+}
+
+impl PartitionConfig {
+    /// For the broker's own logs (the offsets log, the metadata log): the
+    /// broker writes their timestamps, so they are not checked.
+    pub fn internal() -> Self {
+        PartitionConfig {
+            timestamp_after_max_ms: i64::MAX,
+            ..PartitionConfig::default()
+        }
+    }
 }
 
 impl Default for PartitionConfig {
@@ -75,6 +95,10 @@ impl Default for PartitionConfig {
             log: LogConfig::default(),
             min_insync_replicas: 1,
             compression: None,
+            gzip_level: -1,
+            zstd_level: 3,
+            timestamp_before_max_ms: i64::MAX,
+            timestamp_after_max_ms: 3_600_000,
         }
     }
 }
@@ -190,8 +214,9 @@ impl OffsetQuery {
 pub struct Partition {
     log: PartitionLog,
     producers: RefCell<ProducerStateTable>,
-    min_insync_replicas: Cell<i32>,
-    compression: Cell<Option<Compression>>,
+    /// The topic settings other than the log's (whose own copy is in
+    /// `log`).
+    topic: RefCell<PartitionConfig>,
 }
 
 impl Partition {
@@ -203,7 +228,7 @@ impl Partition {
         config: PartitionConfig,
         shard: &ShardStorage,
     ) -> Result<Self, StorageError> {
-        let log = PartitionLog::open(dir, config.log, shard).await?;
+        let log = PartitionLog::open(dir, config.log.clone(), shard).await?;
         let end = log.offsets().log_end_offset;
         let found = fsutil::read_file(dir, SNAPSHOT_FILE).await?;
         if found.is_none() {
@@ -228,16 +253,14 @@ impl Partition {
         Ok(Partition {
             log,
             producers: RefCell::new(producers),
-            min_insync_replicas: Cell::new(config.min_insync_replicas),
-            compression: Cell::new(config.compression),
+            topic: RefCell::new(config),
         })
     }
 
     pub fn config(&self) -> PartitionConfig {
         PartitionConfig {
             log: self.log.config(),
-            min_insync_replicas: self.min_insync_replicas.get(),
-            compression: self.compression.get(),
+            ..self.topic.borrow().clone()
         }
     }
 
@@ -245,10 +268,9 @@ impl Partition {
     /// when storage settings take effect).
     pub fn set_config(&self, config: PartitionConfig) {
         if self.log.config() != config.log {
-            self.log.set_config(config.log);
+            self.log.set_config(config.log.clone());
         }
-        self.min_insync_replicas.set(config.min_insync_replicas);
-        self.compression.set(config.compression);
+        *self.topic.borrow_mut() = config;
     }
 
     pub fn offsets(&self) -> LogOffsets {
@@ -307,7 +329,7 @@ impl Partition {
         let Some(records) = records else {
             return Err(PartitionError::NullRecords);
         };
-        let required = self.min_insync_replicas.get();
+        let required = self.topic.borrow().min_insync_replicas;
         if acks == Acks::All && required > 1 {
             return Err(PartitionError::NotEnoughReplicas {
                 required,
@@ -330,13 +352,23 @@ impl Partition {
     /// and queues the batch. Returns once it has its offsets.
     pub async fn append(&self, batch: &[u8]) -> Result<Appended, PartitionError> {
         let header = self.log.validate(batch)?;
+        let (codec, level) = {
+            let topic = self.topic.borrow();
+            self.check_timestamps(batch, &header, &topic)?;
+            let level = match topic.compression {
+                Some(Compression::Gzip) => Some(topic.gzip_level),
+                Some(Compression::Zstd) => Some(topic.zstd_level),
+                _ => None,
+            };
+            (topic.compression, level)
+        };
         // A topic whose compression.type names a codec stores every batch
         // in it: one in another is rebuilt (off the fast path: a batch
         // already in the codec is stored as sent, byte for byte).
         let recompressed;
-        let (batch, header) = match self.compression.get() {
+        let (batch, header) = match codec {
             Some(codec) if header.compression().ok() != Some(codec) => {
-                recompressed = crate::record::recompress(batch, &header, codec)?;
+                recompressed = crate::record::recompress(batch, &header, codec, level)?;
                 let header = self.log.validate(&recompressed)?;
                 (&recompressed[..], header)
             }
@@ -367,6 +399,57 @@ impl Partition {
             ticket,
             duplicate: false,
         })
+    }
+
+    /// message.timestamp.before.max.ms and .after.max.ms, as Kafka applies
+    /// them: with CreateTime, every record's timestamp (other than -1, no
+    /// timestamp) must lie within [now - before, now + after]. The batch's
+    /// maxTimestamp bounds its records from above; the lowest timestamp
+    /// needs the records walked, which happens only when before.max.ms is
+    /// set (Kafka's default is unlimited).
+    fn check_timestamps(
+        &self,
+        batch: &[u8],
+        header: &BatchHeader,
+        topic: &PartitionConfig,
+    ) -> Result<(), BatchError> {
+        if self.log.config().timestamp_type != TimestampType::CreateTime {
+            return Ok(());
+        }
+        let now = self.log.now_ms();
+        let max = now.saturating_add(topic.timestamp_after_max_ms);
+        let min = now.saturating_sub(topic.timestamp_before_max_ms);
+        let out_of_range = |timestamp: i64| BatchError::TimestampOutOfRange {
+            timestamp,
+            min,
+            max,
+        };
+        if header.max_timestamp > max {
+            return Err(out_of_range(header.max_timestamp));
+        }
+        if topic.timestamp_before_max_ms == i64::MAX {
+            return Ok(());
+        }
+        let lowest =
+            if header.base_timestamp >= min && header.base_timestamp <= header.max_timestamp {
+                // Deltas may be negative: walk the records unless the first
+                // timestamp is already out of range.
+                shardlog_wire::records::decode_records(batch)
+                    .ok_or(BatchError::UndecodableRecords(
+                        shardlog_wire::records::DECODED_BYTES_MAX,
+                    ))?
+                    .iter()
+                    .map(|r| r.timestamp)
+                    .filter(|&t| t != -1)
+                    .min()
+                    .unwrap_or(header.base_timestamp)
+            } else {
+                header.base_timestamp
+            };
+        if lowest != -1 && lowest < min {
+            return Err(out_of_range(lowest));
+        }
+        Ok(())
     }
 
     /// Appends batches the broker built itself (the offsets log's records)

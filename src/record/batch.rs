@@ -39,6 +39,8 @@ pub enum BatchError {
         record_count: i32,
         records_bytes: usize,
     },
+    #[error("Timestamp {timestamp} of message with offset 0 is out of range. The timestamp should be within [{min}, {max}]")]
+    TimestampOutOfRange { timestamp: i64, min: i64, max: i64 },
     #[error("clients may not write control batches")]
     ControlBatchFromProducer,
     /// Only looked for when the batch must be recompressed (a topic's
@@ -55,6 +57,7 @@ pub fn recompress(
     batch: &[u8],
     header: &BatchHeader,
     codec: Compression,
+    level: Option<i32>,
 ) -> Result<Vec<u8>, BatchError> {
     use shardlog_wire::records::{decode_records, BatchBuilder, Record, DECODED_BYTES_MAX};
     let records = decode_records(batch)
@@ -76,7 +79,7 @@ pub fn recompress(
             headers: r.headers,
         });
     }
-    Ok(b.build_compressed(codec))
+    Ok(b.build_compressed_level(codec, level))
 }
 
 impl From<UnknownCodec> for BatchError {

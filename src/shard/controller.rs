@@ -95,8 +95,10 @@ pub enum ConfigOps {
 #[derive(Debug, Clone)]
 pub enum ConfigResource {
     Topic(String),
-    /// The broker's dynamic topic defaults (cluster-wide or our node id).
+    /// The cluster-wide dynamic broker configs (resource name "").
     Broker,
+    /// One broker's own dynamic configs (resource name = its node id).
+    Node(i32),
     /// A group's configs (KIP-848).
     Group(String),
 }
@@ -183,6 +185,7 @@ fn cluster_view(image: &MetadataImage) -> ClusterMetadata {
     md.next_producer_id = image.next_producer_id;
     md.broker_configs = image.broker_configs.clone();
     md.group_configs = image.group_configs.clone();
+    md.node_configs = image.node_configs.clone();
     md.cluster = true;
     md.offsets_owners = image.offsets_owners.clone();
     md.topics = image
@@ -259,6 +262,20 @@ fn diff(base: &ClusterMetadata, next: &ClusterMetadata) -> Vec<TopicChange> {
             owners: next.offsets_owners.clone(),
         });
     }
+    let nodes: std::collections::BTreeSet<&i32> = base
+        .node_configs
+        .keys()
+        .chain(next.node_configs.keys())
+        .collect();
+    for node in nodes {
+        let configs = next.node_configs.get(node).cloned().unwrap_or_default();
+        if base.node_configs.get(node).cloned().unwrap_or_default() != configs {
+            out.push(TopicChange::SetNodeConfigs {
+                node: *node,
+                configs,
+            });
+        }
+    }
     let groups: std::collections::BTreeSet<&String> = base
         .group_configs
         .keys()
@@ -286,6 +303,7 @@ fn local_view(current: &ClusterMetadata, image: &MetadataImage, shard: &Shard) -
     md.next_producer_id = image.next_producer_id;
     md.broker_configs = image.broker_configs.clone();
     md.group_configs = image.group_configs.clone();
+    md.node_configs = image.node_configs.clone();
     md.cluster = true;
     md.image_version = image.version;
     md.offsets_owners = image.offsets_owners.clone();
@@ -696,6 +714,9 @@ impl Controller {
                                 }
                             },
                             ConfigResource::Broker => md.broker_configs.clone(),
+                            ConfigResource::Node(node) => {
+                                md.node_configs.get(node).cloned().unwrap_or_default()
+                            }
                             ConfigResource::Group(group) => {
                                 md.group_configs.get(group).cloned().unwrap_or_default()
                             }
@@ -707,6 +728,13 @@ impl Controller {
                                     md.topics.get_mut(name).expect("checked").configs = next
                                 }
                                 ConfigResource::Broker => md.broker_configs = next,
+                                ConfigResource::Node(node) => {
+                                    if next.is_empty() {
+                                        md.node_configs.remove(node);
+                                    } else {
+                                        md.node_configs.insert(*node, next);
+                                    }
+                                }
                                 ConfigResource::Group(group) => {
                                     if next.is_empty() {
                                         md.group_configs.remove(group);
@@ -725,37 +753,122 @@ impl Controller {
     }
 }
 
-/// Maps a broker key (for broker resources) or topic key to the topic
-/// config name it sets.
-fn config_name(resource: &ConfigResource, key: &str) -> Result<&'static str, AdminError> {
-    let name = match resource {
+/// The name a config is stored under: a topic key, a group key, or for the
+/// broker the topic config a broker key sets (retention.ms for
+/// log.retention.ms), else the broker key itself. Refuses what Kafka
+/// refuses: unknown topic and group keys, broker keys that cannot change
+/// at runtime or not at this level (Kafka's InvalidRequest and messages).
+/// Broker keys Kafka does not know are stored, as Kafka stores them.
+fn config_name(resource: &ConfigResource, key: &str) -> Result<String, AdminError> {
+    use crate::config::registry::{registry, Mode};
+    let known = match resource {
         ConfigResource::Topic(_) => topic_config_def(key).map(|d| d.name),
-        ConfigResource::Broker => crate::config::TOPIC_CONFIGS
-            .iter()
-            .find(|d| d.broker_key == key)
-            .map(|d| d.name),
         ConfigResource::Group(_) => crate::config::group::group_config_def(key).map(|d| d.name),
+        ConfigResource::Broker | ConfigResource::Node(_) => {
+            let cluster_level = matches!(resource, ConfigResource::Broker);
+            let cannot = |why: &str| {
+                Err(refuse(
+                    AdminFault::InvalidRequest,
+                    format!("{why}: Set({key})"),
+                ))
+            };
+            let mode = match registry().broker_key(key) {
+                Some(k) => k.mode,
+                None if key.starts_with("shardlog.") => Mode::ReadOnly,
+                None => return Ok(key.to_string()),
+            };
+            if mode != Mode::ReadOnly && crate::config::BrokerConfig::reads_key(key) {
+                // Kafka can change these at runtime; shardlog reads them
+                // once, at startup (listeners, max.connections, ...).
+                return Err(refuse(
+                    AdminFault::InvalidRequest,
+                    format!("Cannot update these configs dynamically: Set({key}) (shardlog reads them at startup: set them in server.properties)"),
+                ));
+            }
+            match mode {
+                Mode::ReadOnly => return cannot("Cannot update these configs dynamically"),
+                _ if key.starts_with("ssl.") => {
+                    return Err(refuse(
+                        AdminFault::InvalidRequest,
+                        format!("These security configs can be dynamically updated only per-listener using the listener prefix: HashSet({key})"),
+                    ))
+                }
+                Mode::PerBroker if cluster_level => {
+                    return cannot(
+                        "Cannot update these configs at default cluster level, broker id must be specified",
+                    )
+                }
+                _ => {}
+            }
+            return Ok(crate::config::topic_def_for_broker_key(key)
+                .map_or(key, |d| d.name)
+                .to_string());
+        }
     };
-    name.ok_or_else(|| {
-        let what = match resource {
-            ConfigResource::Topic(_) => "topic config",
-            ConfigResource::Broker => "dynamically updatable broker config",
-            ConfigResource::Group(_) => "group config",
+    known.map(str::to_string).ok_or_else(|| {
+        let message = match resource {
+            ConfigResource::Group(_) => format!("Unknown group config name: {key}"),
+            _ => format!("Unknown topic config name: {key}"),
         };
-        refuse(
-            AdminFault::InvalidConfig,
-            format!("Unknown or unsupported {what} {key}"),
-        )
+        refuse(AdminFault::InvalidConfig, message)
     })
 }
 
-/// A config value checked by its resource's rules.
-fn validate_config(resource: &ConfigResource, name: &str, value: &str) -> Result<(), AdminError> {
+/// A config value checked by its resource's rules: Kafka's type and range
+/// checks, then shardlog's (cleanup.policy=compact is refused, ...).
+/// Broker values that fail are InvalidRequest, as Kafka answers them.
+fn validate_config(
+    resource: &ConfigResource,
+    key: &str,
+    name: &str,
+    value: &str,
+) -> Result<(), AdminError> {
     match resource {
-        ConfigResource::Group(_) => crate::config::group::validate_group_config(name, value),
-        ConfigResource::Topic(_) | ConfigResource::Broker => validate_topic_config(name, value),
+        ConfigResource::Group(_) => {
+            crate::config::group::validate_group_config(name, value).map_err(bad_config)
+        }
+        ConfigResource::Topic(_) => validate_topic_config(name, value).map_err(bad_config),
+        ConfigResource::Broker | ConfigResource::Node(_) => {
+            let bad = |e: BrokerConfigError| {
+                let message = match e {
+                    BrokerConfigError::InvalidValue { reason, .. } => {
+                        format!("Invalid value {value} for configuration {key}: {reason}")
+                    }
+                    other => other.to_string(),
+                };
+                refuse(AdminFault::InvalidRequest, message)
+            };
+            if let Some(k) = crate::config::registry::registry().broker_key(key) {
+                k.check(value).map_err(|reason| {
+                    bad(BrokerConfigError::InvalidValue {
+                        key: key.to_string(),
+                        value: value.to_string(),
+                        reason,
+                    })
+                })?;
+            }
+            if name != key || topic_config_def(name).is_some_and(|d| d.broker_key == key) {
+                validate_topic_config(name, value).map_err(bad)?;
+            }
+            Ok(())
+        }
     }
-    .map_err(bad_config)
+}
+
+/// A value as Kafka stores it: booleans in lower case.
+fn stored_value(resource: &ConfigResource, key: &str, value: &str) -> String {
+    use crate::config::registry::registry;
+    let kind = match resource {
+        ConfigResource::Topic(_) => registry().topic_key(key).map(|k| k.kind),
+        ConfigResource::Broker | ConfigResource::Node(_) => {
+            registry().broker_key(key).map(|k| k.kind)
+        }
+        ConfigResource::Group(_) => None,
+    };
+    match kind {
+        Some(crate::config::ConfigKind::Boolean) => value.trim().to_ascii_lowercase(),
+        _ => value.to_string(),
+    }
 }
 
 fn apply_config_ops(
@@ -770,8 +883,8 @@ fn apply_config_ops(
             for (key, value) in entries {
                 let name = config_name(resource, key)?;
                 if let Some(v) = value {
-                    validate_config(resource, name, v)?;
-                    next.insert(name.to_string(), v.clone());
+                    validate_config(resource, key, &name, v)?;
+                    next.insert(name, stored_value(resource, key, v));
                 }
             }
         }
@@ -783,11 +896,11 @@ fn apply_config_ops(
                         let v = value.clone().ok_or_else(|| {
                             refuse(AdminFault::InvalidRequest, format!("null value for {key}"))
                         })?;
-                        validate_config(resource, name, &v)?;
-                        next.insert(name.to_string(), v);
+                        validate_config(resource, key, &name, &v)?;
+                        next.insert(name, stored_value(resource, key, &v));
                     }
                     1 => {
-                        next.remove(name);
+                        next.remove(&name);
                     }
                     2 | 3 => {
                         // cleanup.policy is the only list config; "delete" is
@@ -952,7 +1065,8 @@ fn plan_topic(
             ));
         }
         validate_topic_config(key, value).map_err(bad_config)?;
-        configs.insert(key.clone(), value.clone());
+        let stored = stored_value(&ConfigResource::Topic(String::new()), key, value);
+        configs.insert(key.clone(), stored);
     }
     let meta = TopicMeta {
         id: new_topic_id(),

@@ -50,8 +50,9 @@ pub struct ClusterMetadata {
     /// Producer ids below this have been handed out.
     pub next_producer_id: i64,
     pub topics: BTreeMap<String, TopicMeta>,
-    /// Dynamic broker-level topic defaults (AlterConfigs on the broker), by
-    /// topic config name.
+    /// Cluster-wide dynamic broker configs (AlterConfigs on BROKER
+    /// resource ""): topic defaults by topic config name (retention.ms for
+    /// log.retention.ms), other keys by their broker key.
     #[serde(default)]
     pub broker_configs: BTreeMap<String, String>,
     /// Set once this node takes its topics from a cluster's metadata
@@ -68,6 +69,10 @@ pub struct ClusterMetadata {
     /// group id.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub group_configs: BTreeMap<String, BTreeMap<String, String>>,
+    /// Per-broker dynamic configs (AlterConfigs on BROKER resource "N"),
+    /// by node id, keyed as `broker_configs` is.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_configs: BTreeMap<i32, BTreeMap<String, String>>,
 }
 
 impl ClusterMetadata {
@@ -82,6 +87,7 @@ impl ClusterMetadata {
             image_version: 0,
             offsets_owners: Vec::new(),
             group_configs: BTreeMap::new(),
+            node_configs: BTreeMap::new(),
         }
     }
 

@@ -334,13 +334,10 @@ impl Shard {
         }
     }
 
-    /// Broker-level topic defaults: static config, then dynamic.
+    /// Broker-level topic defaults: static config, then the cluster-wide
+    /// dynamic configs, then this shard's node's own (Kafka's order).
     pub fn broker_topic_defaults(&self) -> std::collections::BTreeMap<String, String> {
-        let mut d = self.config.topic_defaults.clone();
-        for (k, v) in &self.metadata().broker_configs {
-            d.insert(k.clone(), v.clone());
-        }
-        d
+        broker_defaults_for(&self.config, &self.metadata(), self.node_of_shard(self.id))
     }
 
     fn partition_dir(&self, topic: &str, partition: usize) -> PathBuf {
@@ -367,8 +364,7 @@ impl Shard {
     ) -> Result<(), StorageError> {
         let dir = self.partition_dir(name, index);
         prepare_partition_dir(&dir, &topic.id).await?;
-        let mut defaults = self.config.topic_defaults.clone();
-        defaults.extend(md.broker_configs.clone());
+        let defaults = broker_defaults_for(&self.config, md, self.node_of_shard(self.id));
         let config = partition_config_for(&defaults, &topic.configs);
         let partition = Rc::new(Partition::open(&dir, config, &self.storage).await?);
         let mut topics = self.topics.borrow_mut();
@@ -700,4 +696,19 @@ pub fn clean_data_dir(data_dir: &Path, md: &ClusterMetadata) -> std::io::Result<
         }
     }
     Ok(())
+}
+
+/// Broker-level values for node `node`: static config, then the
+/// cluster-wide dynamic configs, then the node's own.
+fn broker_defaults_for(
+    config: &BrokerConfig,
+    md: &ClusterMetadata,
+    node: i32,
+) -> std::collections::BTreeMap<String, String> {
+    let mut d = config.topic_defaults.clone();
+    d.extend(md.broker_configs.clone());
+    if let Some(own) = md.node_configs.get(&node) {
+        d.extend(own.clone());
+    }
+    d
 }

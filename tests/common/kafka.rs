@@ -75,3 +75,52 @@ pub fn kafka_sh(args: &[&str]) -> Run {
 pub fn java(args: &[&str]) -> Run {
     kafka_sh(&[&["java"], args].concat())
 }
+
+/// A stock Apache Kafka broker (a combined KRaft node from
+/// `tuning/kafka.sh start`, 1 GiB heap) on loopback, for answers compared
+/// side by side with shardlog's; stopped when dropped.
+pub struct StockKafka {
+    dir: tempfile::TempDir,
+    port: u16,
+    _ports: Vec<std::fs::File>,
+}
+
+impl StockKafka {
+    pub fn start() -> StockKafka {
+        let dir = super::temp_dir();
+        let (port, ports) = super::broker::reserve_ports(2);
+        let run = kafka_sh(&[
+            "start",
+            "--dir",
+            dir.path().to_str().unwrap(),
+            "--port",
+            &port.to_string(),
+            "--controller-port",
+            &(port + 1).to_string(),
+        ]);
+        if !run.success() {
+            let log = std::fs::read_to_string(dir.path().join("kafka.log")).unwrap_or_default();
+            let tail: String = log.lines().rev().take(40).collect::<Vec<_>>().join("\n");
+            panic!(
+                "starting stock Kafka failed: {}\n{}\n--- kafka.log (last lines, newest first) ---\n{tail}",
+                run.describe(),
+                run.output_text()
+            );
+        }
+        StockKafka {
+            dir,
+            port,
+            _ports: ports,
+        }
+    }
+
+    pub fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for StockKafka {
+    fn drop(&mut self) {
+        let _ = kafka_sh(&["stop", "--dir", self.dir.path().to_str().unwrap()]);
+    }
+}

@@ -41,10 +41,28 @@ fn malformed(codec: Compression, reason: impl std::fmt::Display) -> DecompressEr
 /// Appends `plain` (a batch's records section) to `out`, compressed with
 /// `codec` in the framing Kafka's Java client uses.
 pub fn compress_into(codec: Compression, plain: &[u8], out: &mut Vec<u8>) -> std::io::Result<()> {
+    compress_into_level(codec, None, plain, out)
+}
+
+/// [`compress_into`] at a level in Kafka's terms (KIP-390's
+/// compression.gzip.level and compression.zstd.level: gzip 1-9 or -1 for
+/// zlib's default, zstd's own range); `None` is the fastest level, which
+/// is what [`compress_into`] uses. lz4 and snappy have one level here.
+pub fn compress_into_level(
+    codec: Compression,
+    level: Option<i32>,
+    plain: &[u8],
+    out: &mut Vec<u8>,
+) -> std::io::Result<()> {
     match codec {
         Compression::None => out.extend_from_slice(plain),
         Compression::Gzip => {
-            let mut e = flate2::write::GzEncoder::new(out, flate2::Compression::fast());
+            let level = match level {
+                None => flate2::Compression::fast(),
+                Some(l) if (1..=9).contains(&l) => flate2::Compression::new(l as u32),
+                Some(_) => flate2::Compression::default(),
+            };
+            let mut e = flate2::write::GzEncoder::new(out, level);
             e.write_all(plain)?;
             e.finish()?;
         }
@@ -69,7 +87,7 @@ pub fn compress_into(codec: Compression, plain: &[u8], out: &mut Vec<u8>) -> std
             e.finish().map_err(std::io::Error::other)?;
         }
         Compression::Zstd => {
-            let mut e = zstd::stream::write::Encoder::new(out, 1)?;
+            let mut e = zstd::stream::write::Encoder::new(out, level.unwrap_or(1))?;
             e.write_all(plain)?;
             e.finish()?;
         }

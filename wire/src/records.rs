@@ -24,7 +24,7 @@ use crate::batch::{
     seal, BatchHeader, Compression, TimestampType, ATTR_TRANSACTIONAL, HEADER_BYTES,
     RECORD_BYTES_MIN,
 };
-use crate::compression::{compress_into, decompress};
+use crate::compression::{compress_into_level, decompress};
 use crate::varint::{get_varint, put_varint, varint_len};
 
 /// One record as a producer hands it over.
@@ -187,6 +187,12 @@ impl BatchBuilder {
     /// Encodes the batch with its records compressed by `codec`, as a
     /// producer configured with that compression.type sends it.
     pub fn build_compressed(&self, codec: Compression) -> Vec<u8> {
+        self.build_compressed_level(codec, None)
+    }
+
+    /// [`BatchBuilder::build_compressed`] at a codec level (see
+    /// [`compress_into_level`]).
+    pub fn build_compressed_level(&self, codec: Compression, level: Option<i32>) -> Vec<u8> {
         assert!(self.count > 0, "a batch holds at least one record");
         let mut header =
             BatchHeader::for_producer(self.count, codec, self.base_timestamp, self.max_timestamp);
@@ -199,7 +205,7 @@ impl BatchBuilder {
         let mut out = Vec::with_capacity(HEADER_BYTES + self.records.len());
         out.resize(HEADER_BYTES, 0);
         header.write(&mut out);
-        compress_into(codec, &self.records, &mut out).expect("compressing into a Vec");
+        compress_into_level(codec, level, &self.records, &mut out).expect("compressing into a Vec");
         seal(&mut out);
         out
     }

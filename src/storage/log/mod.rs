@@ -430,6 +430,11 @@ impl PartitionLog {
     /// Replaces the log's settings (a topic config change). Segment size,
     /// retention and flush settings apply from the next append, roll or
     /// retention pass; the write-buffer capacity stays as opened.
+    /// The log's wall clock (milliseconds since the epoch).
+    pub fn now_ms(&self) -> i64 {
+        self.shared.clock.now_ms()
+    }
+
     pub fn set_config(&self, config: LogConfig) {
         self.shared.state.borrow_mut().config = config;
         self.shared.syncer_wake.notify();
