@@ -855,6 +855,68 @@ fn validate_config(
     }
 }
 
+/// APPEND (or SUBTRACT) of `value`'s comma-separated items to (from) a
+/// list config's current value, or its default when it has none here, as
+/// Kafka does: items are added once, in order; only list configs take
+/// these operations.
+fn list_op(
+    resource: &ConfigResource,
+    key: &str,
+    name: &str,
+    current: &BTreeMap<String, String>,
+    append: bool,
+    value: &str,
+) -> Result<String, AdminError> {
+    use crate::config::registry::registry;
+    use crate::config::ConfigKind;
+    let (kind, default) = match resource {
+        ConfigResource::Topic(_) => (
+            registry().topic_key(key).map(|k| k.kind),
+            topic_config_def(key).map(|d| d.default.to_string()),
+        ),
+        ConfigResource::Broker | ConfigResource::Node(_) => {
+            let k = registry().broker_key(key);
+            (
+                k.map(|k| k.kind),
+                k.and_then(|k| k.default).map(str::to_string),
+            )
+        }
+        ConfigResource::Group(_) => (None, None),
+    };
+    if kind != Some(ConfigKind::List) {
+        let what = if append { "APPEND" } else { "SUBTRACT" };
+        return Err(refuse(
+            AdminFault::InvalidConfig,
+            format!("Can't {what} to key {key} because its type is not LIST."),
+        ));
+    }
+    let items = |s: &str| -> Vec<String> {
+        s.split(',')
+            .map(str::trim)
+            .filter(|i| !i.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    let mut list = items(
+        current
+            .get(name)
+            .cloned()
+            .or(default)
+            .as_deref()
+            .unwrap_or(""),
+    );
+    for item in items(value) {
+        if append {
+            if !list.contains(&item) {
+                list.push(item);
+            }
+        } else {
+            list.retain(|i| *i != item);
+        }
+    }
+    Ok(list.join(","))
+}
+
 /// A value as Kafka stores it: booleans in lower case.
 fn stored_value(resource: &ConfigResource, key: &str, value: &str) -> String {
     use crate::config::registry::registry;
@@ -903,13 +965,12 @@ fn apply_config_ops(
                         next.remove(&name);
                     }
                     2 | 3 => {
-                        // cleanup.policy is the only list config; "delete" is
-                        // its only value, so APPEND/SUBTRACT can only keep or
-                        // empty it.
-                        return Err(refuse(
-                            AdminFault::InvalidConfig,
-                            format!("APPEND and SUBTRACT are not supported for {key}"),
-                        ));
+                        let v = value.clone().ok_or_else(|| {
+                            refuse(AdminFault::InvalidRequest, format!("null value for {key}"))
+                        })?;
+                        let list = list_op(resource, key, &name, &next, *op == 2, &v)?;
+                        validate_config(resource, key, &name, &list)?;
+                        next.insert(name, list);
                     }
                     _ => {
                         return Err(refuse(

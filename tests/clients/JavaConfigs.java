@@ -5,7 +5,8 @@
 //
 // Lines:
 //   alter|LEVEL|KEY=VALUE       OK, or the exception's class and message
-//                               (LEVEL: cluster, node or topic)
+//                               (LEVEL: cluster, node or topic; KEY APPEND
+//                               VALUE and KEY SUBTRACT VALUE for those ops)
 //   topic|KEY                   value, source, read-only, sensitive, type
 //                               and synonyms of topic "cfg" afterwards
 //   broker-key|KEY              type, read-only, sensitive of every key
@@ -59,6 +60,10 @@ public class JavaConfigs {
                 {"topic", "follower.replication.throttled.replicas", "0:1"},
                 {"topic", "leader.replication.throttled.replicas", "*"},
                 {"topic", "unclean.leader.election.enable", "true"},
+                {"topic", "follower.replication.throttled.replicas", "1:2,2:3", "APPEND"},
+                {"topic", "follower.replication.throttled.replicas", "0:1,2:3", "SUBTRACT"},
+                {"topic", "compression.type", "lz4", "APPEND"},
+                {"topic", "segment.ms", "1000", "SUBTRACT"},
             };
             for (String[] c : cases) {
                 ConfigResource r = switch (c[0]) {
@@ -68,14 +73,16 @@ public class JavaConfigs {
                 };
                 String out;
                 try {
-                    AlterConfigOp op = new AlterConfigOp(new ConfigEntry(c[1], c[2]), AlterConfigOp.OpType.SET);
+                    AlterConfigOp.OpType type = c.length > 3 ? AlterConfigOp.OpType.valueOf(c[3]) : AlterConfigOp.OpType.SET;
+                    AlterConfigOp op = new AlterConfigOp(new ConfigEntry(c[1], c[2]), type);
                     admin.incrementalAlterConfigs(Map.of(r, List.of(op))).all().get();
                     out = "OK";
                 } catch (Exception e) {
                     Throwable t = e.getCause() == null ? e : e.getCause();
                     out = t.getClass().getSimpleName() + ": " + t.getMessage();
                 }
-                System.out.println("alter|" + c[0] + "|" + c[1] + "=" + c[2] + "\t" + out);
+                String verb = c.length > 3 ? " " + c[3] + " " : "=";
+                System.out.println("alter|" + c[0] + "|" + c[1] + verb + c[2] + "\t" + out);
             }
             DescribeConfigsOptions syn = new DescribeConfigsOptions().includeSynonyms(true);
             ConfigResource t = new ConfigResource(ConfigResource.Type.TOPIC, "cfg");
