@@ -586,6 +586,7 @@ async fn shard_main(
         preallocate_bytes_max: config.preallocate_bytes_max,
         read_ahead_bytes_max: config.read_ahead_bytes,
         zero_ahead_bytes: config.zero_ahead_bytes,
+        durable_writes: config.durable_writes,
         ..ShardStorageConfig::default()
     };
     let storage = ShardStorage::start(

@@ -569,6 +569,10 @@ pub struct BrokerConfig {
     /// segment's allocated space is overwritten with zeros while the log is
     /// idle, so data writes are pure overwrites; 0: off.
     pub zero_ahead_bytes: u64,
+    /// shardlog.durable.writes: how appends waited on for durability reach
+    /// stable storage (auto, dsync or fdatasync; see
+    /// [`crate::storage::DurableWrites`]).
+    pub durable_writes: crate::storage::DurableWrites,
     /// shardlog.max.in.flight.requests.per.connection: requests read from a
     /// connection before its responses are written; then the shard stops
     /// reading that socket.
@@ -627,6 +631,7 @@ impl Default for BrokerConfig {
             preallocate_bytes_max: 1 << 30,
             read_ahead_bytes: 64 << 20,
             zero_ahead_bytes: 4 << 20,
+            durable_writes: crate::storage::DurableWrites::Auto,
             max_in_flight_per_connection: 64,
             spin_before_park_us: 0,
             groups: GroupConfig::default(),
@@ -900,6 +905,10 @@ impl BrokerConfig {
             "shardlog.read.ahead.bytes" => {
                 self.read_ahead_bytes = parse_int(key, value, 0, i64::MAX)? as usize
             }
+            "shardlog.durable.writes" => {
+                self.durable_writes = crate::storage::DurableWrites::parse(value)
+                    .ok_or_else(|| invalid("must be auto, dsync or fdatasync"))?
+            }
             "shardlog.zero.ahead.bytes" => {
                 self.zero_ahead_bytes = parse_int(key, value, 0, 1 << 30)? as u64
             }
@@ -1090,6 +1099,10 @@ impl BrokerConfig {
             (
                 "shardlog.listener.mode".to_string(),
                 self.listener_mode.name().to_string(),
+            ),
+            (
+                "shardlog.durable.writes".to_string(),
+                self.durable_writes.name().to_string(),
             ),
         ];
         let g = &self.groups;

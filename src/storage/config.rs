@@ -165,6 +165,44 @@ pub struct ShardStorageConfig {
     /// data writes land on written blocks (see `storage::log::zero_ahead`);
     /// 0 turns it off.
     pub zero_ahead_bytes: u64,
+    /// How appends waited on for durability (acks=all, flush.messages=1)
+    /// reach the disk's stable storage (see [`DurableWrites`]).
+    pub durable_writes: DurableWrites,
+}
+
+/// How a log makes data durable for appends that wait for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DurableWrites {
+    /// O_DIRECT writes, then fdatasync of each file written (group
+    /// commit: one sync serves every append written before it).
+    Fdatasync,
+    /// While appends wait for durability, write through a second
+    /// descriptor opened O_DSYNC, so one write is one durable device round
+    /// trip (a FUA write where the device has it); fdatasync remains for
+    /// data written otherwise.
+    Dsync,
+    /// Whichever of the two a short probe at shard start finds faster on
+    /// the data directory's device.
+    Auto,
+}
+
+impl DurableWrites {
+    pub fn parse(value: &str) -> Option<Self> {
+        match value.trim() {
+            "fdatasync" => Some(DurableWrites::Fdatasync),
+            "dsync" => Some(DurableWrites::Dsync),
+            "auto" => Some(DurableWrites::Auto),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DurableWrites::Fdatasync => "fdatasync",
+            DurableWrites::Dsync => "dsync",
+            DurableWrites::Auto => "auto",
+        }
+    }
 }
 
 impl Default for ShardStorageConfig {
@@ -175,6 +213,7 @@ impl Default for ShardStorageConfig {
             preallocate_bytes_max: 1 << 30,
             read_ahead_bytes_max: 64 << 20,
             zero_ahead_bytes: 4 << 20,
+            durable_writes: DurableWrites::Auto,
         }
     }
 }

@@ -51,6 +51,10 @@ pub struct Segment {
     /// Open once the file exists on disk; the active segment's file is
     /// created by the writer task when its first bytes are written.
     pub file: Option<Rc<DmaFile>>,
+    /// The same file opened O_DSYNC, for durable writes (see
+    /// `DurableWrites::Dsync`); opened on first use, closed when the
+    /// segment is sealed.
+    pub dsync_file: Option<Rc<DmaFile>>,
     /// Logical size: bytes of whole batches appended (written or not).
     pub size: u64,
     /// The offset after the last batch appended.
@@ -70,6 +74,7 @@ impl Segment {
         Segment {
             base_offset,
             file: None,
+            dsync_file: None,
             size: 0,
             next_offset: base_offset,
             max_timestamp: -1,

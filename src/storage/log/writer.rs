@@ -341,6 +341,21 @@ pub(super) async fn writer_loop(shared: Rc<LogShared>) {
                 Ok(file) => {
                     backoff = RETRY_BACKOFF_MIN;
                     resume(&shared);
+                    // While appends wait for durability, their data goes
+                    // through the O_DSYNC descriptor: durable when written.
+                    let durable_wanted =
+                        shared.dsync && shared.durable_waiters.lowest_target().is_some();
+                    let (file, dsync) = if durable_wanted {
+                        match dsync_file(&shared, segment_base).await {
+                            Ok(f) => (f, true),
+                            Err(e) => {
+                                fail(&shared, e);
+                                return;
+                            }
+                        }
+                    } else {
+                        (file, false)
+                    };
                     let id = {
                         let mut st = shared.state.borrow_mut();
                         st.next_write_id += 1;
@@ -351,6 +366,7 @@ pub(super) async fn writer_loop(shared: Rc<LogShared>) {
                             end_pos: pos + len as u64,
                             complete_offset,
                             file: file.clone(),
+                            dsync,
                             done: false,
                         });
                         id
@@ -464,6 +480,37 @@ pub(super) async fn segment_file(
     Ok(file)
 }
 
+/// The segment's file opened a second time with O_DSYNC (the first
+/// descriptor, from [`segment_file`], has created and allocated it).
+async fn dsync_file(shared: &LogShared, segment_base: i64) -> Result<Rc<DmaFile>, StorageError> {
+    let (existing, dir) = {
+        let st = shared.state.borrow();
+        let seg = st
+            .segment(segment_base)
+            .expect("a segment being written is not deleted");
+        (seg.dsync_file.clone(), st.dir.clone())
+    };
+    if let Some(file) = existing {
+        return Ok(file);
+    }
+    let file = OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_DSYNC)
+        .dma_open(segment::log_path(&dir, segment_base))
+        .await
+        .map_err(|e| StorageError::io("opening segment O_DSYNC", e))?;
+    let file = Rc::new(file);
+    let mut st = shared.state.borrow_mut();
+    if let Some(seg) = st
+        .segments
+        .iter_mut()
+        .find(|s| s.base_offset == segment_base)
+    {
+        seg.dsync_file = Some(file.clone());
+    }
+    Ok(file)
+}
+
 /// One O_DIRECT write, running beside the writer loop. Completions may
 /// arrive out of order; the written offset advances only over the prefix of
 /// writes that are all done.
@@ -526,19 +573,32 @@ pub(super) async fn write_one(
 pub(super) fn complete_writes(shared: &LogShared) {
     let now = shared.clock.now_ms();
     let mut released = 0u64;
+    let mut durable = None;
     let advanced = {
         let mut st = shared.state.borrow_mut();
         let mut advanced = None;
         while st.in_flight.front().is_some_and(|w| w.done) {
             let w = st.in_flight.pop_front().expect("front exists");
-            if !st.unsynced_files.iter().any(|(b, _)| *b == w.segment_base) {
-                st.unsynced_files.push((w.segment_base, w.file.clone()));
-            }
-            st.first_unsynced_write_ms.get_or_insert(now);
             assert!(
                 w.complete_offset >= st.written_offset,
                 "written offset only grows"
             );
+            // An O_DSYNC write makes durable what it wrote; everything up
+            // to it is durable only if nothing before it waits for a sync
+            // (none pending, none running).
+            let all_before_durable = st.written_offset == st.durable_offset
+                && st.unsynced_files.is_empty()
+                && st.first_unsynced_write_ms.is_none();
+            if w.dsync && all_before_durable {
+                st.durable_offset = w.complete_offset;
+                st.stats.dsync_writes += 1;
+                durable = Some(w.complete_offset);
+            } else {
+                if !st.unsynced_files.iter().any(|(b, _)| *b == w.segment_base) {
+                    st.unsynced_files.push((w.segment_base, w.file.clone()));
+                }
+                st.first_unsynced_write_ms.get_or_insert(now);
+            }
             st.written_offset = w.complete_offset;
             advanced = Some(w.complete_offset);
         }
@@ -550,6 +610,9 @@ pub(super) fn complete_writes(shared: &LogShared) {
     };
     if released > 0 {
         shared.space.release(released);
+    }
+    if let Some(durable) = durable {
+        shared.durable_waiters.advance_to(durable);
     }
     if let Some(written) = advanced {
         shared.written_waiters.advance_to(written);
@@ -586,6 +649,13 @@ pub(super) async fn seal_segment(
     let mut st = shared.state.borrow_mut();
     st.stats.fdatasyncs += 1;
     st.allocated.retain(|(b, _)| *b != segment_base);
+    if let Some(seg) = st
+        .segments
+        .iter_mut()
+        .find(|s| s.base_offset == segment_base)
+    {
+        seg.dsync_file = None;
+    }
     // Trimmed: what it held ahead is free again.
     shared.preallocation.release(&mut st.preallocate_charged);
     let at = st
