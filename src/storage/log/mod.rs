@@ -397,6 +397,15 @@ impl LogState {
             .get(at)
             .filter(|s| s.base_offset == base_offset)
     }
+
+    fn segment_mut(&mut self, base_offset: i64) -> Option<&mut Segment> {
+        let at = self
+            .segments
+            .partition_point(|s| s.base_offset < base_offset);
+        self.segments
+            .get_mut(at)
+            .filter(|s| s.base_offset == base_offset)
+    }
 }
 
 struct LogShared {

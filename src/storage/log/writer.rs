@@ -433,11 +433,7 @@ pub(super) async fn segment_file(
             .map_err(|e| StorageError::io("creating segment index files", e))?;
             let file = Rc::new(file);
             let mut st = shared.state.borrow_mut();
-            if let Some(seg) = st
-                .segments
-                .iter_mut()
-                .find(|s| s.base_offset == segment_base)
-            {
+            if let Some(seg) = st.segment_mut(segment_base) {
                 seg.file = Some(file.clone());
             }
             file
@@ -501,11 +497,7 @@ async fn dsync_file(shared: &LogShared, segment_base: i64) -> Result<Rc<DmaFile>
         .map_err(|e| StorageError::io("opening segment O_DSYNC", e))?;
     let file = Rc::new(file);
     let mut st = shared.state.borrow_mut();
-    if let Some(seg) = st
-        .segments
-        .iter_mut()
-        .find(|s| s.base_offset == segment_base)
-    {
+    if let Some(seg) = st.segment_mut(segment_base) {
         seg.dsync_file = Some(file.clone());
     }
     Ok(file)
@@ -649,11 +641,7 @@ pub(super) async fn seal_segment(
     let mut st = shared.state.borrow_mut();
     st.stats.fdatasyncs += 1;
     st.allocated.retain(|(b, _)| *b != segment_base);
-    if let Some(seg) = st
-        .segments
-        .iter_mut()
-        .find(|s| s.base_offset == segment_base)
-    {
+    if let Some(seg) = st.segment_mut(segment_base) {
         seg.dsync_file = None;
     }
     // Trimmed: what it held ahead is free again.
