@@ -99,6 +99,8 @@ pub async fn create(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
                             CreatableTopicConfigs::default()
                                 .with_name(str_bytes(e.name))
                                 .with_value(e.value.map(str_bytes))
+                                .with_read_only(e.read_only)
+                                .with_is_sensitive(e.sensitive)
                                 .with_config_source(e.source)
                         })
                         .collect();
