@@ -262,35 +262,29 @@ fn diff(base: &ClusterMetadata, next: &ClusterMetadata) -> Vec<TopicChange> {
             owners: next.offsets_owners.clone(),
         });
     }
-    let nodes: std::collections::BTreeSet<&i32> = base
-        .node_configs
-        .keys()
-        .chain(next.node_configs.keys())
-        .collect();
-    for node in nodes {
-        let configs = next.node_configs.get(node).cloned().unwrap_or_default();
-        if base.node_configs.get(node).cloned().unwrap_or_default() != configs {
-            out.push(TopicChange::SetNodeConfigs {
-                node: *node,
-                configs,
-            });
-        }
+    for (node, configs) in changed_configs(&base.node_configs, &next.node_configs) {
+        out.push(TopicChange::SetNodeConfigs { node, configs });
     }
-    let groups: std::collections::BTreeSet<&String> = base
-        .group_configs
-        .keys()
-        .chain(next.group_configs.keys())
-        .collect();
-    for group in groups {
-        let configs = next.group_configs.get(group).cloned().unwrap_or_default();
-        if base.group_configs.get(group).cloned().unwrap_or_default() != configs {
-            out.push(TopicChange::SetGroupConfigs {
-                group: group.clone(),
-                configs,
-            });
-        }
+    for (group, configs) in changed_configs(&base.group_configs, &next.group_configs) {
+        out.push(TopicChange::SetGroupConfigs { group, configs });
     }
     out
+}
+
+/// The owners (groups, nodes) whose configs differ between two versions,
+/// with their new configs (empty: none left).
+fn changed_configs<K: Ord + Clone>(
+    base: &BTreeMap<K, BTreeMap<String, String>>,
+    next: &BTreeMap<K, BTreeMap<String, String>>,
+) -> Vec<(K, BTreeMap<String, String>)> {
+    let owners: std::collections::BTreeSet<&K> = base.keys().chain(next.keys()).collect();
+    owners
+        .into_iter()
+        .filter_map(|k| {
+            let configs = next.get(k).cloned().unwrap_or_default();
+            (base.get(k).cloned().unwrap_or_default() != configs).then(|| (k.clone(), configs))
+        })
+        .collect()
 }
 
 /// This node's metadata from the cluster's image: every topic, each
