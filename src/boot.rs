@@ -295,6 +295,7 @@ pub fn run(mut config: BrokerConfig) -> Result<(), String> {
         signal_hook::flag::register(sig, stop.clone()).map_err(|e| format!("signal: {e}"))?;
     }
 
+    let mut metrics_listener = bind_metrics(&config)?;
     let config = Arc::new(config);
     crate::net::keep_freed_memory_for_reuse();
     let io_memory = io_memory_per_shard(shards);
@@ -313,6 +314,12 @@ pub fn run(mut config: BrokerConfig) -> Result<(), String> {
         let quorum_status = quorum_status.clone();
         let (stop, ready, drained, failed) =
             (stop.clone(), ready.clone(), drained.clone(), failed.clone());
+        // The metrics endpoint runs on the first shard.
+        let metrics = if i == 0 {
+            metrics_listener.take()
+        } else {
+            None
+        };
         let mut builder = LocalExecutorBuilder::new(Placement::Fixed(core))
             .name(&format!("shard-{i}"))
             .io_memory(io_memory);
@@ -343,7 +350,7 @@ pub fn run(mut config: BrokerConfig) -> Result<(), String> {
                 };
                 if let Err(e) = shard_main(
                     id, core, config, metadata, mesh, quotas, cluster, &stop, &ready, &drained,
-                    shards,
+                    shards, metrics,
                 )
                 .await
                 {
@@ -558,6 +565,36 @@ struct ClusterRole {
     status: Option<(crate::cluster::SharedStatus, crate::cluster::SharedImage)>,
 }
 
+/// Binds the metrics endpoint's address, without SO_REUSEPORT (a second
+/// broker on the same host must not share it). An address set in the
+/// configuration that cannot be bound stops startup; the default one only
+/// logs a warning (another broker on the host may hold it).
+fn bind_metrics(config: &BrokerConfig) -> Result<Option<std::net::TcpListener>, String> {
+    let Some(addr) = config.metrics_listen else {
+        return Ok(None);
+    };
+    match std::net::TcpListener::bind(addr).and_then(|l| l.set_nonblocking(true).map(|()| l)) {
+        Ok(l) => Ok(Some(l)),
+        Err(e) if !config.set_keys.contains("shardlog.metrics.listen") => {
+            warn!("metrics endpoint off: cannot listen on {addr} (the default shardlog.metrics.listen): {e}; set shardlog.metrics.listen to another address, or empty to silence this");
+            Ok(None)
+        }
+        Err(e) => Err(format!(
+            "cannot listen on {addr} (shardlog.metrics.listen): {e}"
+        )),
+    }
+}
+
+/// A listener bound by [`bind_metrics`] as glommio's, on the shard that
+/// serves it.
+#[allow(unsafe_code)]
+fn glommio_listener(listener: std::net::TcpListener) -> glommio::net::TcpListener {
+    use std::os::fd::{FromRawFd, IntoRawFd};
+    // SAFETY: the descriptor comes from a listening socket this function
+    // owns and gives up; glommio's listener takes sole ownership of it.
+    unsafe { glommio::net::TcpListener::from_raw_fd(listener.into_raw_fd()) }
+}
+
 fn per_shard_addr(config: &BrokerConfig, shard: usize) -> std::net::SocketAddr {
     let mut a = config.listen;
     a.set_port(config.listen.port() + 1 + shard as u16);
@@ -580,6 +617,7 @@ async fn shard_main(
     ready: &AtomicUsize,
     drained: &AtomicUsize,
     shards: usize,
+    metrics: Option<std::net::TcpListener>,
 ) -> Result<(), String> {
     let storage_config = ShardStorageConfig {
         cache_bytes_max: config.cache_bytes,
@@ -652,6 +690,20 @@ async fn shard_main(
         }
     }
     let network = crate::net::start(&shard, &addrs, quotas).map_err(|e| e.to_string())?;
+    shard.serving.set(true);
+    glommio::spawn_local(crate::metrics::sample_busy(shard.clone())).detach();
+    let caps = crate::metrics::exposition::Caps {
+        topics: config.metrics_max_topics,
+        partitions: config.metrics_max_partitions,
+        groups: config.metrics_max_groups,
+    };
+    let metrics = metrics.map(|listener| {
+        glommio::spawn_local(crate::metrics::http::serve(
+            shard.clone(),
+            glommio_listener(listener),
+            caps,
+        ))
+    });
     let n = ready.fetch_add(1, Ordering::SeqCst) + 1;
     info!(core, "shard ready");
     if n == shards {
@@ -670,6 +722,9 @@ async fn shard_main(
     info!("shutting down: no new connections; finishing requests in flight");
     shard.begin_shutdown();
     network.stopped().await;
+    if let Some(m) = metrics {
+        m.await;
+    }
     // Connections finish what they have read, bounded by the longest
     // long-poll a client may ask for.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);

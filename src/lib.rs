@@ -12,6 +12,8 @@
 //! ```text
 //! boot         command line, configuration, executors, listeners, signals
 //! admin/       admin subcommands (`shardlog groups`): Kafka clients themselves
+//! metrics/     the HTTP endpoint: /metrics (Prometheus), /health, the status page;
+//!              gathers every shard's stats by message
 //! net/         listeners and connections: frames in, responses out in order
 //! router/      the API table and dispatch; the door: partitions resolved once
 //!              to compact ids, one scatter/gather over owning shards
@@ -28,6 +30,7 @@
 //! protocol/    request frames and headers, the body guard, hand-written
 //!              Produce and Fetch codecs; no I/O
 //! record/      v2 record batches as raw bytes: validation and patching
+//! stats        shard-local counters and histograms (no atomics, no I/O)
 //! error_code   Kafka error codes (from the wire crate)
 //! ```
 //!
@@ -42,6 +45,7 @@ pub mod config;
 pub mod error_code;
 pub mod group;
 pub mod handler;
+pub mod metrics;
 pub mod net;
 pub mod partition;
 pub mod protocol;
@@ -49,4 +53,5 @@ pub mod record;
 pub mod replication;
 pub mod router;
 pub mod shard;
+pub mod stats;
 pub mod storage;

@@ -580,6 +580,14 @@ pub struct BrokerConfig {
     /// shardlog.spin.before.park.us: how long an idle shard spins before
     /// sleeping (cuts cross-shard latency at the cost of CPU).
     pub spin_before_park_us: u64,
+    /// shardlog.metrics.listen: the metrics endpoint's address; None
+    /// (empty value): no endpoint.
+    pub metrics_listen: Option<SocketAddr>,
+    /// shardlog.metrics.max.topics, .max.partitions, .max.groups: the most
+    /// series of each kind the endpoint exports.
+    pub metrics_max_topics: usize,
+    pub metrics_max_partitions: usize,
+    pub metrics_max_groups: usize,
     /// The group coordinator's settings.
     pub groups: GroupConfig,
     /// The KRaft keys (process.roles, controller.quorum.voters, ...) and
@@ -634,6 +642,10 @@ impl Default for BrokerConfig {
             durable_writes: crate::storage::DurableWrites::Auto,
             max_in_flight_per_connection: 64,
             spin_before_park_us: 0,
+            metrics_listen: Some("0.0.0.0:9644".parse().expect("literal")),
+            metrics_max_topics: 1000,
+            metrics_max_partitions: 10_000,
+            metrics_max_groups: 1000,
             groups: GroupConfig::default(),
             kraft: kraft::KraftConfig::default(),
             controller_listen: None,
@@ -918,6 +930,25 @@ impl BrokerConfig {
             "shardlog.spin.before.park.us" => {
                 self.spin_before_park_us = parse_int(key, value, 0, 1_000_000)? as u64
             }
+            "shardlog.metrics.listen" => {
+                let v = value.trim();
+                self.metrics_listen = if v.is_empty() {
+                    None
+                } else {
+                    Some(v.parse().map_err(|_| {
+                        invalid("an address as IP:PORT (e.g. 0.0.0.0:9644), or empty to turn the endpoint off")
+                    })?)
+                }
+            }
+            "shardlog.metrics.max.topics" => {
+                self.metrics_max_topics = parse_int(key, value, 0, i32::MAX as i64)? as usize
+            }
+            "shardlog.metrics.max.partitions" => {
+                self.metrics_max_partitions = parse_int(key, value, 0, i32::MAX as i64)? as usize
+            }
+            "shardlog.metrics.max.groups" => {
+                self.metrics_max_groups = parse_int(key, value, 0, i32::MAX as i64)? as usize
+            }
             "group.min.session.timeout.ms" => {
                 self.groups.min_session_timeout_ms =
                     parse_int(key, value, 1, i32::MAX as i64)? as i32
@@ -1103,6 +1134,24 @@ impl BrokerConfig {
             (
                 "shardlog.durable.writes".to_string(),
                 self.durable_writes.name().to_string(),
+            ),
+            (
+                "shardlog.metrics.listen".to_string(),
+                self.metrics_listen
+                    .map(|a| a.to_string())
+                    .unwrap_or_default(),
+            ),
+            (
+                "shardlog.metrics.max.topics".to_string(),
+                self.metrics_max_topics.to_string(),
+            ),
+            (
+                "shardlog.metrics.max.partitions".to_string(),
+                self.metrics_max_partitions.to_string(),
+            ),
+            (
+                "shardlog.metrics.max.groups".to_string(),
+                self.metrics_max_groups.to_string(),
             ),
         ];
         let g = &self.groups;

@@ -28,8 +28,8 @@ use super::persistence::{self, Loaded, OffsetsLog, Pending, StoreError};
 use super::state::{Group, GroupState, Ticket};
 use super::timers::{self, Timers};
 use super::{
-    offsets_partition_for, shard_for_offsets_partition, GroupDescription, JoinError, JoinParams,
-    JoinResult, ListedGroup, SyncParams, SyncResult,
+    offsets_partition_for, shard_for_offsets_partition, GroupDescription, GroupView, JoinError,
+    JoinParams, JoinResult, ListedGroup, SyncParams, SyncResult,
 };
 use crate::config::GroupConfig;
 use crate::storage::{Clock, ShardStorage, StorageError};
@@ -439,6 +439,33 @@ impl Coordinator {
             .values()
             .filter(|s| s.group.state != GroupState::Dead)
             .map(|s| s.group.listed())
+            .collect();
+        out.sort_by(|a, b| a.group_id.cmp(&b.group_id));
+        out
+    }
+
+    /// Every live group this node coordinates, for the metrics endpoint:
+    /// its state, member count and committed offsets, in group order.
+    pub fn views(&self) -> Vec<GroupView> {
+        let groups = self.groups.borrow();
+        let mut out: Vec<GroupView> = groups
+            .values()
+            .filter(|s| s.group.state != GroupState::Dead && self.serves(&s.group.id).is_ok())
+            .map(|s| {
+                let g = &s.group;
+                let mut offsets: Vec<(String, i32, i64)> = g
+                    .offsets
+                    .iter()
+                    .map(|((t, p), c)| (t.clone(), *p, c.value.offset))
+                    .collect();
+                offsets.sort();
+                GroupView {
+                    group_id: g.id.clone(),
+                    state: g.state.name(),
+                    members: g.members.len(),
+                    offsets,
+                }
+            })
             .collect();
         out.sort_by(|a, b| a.group_id.cmp(&b.group_id));
         out

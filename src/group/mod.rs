@@ -294,6 +294,16 @@ impl GroupDescription {
     }
 }
 
+/// A group as the metrics endpoint shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupView {
+    pub group_id: String,
+    pub state: &'static str,
+    pub members: usize,
+    /// Committed offsets as (topic, partition, offset), sorted.
+    pub offsets: Vec<(String, i32, i64)>,
+}
+
 #[derive(Debug, Clone)]
 pub struct ListedGroup {
     pub group_id: String,

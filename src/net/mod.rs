@@ -42,6 +42,7 @@ use crate::protocol::FrameError;
 use crate::router::{self, RequestContext};
 use crate::shard::budget::{Account, Hold};
 use crate::shard::Shard;
+use crate::stats::{Outcome, RequestTimes};
 pub use conn::keep_freed_memory_for_reuse;
 use conn::{Conn, Connections};
 use frames::{FrameReader, ReadError};
@@ -229,10 +230,33 @@ async fn pause(shard: &Shard, d: Duration) -> bool {
 /// request budget it holds until its response is written (or it is
 /// dropped), and the response budget its handler may have taken.
 struct InFlight {
-    task: Task<Result<Option<Response>, FrameError>>,
+    task: Task<Served>,
     _request: Hold,
     _response: Rc<RefCell<Option<Hold>>>,
     api: &'static str,
+    key: i16,
+}
+
+/// A handler's result and when its request was read, started and answered.
+type Served = (Result<Option<Response>, FrameError>, RequestTimes);
+
+/// Runs `handler` as a request read at `read`, noting when it starts and
+/// when its result is ready.
+async fn timed(
+    read: Instant,
+    handler: impl std::future::Future<Output = Result<Option<Response>, FrameError>>,
+) -> Served {
+    let started = Instant::now();
+    let result = handler.await;
+    let built = Instant::now();
+    (
+        result,
+        RequestTimes {
+            read,
+            started,
+            built,
+        },
+    )
 }
 
 async fn serve_connection(shard: &Rc<Shard>, mut stream: TcpStream, conn: Rc<Conn>) {
@@ -247,7 +271,7 @@ async fn serve_connection(shard: &Rc<Shard>, mut stream: TcpStream, conn: Rc<Con
     // first, the task (declared after `stream`) is dropped, and so
     // cancelled, before it.
     let out = ResponseWriter::new(stream.as_raw_fd());
-    let writer = glommio::spawn_local(write_loop(out, rx, conn.clone()));
+    let writer = glommio::spawn_local(write_loop(shard.clone(), out, rx, conn.clone()));
     let requests = shard.request_budget.account(u64::MAX);
     let responses = Rc::new(
         shard
@@ -311,7 +335,8 @@ async fn read_loop(
             }
         };
         let response_hold = Rc::new(RefCell::new(None));
-        let (task, api) = match parse_request(frame, router::APIS) {
+        let read = Instant::now();
+        let (task, api, key) = match parse_request(frame, router::APIS) {
             Ok(Parsed::Request(spec, req)) => {
                 let s = shard.clone();
                 let ctx = RequestContext {
@@ -319,13 +344,19 @@ async fn read_loop(
                     response_hold: response_hold.clone(),
                 };
                 (
-                    glommio::spawn_local(async move { router::dispatch(&s, req, ctx).await }),
+                    glommio::spawn_local(timed(read, async move {
+                        router::dispatch(&s, req, ctx).await
+                    })),
                     spec.name,
+                    spec.key as i16,
                 )
             }
             Ok(Parsed::ApiVersionsTooNew { correlation_id }) => (
-                glommio::spawn_local(async move { router::api_versions_too_new(correlation_id) }),
+                glommio::spawn_local(timed(read, async move {
+                    router::api_versions_too_new(correlation_id)
+                })),
                 "ApiVersions",
+                kafka_protocol::messages::ApiKey::ApiVersions as i16,
             ),
             Err(e) => {
                 warn!(%peer, "closing connection: {e}");
@@ -338,6 +369,7 @@ async fn read_loop(
             _request: budget,
             _response: response_hold,
             api,
+            key,
         };
         if tx.send(item).await.is_err() {
             return ReadEnd::PeerGone;
@@ -345,12 +377,18 @@ async fn read_loop(
     }
 }
 
-async fn write_loop(mut out: ResponseWriter, rx: LocalReceiver<InFlight>, conn: Rc<Conn>) {
+async fn write_loop(
+    shard: Rc<Shard>,
+    mut out: ResponseWriter,
+    rx: LocalReceiver<InFlight>,
+    conn: Rc<Conn>,
+) {
     let peer = conn.peer;
+    let stats = &shard.requests;
     let mut gathered = Gathered::default();
     // Requests whose responses are gathered but not yet sent: they keep
     // their budgets until the bytes are out.
-    let mut sending: Vec<InFlight> = Vec::new();
+    let mut sending: Vec<(InFlight, Outcome, RequestTimes)> = Vec::new();
     let mut next: Option<InFlight> = None;
     let mut closing = false;
     while !closing {
@@ -368,20 +406,25 @@ async fn write_loop(mut out: ResponseWriter, rx: LocalReceiver<InFlight>, conn: 
             None
         })
         .await;
-        let Some(mut result) = finished else {
+        let Some((mut result, mut times)) = finished else {
             debug!(%peer, "peer gone; dropping the requests in flight");
+            stats.finished(item.key, item.api, Outcome::Abandoned, None);
             break;
         };
         loop {
-            match result {
-                Ok(Some(pieces)) => gathered.push(pieces),
-                Ok(None) => {}
+            let outcome = match result {
+                Ok(Some(pieces)) => {
+                    gathered.push(pieces);
+                    Outcome::Answered
+                }
+                Ok(None) => Outcome::NoResponse,
                 Err(e) => {
                     warn!(%peer, api = item.api, "closing connection: {e}");
                     closing = true;
+                    Outcome::Refused
                 }
-            }
-            sending.push(item);
+            };
+            sending.push((item, outcome, times));
             if closing || gathered.bytes() >= GATHER_BYTES_MAX {
                 break;
             }
@@ -390,8 +433,9 @@ async fn write_loop(mut out: ResponseWriter, rx: LocalReceiver<InFlight>, conn: 
                 break;
             };
             match futures_lite::future::poll_once(&mut queued.task).await {
-                Some(r) => {
+                Some((r, t)) => {
                     result = r;
+                    times = t;
                     item = queued;
                 }
                 None => {
@@ -403,17 +447,27 @@ async fn write_loop(mut out: ResponseWriter, rx: LocalReceiver<InFlight>, conn: 
         if !gathered.is_empty() {
             if let Err(e) = out.send(&mut gathered).await {
                 debug!(%peer, "write: {e}");
+                for (item, _, _) in sending.drain(..) {
+                    stats.finished(item.key, item.api, Outcome::Abandoned, None);
+                }
                 break;
             }
         }
         conn.in_flight
             .set(conn.in_flight.get().saturating_sub(sending.len()));
-        conn.last_activity.set(Instant::now());
-        sending.clear();
+        let written = Instant::now();
+        conn.last_activity.set(written);
+        for (item, outcome, times) in sending.drain(..) {
+            let served = (outcome != Outcome::Refused).then_some((times, written));
+            stats.finished(item.key, item.api, outcome, served);
+        }
     }
     // Dropping the receiver drops the requests still queued (cancelling
     // their tasks, returning their budgets) and fails the reader's next
     // send.
+    if let Some(item) = &next {
+        stats.finished(item.key, item.api, Outcome::Abandoned, None);
+    }
     drop(next);
     drop(rx);
     let _ = out.close();

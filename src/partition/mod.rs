@@ -217,6 +217,8 @@ pub struct Partition {
     /// The topic settings other than the log's (whose own copy is in
     /// `log`).
     topic: RefCell<PartitionConfig>,
+    /// Bytes and records in and out, for the metrics endpoint.
+    pub counters: crate::stats::PartitionCounters,
 }
 
 impl Partition {
@@ -254,6 +256,7 @@ impl Partition {
             log,
             producers: RefCell::new(producers),
             topic: RefCell::new(config),
+            counters: Default::default(),
         })
     }
 
@@ -337,6 +340,13 @@ impl Partition {
             });
         }
         let appended = self.append(records).await?;
+        if !appended.duplicate {
+            let t = &appended.ticket;
+            self.counters.bytes_in.add(records.len() as u64);
+            self.counters
+                .messages_in
+                .add((t.last_offset - t.base_offset + 1).max(0) as u64);
+        }
         self.wait(&appended, acks, Some(timeout)).await?;
         Ok(Produced {
             base_offset: appended.ticket.base_offset,
@@ -516,6 +526,9 @@ impl Partition {
     /// `max_bytes` but at least one batch, never past the high watermark.
     pub async fn read(&self, offset: i64, max_bytes: usize) -> Result<Read, PartitionError> {
         let batches = self.log.read(offset, max_bytes).await?.batches;
+        self.counters
+            .bytes_out
+            .add(batches.iter().map(|b| b.len() as u64).sum());
         let offsets = self.log.offsets();
         Ok(Read {
             batches,

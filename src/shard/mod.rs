@@ -97,6 +97,14 @@ pub struct Shard {
     pub image: std::cell::OnceCell<crate::cluster::SharedImage>,
     /// On shard 0 of a cluster node: proposes metadata records.
     pub proposer: std::cell::OnceCell<crate::cluster::Proposer>,
+    /// Requests served on this shard's connections, by API.
+    pub requests: crate::stats::RequestStats,
+    /// Set once the shard listens for clients.
+    pub serving: Cell<bool>,
+    /// The share of the last second this shard's executor spent running
+    /// tasks and polling I/O, and its total so far (see
+    /// `crate::metrics::sample_busy`).
+    pub busy: Cell<(f64, Duration)>,
 }
 
 /// The shard that makes metadata changes.
@@ -169,6 +177,9 @@ impl Shard {
             quorum: std::cell::OnceCell::new(),
             image: std::cell::OnceCell::new(),
             proposer: std::cell::OnceCell::new(),
+            requests: Default::default(),
+            serving: Cell::new(false),
+            busy: Cell::new((0.0, Duration::ZERO)),
         });
         if let Some(mut receivers) = receivers {
             for (_, stream) in receivers.streams() {

@@ -126,6 +126,8 @@ pub struct ShardStorage {
     pub zeros: Rc<ZeroBuffer>,
     /// Durable appends are written O_DSYNC (`DurableWrites` resolved).
     pub dsync: bool,
+    /// Write, fdatasync and cache statistics of every log of the shard.
+    pub stats: Rc<crate::stats::StorageStats>,
 }
 
 impl ShardStorage {
@@ -219,6 +221,7 @@ impl ShardStorage {
             dsync,
             config,
             clock,
+            stats: Rc::default(),
         })
     }
 }
@@ -425,6 +428,7 @@ struct LogShared {
     read_chunk_bytes: usize,
     /// Durable appends are written O_DSYNC (see `DurableWrites::Dsync`).
     dsync: bool,
+    stats: Rc<crate::stats::StorageStats>,
 }
 
 /// One partition's log. Lives on the shard that owns the partition.
@@ -508,6 +512,7 @@ impl PartitionLog {
             zeros: shard.zeros.clone(),
             read_chunk_bytes: shard.config.read_chunk_bytes.max(BLOCK_BYTES as usize),
             dsync: shard.dsync,
+            stats: shard.stats.clone(),
         });
         let writer = glommio::spawn_local(writer_loop(shared.clone())).detach();
         let syncer = glommio::spawn_local(syncer_loop(shared.clone())).detach();
@@ -778,11 +783,13 @@ impl PartitionLog {
                 .borrow_mut()
                 .read(self.shared.cache_key, offset, hw, max_bytes);
         if let Some(batches) = cached {
+            self.shared.stats.cache_hits.add(1);
             return Ok(ReadBatches {
                 batches,
                 from_cache: true,
             });
         }
+        self.shared.stats.cache_misses.add(1);
         let batches = self.read_from_disk(offset, hw, max_bytes).await?;
         Ok(ReadBatches {
             batches,

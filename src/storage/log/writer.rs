@@ -518,7 +518,10 @@ pub(super) async fn write_one(
     let buf = Rc::new(buf);
     let mut backoff = RETRY_BACKOFF_MIN;
     let result = loop {
-        let result = match file.write_rc_at(buf.clone(), pos).await {
+        let started = std::time::Instant::now();
+        let written = file.write_rc_at(buf.clone(), pos).await;
+        shared.stats.write.record(started.elapsed());
+        let result = match written {
             Ok(n) if n == len => Ok(()),
             Ok(_) => Err(StorageError::io(
                 "short O_DIRECT write",
@@ -750,7 +753,10 @@ pub(super) async fn syncer_loop(shared: Rc<LogShared>) {
         let mut stalled_here = false;
         for file in &files {
             loop {
-                match file.fdatasync().await {
+                let started = std::time::Instant::now();
+                let synced = file.fdatasync().await;
+                shared.stats.fsync.record(started.elapsed());
+                match synced {
                     Ok(()) => break,
                     Err(e) => {
                         // O_DIRECT data is not in the page cache, so an
