@@ -13,7 +13,9 @@
 #   installed         a stamp: this script's hash once everything succeeded
 # From Debian's packages (system-wide): kcat and python3-confluent-kafka
 # (librdkafka 2.0.2, for /usr/bin/python3), python3-kafka (kafka-python
-# 2.0.2), and python3-venv / nodejs / npm where missing.
+# 2.0.2), and python3-venv / nodejs / npm where missing; for the metrics
+# tests (tests/metrics.rs), prometheus (the server and promtool) and
+# chromium (headless, renders the status page).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -38,6 +40,9 @@ log() { echo "install.sh: $*" >&2; }
 
 system_ready() {
   command -v kcat >/dev/null &&
+    command -v promtool >/dev/null &&
+    command -v prometheus >/dev/null &&
+    command -v chromium >/dev/null &&
     command -v node >/dev/null &&
     command -v npm >/dev/null &&
     [ -x /usr/bin/python3 ] &&
@@ -59,6 +64,8 @@ start=$(date +%s)
 # --- Debian packages -------------------------------------------------------
 apt_pkgs=()
 command -v kcat >/dev/null || apt_pkgs+=(kcat)
+command -v promtool >/dev/null && command -v prometheus >/dev/null || apt_pkgs+=(prometheus)
+command -v chromium >/dev/null || apt_pkgs+=(chromium)
 for p in python3-confluent-kafka python3-kafka; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || apt_pkgs+=("$p")
 done
