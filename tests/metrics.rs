@@ -351,12 +351,10 @@ impl Prometheus {
         }
     }
 
-    /// The value of an instant PromQL query with one result, if it has one.
-    fn query(&self, promql: &str) -> Option<f64> {
+    /// An instant query's JSON answer.
+    fn answer(&self, promql: &str) -> Option<serde_json::Value> {
         let path = format!("/api/v1/query?query={}", percent_encode(promql));
-        let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else {
-            return None;
-        };
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         write!(
             s,
@@ -368,7 +366,12 @@ impl Prometheus {
         let body = raw.split_once("\r\n\r\n")?.1;
         // Prometheus answers small bodies whole, large ones chunked.
         let json = &body[body.find('{')?..=body.rfind('}')?];
-        let v: serde_json::Value = serde_json::from_str(json).ok()?;
+        serde_json::from_str(json).ok()
+    }
+
+    /// The value of an instant PromQL query with one result, if it has one.
+    fn query(&self, promql: &str) -> Option<f64> {
+        let v = self.answer(promql)?;
         let result = v["data"]["result"].as_array()?;
         if result.len() != 1 {
             return None;
@@ -458,6 +461,39 @@ fn prometheus_scrapes_the_broker_under_load() {
     assert_eq!(bytes, Some(stored as f64), "bytes stored\n{log}");
     assert_eq!(lags, Some(want_lag as f64), "lag {lag:?}\n{log}");
     assert_eq!(prometheus.query(r#"up{job="shardlog"}"#), Some(1.0));
+    // Every query of the Grafana dashboard is valid PromQL over these
+    // series, and every metric it names is one the broker exports.
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("dashboards/shardlog-grafana.json"),
+        )
+        .expect("the dashboard"),
+    )
+    .expect("dashboard JSON");
+    let exported = http(port, "GET", "/metrics").2;
+    let mut exprs = 0;
+    for panel in dashboard["panels"].as_array().expect("panels") {
+        for target in panel["targets"].as_array().into_iter().flatten() {
+            let Some(expr) = target["expr"].as_str() else {
+                continue;
+            };
+            exprs += 1;
+            let promql = expr.replace("$instance", ".*");
+            let answer = prometheus.answer(&promql).expect("an answer");
+            assert_eq!(answer["status"], "success", "{promql}: {answer}");
+            for name in promql
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .filter(|w| w.starts_with("shardlog_"))
+            {
+                let family = name.trim_end_matches("_bucket");
+                assert!(
+                    exported.contains(&format!("# TYPE {family} ")),
+                    "the dashboard's {name} is not exported"
+                );
+            }
+        }
+    }
+    assert!(exprs >= 20, "{exprs} dashboard queries");
     // Samples taken during the load: some lie strictly between empty and
     // done.
     let between = prometheus
