@@ -1,5 +1,6 @@
-//! librdkafka's own admin test, 0081-admin.c, from the librdkafka the
-//! rdkafka crate bundles (built with its test runner by
+//! librdkafka's own admin test, 0081-admin.c, and its produce-batch test,
+//! 0011-produce_batch.c (with its compacted-topic record failures), from
+//! the librdkafka the rdkafka crate bundles (built with its test runner by
 //! `tests/clients/librdkafka-tests.sh`), against the broker: one run of the
 //! runner per group of subtests (its SUBTESTS filter), each of which must
 //! pass and must have run.
@@ -42,7 +43,14 @@ const GROUPS: &[&str] = &[
 const BUILD_TIMEOUT: Duration = Duration::from_secs(1800);
 const GROUP_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// The test runner's directory, built once per test process (the tests
+/// run in parallel and must not build into the same directory at once).
 fn build_test_runner() -> std::path::PathBuf {
+    static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BUILT.get_or_init(build_test_runner_once).clone()
+}
+
+fn build_test_runner_once() -> std::path::PathBuf {
     let mut cmd = Command::new("bash");
     cmd.arg(repo_dir().join("tests/clients/librdkafka-tests.sh"))
         .arg(target_dir().join("librdkafka-tests"))
@@ -57,6 +65,45 @@ fn build_test_runner() -> std::path::PathBuf {
     std::path::PathBuf::from(run.stdout_text().trim())
 }
 
+/// One run of librdkafka's test runner against `broker`: test `test`,
+/// only the subtests matching `subtests` when given. Returns whether it
+/// passed and its output.
+fn run_librdkafka_test(
+    tests: &std::path::Path,
+    broker: &Broker,
+    dir: &std::path::Path,
+    test: &str,
+    subtests: Option<&str>,
+) -> (bool, String, String) {
+    let conf = dir.join("test.conf");
+    std::fs::write(&conf, format!("bootstrap.servers={}\n", broker.bootstrap()))
+        .expect("write test.conf");
+    let lib = format!(
+        "{}:{}",
+        tests.join("../src").display(),
+        tests.join("../src-cpp").display()
+    );
+    let mut cmd = Command::new(tests.join("test-runner"));
+    // -Q: once with a producer handle (the consumer-handle pass repeats
+    // the same calls).
+    cmd.arg("-Q")
+        .current_dir(dir)
+        .env("LD_LIBRARY_PATH", &lib)
+        .env("RDKAFKA_TEST_CONF", &conf)
+        .env("TESTS", test)
+        .env("TEST_KAFKA_VERSION", "4.1.1");
+    if let Some(s) = subtests {
+        cmd.env("SUBTESTS", s);
+    }
+    let run = run_with_timeout(cmd, GROUP_TIMEOUT);
+    let out = run.output_text();
+    (
+        run.success() && out.contains("ALL TESTS PASSED"),
+        out,
+        run.describe(),
+    )
+}
+
 // Proves librdkafka's own admin test passes against shardlog: topics,
 // partitions, configs (broker and topic, incremental and not), records,
 // groups, offsets, topic and cluster descriptions with authorized
@@ -67,40 +114,42 @@ fn librdkafka_0081_admin() {
     let broker =
         Broker::start(BrokerOptions::single().with_override("group.initial.rebalance.delay.ms", 0));
     let dir = common::temp_dir();
-    let conf = dir.path().join("test.conf");
-    std::fs::write(&conf, format!("bootstrap.servers={}\n", broker.bootstrap()))
-        .expect("write test.conf");
-    let lib = format!(
-        "{}:{}",
-        tests.join("../src").display(),
-        tests.join("../src-cpp").display()
-    );
     for group in GROUPS {
-        let mut cmd = Command::new(tests.join("test-runner"));
-        // -Q: once with a producer handle (the consumer-handle pass repeats
-        // the same calls).
-        cmd.arg("-Q")
-            .current_dir(dir.path())
-            .env("LD_LIBRARY_PATH", &lib)
-            .env("RDKAFKA_TEST_CONF", &conf)
-            .env("TESTS", "0081")
-            .env("SUBTESTS", format!("do_test_{group}"))
-            .env("TEST_KAFKA_VERSION", "4.1.1");
-        let run = run_with_timeout(cmd, GROUP_TIMEOUT);
-        let out = run.output_text();
+        let subtest = format!("do_test_{group}");
+        let (ok, out, how) =
+            run_librdkafka_test(&tests, &broker, dir.path(), "0081", Some(&subtest));
         let passed = out
             .lines()
-            .filter(|l| l.contains(&format!("do_test_{group}")) && l.contains(": PASS ("))
+            .filter(|l| l.contains(&subtest) && l.contains(": PASS ("))
             .count();
-        eprintln!(
-            "0081 {group}: {passed} subtest(s) passed ({})",
-            run.describe()
-        );
+        eprintln!("0081 {group}: {passed} subtest(s) passed ({how})");
         assert!(
-            run.success() && out.contains("ALL TESTS PASSED") && passed > 0,
-            "librdkafka 0081 {group}: {}\n{out}\n--- broker log ---\n{}",
-            run.describe(),
+            ok && passed > 0,
+            "librdkafka 0081 {group}: {how}\n{out}\n--- broker log ---\n{}",
             broker.log_tail()
         );
     }
+}
+
+// Proves librdkafka's produce-batch test passes, including its record
+// failure subtests: a compacted topic refuses keyless records with
+// INVALID_RECORD and KIP-467 record errors, which the producer reports per
+// message.
+#[test]
+fn librdkafka_0011_produce_batch() {
+    let tests = build_test_runner();
+    let broker = Broker::start(BrokerOptions::single());
+    let dir = common::temp_dir();
+    let (ok, out, how) = run_librdkafka_test(&tests, &broker, dir.path(), "0011", None);
+    let record_fail = out
+        .lines()
+        .filter(|l| {
+            l.contains("test_message_single_partition_record_fail") && l.contains(": PASS (")
+        })
+        .count();
+    assert!(
+        ok && record_fail > 0,
+        "librdkafka 0011: {how}\n{out}\n--- broker log ---\n{}",
+        broker.log_tail()
+    );
 }

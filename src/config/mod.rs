@@ -138,7 +138,7 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         broker_key: "log.cleanup.policy",
         default: "delete",
         kind: ConfigKind::List,
-        doc: "Only delete is supported; compaction is not implemented.",
+        doc: "delete, compact, or both. delete: retention removes old segments. compact: every record needs a key (others are refused with INVALID_RECORD, KIP-467); the log cleaner does not run yet, so a compacted topic keeps every record, as Kafka with its cleaner off. Without delete, retention and DeleteRecords do not apply.",
     },
     TopicConfigDef {
         name: "compression.type",
@@ -281,7 +281,7 @@ fn stored_only_note(name: &str) -> &'static str {
         | "min.cleanable.dirty.ratio"
         | "min.compaction.lag.ms"
         | "max.compaction.lag.ms" => {
-            "Kafka's key, stored and described: log compaction is not implemented (cleanup.policy=compact is refused)."
+            "Kafka's key, stored and described: the log cleaner does not run yet (compacted topics keep every record)."
         }
         "follower.replication.throttled.replicas"
         | "leader.replication.throttled.replicas"
@@ -335,11 +335,7 @@ pub fn validate_topic_config(name: &str, value: &str) -> Result<(), BrokerConfig
         return Ok(());
     }
     match name {
-        "cleanup.policy" => {
-            if value.trim() != "delete" {
-                return Err(invalid("only delete is supported (no log compaction)"));
-            }
-        }
+        "cleanup.policy" => {}
         "compression.type" => {
             parse_compression_type(value)?;
         }
@@ -393,7 +389,9 @@ pub fn partition_config_for(
             .or_else(|| broker_defaults.get(def.name));
         let Some(value) = value else { continue };
         match def.name {
-            "cleanup.policy" => {}
+            "cleanup.policy" => {
+                config.cleanup = crate::partition::CleanupPolicy::parse(value);
+            }
             "compression.type" => {
                 config.compression = parse_compression_type(value).unwrap_or(None);
             }
@@ -1263,7 +1261,14 @@ mod tests {
         let config = partition_config_for(&broker, &topic);
         assert_eq!(config.log.retention_ms, 2000);
         assert_eq!(config.min_insync_replicas, 2);
-        assert!(validate_topic_config("cleanup.policy", "compact").is_err());
+        assert!(validate_topic_config("cleanup.policy", "compact").is_ok());
+        assert!(validate_topic_config("cleanup.policy", "compact, delete").is_ok());
+        assert!(validate_topic_config("cleanup.policy", "compact,bogus").is_err());
+        let mut compact = BTreeMap::new();
+        compact.insert("cleanup.policy".to_string(), "compact".to_string());
+        let config = partition_config_for(&broker, &compact);
+        assert!(config.cleanup.compact && !config.cleanup.delete);
+        assert!(partition_config_for(&broker, &topic).cleanup.delete);
         assert!(validate_topic_config("compression.type", "brotli").is_err());
         assert!(validate_topic_config("compression.type", "zstd").is_ok());
         assert!(validate_topic_config("retention.ms", "-1").is_ok());

@@ -135,6 +135,8 @@ impl ToErrorCode for PartitionError {
             PartitionError::TimedOut => ErrorCode::RequestTimedOut,
             PartitionError::FencedLeaderEpoch { .. } => ErrorCode::FencedLeaderEpoch,
             PartitionError::UnknownLeaderEpoch { .. } => ErrorCode::UnknownLeaderEpoch,
+            PartitionError::KeylessRecords { .. } => ErrorCode::InvalidRecord,
+            PartitionError::DeletionNotAllowed(_) => ErrorCode::PolicyViolation,
         }
     }
 }

@@ -98,6 +98,7 @@ fn respond(req: &RequestFrame, acks: i16, answers: Answers<Produce>) -> Reply {
                 log_append_time_ms: p.log_append_time.unwrap_or(-1),
                 log_start_offset: if version >= 5 { p.log_start_offset } else { -1 },
                 error_message: None,
+                record_errors: Vec::new(),
             },
             Err(e) => ProducePartitionOut {
                 index,
@@ -106,6 +107,10 @@ fn respond(req: &RequestFrame, acks: i16, answers: Answers<Produce>) -> Reply {
                 log_append_time_ms: -1,
                 log_start_offset: -1,
                 error_message: e.message().filter(|_| version >= 8),
+                record_errors: match &e {
+                    Failure::Partition(p) if version >= 8 => p.record_errors(),
+                    _ => Vec::new(),
+                },
             },
         },
         |name, partitions| (name, partitions),

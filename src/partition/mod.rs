@@ -76,6 +76,38 @@ pub struct PartitionConfig {
     /// broker's clock.
     pub timestamp_before_max_ms: i64,
     pub timestamp_after_max_ms: i64,
+    /// cleanup.policy: whether old segments are deleted by retention
+    /// (`delete`) and whether records need keys and are compacted
+    /// (`compact`); either, both, or neither.
+    pub cleanup: CleanupPolicy,
+}
+
+/// A topic's cleanup.policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CleanupPolicy {
+    pub delete: bool,
+    pub compact: bool,
+}
+
+impl CleanupPolicy {
+    /// Kafka's list value: `delete`, `compact`, both in any order, or
+    /// empty (neither). Unknown items were refused when the value was set.
+    pub fn parse(value: &str) -> CleanupPolicy {
+        let items: Vec<&str> = value.split(',').map(str::trim).collect();
+        CleanupPolicy {
+            delete: items.contains(&"delete"),
+            compact: items.contains(&"compact"),
+        }
+    }
+}
+
+impl Default for CleanupPolicy {
+    fn default() -> Self {
+        CleanupPolicy {
+            delete: true,
+            compact: false,
+        }
+    }
 }
 
 impl PartitionConfig {
@@ -99,6 +131,7 @@ impl Default for PartitionConfig {
             zstd_level: 3,
             timestamp_before_max_ms: i64::MAX,
             timestamp_after_max_ms: 3_600_000,
+            cleanup: CleanupPolicy::default(),
         }
     }
 }
@@ -129,6 +162,51 @@ pub enum PartitionError {
     FencedLeaderEpoch { requested: i32, current: i32 },
     #[error("leader epoch {requested} is newer than the current epoch {current}")]
     UnknownLeaderEpoch { requested: i32, current: i32 },
+    /// A batch for a compacted topic holds records without a key (Kafka's
+    /// KIP-467 record errors): nothing of the batch is appended.
+    #[error("One or more records have been rejected due to {} record errors in total, and only showing the first three errors at most: [{}]", indexes.len(), first_record_errors(partition, indexes))]
+    KeylessRecords {
+        /// The topic partition, as `topic-index`.
+        partition: String,
+        /// Indexes within the batch of the records without a key.
+        indexes: Vec<i32>,
+    },
+    /// DeleteRecords on a topic whose cleanup.policy lacks `delete`.
+    #[error("Records of partition {0} can not be deleted due to the configured policy")]
+    DeletionNotAllowed(String),
+}
+
+/// Kafka's message for a record without a key in a compacted topic.
+pub fn keyless_record_message(partition: &str) -> String {
+    format!("Compacted topic cannot accept message without key in topic partition {partition}")
+}
+
+/// The first three record errors as Kafka lists them in its message.
+fn first_record_errors(partition: &str, indexes: &[i32]) -> String {
+    indexes
+        .iter()
+        .take(3)
+        .map(|i| {
+            format!(
+                "RecordError(batchIndex={i}, message='{}')",
+                keyless_record_message(partition)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl PartitionError {
+    /// KIP-467's per-record errors: (index in the batch, message).
+    pub fn record_errors(&self) -> Vec<(i32, String)> {
+        match self {
+            PartitionError::KeylessRecords { partition, indexes } => indexes
+                .iter()
+                .map(|&i| (i, keyless_record_message(partition)))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
 }
 
 impl From<AppendError> for PartitionError {
@@ -365,6 +443,15 @@ impl Partition {
         let (codec, level) = {
             let topic = self.topic.borrow();
             self.check_timestamps(batch, &header, &topic)?;
+            if topic.cleanup.compact {
+                let indexes = self.keyless_records(batch)?;
+                if !indexes.is_empty() {
+                    return Err(PartitionError::KeylessRecords {
+                        partition: self.name(),
+                        indexes,
+                    });
+                }
+            }
             let level = match topic.compression {
                 Some(Compression::Gzip) => Some(topic.gzip_level),
                 Some(Compression::Zstd) => Some(topic.zstd_level),
@@ -580,6 +667,9 @@ impl Partition {
     /// Moves the log start offset to `offset` (DeleteRecords; -1: the high
     /// watermark) and returns the new low watermark.
     pub async fn delete_records(&self, offset: i64) -> Result<i64, PartitionError> {
+        if !self.topic.borrow().cleanup.delete {
+            return Err(PartitionError::DeletionNotAllowed(self.name()));
+        }
         let offset = if offset == -1 {
             self.log.offsets().high_watermark
         } else {
@@ -590,7 +680,34 @@ impl Partition {
 
     /// Deletes segments past retention.ms or retention.bytes.
     pub async fn enforce_retention(&self) -> Result<RetentionOutcome, PartitionError> {
+        if !self.topic.borrow().cleanup.delete {
+            return Ok(RetentionOutcome::default());
+        }
         Ok(self.log.enforce_retention().await?)
+    }
+
+    /// The topic partition as Kafka names it in messages (`topic-index`):
+    /// its directory's name.
+    pub fn name(&self) -> String {
+        self.log
+            .dir()
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
+    /// KIP-467: the indexes of a batch's records without a key (a null
+    /// key; an empty one is a key), for a compacted topic.
+    fn keyless_records(&self, batch: &[u8]) -> Result<Vec<i32>, BatchError> {
+        let records = shardlog_wire::records::decode_records(batch).ok_or(
+            BatchError::UndecodableRecords(shardlog_wire::records::DECODED_BYTES_MAX),
+        )?;
+        Ok(records
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.key.is_none())
+            .map(|(i, _)| i as i32)
+            .collect())
     }
 
     /// Closes the log cleanly and snapshots the producer state.

@@ -98,6 +98,9 @@ pub struct ProducePartitionOut {
     pub log_start_offset: i64,
     /// Sent from v8 on.
     pub error_message: Option<String>,
+    /// KIP-467's per-record errors, from v8 on: (index in the batch,
+    /// message).
+    pub record_errors: Vec<(i32, String)>,
 }
 
 /// Encodes a whole Produce response frame (size, header, body) at
@@ -113,7 +116,13 @@ pub fn encode_produce_response(
     let messages: usize = topics
         .iter()
         .flat_map(|(_, p)| p)
-        .filter_map(|p| p.error_message.as_ref().map(String::len))
+        .map(|p| {
+            p.error_message.as_ref().map_or(0, String::len)
+                + p.record_errors
+                    .iter()
+                    .map(|(_, m)| 4 + 5 + 1 + m.len())
+                    .sum::<usize>()
+        })
         .sum();
     // Upper bounds: varints at their widest, every field present.
     let capacity = 4
@@ -149,7 +158,13 @@ pub fn encode_produce_response(
                 out.put_i64(p.log_start_offset);
             }
             if version >= 8 {
-                put_array_len(&mut out, flexible, 0); // record_errors
+                put_array_len(&mut out, flexible, p.record_errors.len());
+                for (index, message) in &p.record_errors {
+                    out.put_i32(*index);
+                    put_string_len(&mut out, flexible, message.len());
+                    out.put_slice(message.as_bytes());
+                    tags(&mut out);
+                }
                 match &p.error_message {
                     Some(m) => {
                         put_string_len(&mut out, flexible, m.len());
@@ -359,6 +374,7 @@ mod tests {
                         log_append_time_ms: -1,
                         log_start_offset: 7,
                         error_message: None,
+                        record_errors: Vec::new(),
                     },
                     ProducePartitionOut {
                         index: 3,
@@ -367,6 +383,7 @@ mod tests {
                         log_append_time_ms: -1,
                         log_start_offset: -1,
                         error_message: Some("invalid batch".to_string()),
+                        record_errors: vec![(1, "no key".to_string()), (4, "no key".to_string())],
                     },
                 ],
             ),
@@ -392,6 +409,21 @@ mod tests {
             assert_eq!((p[1].index, p[1].error_code), (3, 87));
             let message = p[1].error_message.as_ref().map(|m| m.to_string());
             assert_eq!(message, (v >= 8).then(|| "invalid batch".to_string()));
+            let record_errors: Vec<(i32, String)> = p[1]
+                .record_errors
+                .iter()
+                .map(|e| {
+                    let m = e.batch_index_error_message.as_ref().map(|m| m.to_string());
+                    (e.batch_index, m.unwrap_or_default())
+                })
+                .collect();
+            let want = if v >= 8 {
+                vec![(1, "no key".to_string()), (4, "no key".to_string())]
+            } else {
+                Vec::new()
+            };
+            assert_eq!(record_errors, want, "v{v}");
+            assert!(p[0].record_errors.is_empty());
             assert!(r.responses[1].partition_responses.is_empty());
         }
     }

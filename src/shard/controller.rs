@@ -809,7 +809,7 @@ fn config_name(resource: &ConfigResource, key: &str) -> Result<String, AdminErro
 }
 
 /// A config value checked by its resource's rules: Kafka's type and range
-/// checks, then shardlog's (cleanup.policy=compact is refused, ...).
+/// checks, then shardlog's (tiered storage is refused, ...).
 /// Broker values that fail are InvalidRequest, as Kafka answers them.
 fn validate_config(
     resource: &ConfigResource,

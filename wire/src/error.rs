@@ -82,6 +82,7 @@ error_codes! {
     GroupMaxSizeReached = 81,
     FencedInstanceId = 82,
     GroupSubscribedToTopic = 86,
+    PolicyViolation = 44,
 }
 
 // Every code shardlog produces has Kafka's name: checked when compiling,
@@ -322,7 +323,7 @@ mod tests {
     // through from_code, and displays as name and number.
     #[test]
     fn broker_codes_keep_numbers_and_names() {
-        assert_eq!(ErrorCode::ALL.len(), 51);
+        assert_eq!(ErrorCode::ALL.len(), 52);
         for &c in ErrorCode::ALL {
             assert_eq!(ErrorCode::from_code(c.code()), Some(c));
             assert_eq!(error_name(c.code()), Some(c.name()));

@@ -1,0 +1,251 @@
+//! cleanup.policy on user topics: `compact` topics refuse records without
+//! a key with INVALID_RECORD and KIP-467's per-record errors (checked
+//! field by field against stock Apache Kafka 4.1 on the same request),
+//! nothing of a refused batch is appended, librdkafka's producer gets the
+//! error, the policy changes at runtime, and without `delete` neither
+//! retention nor DeleteRecords removes anything (POLICY_VIOLATION, as in
+//! Kafka).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::broker::{Broker, BrokerOptions};
+use common::kafka::StockKafka;
+use common::raw::{produce_request, topic_name, Conn};
+use common::rdk;
+use kafka_protocol::messages::delete_records_request::{
+    DeleteRecordsPartition, DeleteRecordsTopic,
+};
+use kafka_protocol::messages::{
+    ApiKey, DeleteRecordsRequest, DeleteRecordsResponse, ProduceResponse,
+};
+use rdkafka::admin::{AlterConfig, ResourceSpecifier};
+use rdkafka::consumer::Consumer;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use shardlog_wire::records::{BatchBuilder, Record};
+
+const INVALID_RECORD: i16 = 87;
+const POLICY_VIOLATION: i16 = 44;
+
+/// A batch of records with these keys (values "v0", "v1", ...).
+fn keyed_batch(keys: &[Option<&[u8]>]) -> Bytes {
+    let mut b = BatchBuilder::new(rdk::now_ms());
+    for (i, key) in keys.iter().enumerate() {
+        b.push(&Record {
+            timestamp_delta: i as i64,
+            key: key.map(<[u8]>::to_vec),
+            value: Some(format!("v{i}").into_bytes()),
+            headers: Vec::new(),
+        });
+    }
+    Bytes::from(b.build())
+}
+
+/// What a Produce v9 answer says of the one partition: error code,
+/// record errors and error message.
+type Answer = (i16, Vec<(i32, String)>, Option<String>);
+
+fn produce(conn: &mut Conn, topic: &str, batch: Bytes) -> Answer {
+    let resp: ProduceResponse =
+        conn.call(ApiKey::Produce, 9, &produce_request(topic, 0, batch, -1));
+    let p = &resp.responses[0].partition_responses[0];
+    let errors = p
+        .record_errors
+        .iter()
+        .map(|e| {
+            let m = e.batch_index_error_message.as_ref().map(|m| m.to_string());
+            (e.batch_index, m.unwrap_or_default())
+        })
+        .collect();
+    (
+        p.error_code,
+        errors,
+        p.error_message.as_ref().map(|m| m.to_string()),
+    )
+}
+
+fn create(bootstrap: &str, topic: &str, configs: &[(&str, &str)]) {
+    rdk::create_topic(&rdk::admin(bootstrap), topic, 1, configs);
+}
+
+fn high_watermark(bootstrap: &str, topic: &str) -> i64 {
+    let c = rdk::consumer(bootstrap);
+    rdk::high_watermarks(&c, topic, &[0])[&0]
+}
+
+/// The keyless-record exchange on `bootstrap`: a mixed batch refused with
+/// its record errors, nothing appended, then an all-keyed batch taken.
+fn keyless_exchange(bootstrap: &str, topic: &str) -> Answer {
+    create(bootstrap, topic, &[("cleanup.policy", "compact")]);
+    let mut conn = Conn::open(bootstrap);
+    let refused = produce(
+        &mut conn,
+        topic,
+        keyed_batch(&[Some(b"a"), None, Some(b""), None, None, None]),
+    );
+    assert_eq!(high_watermark(bootstrap, topic), 0, "nothing appended");
+    let taken = produce(&mut conn, topic, keyed_batch(&[Some(b"a"), Some(b"")]));
+    assert_eq!(taken, (0, Vec::new(), None));
+    assert_eq!(high_watermark(bootstrap, topic), 2);
+    refused
+}
+
+// Proves a compacted topic refuses a batch with keyless records exactly as
+// stock Kafka does: INVALID_RECORD, one record error per keyless record
+// with Kafka's message, Kafka's partition error message, and nothing of
+// the batch appended; an empty key is a key.
+#[test]
+fn keyless_records_are_refused_as_kafka_refuses_them() {
+    let broker = Broker::start(BrokerOptions::single());
+    let ours = keyless_exchange(&broker.bootstrap(), "compacted");
+    let message =
+        "Compacted topic cannot accept message without key in topic partition compacted-0";
+    assert_eq!(ours.0, INVALID_RECORD);
+    let want: Vec<(i32, String)> = [1, 3, 4, 5]
+        .iter()
+        .map(|&i| (i, message.to_string()))
+        .collect();
+    assert_eq!(ours.1, want);
+    let kafka = StockKafka::start();
+    let theirs = keyless_exchange(&kafka.bootstrap(), "compacted");
+    assert_eq!(ours, theirs, "shardlog vs stock Kafka");
+}
+
+// Proves librdkafka's producer gets INVALID_RECORD for a keyless record
+// on a compacted topic, while keyed records go through; and that the
+// policy changes at runtime both ways.
+#[test]
+fn librdkafka_keyless_records_and_runtime_policy_changes() {
+    let broker = Broker::start(BrokerOptions::single());
+    let bootstrap = broker.bootstrap();
+    create(&bootstrap, "changing", &[]);
+    let send = |key: Option<&str>| -> Result<(), KafkaError> {
+        let p: rdkafka::producer::FutureProducer = rdk::base_config(&bootstrap)
+            .set("linger.ms", "0")
+            .set("message.timeout.ms", "10000")
+            .set("retries", "0")
+            .create()
+            .expect("producer");
+        let mut r = rdkafka::producer::FutureRecord::<str, str>::to("changing").payload("x");
+        if let Some(k) = key {
+            r = r.key(k);
+        }
+        rdk::block(p.send(r, Duration::from_secs(10)))
+            .map(drop)
+            .map_err(|(e, _)| e)
+    };
+    send(None).expect("keyless records go to a delete topic");
+    let admin = rdk::admin(&bootstrap);
+    let alter = |policy: &str| {
+        let config =
+            AlterConfig::new(ResourceSpecifier::Topic("changing")).set("cleanup.policy", policy);
+        let r = rdk::block(admin.alter_configs([&config], &rdk::admin_options())).unwrap();
+        assert!(r[0].is_ok(), "{r:?}");
+    };
+    alter("compact");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let refused = loop {
+        match send(None) {
+            Err(e) => break e,
+            Ok(()) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
+            Ok(()) => panic!("keyless record accepted by a compacted topic"),
+        }
+    };
+    assert_eq!(
+        refused.rdkafka_error_code(),
+        Some(RDKafkaErrorCode::InvalidRecord),
+        "{refused}"
+    );
+    send(Some("k")).expect("keyed records go to a compacted topic");
+    alter("compact,delete");
+    assert!(send(None).is_err());
+    alter("delete");
+    send(None).expect("keyless records go again once the policy is delete");
+    // The keyed one of the compacted period and both keyless ones of the
+    // delete periods.
+    assert!(high_watermark(&bootstrap, "changing") >= 3);
+}
+
+fn delete_records(conn: &mut Conn, topic: &str, offset: i64) -> (i16, i64) {
+    let mut p = DeleteRecordsPartition::default();
+    p.partition_index = 0;
+    p.offset = offset;
+    let mut t = DeleteRecordsTopic::default();
+    t.name = topic_name(topic);
+    t.partitions = vec![p];
+    let resp: DeleteRecordsResponse = conn.call(
+        ApiKey::DeleteRecords,
+        2,
+        &DeleteRecordsRequest::default()
+            .with_topics(vec![t])
+            .with_timeout_ms(10_000),
+    );
+    let p = &resp.topics[0].partitions[0];
+    (p.error_code, p.low_watermark)
+}
+
+// Proves a topic without `delete` in its policy keeps its old segments
+// past retention.ms and refuses DeleteRecords with POLICY_VIOLATION, while
+// a compact,delete topic beside it loses them.
+#[test]
+fn without_delete_nothing_is_deleted() {
+    let broker = Broker::start(
+        BrokerOptions::single().with_override("log.retention.check.interval.ms", 200),
+    );
+    let bootstrap = broker.bootstrap();
+    // Each batch older than segment.ms rolls a segment; every record is
+    // older than retention.ms.
+    let small = [("segment.ms", "100"), ("retention.ms", "1")];
+    create(
+        &bootstrap,
+        "kept",
+        &[small[0], small[1], ("cleanup.policy", "compact")],
+    );
+    create(
+        &bootstrap,
+        "trimmed",
+        &[small[0], small[1], ("cleanup.policy", "compact,delete")],
+    );
+    let mut conn = Conn::open(&bootstrap);
+    for i in 0..6 {
+        for topic in ["kept", "trimmed"] {
+            let mut b = BatchBuilder::new(rdk::now_ms() - 60_000);
+            for j in 0..20 {
+                b.push(&Record {
+                    timestamp_delta: j,
+                    key: Some(format!("k{j}").into_bytes()),
+                    value: Some(vec![b'x'; 100]),
+                    headers: Vec::new(),
+                });
+            }
+            let (code, errors, _) = produce(&mut conn, topic, Bytes::from(b.build()));
+            assert_eq!((code, errors.len()), (0, 0), "{topic} batch {i}");
+        }
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    let log_start = |topic: &str| -> i64 {
+        let c = rdk::consumer(&bootstrap);
+        let (low, _) = c
+            .fetch_watermarks(topic, 0, Duration::from_secs(10))
+            .expect("watermarks");
+        low
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while log_start("trimmed") == 0 {
+        assert!(Instant::now() < deadline, "retention never ran on trimmed");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Several more retention passes.
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        log_start("kept"),
+        0,
+        "retention removed a compact-only topic's data"
+    );
+    assert_eq!(delete_records(&mut conn, "kept", 5).0, POLICY_VIOLATION);
+    assert_eq!(log_start("kept"), 0);
+    let (code, low) = delete_records(&mut conn, "trimmed", 120);
+    assert_eq!((code, low), (0, 120));
+}
