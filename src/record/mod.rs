@@ -9,6 +9,7 @@
 //! it.
 
 pub mod batch;
+pub mod clean;
 
 /// The records inside a batch (builder, walker, decoder): shardlog-wire's,
 /// for the rare paths that look inside a batch (lookups by timestamp, the

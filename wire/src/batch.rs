@@ -62,6 +62,9 @@ pub const ATTR_TRANSACTIONAL: i16 = 0x10;
 /// Attribute bit 5: a control batch (transaction markers), never from a
 /// producer.
 pub const ATTR_CONTROL: i16 = 0x20;
+/// Attribute bit 6 (KIP-534): the base timestamp holds the batch's delete
+/// horizon, the time after which the log cleaner may remove its tombstones.
+pub const ATTR_DELETE_HORIZON: i16 = 0x40;
 
 const _: () = assert!(HEADER_BYTES == RECORD_COUNT_AT + 4);
 const _: () = assert!(CRC_FROM == CRC_AT + 4);
@@ -291,6 +294,13 @@ impl BatchHeader {
     #[inline]
     pub fn next_offset(&self) -> i64 {
         self.last_offset() + 1
+    }
+
+    /// KIP-534: the time after which the log cleaner may remove this
+    /// batch's tombstones, when the cleaner has set one.
+    #[inline]
+    pub fn delete_horizon(&self) -> Option<i64> {
+        (self.attributes & ATTR_DELETE_HORIZON != 0).then_some(self.base_timestamp)
     }
 
     #[inline]

@@ -21,8 +21,8 @@
 //! tests, and the load generator's batch template and stamp reader.
 
 use crate::batch::{
-    seal, BatchHeader, Compression, TimestampType, ATTR_TRANSACTIONAL, HEADER_BYTES,
-    RECORD_BYTES_MIN,
+    seal, BatchHeader, Compression, TimestampType, ATTR_CONTROL, ATTR_DELETE_HORIZON,
+    ATTR_TIMESTAMP_TYPE, ATTR_TRANSACTIONAL, HEADER_BYTES, RECORD_BYTES_MIN,
 };
 use crate::compression::{compress_into_level, decompress};
 use crate::varint::{get_varint, put_varint, varint_len};
@@ -209,6 +209,69 @@ impl BatchBuilder {
         seal(&mut out);
         out
     }
+}
+
+/// Rebuilds a stored batch with only `kept` of its records (a subset, in
+/// offset order, as [`decode_records`] returned them), as Kafka's log
+/// cleaner does: the same base offset and last offset (the removed
+/// records' offsets become gaps), producer id, epoch and base sequence
+/// (so idempotent producer state survives), partition leader epoch,
+/// timestamp type, transactional and control flags, and codec. The base
+/// timestamp is the first kept record's, or `delete_horizon_ms` with
+/// [`ATTR_DELETE_HORIZON`] set (record timestamps keep their values through
+/// their deltas). With nothing kept: Kafka's empty batch, record count 0,
+/// uncompressed, stamped with the original's max timestamp.
+pub fn rebuild_batch(
+    header: &BatchHeader,
+    kept: &[DecodedRecord],
+    delete_horizon_ms: Option<i64>,
+) -> Vec<u8> {
+    let flags = header.attributes & (ATTR_TIMESTAMP_TYPE | ATTR_TRANSACTIONAL | ATTR_CONTROL);
+    let mut out_header = BatchHeader {
+        batch_length: 0,
+        crc: 0,
+        record_count: kept.len() as i32,
+        ..*header
+    };
+    let codec = header.compression().unwrap_or(Compression::None);
+    let mut records = Vec::new();
+    if kept.is_empty() {
+        out_header.attributes = flags;
+        out_header.base_timestamp = header.max_timestamp;
+    } else {
+        let log_append = header.timestamp_type() == TimestampType::LogAppendTime;
+        let base = delete_horizon_ms.unwrap_or(kept[0].timestamp);
+        let mut max = i64::MIN;
+        for r in kept {
+            put_record(
+                &mut records,
+                r.timestamp - base,
+                (r.offset - header.base_offset) as i32,
+                r.key.as_deref(),
+                r.value.as_deref(),
+                &r.headers,
+            );
+            max = max.max(r.timestamp);
+        }
+        out_header.attributes = flags | codec.id();
+        if delete_horizon_ms.is_some() {
+            out_header.attributes |= ATTR_DELETE_HORIZON;
+        }
+        out_header.base_timestamp = base;
+        out_header.max_timestamp = if log_append {
+            header.max_timestamp
+        } else {
+            max
+        };
+    }
+    let mut out = Vec::with_capacity(HEADER_BYTES + records.len());
+    out.resize(HEADER_BYTES, 0);
+    out_header.write(&mut out);
+    if !records.is_empty() {
+        compress_into_level(codec, None, &records, &mut out).expect("compressing into a Vec");
+    }
+    seal(&mut out);
+    out
 }
 
 /// Why a records section could not be walked.
@@ -481,6 +544,58 @@ mod tests {
                 assert_eq!(theirs.producer_id, 9);
                 assert_eq!(theirs.sequence, 40 + ours.offset as i32);
             }
+        }
+    }
+
+    // Proves a rebuilt batch keeps its offsets (gaps where records went),
+    // last offset, producer fields, leader epoch and codec, records keep
+    // their timestamps with or without a delete horizon, and the result
+    // decodes with kafka-protocol; and that an empty rebuild is Kafka's
+    // empty batch.
+    #[test]
+    fn rebuilt_batches_keep_offsets_and_producer_state() {
+        for codec in [Compression::None, Compression::Lz4, Compression::Zstd] {
+            let mut original = sample(codec);
+            let mut header = BatchHeader::parse(&original).unwrap();
+            header.base_offset = 1000;
+            header.partition_leader_epoch = 7;
+            header.write(&mut original);
+            seal(&mut original);
+            let all = decode_records(&original).unwrap();
+            let kept = vec![all[0].clone(), all[2].clone()];
+            for horizon in [None, Some(1_600_000_000_000)] {
+                let rebuilt = rebuild_batch(&header, &kept, horizon);
+                let h = BatchHeader::parse(&rebuilt).unwrap();
+                assert_eq!(h.base_offset, 1000);
+                assert_eq!(h.last_offset(), header.last_offset(), "{codec}");
+                assert_eq!(h.record_count, 2);
+                assert_eq!(
+                    (h.producer_id, h.producer_epoch, h.base_sequence),
+                    (9, 2, 40)
+                );
+                assert_eq!(h.partition_leader_epoch, 7);
+                assert_eq!(h.compression(), Ok(codec));
+                assert_eq!(h.delete_horizon(), horizon);
+                assert_eq!(batch_crc(&rebuilt), h.crc);
+                let back = decode_records(&rebuilt).unwrap();
+                assert_eq!(back, kept, "{codec} {horizon:?}");
+                let set = RecordBatchDecoder::decode(&mut Bytes::from(rebuilt.clone())).unwrap();
+                let offsets: Vec<i64> = set.records.iter().map(|r| r.offset).collect();
+                assert_eq!(offsets, [1000, 1002]);
+                let stamps: Vec<i64> = set.records.iter().map(|r| r.timestamp).collect();
+                assert_eq!(stamps, [kept[0].timestamp, kept[1].timestamp]);
+            }
+            let empty = rebuild_batch(&header, &[], None);
+            let h = BatchHeader::parse(&empty).unwrap();
+            assert_eq!(
+                (h.record_count, h.batch_length as usize + 12),
+                (0, empty.len())
+            );
+            assert_eq!((h.base_offset, h.last_offset()), (1000, 1002));
+            assert_eq!(h.compression(), Ok(Compression::None));
+            assert_eq!((h.producer_id, h.base_sequence), (9, 40));
+            assert_eq!(h.base_timestamp, header.max_timestamp);
+            assert_eq!(batch_crc(&empty), h.crc);
         }
     }
 
