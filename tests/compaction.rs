@@ -1,8 +1,9 @@
 //! cleanup.policy on user topics: `compact` topics refuse records without
 //! a key with INVALID_RECORD and KIP-467's per-record errors (checked
 //! field by field against stock Apache Kafka 4.1 on the same request),
-//! nothing of a refused batch is appended, librdkafka's producer gets the
-//! error, the policy changes at runtime, and without `delete` neither
+//! nothing of a refused batch is appended, librdkafka's, the Java
+//! client's, confluent-kafka's and kafka-python's producers get the error,
+//! the policy changes at runtime, and without `delete` neither
 //! retention nor DeleteRecords removes anything (POLICY_VIOLATION, as in
 //! Kafka).
 
@@ -248,4 +249,47 @@ fn without_delete_nothing_is_deleted() {
     assert_eq!(log_start("kept"), 0);
     let (code, low) = delete_records(&mut conn, "trimmed", 120);
     assert_eq!((code, low), (0, 120));
+}
+
+// Proves each client's producer gets the KIP-467 refusal for a keyless
+// record on a compacted topic and its keyed record through: the Java
+// client (InvalidRecordException), confluent-kafka (INVALID_RECORD in the
+// delivery report) and kafka-python (error 87).
+#[test]
+fn every_client_gets_the_keyless_refusal() {
+    let clients = common::clients::ensure_installed();
+    let broker = Broker::start(BrokerOptions::single());
+    let bootstrap = broker.bootstrap();
+    let java = common::kafka::java(&[
+        common::clients::repo_dir()
+            .join("tests/clients/JavaKeyless.java")
+            .to_str()
+            .unwrap(),
+        &bootstrap,
+        "keyless-java",
+    ]);
+    java.assert_success();
+    let out = java.stdout_text();
+    eprintln!("java: {out}");
+    assert!(
+        out.contains("keyless refused: InvalidRecordException: ")
+            && out.contains("keyed taken at offset "),
+        "{out}"
+    );
+    for client in ["confluent", "kafka-python"] {
+        let mut cmd = std::process::Command::new(&clients.venv_python);
+        cmd.arg(common::clients::repo_dir().join("tests/clients/py_keyless.py"))
+            .args(["--client", client, "--bootstrap", &bootstrap])
+            .args(["--topic", &format!("keyless-{client}")]);
+        let run = common::clients::run_with_timeout(cmd, Duration::from_secs(120));
+        let out = run.output_text();
+        assert!(
+            run.success()
+                && out.contains("keyless refused: ")
+                && out.contains("keyed taken at offset 0"),
+            "{client}: {}\n{out}",
+            run.describe()
+        );
+        eprintln!("{client}: {out}");
+    }
 }
