@@ -14,6 +14,7 @@ use tracing::{debug, info, warn};
 
 use super::exposition::{self, Caps, Dropped};
 use super::{gather, page};
+use crate::net::pause;
 use crate::shard::Shard;
 
 /// A request (line and headers) larger than this gets 431.
@@ -74,21 +75,6 @@ pub async fn serve(shard: Rc<Shard>, listener: TcpListener, caps: Caps) {
         })
         .detach();
     }
-}
-
-/// Sleeps `d`, or until shutdown (then true).
-async fn pause(shard: &Shard, d: Duration) -> bool {
-    futures_lite::future::or(
-        async {
-            glommio::timer::sleep(d).await;
-            false
-        },
-        async {
-            shard.shutdown.wait().await;
-            true
-        },
-    )
-    .await
 }
 
 /// A parsed request: method and path.

@@ -212,7 +212,7 @@ async fn accept_loop(
 }
 
 /// Sleeps `d`, or until shutdown (then true).
-async fn pause(shard: &Shard, d: Duration) -> bool {
+pub async fn pause(shard: &Shard, d: Duration) -> bool {
     futures_lite::future::or(
         async {
             glommio::timer::sleep(d).await;
