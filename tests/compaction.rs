@@ -293,3 +293,155 @@ fn every_client_gets_the_keyless_refusal() {
         eprintln!("{client}: {out}");
     }
 }
+
+/// Every record of partition 0 of `topic` read from the start by
+/// librdkafka: (offset, key, value).
+type Read = Vec<(i64, Option<Vec<u8>>, Option<Vec<u8>>)>;
+
+fn read_from_start(bootstrap: &str, topic: &str) -> Read {
+    let c = rdk::consumer(bootstrap);
+    let ends = rdk::high_watermarks(&c, topic, &[0]);
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, rdkafka::Offset::Beginning)
+        .unwrap();
+    c.assign(&tpl).unwrap();
+    rdk::poll_until(&c, topic, &ends)[&0]
+        .iter()
+        .map(|g| (g.offset, g.rec.key.clone(), g.rec.value.clone()))
+        .collect()
+}
+
+/// Produces one batch of keys k0..k9 (`round`'s values; `deleted` keys
+/// get tombstones) to partition 0 of `topic`.
+fn produce_round(conn: &mut Conn, topic: &str, round: usize, deleted: &[usize]) {
+    let mut b = BatchBuilder::new(rdk::now_ms());
+    for k in 0..10 {
+        b.push(&Record {
+            timestamp_delta: k as i64,
+            key: Some(format!("k{k}").into_bytes()),
+            value: (!deleted.contains(&k)).then(|| format!("r{round}-{k}").into_bytes()),
+            headers: Vec::new(),
+        });
+    }
+    let (code, errors, _) = produce(conn, topic, Bytes::from(b.build()));
+    assert_eq!((code, errors.len()), (0, 0), "round {round}");
+}
+
+// Proves the log cleaner compacts a topic's closed segments while a real
+// consumer reads it: from offset 0, librdkafka gets every key's latest
+// value at its original offset (offsets with gaps, strictly increasing),
+// the superseded records are gone, a tombstone stays until
+// delete.retention.ms after the cleaner first kept it and is then removed,
+// and all of it holds across a clean restart and a kill -9.
+#[test]
+fn the_cleaner_keeps_the_latest_value_of_every_key() {
+    let mut broker =
+        Broker::start(BrokerOptions::single().with_override("log.cleaner.backoff.ms", 200));
+    let bootstrap = broker.bootstrap();
+    create(
+        &bootstrap,
+        "cleaned",
+        &[
+            ("cleanup.policy", "compact"),
+            ("segment.ms", "100"),
+            ("min.cleanable.dirty.ratio", "0.01"),
+            ("delete.retention.ms", "3000"),
+        ],
+    );
+    let mut conn = Conn::open(&bootstrap);
+    // Eight rounds, each in its own segment (segment.ms rolls on the next
+    // append); k3 is deleted in round 5; a last batch closes round 7's
+    // segment.
+    for round in 0..8 {
+        produce_round(
+            &mut conn,
+            "cleaned",
+            round,
+            if round == 5 { &[3] } else { &[] },
+        );
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    produce_round(&mut conn, "cleaned", 8, &[]);
+    let want = |read: &Read| {
+        // The latest record per key: round 8's, all in the active segment.
+        let mut latest = std::collections::BTreeMap::new();
+        for (o, k, v) in read {
+            latest.insert(k.clone(), (*o, v.clone()));
+        }
+        for k in 0..10 {
+            let key = Some(format!("k{k}").into_bytes());
+            let value = Some(format!("r8-{k}").into_bytes());
+            assert_eq!(latest[&key], (80 + k as i64, value), "k{k}");
+        }
+        let offsets: Vec<i64> = read.iter().map(|r| r.0).collect();
+        assert!(offsets.windows(2).all(|w| w[0] < w[1]), "{offsets:?}");
+    };
+    // Compacted: the closed segments (offsets 0..80) keep at most one
+    // record per key, with the tombstone of k3.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let compacted = loop {
+        let read = read_from_start(&bootstrap, "cleaned");
+        want(&read);
+        let below: Vec<_> = read.iter().filter(|r| r.0 < 80).collect();
+        if below.len() <= 10 {
+            break below.into_iter().cloned().collect::<Read>();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not compacted: {} records below 80",
+            below.len()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    for (o, k, v) in &compacted {
+        let k = String::from_utf8(k.clone().unwrap()).unwrap();
+        if k == "k3" {
+            assert!(*o == 53 && v.is_none() || *o >= 60, "k3 at {o}: {v:?}");
+        } else {
+            assert!(*o >= 70, "{k} at {o}: an old value stayed");
+        }
+    }
+    // The tombstone goes once delete.retention.ms has passed since the
+    // cleaner first kept it (more records make the log dirty again).
+    std::thread::sleep(Duration::from_millis(3500));
+    produce_round(&mut conn, "cleaned", 9, &[]);
+    std::thread::sleep(Duration::from_millis(150));
+    produce_round(&mut conn, "cleaned", 10, &[]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let read = read_from_start(&bootstrap, "cleaned");
+        if !read
+            .iter()
+            .any(|r| r.1.as_deref() == Some(&b"k3"[..]) && r.2.is_none())
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the tombstone stayed: {read:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Once the cleaner has nothing left to do (the same view three times
+    // over a second), the view must survive a restart and a kill -9.
+    let mut before = read_from_start(&bootstrap, "cleaned");
+    let mut same = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while same < 3 {
+        assert!(Instant::now() < deadline, "the log kept changing");
+        std::thread::sleep(Duration::from_millis(400));
+        let now = read_from_start(&bootstrap, "cleaned");
+        same = if now == before { same + 1 } else { 0 };
+        before = now;
+    }
+    broker.restart();
+    assert_eq!(
+        read_from_start(&broker.bootstrap(), "cleaned"),
+        before,
+        "after a restart"
+    );
+    broker.kill9();
+    broker.restart();
+    assert_eq!(
+        read_from_start(&broker.bootstrap(), "cleaned"),
+        before,
+        "after kill -9"
+    );
+}

@@ -138,7 +138,7 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         broker_key: "log.cleanup.policy",
         default: "delete",
         kind: ConfigKind::List,
-        doc: "delete, compact, or both. delete: retention removes old segments. compact: every record needs a key (others are refused with INVALID_RECORD, KIP-467); the log cleaner does not run yet, so a compacted topic keeps every record, as Kafka with its cleaner off. Without delete, retention and DeleteRecords do not apply.",
+        doc: "delete, compact, or both. delete: retention removes old segments. compact: every record needs a key (others are refused with INVALID_RECORD, KIP-467) and the log cleaner keeps the latest record per key. Without delete, retention and DeleteRecords do not apply.",
     },
     TopicConfigDef {
         name: "compression.type",
@@ -211,6 +211,34 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         doc: "CreateTime or LogAppendTime.",
     },
     TopicConfigDef {
+        name: "delete.retention.ms",
+        broker_key: "log.cleaner.delete.retention.ms",
+        default: "86400000",
+        kind: ConfigKind::Long,
+        doc: "How long a tombstone of a compacted topic stays after the cleaner first keeps it (KIP-534's delete horizon).",
+    },
+    TopicConfigDef {
+        name: "min.cleanable.dirty.ratio",
+        broker_key: "log.cleaner.min.cleanable.ratio",
+        default: "0.5",
+        kind: ConfigKind::Double,
+        doc: "The cleaner cleans a compacted log once its uncleaned closed segments are this share of its closed segments' bytes.",
+    },
+    TopicConfigDef {
+        name: "min.compaction.lag.ms",
+        broker_key: "log.cleaner.min.compaction.lag.ms",
+        default: "0",
+        kind: ConfigKind::Long,
+        doc: "Segments holding records younger than this are not cleaned.",
+    },
+    TopicConfigDef {
+        name: "max.compaction.lag.ms",
+        broker_key: "log.cleaner.max.compaction.lag.ms",
+        default: "9223372036854775807",
+        kind: ConfigKind::Long,
+        doc: "A dirty segment older than this is cleaned whatever min.cleanable.dirty.ratio says.",
+    },
+    TopicConfigDef {
         name: "min.insync.replicas",
         broker_key: "min.insync.replicas",
         default: "1",
@@ -277,12 +305,6 @@ pub fn topic_configs() -> &'static [TopicConfigDef] {
 /// Why a Kafka topic key that shardlog stores has no effect here.
 fn stored_only_note(name: &str) -> &'static str {
     match name {
-        "delete.retention.ms"
-        | "min.cleanable.dirty.ratio"
-        | "min.compaction.lag.ms"
-        | "max.compaction.lag.ms" => {
-            "Kafka's key, stored and described: the log cleaner does not run yet (compacted topics keep every record)."
-        }
         "follower.replication.throttled.replicas"
         | "leader.replication.throttled.replicas"
         | "unclean.leader.election.enable" => {
@@ -340,6 +362,10 @@ pub fn validate_topic_config(name: &str, value: &str) -> Result<(), BrokerConfig
             parse_compression_type(value)?;
         }
         "min.insync.replicas"
+        | "delete.retention.ms"
+        | "min.cleanable.dirty.ratio"
+        | "min.compaction.lag.ms"
+        | "max.compaction.lag.ms"
         | "compression.gzip.level"
         | "compression.zstd.level"
         | "message.timestamp.after.max.ms"
@@ -391,6 +417,18 @@ pub fn partition_config_for(
         match def.name {
             "cleanup.policy" => {
                 config.cleanup = crate::partition::CleanupPolicy::parse(value);
+            }
+            "delete.retention.ms" => {
+                config.cleaner.delete_retention_ms = value.trim().parse().unwrap_or(86_400_000)
+            }
+            "min.cleanable.dirty.ratio" => {
+                config.cleaner.min_cleanable_dirty_ratio = value.trim().parse().unwrap_or(0.5)
+            }
+            "min.compaction.lag.ms" => {
+                config.cleaner.min_compaction_lag_ms = value.trim().parse().unwrap_or(0)
+            }
+            "max.compaction.lag.ms" => {
+                config.cleaner.max_compaction_lag_ms = value.trim().parse().unwrap_or(i64::MAX)
             }
             "compression.type" => {
                 config.compression = parse_compression_type(value).unwrap_or(None);
@@ -578,6 +616,13 @@ pub struct BrokerConfig {
     /// shardlog.spin.before.park.us: how long an idle shard spins before
     /// sleeping (cuts cross-shard latency at the cost of CPU).
     pub spin_before_park_us: u64,
+    /// log.cleaner.enable, log.cleaner.backoff.ms,
+    /// log.cleaner.dedupe.buffer.size (shared by the shards' cleaners) and
+    /// log.cleaner.io.max.bytes.per.second (each shard's cleaner).
+    pub cleaner_enable: bool,
+    pub cleaner_backoff_ms: u64,
+    pub cleaner_dedupe_buffer_bytes: u64,
+    pub cleaner_io_bytes_per_second: f64,
     /// shardlog.metrics.listen: the metrics endpoint's address; None
     /// (empty value): no endpoint.
     pub metrics_listen: Option<SocketAddr>,
@@ -640,6 +685,10 @@ impl Default for BrokerConfig {
             durable_writes: crate::storage::DurableWrites::Auto,
             max_in_flight_per_connection: 64,
             spin_before_park_us: 0,
+            cleaner_enable: true,
+            cleaner_backoff_ms: 15_000,
+            cleaner_dedupe_buffer_bytes: 134_217_728,
+            cleaner_io_bytes_per_second: f64::MAX,
             metrics_listen: Some("0.0.0.0:9644".parse().expect("literal")),
             metrics_max_topics: 1000,
             metrics_max_partitions: 10_000,
@@ -927,6 +976,27 @@ impl BrokerConfig {
             }
             "shardlog.spin.before.park.us" => {
                 self.spin_before_park_us = parse_int(key, value, 0, 1_000_000)? as u64
+            }
+            "log.cleaner.enable" => {
+                self.cleaner_enable = match value.trim().to_ascii_lowercase().as_str() {
+                    "true" => true,
+                    "false" => false,
+                    _ => return Err(invalid("Expected value to be either true or false")),
+                }
+            }
+            "log.cleaner.backoff.ms" => {
+                self.cleaner_backoff_ms = parse_int(key, value, 0, i64::MAX)? as u64
+            }
+            "log.cleaner.dedupe.buffer.size" => {
+                self.cleaner_dedupe_buffer_bytes = parse_int(key, value, 0, i64::MAX)? as u64
+            }
+            "log.cleaner.io.max.bytes.per.second" => {
+                self.cleaner_io_bytes_per_second = value
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|v| *v > 0.0)
+                    .ok_or_else(|| invalid("a positive number"))?
             }
             "shardlog.metrics.listen" => {
                 let v = value.trim();

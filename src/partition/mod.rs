@@ -80,6 +80,29 @@ pub struct PartitionConfig {
     /// (`delete`) and whether records need keys and are compacted
     /// (`compact`); either, both, or neither.
     pub cleanup: CleanupPolicy,
+    /// The log cleaner's topic settings (for `compact`).
+    pub cleaner: CleanerTopicConfig,
+}
+
+/// delete.retention.ms, min.cleanable.dirty.ratio, min.compaction.lag.ms
+/// and max.compaction.lag.ms, with Kafka's defaults.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CleanerTopicConfig {
+    pub delete_retention_ms: i64,
+    pub min_cleanable_dirty_ratio: f64,
+    pub min_compaction_lag_ms: i64,
+    pub max_compaction_lag_ms: i64,
+}
+
+impl Default for CleanerTopicConfig {
+    fn default() -> Self {
+        CleanerTopicConfig {
+            delete_retention_ms: 86_400_000,
+            min_cleanable_dirty_ratio: 0.5,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX,
+        }
+    }
 }
 
 /// A topic's cleanup.policy.
@@ -132,6 +155,7 @@ impl Default for PartitionConfig {
             timestamp_before_max_ms: i64::MAX,
             timestamp_after_max_ms: 3_600_000,
             cleanup: CleanupPolicy::default(),
+            cleaner: CleanerTopicConfig::default(),
         }
     }
 }
@@ -684,6 +708,31 @@ impl Partition {
             return Ok(RetentionOutcome::default());
         }
         Ok(self.log.enforce_retention().await?)
+    }
+
+    /// One log cleaner pass over a compacted partition (see
+    /// `storage::log::cleaner`); `None` for a topic without `compact`.
+    /// `dedupe_buffer_bytes` and `io_bytes_per_second` are the shard's
+    /// cleaner's.
+    pub async fn clean(
+        &self,
+        dedupe_buffer_bytes: usize,
+        io_bytes_per_second: f64,
+    ) -> Result<Option<crate::storage::CleanOutcome>, PartitionError> {
+        let topic = self.topic.borrow().clone();
+        if !topic.cleanup.compact {
+            return Ok(None);
+        }
+        let params = crate::storage::CleanParams {
+            dedupe_buffer_bytes,
+            min_cleanable_dirty_ratio: topic.cleaner.min_cleanable_dirty_ratio,
+            min_compaction_lag_ms: topic.cleaner.min_compaction_lag_ms,
+            max_compaction_lag_ms: topic.cleaner.max_compaction_lag_ms,
+            delete_retention_ms: topic.cleaner.delete_retention_ms,
+            io_bytes_per_second,
+        };
+        let last_batches = self.producers.borrow().last_batch_ends();
+        Ok(Some(self.log.clean(&params, last_batches).await?))
     }
 
     /// The topic partition as Kafka names it in messages (`topic-index`):

@@ -178,6 +178,15 @@ impl ProducerStateTable {
         Some((entry.epoch, *entry.batches.back()?))
     }
 
+    /// (producer id, last offset) of each producer's newest batch: the
+    /// batches the log cleaner keeps, emptied if need be.
+    pub fn last_batch_ends(&self) -> std::collections::HashSet<(i64, i64)> {
+        self.producers
+            .iter()
+            .filter_map(|(&id, e)| Some((id, e.batches.back()?.last_offset)))
+            .collect()
+    }
+
     /// Every producer, by id.
     pub fn summaries(&self) -> Vec<ProducerSummary> {
         let mut out: Vec<ProducerSummary> = self

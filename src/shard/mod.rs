@@ -195,6 +195,7 @@ impl Shard {
         shard.open_owned_partitions(&metadata).await?;
         shard.fill_slots();
         shard.clone().spawn_retention();
+        shard.clone().spawn_cleaner();
         Ok(shard)
     }
 
@@ -508,6 +509,46 @@ impl Shard {
                         ),
                         Ok(_) => {}
                         Err(e) => warn!(topic = %topic, partition = i, "retention: {e}"),
+                    }
+                }
+            }
+        })
+        .detach();
+    }
+
+    /// The shard's log cleaner: every `log.cleaner.backoff.ms`, one pass
+    /// over each compacted partition the shard owns, with the shard's share
+    /// of `log.cleaner.dedupe.buffer.size`.
+    fn spawn_cleaner(self: Rc<Self>) {
+        if !self.config.cleaner_enable {
+            return;
+        }
+        let interval = Duration::from_millis(self.config.cleaner_backoff_ms.max(10));
+        let dedupe = (self.config.cleaner_dedupe_buffer_bytes / self.shard_count.max(1) as u64)
+            .min(usize::MAX as u64) as usize;
+        let io = self.config.cleaner_io_bytes_per_second;
+        glommio::spawn_local(async move {
+            loop {
+                glommio::timer::sleep(interval).await;
+                if self.is_shutting_down() {
+                    return;
+                }
+                for (topic, i, p) in self.local_partitions() {
+                    if self.is_shutting_down() {
+                        return;
+                    }
+                    match p.clean(dedupe, io).await {
+                        Ok(Some(out)) if out.segments_cleaned > 0 => info!(
+                            topic = %topic,
+                            partition = i,
+                            segments = out.segments_cleaned,
+                            bytes_read = out.bytes_read,
+                            bytes_written = out.bytes_written,
+                            first_dirty_offset = out.first_dirty_offset,
+                            "log cleaner cleaned segments"
+                        ),
+                        Ok(_) => {}
+                        Err(e) => warn!(topic = %topic, partition = i, "log cleaner: {e}"),
                     }
                 }
             }

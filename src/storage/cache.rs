@@ -160,6 +160,18 @@ impl BatchCache {
         })
     }
 
+    /// Forgets a partition's batches that end below `offset` (the log
+    /// cleaner rewrote the segments they came from); what is left still
+    /// runs contiguously to the log end.
+    pub fn remove_below(&mut self, key: CacheKey, offset: i64) {
+        if let Some(entries) = self.partitions.get_mut(&key) {
+            while entries.front().is_some_and(|b| b.last_offset < offset) {
+                let b = entries.pop_front().expect("front exists");
+                self.bytes_used -= b.bytes.len();
+            }
+        }
+    }
+
     /// Forgets every batch of a partition (log closed or truncated).
     pub fn remove_partition(&mut self, key: CacheKey) {
         if let Some(entries) = self.partitions.remove(&key) {

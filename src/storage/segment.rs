@@ -132,15 +132,19 @@ pub struct ScanOutcome {
 }
 
 /// Reads a segment file from the start in large aligned reads, validating
-/// every batch (length, magic, CRC, and offsets that continue exactly where
-/// the previous batch ended: baseOffset lies outside the CRC, so continuity
-/// is what catches damage to it; this engine never leaves offset gaps) and
-/// calling `visit` for each valid one with its position. Stops at the first invalid batch or at
-/// zero padding; everything from there on is not part of the log.
+/// every batch (length, magic, CRC, and offsets: baseOffset lies outside
+/// the CRC, so in the active segment, which appends fill without gaps,
+/// each batch must start exactly where the previous one ended; a closed
+/// segment, `end_bound` being the next segment's base offset, may hold
+/// gaps where the log cleaner removed records, so there a batch must start
+/// at or after the previous one's end and end below the bound) and calling
+/// `visit` for each valid one with its position. Stops at the first invalid batch or at zero padding;
+/// everything from there on is not part of the log.
 pub async fn scan_file(
     file: &DmaFile,
     file_bytes: u64,
     base_offset: i64,
+    end_bound: Option<i64>,
     read_chunk_bytes: usize,
     mut visit: impl FnMut(&BatchHeader, u64, &[u8]),
 ) -> Result<ScanOutcome, StorageError> {
@@ -176,9 +180,11 @@ pub async fn scan_file(
             let batch = &rest[..total];
             match validate_stored_batch(batch) {
                 Ok(header)
-                    if header.base_offset == expected_next
+                    if (header.base_offset == expected_next
+                        || (end_bound.is_some() && header.base_offset > expected_next))
                         && header.last_offset_delta >= 0
-                        && header.last_offset() - base_offset <= i64::from(i32::MAX) =>
+                        && header.last_offset() - base_offset <= i64::from(i32::MAX)
+                        && end_bound.is_none_or(|end| header.last_offset() < end) =>
                 {
                     expected_next = header.next_offset();
                     visit(&header, position, batch);

@@ -26,6 +26,7 @@ use bytes::{Bytes, BytesMut};
 use glommio::io::{DmaBuffer, DmaFile, OpenOptions};
 use glommio::task::JoinHandle;
 
+pub mod cleaner;
 mod recovery;
 mod writer;
 mod zero_ahead;
@@ -790,7 +791,20 @@ impl PartitionLog {
             });
         }
         self.shared.stats.cache_misses.add(1);
-        let batches = self.read_from_disk(offset, hw, max_bytes).await?;
+        let mut at = offset;
+        let batches = loop {
+            let batches = self.read_from_disk(at, hw, max_bytes).await?;
+            // Nothing at or after `at` in its segment (the log cleaner
+            // removed the segment's last records): go on with the next.
+            let next_base = {
+                let st = self.shared.state.borrow();
+                st.segments.iter().map(|s| s.base_offset).find(|&b| b > at)
+            };
+            match next_base {
+                Some(b) if batches.is_empty() && b < hw => at = b,
+                _ => break batches,
+            }
+        };
         Ok(ReadBatches {
             batches,
             from_cache: false,
@@ -882,7 +896,7 @@ impl PartitionLog {
                 let total = header.total_bytes();
                 let sound = header.magic == 2
                     && total >= HEADER_BYTES
-                    && expected_next.is_none_or(|next| header.base_offset == next);
+                    && expected_next.is_none_or(|next| header.base_offset >= next);
                 if reread_from.is_some() && (!sound || header.base_offset >= trusted_end) {
                     // Written after the chunk was read: read it again.
                     break Some(aligned + at as u64);
@@ -1196,20 +1210,26 @@ impl PartitionLog {
         from_offset: i64,
         mut visit: impl FnMut(&BatchHeader),
     ) -> Result<(), StorageError> {
-        let targets: Vec<(Rc<DmaFile>, u64, i64)> = {
+        let targets: Vec<(Rc<DmaFile>, u64, i64, Option<i64>)> = {
             let st = self.shared.state.borrow();
+            let bases: Vec<i64> = st.segments.iter().map(|s| s.base_offset).collect();
             st.segments
                 .iter()
-                .filter(|s| s.next_offset > from_offset && s.size > 0)
-                .filter_map(|s| s.file.clone().map(|f| (f, s.size, s.base_offset)))
+                .enumerate()
+                .filter(|(_, s)| s.next_offset > from_offset && s.size > 0)
+                .filter_map(|(i, s)| {
+                    let next = bases.get(i + 1).copied();
+                    s.file.clone().map(|f| (f, s.size, s.base_offset, next))
+                })
                 .collect()
         };
         let written = self.offsets().written_offset;
-        for (file, size, base) in targets {
+        for (file, size, base, next_base) in targets {
             segment::scan_file(
                 &file,
                 size,
                 base,
+                next_base,
                 self.shared.read_chunk_bytes,
                 |h, _, _| {
                     if h.last_offset() >= from_offset && h.base_offset < written {

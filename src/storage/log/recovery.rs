@@ -32,6 +32,15 @@ pub(super) async fn recover(
     .await
     .map_err(|e| StorageError::io("listing partition directory", e))?;
 
+    // A segment the log cleaner was rewriting when the process stopped:
+    // its swap never committed, so the original stands (see `cleaner`).
+    for name in names
+        .iter()
+        .filter(|n| n.ends_with(super::cleaner::CLEANED_SUFFIX))
+    {
+        tracing::info!(file = %name, "removing an unfinished cleaned segment");
+        fsutil::remove_file(dir.join(name)).await?;
+    }
     let mut bases: Vec<i64> = names
         .iter()
         .filter_map(|n| segment::parse_log_file_name(n))
@@ -115,6 +124,7 @@ pub(super) async fn recover(
                 &file,
                 file_bytes,
                 base,
+                next_base,
                 shard.config.read_chunk_bytes,
                 |h, pos, _| seg.note_batch(h, pos, interval, now),
             )

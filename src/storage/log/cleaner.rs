@@ -1,0 +1,428 @@
+//! The log cleaner for one compacted partition log: which closed segments
+//! to clean, the key map over the dirty section, rewriting each segment
+//! with `crate::record::clean`'s rules, and swapping files crash-safely.
+//! The active segment is never touched.
+//!
+//! A pass: the dirty section starts at the checkpoint
+//! ([`CHECKPOINT_FILE`], the first offset not yet cleaned) and runs over
+//! the closed segments up to the first one younger than
+//! `min.compaction.lag.ms`. It is cleaned when it is at least
+//! `min.cleanable.dirty.ratio` of the closed segments' bytes, or when its
+//! oldest segment is older than `max.compaction.lag.ms`. The key map is
+//! built over whole dirty segments until it is full (`map_end`); then
+//! every closed segment below `map_end`, from the log's start, is
+//! rewritten, and the checkpoint moves to `map_end`.
+//!
+//! Reading, filtering and writing a segment run on a blocking thread (so
+//! the shard's core keeps serving), throttled to the configured bytes per
+//! second. The swap, for a segment at base B:
+//!
+//! 1. `B.log.cleaned` is written and fsynced;
+//! 2. B's index files are removed and the directory fsynced (a crash from
+//!    here on finds B without indexes and rebuilds them by scanning);
+//! 3. `B.log.cleaned` is renamed over `B.log` and the directory fsynced:
+//!    the commit point (before it the old segment stands, after it the
+//!    new; a crash leaves either whole);
+//! 4. the new indexes are written, and the segment's in-memory state
+//!    replaced. Readers that started before keep reading the old file
+//!    through their open handle.
+//!
+//! Recovery removes a `.log.cleaned` left by a crash before step 3.
+
+use std::collections::HashSet;
+use std::io::{Read, Write};
+use std::sync::Arc;
+
+use super::*;
+use crate::record::batch::LOG_OVERHEAD_BYTES;
+use crate::record::clean::{clean_batch, CleanClock, Cleaned, OffsetMap};
+use crate::record::validate_stored_batch;
+
+/// Per partition: the first offset the cleaner has not cleaned yet.
+pub const CHECKPOINT_FILE: &str = "cleaner-offset-checkpoint";
+
+/// Suffix of a segment being rewritten (see the module notes).
+pub const CLEANED_SUFFIX: &str = ".cleaned";
+
+/// Bytes read from a segment file at once by the cleaner.
+const READ_CHUNK: usize = 4 << 20;
+
+/// What one pass may do (the topic's and broker's settings).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CleanParams {
+    /// `log.cleaner.dedupe.buffer.size`, this partition's share.
+    pub dedupe_buffer_bytes: usize,
+    pub min_cleanable_dirty_ratio: f64,
+    pub min_compaction_lag_ms: i64,
+    pub max_compaction_lag_ms: i64,
+    pub delete_retention_ms: i64,
+    /// `log.cleaner.io.max.bytes.per.second` (read and written together).
+    pub io_bytes_per_second: f64,
+}
+
+/// What a pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CleanOutcome {
+    pub segments_cleaned: usize,
+    pub bytes_read: u64,
+    pub bytes_written: u64,
+    /// The checkpoint after the pass.
+    pub first_dirty_offset: i64,
+}
+
+/// A closed segment as the cleaner sees it.
+#[derive(Debug, Clone)]
+struct ClosedSegment {
+    base: i64,
+    size: u64,
+    /// The next segment's base: this segment's offsets lie below it.
+    end: i64,
+    max_timestamp: i64,
+}
+
+/// Sleeps as needed to keep `bytes` within `per_second` since `start`.
+fn throttle(start: std::time::Instant, bytes: u64, per_second: f64) {
+    if !per_second.is_finite() || per_second <= 0.0 {
+        return;
+    }
+    let due = Duration::from_secs_f64(bytes as f64 / per_second);
+    if let Some(wait) = due.checked_sub(start.elapsed()) {
+        std::thread::sleep(wait);
+    }
+}
+
+/// Calls `visit` with every whole, valid batch of the segment file at
+/// `path` (its first `size` bytes), reading in bounded chunks. Stops at
+/// the first invalid batch (recovery decides what is valid; the cleaner
+/// only skips what it cannot read).
+fn for_each_batch(
+    path: &Path,
+    size: u64,
+    mut visit: impl FnMut(&[u8]) -> std::io::Result<bool>,
+) -> std::io::Result<u64> {
+    let mut file = std::fs::File::open(path)?;
+    let mut pending: Vec<u8> = Vec::new();
+    let mut left = size;
+    let mut chunk = vec![0u8; READ_CHUNK];
+    let mut read = 0u64;
+    loop {
+        let mut at = 0;
+        while pending.len() - at >= LOG_OVERHEAD_BYTES {
+            let len = i32::from_be_bytes(pending[at + 8..at + 12].try_into().expect("4 bytes"));
+            if len <= 0 {
+                return Ok(read);
+            }
+            let total = LOG_OVERHEAD_BYTES + len as usize;
+            if pending.len() - at < total {
+                break;
+            }
+            if !visit(&pending[at..at + total])? {
+                return Ok(read);
+            }
+            at += total;
+        }
+        pending.drain(..at);
+        if left == 0 {
+            return Ok(read);
+        }
+        let want = (left as usize).min(READ_CHUNK);
+        let n = file.read(&mut chunk[..want])?;
+        if n == 0 {
+            return Ok(read);
+        }
+        pending.extend_from_slice(&chunk[..n]);
+        left -= n as u64;
+        read += n as u64;
+    }
+}
+
+/// A segment rewritten into its `.cleaned` file: where its batches lie.
+struct Rewritten {
+    size: u64,
+    batches: Vec<(BatchHeader, u64)>,
+    bytes_read: u64,
+}
+
+/// Rewrites one segment into `<base>.log.cleaned` on a blocking thread,
+/// batch by batch (memory: one read chunk and one batch); `None` when
+/// cleaning would change nothing (and no file is left).
+#[allow(clippy::too_many_arguments)]
+fn rewrite_blocking(
+    dir: &Path,
+    seg: &ClosedSegment,
+    map: &OffsetMap,
+    clock: CleanClock,
+    last_batches: &HashSet<(i64, i64)>,
+    start: std::time::Instant,
+    io_done: &mut u64,
+    per_second: f64,
+) -> std::io::Result<Option<Rewritten>> {
+    let path = segment::log_path(dir, seg.base);
+    let cleaned = path.with_extension(format!("log{CLEANED_SUFFIX}"));
+    let mut file = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&cleaned)?);
+    let mut batches = Vec::new();
+    let mut pos = 0u64;
+    let mut changed = false;
+    let mut failure = None;
+    let bytes_read = for_each_batch(&path, seg.size, |batch| {
+        let cleaned = validate_stored_batch(batch).and_then(|header| {
+            let last = last_batches.contains(&(header.producer_id, header.last_offset()));
+            clean_batch(batch, map, clock, last)
+        });
+        let kept: Option<std::borrow::Cow<'_, [u8]>> = match cleaned {
+            Ok(Cleaned::Unchanged) => Some(batch.into()),
+            Ok(Cleaned::Rebuilt(b)) => Some(b.into()),
+            Ok(Cleaned::Removed) => None,
+            Err(e) => {
+                failure = Some(e.to_string());
+                return Ok(false);
+            }
+        };
+        changed |= kept.as_deref() != Some(batch);
+        *io_done += batch.len() as u64;
+        if let Some(bytes) = kept {
+            file.write_all(&bytes)?;
+            batches.push((BatchHeader::parse(&bytes).expect("a whole batch"), pos));
+            pos += bytes.len() as u64;
+            *io_done += bytes.len() as u64;
+        }
+        throttle(start, *io_done, per_second);
+        Ok(true)
+    });
+    let done = bytes_read.and_then(|read| {
+        file.flush()?;
+        Ok(read)
+    });
+    if !changed || failure.is_some() || done.is_err() {
+        drop(file);
+        let _ = std::fs::remove_file(&cleaned);
+        done?;
+        if let Some(reason) = failure {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("segment {}: {reason}", path.display()),
+            ));
+        }
+        return Ok(None);
+    }
+    let bytes_read = done?;
+    file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    Ok(Some(Rewritten {
+        size: pos,
+        batches,
+        bytes_read,
+    }))
+}
+
+impl PartitionLog {
+    /// One cleaner pass (see the module notes). `last_batches`: the (producer
+    /// id, last offset) of each live producer's newest batch, which stays
+    /// even when emptied so the producer's state survives.
+    pub async fn clean(
+        &self,
+        params: &CleanParams,
+        last_batches: HashSet<(i64, i64)>,
+    ) -> Result<CleanOutcome, StorageError> {
+        let now = self.shared.clock.now_ms();
+        let (dir, closed, log_start) = {
+            let st = self.shared.state.borrow();
+            let closed: Vec<ClosedSegment> = st
+                .segments
+                .iter()
+                .take(st.finalized_segments)
+                .zip(st.segments.iter().skip(1))
+                .filter(|(s, _)| s.file.is_some())
+                .map(|(s, next)| ClosedSegment {
+                    base: s.base_offset,
+                    size: s.size,
+                    end: next.base_offset,
+                    max_timestamp: s.max_timestamp,
+                })
+                .collect();
+            (st.dir.clone(), closed, st.log_start_offset)
+        };
+        let checkpoint: i64 = fsutil::read_file(&dir, CHECKPOINT_FILE)
+            .await?
+            .and_then(|b| std::str::from_utf8(&b).ok()?.trim().parse().ok())
+            .unwrap_or(log_start)
+            .max(log_start);
+        let mut outcome = CleanOutcome {
+            first_dirty_offset: checkpoint,
+            ..CleanOutcome::default()
+        };
+        // The cleanable dirty section: closed segments from the checkpoint
+        // up to the first one still within min.compaction.lag.ms.
+        let dirty: Vec<&ClosedSegment> = closed
+            .iter()
+            .filter(|s| s.end > checkpoint)
+            .take_while(|s| {
+                params.min_compaction_lag_ms <= 0
+                    || s.max_timestamp < 0
+                    || now - s.max_timestamp >= params.min_compaction_lag_ms
+            })
+            .collect();
+        if dirty.is_empty() {
+            return Ok(outcome);
+        }
+        let dirty_bytes: u64 = dirty.iter().map(|s| s.size).sum();
+        let clean_bytes: u64 = closed
+            .iter()
+            .filter(|s| s.end <= checkpoint)
+            .map(|s| s.size)
+            .sum();
+        let ratio = dirty_bytes as f64 / (dirty_bytes + clean_bytes).max(1) as f64;
+        let overdue = dirty[0].max_timestamp >= 0
+            && now - dirty[0].max_timestamp >= params.max_compaction_lag_ms;
+        if ratio < params.min_cleanable_dirty_ratio && !overdue {
+            return Ok(outcome);
+        }
+
+        // The key map, over whole dirty segments while they fit.
+        let started = std::time::Instant::now();
+        let per_second = params.io_bytes_per_second;
+        let memory = params.dedupe_buffer_bytes;
+        let to_map: Vec<ClosedSegment> = dirty.iter().map(|s| (*s).clone()).collect();
+        let map_dir = dir.clone();
+        let (map, map_end, mapped_bytes) = fsutil::blocking(move || -> std::io::Result<_> {
+            let mut map = OffsetMap::with_memory(memory);
+            let mut map_end = None;
+            let mut read = 0u64;
+            // A segment that does not fit whole ends the mapped section;
+            // the keys it did add point at records past the section's end,
+            // which stay, so cleaning below the end with them is sound.
+            for seg in &to_map {
+                let mut fits = true;
+                read += for_each_batch(&segment::log_path(&map_dir, seg.base), seg.size, |b| {
+                    fits = map.put_batch(b).unwrap_or(false);
+                    Ok(fits)
+                })?;
+                throttle(started, read, per_second);
+                if !fits {
+                    break;
+                }
+                map_end = Some(seg.end);
+            }
+            Ok((map, map_end, read))
+        })
+        .await
+        .map_err(|e| StorageError::io("building the cleaner's key map", e))?;
+        outcome.bytes_read += mapped_bytes;
+        let Some(map_end) = map_end else {
+            tracing::warn!(
+                dir = %dir.display(),
+                "log cleaner: the first dirty segment's keys do not fit log.cleaner.dedupe.buffer.size; not cleaning"
+            );
+            return Ok(outcome);
+        };
+
+        // Rewrite every closed segment below map_end.
+        let map = Arc::new(map);
+        let last_batches = Arc::new(last_batches);
+        let clock = CleanClock {
+            now_ms: now,
+            delete_retention_ms: params.delete_retention_ms,
+        };
+        let mut io_done = mapped_bytes;
+        for seg in closed.iter().filter(|s| s.end <= map_end) {
+            let (seg_dir, s, m, l) = (dir.clone(), seg.clone(), map.clone(), last_batches.clone());
+            let done = io_done;
+            let (rewritten, done) = fsutil::blocking(move || {
+                let mut done = done;
+                let r =
+                    rewrite_blocking(&seg_dir, &s, &m, clock, &l, started, &mut done, per_second);
+                (r, done)
+            })
+            .await;
+            io_done = done;
+            let Some(rewritten) =
+                rewritten.map_err(|e| StorageError::io("rewriting a segment", e))?
+            else {
+                continue;
+            };
+            outcome.bytes_read += rewritten.bytes_read;
+            outcome.bytes_written += rewritten.size;
+            self.swap_in(seg, rewritten).await?;
+            outcome.segments_cleaned += 1;
+        }
+        fsutil::write_file_durably(&dir, CHECKPOINT_FILE, map_end.to_string().into_bytes()).await?;
+        outcome.first_dirty_offset = map_end;
+        Ok(outcome)
+    }
+
+    /// Steps 2-4 of the swap for a segment whose `.cleaned` file is
+    /// written.
+    async fn swap_in(&self, seg: &ClosedSegment, rewritten: Rewritten) -> Result<(), StorageError> {
+        let (dir, interval) = {
+            let st = self.shared.state.borrow();
+            (st.dir.clone(), st.config.index_interval_bytes)
+        };
+        let base = seg.base;
+        let log = segment::log_path(&dir, base);
+        let cleaned = log.with_extension(format!("log{CLEANED_SUFFIX}"));
+        fsutil::remove_file(segment::index_path(&dir, base)).await?;
+        fsutil::remove_file(segment::time_index_path(&dir, base)).await?;
+        fsutil::sync_dir(&dir).await?;
+        let (from, to) = (cleaned.clone(), log.clone());
+        fsutil::blocking(move || std::fs::rename(from, to))
+            .await
+            .map_err(|e| StorageError::io("renaming a cleaned segment into place", e))?;
+        fsutil::sync_dir(&dir).await?;
+        let file = OpenOptions::new()
+            .read(true)
+            .dma_open(&log)
+            .await
+            .map_err(|e| StorageError::io("opening a cleaned segment", e))?;
+        let mut fresh = Segment::new(base);
+        let now = self.shared.clock.now_ms();
+        for (header, pos) in &rewritten.batches {
+            fresh.note_batch(header, *pos, interval, now);
+        }
+        fresh
+            .time_index
+            .maybe_append(fresh.max_timestamp, fresh.offset_of_max_timestamp);
+        write_indexes(
+            &dir,
+            base,
+            fresh.index.encode(),
+            fresh.time_index.encode(),
+            Durability::EachFile,
+        )
+        .await?;
+        let gone = {
+            let mut st = self.shared.state.borrow_mut();
+            match st.segment_mut(base) {
+                Some(s) => {
+                    s.file = Some(Rc::new(file));
+                    s.size = rewritten.size;
+                    s.index = fresh.index;
+                    s.time_index = fresh.time_index;
+                    if fresh.max_timestamp >= 0 {
+                        s.max_timestamp = fresh.max_timestamp;
+                        s.offset_of_max_timestamp = fresh.offset_of_max_timestamp;
+                    }
+                    s.bytes_since_index_entry = fresh.bytes_since_index_entry;
+                    false
+                }
+                None => true,
+            }
+        };
+        // Chunks read ahead from the old file no longer match positions,
+        // and cached batches of the segment are the uncleaned ones.
+        self.shared
+            .read_aheads
+            .borrow_mut()
+            .forget(self.shared.cache_key);
+        self.shared
+            .cache
+            .borrow_mut()
+            .remove_below(self.shared.cache_key, seg.end);
+        if gone {
+            // Retention removed the segment meanwhile: so do we.
+            fsutil::remove_file(log).await?;
+            fsutil::remove_file(segment::index_path(&dir, base)).await?;
+            fsutil::remove_file(segment::time_index_path(&dir, base)).await?;
+            fsutil::sync_dir(&dir).await?;
+        }
+        Ok(())
+    }
+}
