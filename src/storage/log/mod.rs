@@ -1160,9 +1160,11 @@ impl PartitionLog {
             let retention_bytes = st.config.retention_bytes;
             for seg in st.segments.iter().take(st.finalized_segments) {
                 let below_start = seg.next_offset <= st.log_start_offset;
+                // A closed segment the log cleaner emptied holds nothing to
+                // keep (and no timestamp to judge by once reopened).
                 let too_old = retention_ms >= 0
-                    && seg.max_timestamp >= 0
-                    && now - seg.max_timestamp > retention_ms;
+                    && ((seg.max_timestamp >= 0 && now - seg.max_timestamp > retention_ms)
+                        || seg.size == 0);
                 let too_big = retention_bytes >= 0 && total - seg.size >= retention_bytes as u64;
                 if !(below_start || too_old || too_big) {
                     break;
