@@ -537,6 +537,7 @@ impl Shard {
                     if self.is_shutting_down() {
                         return;
                     }
+                    let started = std::time::Instant::now();
                     match p.clean(dedupe, io).await {
                         Ok(Some(out)) if out.segments_cleaned > 0 => info!(
                             topic = %topic,
@@ -545,6 +546,7 @@ impl Shard {
                             bytes_read = out.bytes_read,
                             bytes_written = out.bytes_written,
                             first_dirty_offset = out.first_dirty_offset,
+                            ms = started.elapsed().as_millis() as u64,
                             "log cleaner cleaned segments"
                         ),
                         Ok(_) => {}
