@@ -254,6 +254,7 @@ pub fn run(mut config: BrokerConfig) -> Result<(), String> {
     }
 
     raise_open_files_limit();
+    crate::storage::log::cleaner::remember_process_cpus();
     let cores = choose_cores(&config)?;
     let shards = cores.len();
     let mut metadata = ClusterMetadata::load(&data_dir)?;

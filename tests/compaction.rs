@@ -252,13 +252,17 @@ fn without_delete_nothing_is_deleted() {
 }
 
 // Proves each client's producer gets the KIP-467 refusal for a keyless
-// record on a compacted topic and its keyed record through: the Java
+// record on a compacted topic and its keyed records through: the Java
 // client (InvalidRecordException), confluent-kafka (INVALID_RECORD in the
-// delivery report) and kafka-python (error 87).
+// delivery report) and kafka-python (error 87); and that what each wrote
+// in six rounds is compacted by the cleaner: a fresh consumer from offset
+// 0 gets every key's latest value and nothing older than the last closed
+// round.
 #[test]
-fn every_client_gets_the_keyless_refusal() {
+fn every_client_gets_the_keyless_refusal_and_a_compacted_view() {
     let clients = common::clients::ensure_installed();
-    let broker = Broker::start(BrokerOptions::single());
+    let broker =
+        Broker::start(BrokerOptions::single().with_override("log.cleaner.backoff.ms", 200));
     let bootstrap = broker.bootstrap();
     let java = common::kafka::java(&[
         common::clients::repo_dir()
@@ -273,7 +277,8 @@ fn every_client_gets_the_keyless_refusal() {
     eprintln!("java: {out}");
     assert!(
         out.contains("keyless refused: InvalidRecordException: ")
-            && out.contains("keyed taken at offset "),
+            && out.contains("keyed taken at offset 0")
+            && out.contains("rounds written"),
         "{out}"
     );
     for client in ["confluent", "kafka-python"] {
@@ -286,11 +291,42 @@ fn every_client_gets_the_keyless_refusal() {
         assert!(
             run.success()
                 && out.contains("keyless refused: ")
-                && out.contains("keyed taken at offset 0"),
+                && out.contains("keyed taken at offset 0")
+                && out.contains("rounds written"),
             "{client}: {}\n{out}",
             run.describe()
         );
         eprintln!("{client}: {out}");
+    }
+    // Offset 0 holds key "k"; round r's key k is at 1 + 10r + k. Round 5
+    // sits in the active segment; rounds 0-4 are closed and cleaned down
+    // to round 4's records, so nothing below 41 is left but "k".
+    for topic in ["keyless-java", "keyless-confluent", "keyless-kafka-python"] {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let read = read_from_start(&bootstrap, topic);
+            let mut latest = std::collections::BTreeMap::new();
+            for (o, k, v) in &read {
+                latest.insert(k.clone().unwrap(), (*o, v.clone().unwrap()));
+            }
+            for k in 0..10 {
+                let (o, v) = &latest[format!("k{k}").as_bytes()];
+                assert_eq!(
+                    (*o, v.as_slice()),
+                    (51 + k, format!("r5-{k}").as_bytes()),
+                    "{topic}"
+                );
+            }
+            let old = read.iter().filter(|r| r.0 < 41).count();
+            if old == 1 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{topic}: {old} records below 41 stayed"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
 }
 

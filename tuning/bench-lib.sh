@@ -1,7 +1,8 @@
 # Shared by tuning/targets.sh and tuning/vs-kafka.sh: one shardlog broker
 # at a time on 127.0.0.1:$port, with its data in a fresh directory under
 # $data_parent. Meant to be sourced by bash; the caller sets bin (the
-# release binaries), port and data_parent, and defines log().
+# release binaries), port and data_parent (and may set bench_log_level,
+# default warn), and defines log().
 
 broker_pid="" data=""
 
@@ -15,7 +16,7 @@ shardlog_start() {
   data=$(mktemp -d "$data_parent/shardlog-bench-XXXXXX")
   taskset -c "$cores" "$bin/shardlog" --cores "$cores" \
     --listen "127.0.0.1:$port" --advertise "127.0.0.1:$port" \
-    --data-dir "$data/data" --log-level warn "$@" >"$logfile" 2>&1 &
+    --data-dir "$data/data" --log-level "${bench_log_level:-warn}" "$@" >"$logfile" 2>&1 &
   broker_pid=$!
   for _ in $(seq 100); do
     (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0

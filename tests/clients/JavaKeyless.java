@@ -1,5 +1,7 @@
 // The official Java client against a compacted topic: a record without a
-// key is refused (INVALID_RECORD, KIP-467), a keyed one is taken. Run in
+// key is refused (INVALID_RECORD, KIP-467), a keyed one is taken, then six
+// rounds of keys k0..k9 (values rR-K), each in its own segment
+// (segment.ms=100), for the cleaner to compact. Run in
 // Java's source-file mode with Kafka's jars on the class path:
 //
 //   java -cp 'KAFKA/libs/*' tests/clients/JavaKeyless.java BOOTSTRAP TOPIC
@@ -26,7 +28,8 @@ public class JavaKeyless {
         common.put("bootstrap.servers", bootstrap);
         try (Admin admin = Admin.create(common)) {
             admin.createTopics(List.of(new NewTopic(topic, 1, (short) 1)
-                    .configs(Map.of("cleanup.policy", "compact")))).all().get();
+                    .configs(Map.of("cleanup.policy", "compact", "segment.ms", "100",
+                            "min.cleanable.dirty.ratio", "0.01")))).all().get();
         }
         Properties p = new Properties();
         p.putAll(common);
@@ -44,6 +47,14 @@ public class JavaKeyless {
             }
             RecordMetadata m = producer.send(new ProducerRecord<>(topic, "k", "keyed")).get();
             System.out.println("keyed taken at offset " + m.offset());
+            for (int round = 0; round < 6; round++) {
+                for (int k = 0; k < 10; k++) {
+                    producer.send(new ProducerRecord<>(topic, "k" + k, "r" + round + "-" + k));
+                }
+                producer.flush();
+                Thread.sleep(150);
+            }
+            System.out.println("rounds written");
         }
     }
 }

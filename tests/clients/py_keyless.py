@@ -1,14 +1,32 @@
 #!/usr/bin/env python3
 """A Python client against a compacted topic: a record without a key must
-be refused (INVALID_RECORD, KIP-467), a keyed one taken.
+be refused (INVALID_RECORD, KIP-467), a keyed one taken; then six rounds of
+keys k0..k9 (values rR-K), each in its own segment (segment.ms=100), for
+the cleaner to compact.
 
     py_keyless.py --client confluent|kafka-python --bootstrap HOST:PORT --topic TOPIC
 
-Prints "keyless refused: <error>" and "keyed taken at offset N"; exit
-status 0 when both happened.
+Prints "keyless refused: <error>", "keyed taken at offset N" and "rounds
+written"; exit status 0 when all happened.
 """
 import argparse
 import sys
+import time
+
+TOPIC_CONFIG = {
+    "cleanup.policy": "compact",
+    "segment.ms": "100",
+    "min.cleanable.dirty.ratio": "0.01",
+}
+
+
+def rounds(send, flush):
+    for r in range(6):
+        for k in range(10):
+            send(f"k{k}".encode(), f"r{r}-{k}".encode())
+        flush()
+        time.sleep(0.15)
+    print("rounds written")
 
 
 def confluent(bootstrap, topic):
@@ -17,7 +35,7 @@ def confluent(bootstrap, topic):
 
     admin = AdminClient({"bootstrap.servers": bootstrap})
     for f in admin.create_topics(
-        [NewTopic(topic, 1, 1, config={"cleanup.policy": "compact"})]
+        [NewTopic(topic, 1, 1, config=TOPIC_CONFIG)]
     ).values():
         f.result(30)
     p = Producer({"bootstrap.servers": bootstrap, "message.timeout.ms": 20000, "retries": 0})
@@ -35,6 +53,7 @@ def confluent(bootstrap, topic):
     if err is not None:
         sys.exit(f"keyed record refused: {err}")
     print(f"keyed taken at offset {msg.offset()}")
+    rounds(lambda k, v: p.produce(topic, key=k, value=v), lambda: p.flush(30))
 
 
 def kafka_python(bootstrap, topic):
@@ -44,7 +63,7 @@ def kafka_python(bootstrap, topic):
 
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     admin.create_topics(
-        [NewTopic(topic, 1, 1, topic_configs={"cleanup.policy": "compact"})]
+        [NewTopic(topic, 1, 1, topic_configs=TOPIC_CONFIG)]
     )
     p = KafkaProducer(bootstrap_servers=bootstrap, retries=0)
     try:
@@ -56,6 +75,7 @@ def kafka_python(bootstrap, topic):
         print(f"keyless refused: {type(e).__name__}: {e}")
     m = p.send(topic, key=b"k", value=b"keyed").get(timeout=30)
     print(f"keyed taken at offset {m.offset}")
+    rounds(lambda k, v: p.send(topic, key=k, value=v), p.flush)
     p.close()
 
 

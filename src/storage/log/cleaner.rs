@@ -80,6 +80,63 @@ struct ClosedSegment {
     max_timestamp: i64,
 }
 
+/// The CPUs the process may run on, as it started (before the shards'
+/// executors pinned their threads); the cleaner's threads may use any of
+/// them. `None` until [`remember_process_cpus`] ran (tests): the cleaner's
+/// threads then keep the affinity they inherit.
+static PROCESS_CPUS: std::sync::OnceLock<libc::cpu_set_t> = std::sync::OnceLock::new();
+
+/// Notes the process's CPU affinity; called once at startup, on the main
+/// thread.
+#[allow(unsafe_code)]
+pub fn remember_process_cpus() {
+    // SAFETY: cpu_set_t is plain data; sched_getaffinity writes at most
+    // the size it is given into it.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    let ok =
+        unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) }
+            == 0;
+    if ok {
+        let _ = PROCESS_CPUS.set(set);
+    }
+}
+
+/// Makes the calling thread the cleaner's: the lowest CPU priority (nice
+/// 19), on any of the process's CPUs. A shard's executor, at normal
+/// priority, then gets its core whenever it has work.
+#[allow(unsafe_code)]
+fn become_background_thread() {
+    // SAFETY: plain syscalls on the calling thread with valid arguments.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 19);
+        if let Some(set) = PROCESS_CPUS.get() {
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), set);
+        }
+    }
+}
+
+/// Runs the cleaner's reading, filtering and writing on a thread of its
+/// own at the lowest priority (glommio's blocking threads share the shard's
+/// core at normal priority, which cost the foreground its tail). An
+/// error if the thread cannot start or ends without an answer.
+async fn in_background<T: Send + 'static>(
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> std::io::Result<T> {
+    let (tx, rx) = futures_channel::oneshot::channel();
+    std::thread::Builder::new()
+        .name("log-cleaner".to_string())
+        .spawn(move || {
+            become_background_thread();
+            let _ = tx.send(f());
+        })?;
+    rx.await.unwrap_or_else(|_| {
+        Err(std::io::Error::other(
+            "the log cleaner's thread ended without an answer",
+        ))
+    })
+}
+
 /// Sleeps as needed to keep `bytes` within `per_second` since `start`.
 fn throttle(start: std::time::Instant, bytes: u64, per_second: f64) {
     if !per_second.is_finite() || per_second <= 0.0 {
@@ -283,7 +340,7 @@ impl PartitionLog {
         let memory = params.dedupe_buffer_bytes;
         let to_map: Vec<ClosedSegment> = dirty.iter().map(|s| (*s).clone()).collect();
         let map_dir = dir.clone();
-        let (map, map_end, mapped_bytes) = fsutil::blocking(move || -> std::io::Result<_> {
+        let (map, map_end, mapped_bytes) = in_background(move || -> std::io::Result<_> {
             let mut map = OffsetMap::with_memory(memory);
             let mut map_end = None;
             let mut read = 0u64;
@@ -326,17 +383,16 @@ impl PartitionLog {
         for seg in closed.iter().filter(|s| s.end <= map_end) {
             let (seg_dir, s, m, l) = (dir.clone(), seg.clone(), map.clone(), last_batches.clone());
             let done = io_done;
-            let (rewritten, done) = fsutil::blocking(move || {
+            let (rewritten, done) = in_background(move || {
                 let mut done = done;
                 let r =
-                    rewrite_blocking(&seg_dir, &s, &m, clock, &l, started, &mut done, per_second);
-                (r, done)
+                    rewrite_blocking(&seg_dir, &s, &m, clock, &l, started, &mut done, per_second)?;
+                Ok((r, done))
             })
-            .await;
+            .await
+            .map_err(|e| StorageError::io("rewriting a segment", e))?;
             io_done = done;
-            let Some(rewritten) =
-                rewritten.map_err(|e| StorageError::io("rewriting a segment", e))?
-            else {
+            let Some(rewritten) = rewritten else {
                 continue;
             };
             outcome.bytes_read += rewritten.bytes_read;
