@@ -450,6 +450,15 @@ pub fn partition_config_for(
             }
         }
     }
+    // KIP-354: a compacted log rolls its active segment at
+    // max.compaction.lag.ms at the latest, so the cleaner can reach every
+    // record within that bound (Kafka's LogConfig.maxSegmentMs).
+    if config.cleanup.compact && config.cleaner.max_compaction_lag_ms > 0 {
+        config.log.segment_ms = config
+            .log
+            .segment_ms
+            .min(config.cleaner.max_compaction_lag_ms);
+    }
     config
 }
 
@@ -1338,6 +1347,13 @@ mod tests {
         compact.insert("cleanup.policy".to_string(), "compact".to_string());
         let config = partition_config_for(&broker, &compact);
         assert!(config.cleanup.compact && !config.cleanup.delete);
+        compact.insert("max.compaction.lag.ms".to_string(), "5000".to_string());
+        assert_eq!(partition_config_for(&broker, &compact).log.segment_ms, 5000);
+        compact.insert("cleanup.policy".to_string(), "delete".to_string());
+        assert_eq!(
+            partition_config_for(&broker, &compact).log.segment_ms,
+            LogConfig::default().segment_ms
+        );
         assert!(partition_config_for(&broker, &topic).cleanup.delete);
         assert!(validate_topic_config("compression.type", "brotli").is_err());
         assert!(validate_topic_config("compression.type", "zstd").is_ok());
