@@ -489,31 +489,46 @@ impl Shard {
         Ok(start)
     }
 
-    fn spawn_retention(self: Rc<Self>) {
-        let interval = Duration::from_millis(self.config.retention_check_interval_ms);
+    /// Runs `pass` over every partition the shard owns, every `interval`,
+    /// until shutdown (the retention and cleaner loops).
+    fn every_partition<F, Fut>(self: Rc<Self>, interval: Duration, pass: F)
+    where
+        F: Fn(String, i32, Rc<Partition>) -> Fut + 'static,
+        Fut: Future<Output = ()> + 'static,
+    {
         glommio::spawn_local(async move {
             loop {
                 glommio::timer::sleep(interval).await;
+                for (topic, i, p) in self.local_partitions() {
+                    if self.is_shutting_down() {
+                        return;
+                    }
+                    pass(topic, i, p).await;
+                }
                 if self.is_shutting_down() {
                     return;
-                }
-                for (topic, i, p) in self.local_partitions() {
-                    match p.enforce_retention().await {
-                        Ok(out) if out.segments_deleted > 0 => info!(
-                            topic = %topic,
-                            partition = i,
-                            segments = out.segments_deleted,
-                            bytes = out.bytes_deleted,
-                            log_start_offset = out.log_start_offset,
-                            "retention deleted segments"
-                        ),
-                        Ok(_) => {}
-                        Err(e) => warn!(topic = %topic, partition = i, "retention: {e}"),
-                    }
                 }
             }
         })
         .detach();
+    }
+
+    fn spawn_retention(self: Rc<Self>) {
+        let interval = Duration::from_millis(self.config.retention_check_interval_ms);
+        self.every_partition(interval, |topic, i, p| async move {
+            match p.enforce_retention().await {
+                Ok(out) if out.segments_deleted > 0 => info!(
+                    topic = %topic,
+                    partition = i,
+                    segments = out.segments_deleted,
+                    bytes = out.bytes_deleted,
+                    log_start_offset = out.log_start_offset,
+                    "retention deleted segments"
+                ),
+                Ok(_) => {}
+                Err(e) => warn!(topic = %topic, partition = i, "retention: {e}"),
+            }
+        });
     }
 
     /// The shard's log cleaner: every `log.cleaner.backoff.ms`, one pass
@@ -527,35 +542,23 @@ impl Shard {
         let dedupe = (self.config.cleaner_dedupe_buffer_bytes / self.shard_count.max(1) as u64)
             .min(usize::MAX as u64) as usize;
         let io = self.config.cleaner_io_bytes_per_second;
-        glommio::spawn_local(async move {
-            loop {
-                glommio::timer::sleep(interval).await;
-                if self.is_shutting_down() {
-                    return;
-                }
-                for (topic, i, p) in self.local_partitions() {
-                    if self.is_shutting_down() {
-                        return;
-                    }
-                    let started = std::time::Instant::now();
-                    match p.clean(dedupe, io).await {
-                        Ok(Some(out)) if out.segments_cleaned > 0 => info!(
-                            topic = %topic,
-                            partition = i,
-                            segments = out.segments_cleaned,
-                            bytes_read = out.bytes_read,
-                            bytes_written = out.bytes_written,
-                            first_dirty_offset = out.first_dirty_offset,
-                            ms = started.elapsed().as_millis() as u64,
-                            "log cleaner cleaned segments"
-                        ),
-                        Ok(_) => {}
-                        Err(e) => warn!(topic = %topic, partition = i, "log cleaner: {e}"),
-                    }
-                }
+        self.every_partition(interval, move |topic, i, p| async move {
+            let started = std::time::Instant::now();
+            match p.clean(dedupe, io).await {
+                Ok(Some(out)) if out.segments_cleaned > 0 => info!(
+                    topic = %topic,
+                    partition = i,
+                    segments = out.segments_cleaned,
+                    bytes_read = out.bytes_read,
+                    bytes_written = out.bytes_written,
+                    first_dirty_offset = out.first_dirty_offset,
+                    ms = started.elapsed().as_millis() as u64,
+                    "log cleaner cleaned segments"
+                ),
+                Ok(_) => {}
+                Err(e) => warn!(topic = %topic, partition = i, "log cleaner: {e}"),
             }
-        })
-        .detach();
+        });
     }
 
     /// Closes every partition cleanly (flush, indexes, producer snapshot,
