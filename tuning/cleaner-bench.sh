@@ -12,7 +12,10 @@
 #      same churn to a compacted topic (the cleaner busy). The second is
 #      the baseline for the third. Prints publish p99/p99.9 per way.
 #
-#   tuning/cleaner-bench.sh [--duration S] [--churn-rate N] [--rounds N]
+#   tuning/cleaner-bench.sh [--duration S] [--churn-rate N] [--rounds N] [--cleaner-io BYTES/S]
+#
+# --cleaner-io sets log.cleaner.io.max.bytes.per.second (default: Kafka's,
+# unlimited).
 #
 # Release binaries first: cargo build --release -p shardlog -p loadgen;
 # topics are created with Apache Kafka's kafka-topics (tuning/kafka.sh).
@@ -20,12 +23,13 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 bin=$root/target/release port=19092 data_parent=/var/tmp
-duration=15 churn_rate=50000 rounds=1 broker_core=0 loadgen_core=1
+duration=15 churn_rate=50000 rounds=1 broker_core=0 loadgen_core=1 cleaner_io=
 while [ $# -gt 0 ]; do
   case $1 in
     --duration) duration=$2; shift 2 ;;
     --churn-rate) churn_rate=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
+    --cleaner-io) cleaner_io=$2; shift 2 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -42,6 +46,7 @@ out=$(mktemp -d /var/tmp/cleaner-bench-XXXXXX)
 # The cleaner's passes are logged at info.
 bench_log_level=info
 broker_args=(--override log.cleaner.backoff.ms=100 --override shardlog.metrics.listen=)
+[ -n "$cleaner_io" ] && broker_args+=(--override "log.cleaner.io.max.bytes.per.second=$cleaner_io")
 
 topic() { # NAME CONFIGS...
   local name=$1

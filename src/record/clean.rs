@@ -23,7 +23,7 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 
 use super::batch::{BatchError, BatchHeader};
-use shardlog_wire::records::{decode_records, rebuild_batch, DECODED_BYTES_MAX};
+use shardlog_wire::records::{decode_records, for_each_key, rebuild_batch, DECODED_BYTES_MAX};
 
 /// Bytes one entry of the offset map stands for, as Kafka counts its own
 /// (a 16-byte key hash and an 8-byte offset).
@@ -105,20 +105,23 @@ impl OffsetMap {
         if header.is_control() {
             return Ok(true);
         }
-        let records =
-            decode_records(batch).ok_or(BatchError::UndecodableRecords(DECODED_BYTES_MAX))?;
-        let new_keys = records
+        let mut keys: Vec<(u128, i64)> = Vec::with_capacity(header.record_count.max(0) as usize);
+        for_each_key(batch, |offset, key, _| {
+            if let Some(k) = key {
+                keys.push((key_hash(k), offset));
+            }
+        })
+        .ok_or(BatchError::UndecodableRecords(DECODED_BYTES_MAX))?;
+        let new_keys = keys
             .iter()
-            .filter_map(|r| r.key.as_deref())
-            .filter(|k| !self.latest.contains_key(&key_hash(k)))
+            .filter(|(h, _)| !self.latest.contains_key(h))
             .count();
         if self.latest.len() + new_keys > self.capacity {
             return Ok(false);
         }
-        for r in &records {
-            if let Some(k) = &r.key {
-                self.put(k, r.offset);
-            }
+        for (h, offset) in keys {
+            let e = self.latest.entry(h).or_insert(offset);
+            *e = (*e).max(offset);
         }
         Ok(true)
     }
@@ -157,19 +160,35 @@ pub fn clean_batch(
     if header.is_control() {
         return Ok(Cleaned::Unchanged);
     }
-    let records = decode_records(batch).ok_or(BatchError::UndecodableRecords(DECODED_BYTES_MAX))?;
     let horizon = header.delete_horizon();
     let tombstones_expired = horizon.is_some_and(|h| clock.now_ms >= h);
+    let keep = |offset: i64, key: Option<&[u8]>, has_value: bool| {
+        let Some(key) = key else {
+            return false;
+        };
+        let latest = map.latest(key).is_none_or(|o| offset >= o);
+        latest && (has_value || !tombstones_expired)
+    };
+    // Decide from the keys read in place; decode the records only when the
+    // batch must be rebuilt.
+    let (mut all_kept, mut any_tombstone_kept, mut count) = (true, false, 0usize);
+    for_each_key(batch, |offset, key, has_value| {
+        count += 1;
+        if keep(offset, key, has_value) {
+            any_tombstone_kept |= !has_value;
+        } else {
+            all_kept = false;
+        }
+    })
+    .ok_or(BatchError::UndecodableRecords(DECODED_BYTES_MAX))?;
+    if count > 0 && all_kept && (!any_tombstone_kept || horizon.is_some()) {
+        return Ok(Cleaned::Unchanged);
+    }
+    let records = decode_records(batch).ok_or(BatchError::UndecodableRecords(DECODED_BYTES_MAX))?;
     let total = records.len();
     let kept: Vec<_> = records
         .into_iter()
-        .filter(|r| {
-            let Some(key) = &r.key else {
-                return false;
-            };
-            let latest = map.latest(key).is_none_or(|o| r.offset >= o);
-            latest && (r.value.is_some() || !tombstones_expired)
-        })
+        .filter(|r| keep(r.offset, r.key.as_deref(), r.value.is_some()))
         .collect();
     let keeps_tombstones = kept.iter().any(|r| r.value.is_none());
     // The first pass that keeps a tombstone starts its delete.retention.ms.

@@ -422,6 +422,33 @@ pub struct DecodedRecord {
     pub headers: Vec<(String, Option<Vec<u8>>)>,
 }
 
+/// Calls `visit(offset, key, has_value)` for every record of a batch,
+/// reading keys in place (the records section is decompressed first when
+/// the batch is compressed, up to [`DECODED_BYTES_MAX`]); nothing else is
+/// copied. `None` if the batch is malformed. For the log cleaner, which
+/// needs only keys and offsets to decide what stays.
+pub fn for_each_key(batch: &[u8], mut visit: impl FnMut(i64, Option<&[u8]>, bool)) -> Option<()> {
+    let header = BatchHeader::parse(batch)?;
+    let codec = header.compression().ok()?;
+    let section = batch.get(HEADER_BYTES..)?;
+    let payload;
+    let section: &[u8] = if codec == Compression::None {
+        section
+    } else {
+        payload = decompress(codec, section, DECODED_BYTES_MAX).ok()?;
+        &payload
+    };
+    for record in records(section, header.record_count) {
+        let record = record.ok()?;
+        visit(
+            header.base_offset + record.offset_delta,
+            record.key,
+            record.value.is_some(),
+        );
+    }
+    Some(())
+}
+
 /// Most bytes a batch's records may decompress to when decoded here.
 pub const DECODED_BYTES_MAX: usize = 64 << 20;
 
