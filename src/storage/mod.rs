@@ -28,7 +28,7 @@ use std::io;
 pub use cache::BatchCache;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{ConfigError, DurableWrites, LogConfig, ShardStorageConfig};
-pub use log::cleaner::{CleanOutcome, CleanParams};
+pub use log::cleaner::{CleanOutcome, CleanParams, StopAt, SwapStep};
 pub use log::{
     AppendTicket, ClosingLog, LogOffsets, LogStats, PartitionLog, ReadBatches, Reservation,
     RetentionOutcome, ShardStorage, TimestampOffset,

@@ -13,21 +13,31 @@
 //! every closed segment below `map_end`, from the log's start, is
 //! rewritten, and the checkpoint moves to `map_end`.
 //!
-//! Reading, filtering and writing a segment run on a blocking thread (so
-//! the shard's core keeps serving), throttled to the configured bytes per
-//! second. The swap, for a segment at base B:
+//! Every closed segment below `map_end` is cleaned in groups (Kafka's
+//! `groupSegmentsBySize`): consecutive segments whose sizes add up to at
+//! most `segment.bytes` (and whose offsets fit the indexes' 32-bit relative
+//! offsets) become one segment at the first one's base, so small cleaned
+//! segments merge as keys thin out.
+//!
+//! Reading, filtering and writing run on a thread of the cleaner's own at
+//! the lowest priority, throttled to the configured bytes per second. The
+//! swap of a group [B, E) (E: the base of the segment after the group):
 //!
 //! 1. `B.log.cleaned` is written and fsynced;
-//! 2. B's index files are removed and the directory fsynced (a crash from
-//!    here on finds B without indexes and rebuilds them by scanning);
-//! 3. `B.log.cleaned` is renamed over `B.log` and the directory fsynced:
-//!    the commit point (before it the old segment stands, after it the
-//!    new; a crash leaves either whole);
-//! 4. the new indexes are written, and the segment's in-memory state
-//!    replaced. Readers that started before keep reading the old file
-//!    through their open handle.
+//! 2. it is renamed to `B.E.swap` and the directory fsynced: the commit
+//!    point. Before it the old segments stand (recovery removes a
+//!    `.cleaned` file); from it on recovery finishes the swap, steps 3-4,
+//!    which are idempotent;
+//! 3. the index files of every segment in [B, E) and the log files of the
+//!    segments in (B, E) are removed, and the directory fsynced;
+//! 4. `B.E.swap` is renamed over `B.log` and the directory fsynced;
+//! 5. the new indexes are written (a crash before leaves B without
+//!    indexes, which recovery rebuilds by scanning), and the in-memory
+//!    segments are replaced. Readers that started before keep reading the
+//!    old files through their open handles.
 //!
-//! Recovery removes a `.log.cleaned` left by a crash before step 3.
+//! Retention (and DeleteRecords) and a swap exclude each other, so neither
+//! removes files the other is about to replace.
 
 use std::collections::HashSet;
 use std::io::{Read, Write};
@@ -43,6 +53,53 @@ pub const CHECKPOINT_FILE: &str = "cleaner-offset-checkpoint";
 
 /// Suffix of a segment being rewritten (see the module notes).
 pub const CLEANED_SUFFIX: &str = ".cleaned";
+
+/// Suffix of a committed swap (see the module notes).
+pub const SWAP_SUFFIX: &str = ".swap";
+
+/// `B.E.swap`: the cleaned segment replacing the segments in [B, E).
+pub fn swap_file_name(base: i64, end: i64) -> String {
+    format!(
+        "{}.{}{SWAP_SUFFIX}",
+        segment::file_stem(base),
+        segment::file_stem(end)
+    )
+}
+
+/// Parses `B.E.swap` into (B, E).
+pub fn parse_swap_file_name(name: &str) -> Option<(i64, i64)> {
+    let (base, end) = name.strip_suffix(SWAP_SUFFIX)?.split_once('.')?;
+    let parse = |stem: &str| {
+        (stem.len() == 20 && stem.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| stem.parse::<i64>().ok())
+            .flatten()
+    };
+    Some((parse(base)?, parse(end)?))
+}
+
+/// Steps of a swap after which [`PartitionLog::clean_stopping_at`] stops a
+/// pass, leaving the files as a crash there would.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SwapStep {
+    /// The `.cleaned` file is written and fsynced (step 1).
+    Written,
+    /// Renamed to `.swap` (step 2, the commit point).
+    Committed,
+    /// The replaced segments' files are removed (step 3).
+    OldRemoved,
+    /// The swap file is renamed over the group's first segment (step 4).
+    Renamed,
+}
+
+/// Where a test stops a pass: after `step` of the swap of the `group`-th
+/// group the pass swaps (counting from 0).
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StopAt {
+    pub group: usize,
+    pub step: SwapStep,
+}
 
 /// Bytes read from a segment file at once by the cleaner.
 const READ_CHUNK: usize = 4 << 20;
@@ -68,6 +125,10 @@ pub struct CleanOutcome {
     pub bytes_written: u64,
     /// The checkpoint after the pass.
     pub first_dirty_offset: i64,
+    /// Segments replaced by groups of more than one.
+    pub segments_merged: usize,
+    /// Set when a test stopped the pass ([`StopAt`]).
+    pub stopped_at: Option<SwapStep>,
 }
 
 /// A closed segment as the cleaner sees it.
@@ -78,6 +139,41 @@ struct ClosedSegment {
     /// The next segment's base: this segment's offsets lie below it.
     end: i64,
     max_timestamp: i64,
+}
+
+/// Consecutive closed segments cleaned into one: [base, end).
+#[derive(Debug, Clone)]
+struct Group {
+    base: i64,
+    end: i64,
+    members: Vec<ClosedSegment>,
+}
+
+/// Groups consecutive segments while their sizes add up to at most
+/// `max_bytes` and their offsets stay within 32-bit relative offsets of
+/// the first one's base (Kafka's `groupSegmentsBySize`). Every group holds
+/// at least one segment.
+fn group_segments(segments: &[ClosedSegment], max_bytes: u64) -> Vec<Group> {
+    let mut groups: Vec<Group> = Vec::new();
+    for seg in segments {
+        if let Some(g) = groups.last_mut() {
+            let bytes: u64 = g.members.iter().map(|m| m.size).sum();
+            let fits = bytes + seg.size <= max_bytes
+                && seg.end - 1 - g.base <= i64::from(i32::MAX)
+                && g.end == seg.base;
+            if fits {
+                g.end = seg.end;
+                g.members.push(seg.clone());
+                continue;
+            }
+        }
+        groups.push(Group {
+            base: seg.base,
+            end: seg.end,
+            members: vec![seg.clone()],
+        });
+    }
+    groups
 }
 
 /// The CPUs the process may run on, as it started (before the shards'
@@ -193,20 +289,25 @@ fn for_each_batch(
     }
 }
 
-/// A segment rewritten into its `.cleaned` file: where its batches lie.
+/// A group rewritten into its `.cleaned` file: where its batches lie.
 struct Rewritten {
     size: u64,
     batches: Vec<(BatchHeader, u64)>,
     bytes_read: u64,
 }
 
-/// Rewrites one segment into `<base>.log.cleaned` on a blocking thread,
-/// batch by batch (memory: one read chunk and one batch); `None` when
-/// cleaning would change nothing (and no file is left).
+fn cleaned_path(dir: &Path, base: i64) -> PathBuf {
+    segment::log_path(dir, base).with_extension(format!("log{CLEANED_SUFFIX}"))
+}
+
+/// Rewrites a group of segments into `<base>.log.cleaned` on a blocking
+/// thread, batch by batch (memory: one read chunk and one batch); `None`
+/// when cleaning would change nothing (a single segment keeping every
+/// batch as it is; no file is left then).
 #[allow(clippy::too_many_arguments)]
 fn rewrite_blocking(
     dir: &Path,
-    seg: &ClosedSegment,
+    group: &Group,
     map: &OffsetMap,
     clock: CleanClock,
     last_batches: &HashSet<(i64, i64)>,
@@ -214,61 +315,120 @@ fn rewrite_blocking(
     io_done: &mut u64,
     per_second: f64,
 ) -> std::io::Result<Option<Rewritten>> {
-    let path = segment::log_path(dir, seg.base);
-    let cleaned = path.with_extension(format!("log{CLEANED_SUFFIX}"));
+    let cleaned = cleaned_path(dir, group.base);
     let mut file = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&cleaned)?);
     let mut batches = Vec::new();
     let mut pos = 0u64;
-    let mut changed = false;
+    let mut changed = group.members.len() > 1;
     let mut failure = None;
-    let bytes_read = for_each_batch(&path, seg.size, |batch| {
-        let cleaned = validate_stored_batch(batch).and_then(|header| {
-            let last = last_batches.contains(&(header.producer_id, header.last_offset()));
-            clean_batch(batch, map, clock, last)
-        });
-        let kept: Option<std::borrow::Cow<'_, [u8]>> = match cleaned {
-            Ok(Cleaned::Unchanged) => Some(batch.into()),
-            Ok(Cleaned::Rebuilt(b)) => Some(b.into()),
-            Ok(Cleaned::Removed) => None,
-            Err(e) => {
-                failure = Some(e.to_string());
-                return Ok(false);
+    let mut bytes_read = 0u64;
+    let mut done = Ok(());
+    for seg in &group.members {
+        let path = segment::log_path(dir, seg.base);
+        let read = for_each_batch(&path, seg.size, |batch| {
+            let cleaned = validate_stored_batch(batch).and_then(|header| {
+                let last = last_batches.contains(&(header.producer_id, header.last_offset()));
+                clean_batch(batch, map, clock, last)
+            });
+            let kept: Option<std::borrow::Cow<'_, [u8]>> = match cleaned {
+                Ok(Cleaned::Unchanged) => Some(batch.into()),
+                Ok(Cleaned::Rebuilt(b)) => Some(b.into()),
+                Ok(Cleaned::Removed) => None,
+                Err(e) => {
+                    failure = Some(format!("segment {}: {e}", path.display()));
+                    return Ok(false);
+                }
+            };
+            changed |= kept.as_deref() != Some(batch);
+            *io_done += batch.len() as u64;
+            if let Some(bytes) = kept {
+                file.write_all(&bytes)?;
+                batches.push((BatchHeader::parse(&bytes).expect("a whole batch"), pos));
+                pos += bytes.len() as u64;
+                *io_done += bytes.len() as u64;
             }
-        };
-        changed |= kept.as_deref() != Some(batch);
-        *io_done += batch.len() as u64;
-        if let Some(bytes) = kept {
-            file.write_all(&bytes)?;
-            batches.push((BatchHeader::parse(&bytes).expect("a whole batch"), pos));
-            pos += bytes.len() as u64;
-            *io_done += bytes.len() as u64;
+            throttle(start, *io_done, per_second);
+            Ok(true)
+        });
+        match read {
+            Ok(n) => bytes_read += n,
+            Err(e) => done = Err(e),
         }
-        throttle(start, *io_done, per_second);
-        Ok(true)
-    });
-    let done = bytes_read.and_then(|read| {
-        file.flush()?;
-        Ok(read)
-    });
+        if done.is_err() || failure.is_some() {
+            break;
+        }
+    }
+    let done = done.and_then(|()| file.flush());
     if !changed || failure.is_some() || done.is_err() {
         drop(file);
         let _ = std::fs::remove_file(&cleaned);
         done?;
         if let Some(reason) = failure {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!("segment {}: {reason}", path.display()),
-            ));
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, reason));
         }
         return Ok(None);
     }
-    let bytes_read = done?;
     file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
     Ok(Some(Rewritten {
         size: pos,
         batches,
         bytes_read,
     }))
+}
+
+/// Steps 2-4 of the swap of [base, end) whose `.cleaned` file is written
+/// (see the module notes); stops after `stop` when given. Returns the step
+/// it stopped after, if it did.
+fn swap_blocking(
+    dir: &Path,
+    base: i64,
+    end: i64,
+    stop: Option<SwapStep>,
+) -> std::io::Result<Option<SwapStep>> {
+    std::fs::rename(cleaned_path(dir, base), dir.join(swap_file_name(base, end)))?;
+    fsutil::sync_dir_blocking(dir)?;
+    if stop == Some(SwapStep::Committed) {
+        return Ok(stop);
+    }
+    finish_swap_blocking(dir, base, end, stop)
+}
+
+/// Steps 3-4 of a committed swap of [base, end): at runtime after the
+/// commit, and at recovery for a `.swap` file found. Idempotent.
+pub(super) fn finish_swap_blocking(
+    dir: &Path,
+    base: i64,
+    end: i64,
+    stop: Option<SwapStep>,
+) -> std::io::Result<Option<SwapStep>> {
+    let in_group = |b: i64| b >= base && b < end;
+    for entry in std::fs::read_dir(dir)? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        let doomed = match segment::parse_log_file_name(&name) {
+            Some(b) => b != base && in_group(b),
+            None => name
+                .strip_suffix(".index")
+                .or_else(|| name.strip_suffix(".timeindex"))
+                .and_then(|stem| stem.parse::<i64>().ok())
+                .is_some_and(in_group),
+        };
+        if doomed {
+            match std::fs::remove_file(dir.join(&name)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+    }
+    fsutil::sync_dir_blocking(dir)?;
+    if stop == Some(SwapStep::OldRemoved) {
+        return Ok(stop);
+    }
+    std::fs::rename(
+        dir.join(swap_file_name(base, end)),
+        segment::log_path(dir, base),
+    )?;
+    fsutil::sync_dir_blocking(dir)?;
+    Ok(stop.filter(|s| *s == SwapStep::Renamed))
 }
 
 impl PartitionLog {
@@ -280,8 +440,30 @@ impl PartitionLog {
         params: &CleanParams,
         last_batches: HashSet<(i64, i64)>,
     ) -> Result<CleanOutcome, StorageError> {
+        self.clean_pass(params, last_batches, None).await
+    }
+
+    /// A pass that stops after a step of one group's swap, leaving the
+    /// files as a crash there would: for crash tests, which then drop the
+    /// log without closing it and reopen it.
+    #[doc(hidden)]
+    pub async fn clean_stopping_at(
+        &self,
+        params: &CleanParams,
+        last_batches: HashSet<(i64, i64)>,
+        stop: StopAt,
+    ) -> Result<CleanOutcome, StorageError> {
+        self.clean_pass(params, last_batches, Some(stop)).await
+    }
+
+    async fn clean_pass(
+        &self,
+        params: &CleanParams,
+        last_batches: HashSet<(i64, i64)>,
+        stop: Option<StopAt>,
+    ) -> Result<CleanOutcome, StorageError> {
         let now = self.shared.clock.now_ms();
-        let (dir, closed, log_start) = {
+        let (dir, closed, log_start, segment_bytes) = {
             let st = self.shared.state.borrow();
             let closed: Vec<ClosedSegment> = st
                 .segments
@@ -296,7 +478,12 @@ impl PartitionLog {
                     max_timestamp: s.max_timestamp,
                 })
                 .collect();
-            (st.dir.clone(), closed, st.log_start_offset)
+            (
+                st.dir.clone(),
+                closed,
+                st.log_start_offset,
+                st.config.segment_bytes,
+            )
         };
         let checkpoint: i64 = fsutil::read_file(&dir, CHECKPOINT_FILE)
             .await?
@@ -372,57 +559,117 @@ impl PartitionLog {
             return Ok(outcome);
         };
 
-        // Rewrite every closed segment below map_end.
+        // Rewrite every closed segment below map_end, group by group.
         let map = Arc::new(map);
         let last_batches = Arc::new(last_batches);
         let clock = CleanClock {
             now_ms: now,
             delete_retention_ms: params.delete_retention_ms,
         };
+        let below: Vec<ClosedSegment> = closed
+            .iter()
+            .filter(|s| s.end <= map_end)
+            .cloned()
+            .collect();
         let mut io_done = mapped_bytes;
-        for seg in closed.iter().filter(|s| s.end <= map_end) {
-            let (seg_dir, s, m, l) = (dir.clone(), seg.clone(), map.clone(), last_batches.clone());
+        let mut swapped = 0usize;
+        for group in group_segments(&below, segment_bytes) {
+            let (g_dir, g, m, l) = (
+                dir.clone(),
+                group.clone(),
+                map.clone(),
+                last_batches.clone(),
+            );
             let done = io_done;
             let (rewritten, done) = in_background(move || {
                 let mut done = done;
                 let r =
-                    rewrite_blocking(&seg_dir, &s, &m, clock, &l, started, &mut done, per_second)?;
+                    rewrite_blocking(&g_dir, &g, &m, clock, &l, started, &mut done, per_second)?;
                 Ok((r, done))
             })
             .await
-            .map_err(|e| StorageError::io("rewriting a segment", e))?;
+            .map_err(|e| StorageError::io("rewriting segments", e))?;
             io_done = done;
             let Some(rewritten) = rewritten else {
                 continue;
             };
             outcome.bytes_read += rewritten.bytes_read;
             outcome.bytes_written += rewritten.size;
-            self.swap_in(seg, rewritten).await?;
-            outcome.segments_cleaned += 1;
+            let step = stop.filter(|s| s.group == swapped).map(|s| s.step);
+            swapped += 1;
+            if step == Some(SwapStep::Written) {
+                outcome.stopped_at = step;
+                return Ok(outcome);
+            }
+            match self.swap_in(&group, rewritten, step).await? {
+                Swapped::Done => {
+                    outcome.segments_cleaned += group.members.len();
+                    if group.members.len() > 1 {
+                        outcome.segments_merged += group.members.len();
+                    }
+                }
+                Swapped::Stopped(at) => {
+                    outcome.stopped_at = Some(at);
+                    return Ok(outcome);
+                }
+                Swapped::Abandoned => {}
+            }
         }
         fsutil::write_file_durably(&dir, CHECKPOINT_FILE, map_end.to_string().into_bytes()).await?;
         outcome.first_dirty_offset = map_end;
         Ok(outcome)
     }
 
-    /// Steps 2-4 of the swap for a segment whose `.cleaned` file is
-    /// written.
-    async fn swap_in(&self, seg: &ClosedSegment, rewritten: Rewritten) -> Result<(), StorageError> {
+    /// Steps 2-5 of the swap of a group whose `.cleaned` file is written.
+    async fn swap_in(
+        &self,
+        group: &Group,
+        rewritten: Rewritten,
+        stop: Option<SwapStep>,
+    ) -> Result<Swapped, StorageError> {
+        let _permit = self
+            .shared
+            .maintenance
+            .acquire_permit(1)
+            .await
+            .map_err(|e| {
+                StorageError::io(
+                    "waiting for retention",
+                    std::io::Error::other(e.to_string()),
+                )
+            })?;
         let (dir, interval) = {
             let st = self.shared.state.borrow();
             (st.dir.clone(), st.config.index_interval_bytes)
         };
-        let base = seg.base;
-        let log = segment::log_path(&dir, base);
-        let cleaned = log.with_extension(format!("log{CLEANED_SUFFIX}"));
-        fsutil::remove_file(segment::index_path(&dir, base)).await?;
-        fsutil::remove_file(segment::time_index_path(&dir, base)).await?;
-        fsutil::sync_dir(&dir).await?;
-        let (from, to) = (cleaned.clone(), log.clone());
-        fsutil::blocking(move || std::fs::rename(from, to))
+        let (base, end) = (group.base, group.end);
+        // Retention may have removed segments of the group meanwhile (the
+        // rewrite ran without the lock): then the group no longer stands
+        // as read, and its cleaned file goes.
+        let intact = {
+            let st = self.shared.state.borrow();
+            let at = st.segments.partition_point(|s| s.base_offset < base);
+            let n = group.members.len();
+            at + n < st.segments.len()
+                && at + n <= st.finalized_segments
+                && st.segments[at..at + n]
+                    .iter()
+                    .zip(&group.members)
+                    .all(|(s, m)| s.base_offset == m.base && s.size == m.size)
+                && st.segments[at + n].base_offset == end
+        };
+        if !intact {
+            fsutil::remove_file(cleaned_path(&dir, base)).await?;
+            return Ok(Swapped::Abandoned);
+        }
+        let swap_dir = dir.clone();
+        let stopped = in_background(move || swap_blocking(&swap_dir, base, end, stop))
             .await
-            .map_err(|e| StorageError::io("renaming a cleaned segment into place", e))?;
-        fsutil::sync_dir(&dir).await?;
+            .map_err(|e| StorageError::io("swapping in a cleaned segment", e))?;
+        if let Some(at) = stopped {
+            return Ok(Swapped::Stopped(at));
+        }
+        let log = segment::log_path(&dir, base);
         let file = OpenOptions::new()
             .read(true)
             .dma_open(&log)
@@ -444,26 +691,30 @@ impl PartitionLog {
             Durability::EachFile,
         )
         .await?;
-        let gone = {
+        {
             let mut st = self.shared.state.borrow_mut();
-            match st.segment_mut(base) {
-                Some(s) => {
-                    s.file = Some(Rc::new(file));
-                    s.size = rewritten.size;
-                    s.index = fresh.index;
-                    s.time_index = fresh.time_index;
-                    if fresh.max_timestamp >= 0 {
-                        s.max_timestamp = fresh.max_timestamp;
-                        s.offset_of_max_timestamp = fresh.offset_of_max_timestamp;
-                    }
-                    s.bytes_since_index_entry = fresh.bytes_since_index_entry;
-                    false
+            let at = st.segments.partition_point(|s| s.base_offset < base);
+            let n = group.members.len();
+            let replaced: Vec<Segment> = st.segments.drain(at..at + n).collect();
+            let last = replaced.last().expect("a group has a segment");
+            fresh.file = Some(Rc::new(file));
+            fresh.size = rewritten.size;
+            fresh.next_offset = last.next_offset;
+            fresh.first_append_ms = None;
+            if fresh.max_timestamp < 0 {
+                // Emptied: keep the newest time the group had, for
+                // retention.ms.
+                let newest = replaced.iter().max_by_key(|s| s.max_timestamp);
+                if let Some(s) = newest {
+                    fresh.max_timestamp = s.max_timestamp;
+                    fresh.offset_of_max_timestamp = s.offset_of_max_timestamp;
                 }
-                None => true,
             }
-        };
-        // Chunks read ahead from the old file no longer match positions,
-        // and cached batches of the segment are the uncleaned ones.
+            st.segments.insert(at, fresh);
+            st.finalized_segments -= n - 1;
+        }
+        // Chunks read ahead from the old files no longer match positions,
+        // and cached batches of the group are the uncleaned ones.
         self.shared
             .read_aheads
             .borrow_mut()
@@ -471,14 +722,16 @@ impl PartitionLog {
         self.shared
             .cache
             .borrow_mut()
-            .remove_below(self.shared.cache_key, seg.end);
-        if gone {
-            // Retention removed the segment meanwhile: so do we.
-            fsutil::remove_file(log).await?;
-            fsutil::remove_file(segment::index_path(&dir, base)).await?;
-            fsutil::remove_file(segment::time_index_path(&dir, base)).await?;
-            fsutil::sync_dir(&dir).await?;
-        }
-        Ok(())
+            .remove_below(self.shared.cache_key, end);
+        Ok(Swapped::Done)
     }
+}
+
+/// How a group's swap ended.
+enum Swapped {
+    Done,
+    /// A test stopped it after this step.
+    Stopped(SwapStep),
+    /// Retention removed part of the group first; nothing was swapped.
+    Abandoned,
 }

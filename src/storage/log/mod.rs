@@ -430,6 +430,9 @@ struct LogShared {
     /// Durable appends are written O_DSYNC (see `DurableWrites::Dsync`).
     dsync: bool,
     stats: Rc<crate::stats::StorageStats>,
+    /// Held by retention and by the cleaner's swaps, which must not remove
+    /// or replace segment files under each other.
+    maintenance: glommio::sync::Semaphore,
 }
 
 /// One partition's log. Lives on the shard that owns the partition.
@@ -514,6 +517,7 @@ impl PartitionLog {
             read_chunk_bytes: shard.config.read_chunk_bytes.max(BLOCK_BYTES as usize),
             dsync: shard.dsync,
             stats: shard.stats.clone(),
+            maintenance: glommio::sync::Semaphore::new(1),
         });
         let writer = glommio::spawn_local(writer_loop(shared.clone())).detach();
         let syncer = glommio::spawn_local(syncer_loop(shared.clone())).detach();
@@ -1151,6 +1155,17 @@ impl PartitionLog {
     /// the log exceed retention.bytes, or lie wholly below the log start
     /// offset. The active segment is never deleted.
     pub async fn enforce_retention(&self) -> Result<RetentionOutcome, StorageError> {
+        let _permit = self
+            .shared
+            .maintenance
+            .acquire_permit(1)
+            .await
+            .map_err(|e| {
+                StorageError::io(
+                    "waiting for the log cleaner",
+                    std::io::Error::other(e.to_string()),
+                )
+            })?;
         let now = self.shared.clock.now_ms();
         let (dir, doomed, outcome) = {
             let mut st = self.shared.state.borrow_mut();

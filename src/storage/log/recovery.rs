@@ -17,29 +17,51 @@ pub(super) async fn recover(
     config: &LogConfig,
     shard: &ShardStorage,
 ) -> Result<Recovered, StorageError> {
-    let dir_owned = dir.to_path_buf();
-    let names: Vec<String> = fsutil::blocking(move || -> std::io::Result<Vec<String>> {
-        std::fs::create_dir_all(&dir_owned)?;
-        if let Some(parent) = dir_owned.parent() {
-            fsutil::sync_dir_blocking(parent)?;
-        }
-        let mut names = Vec::new();
-        for entry in std::fs::read_dir(&dir_owned)? {
-            names.push(entry?.file_name().to_string_lossy().into_owned());
-        }
-        Ok(names)
-    })
-    .await
-    .map_err(|e| StorageError::io("listing partition directory", e))?;
+    let list = |create: bool| {
+        let dir_owned = dir.to_path_buf();
+        fsutil::blocking(move || -> std::io::Result<Vec<String>> {
+            if create {
+                std::fs::create_dir_all(&dir_owned)?;
+                if let Some(parent) = dir_owned.parent() {
+                    fsutil::sync_dir_blocking(parent)?;
+                }
+            }
+            let mut names = Vec::new();
+            for entry in std::fs::read_dir(&dir_owned)? {
+                names.push(entry?.file_name().to_string_lossy().into_owned());
+            }
+            Ok(names)
+        })
+    };
+    let mut names: Vec<String> = list(true)
+        .await
+        .map_err(|e| StorageError::io("listing partition directory", e))?;
 
-    // A segment the log cleaner was rewriting when the process stopped:
-    // its swap never committed, so the original stands (see `cleaner`).
+    // Segments the log cleaner was rewriting when the process stopped: a
+    // `.cleaned` file's swap never committed, so the originals stand; a
+    // `.swap` file's did, so the swap is finished (see `cleaner`).
     for name in names
         .iter()
         .filter(|n| n.ends_with(super::cleaner::CLEANED_SUFFIX))
     {
         tracing::info!(file = %name, "removing an unfinished cleaned segment");
         fsutil::remove_file(dir.join(name)).await?;
+    }
+    let swaps: Vec<(i64, i64)> = names
+        .iter()
+        .filter_map(|n| super::cleaner::parse_swap_file_name(n))
+        .collect();
+    if !swaps.is_empty() {
+        for (base, end) in swaps {
+            tracing::info!(base, end, "finishing a committed log cleaner swap");
+            let at = dir.to_path_buf();
+            fsutil::blocking(move || super::cleaner::finish_swap_blocking(&at, base, end, None))
+                .await
+                .map_err(|e| StorageError::io("finishing a log cleaner swap", e))?;
+        }
+        names = list(false)
+            .await
+            .map_err(|e| StorageError::io("listing partition directory", e))?;
     }
     let mut bases: Vec<i64> = names
         .iter()
