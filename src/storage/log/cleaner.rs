@@ -19,8 +19,8 @@
 //! offsets) become one segment at the first one's base, so small cleaned
 //! segments merge as keys thin out.
 //!
-//! Reading, filtering and writing run on a thread of the cleaner's own at
-//! the lowest priority, throttled to the configured bytes per second. The
+//! Reading, filtering, writing and the file steps of the swap run on a
+//! thread of the cleaner's own under SCHED_IDLE, throttled to the configured bytes per second. The
 //! swap of a group [B, E) (E: the base of the segment after the group):
 //!
 //! 1. `B.log.cleaned` is written and fsynced;
@@ -197,15 +197,20 @@ pub fn remember_process_cpus() {
     }
 }
 
-/// Makes the calling thread the cleaner's: the lowest CPU priority (nice
-/// 19), on any of the process's CPUs. A shard's executor, at normal
-/// priority, then gets its core whenever it has work.
+/// Makes the calling thread the cleaner's: Linux's SCHED_IDLE policy (it
+/// runs only when nothing else on its CPU wants to, and a waking shard
+/// preempts it at once, where a nice-19 thread could keep the CPU for the
+/// rest of its slice), falling back to nice 19; on any of the process's
+/// CPUs.
 #[allow(unsafe_code)]
 fn become_background_thread() {
     // SAFETY: plain syscalls on the calling thread with valid arguments.
     unsafe {
-        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        libc::setpriority(libc::PRIO_PROCESS, tid, 19);
+        let param = libc::sched_param { sched_priority: 0 };
+        if libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) != 0 {
+            let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+            libc::setpriority(libc::PRIO_PROCESS, tid, 19);
+        }
         if let Some(set) = PROCESS_CPUS.get() {
             libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), set);
         }
@@ -662,10 +667,34 @@ impl PartitionLog {
             fsutil::remove_file(cleaned_path(&dir, base)).await?;
             return Ok(Swapped::Abandoned);
         }
+        let mut fresh = Segment::new(base);
+        let now = self.shared.clock.now_ms();
+        for (header, pos) in &rewritten.batches {
+            fresh.note_batch(header, *pos, interval, now);
+        }
+        fresh
+            .time_index
+            .maybe_append(fresh.max_timestamp, fresh.offset_of_max_timestamp);
+        let (index, time_index) = (fresh.index.encode(), fresh.time_index.encode());
         let swap_dir = dir.clone();
-        let stopped = in_background(move || swap_blocking(&swap_dir, base, end, stop))
-            .await
-            .map_err(|e| StorageError::io("swapping in a cleaned segment", e))?;
+        // Steps 2-5 on the cleaner's thread: the shard's core only opens
+        // the new file and updates its segment list.
+        let stopped = in_background(move || {
+            let stopped = swap_blocking(&swap_dir, base, end, stop)?;
+            if stopped.is_none() {
+                let (index_name, time_name) = segment::index_file_names(base);
+                fsutil::write_file_blocking(&swap_dir, &index_name, &index, Durability::EachFile)?;
+                fsutil::write_file_blocking(
+                    &swap_dir,
+                    &time_name,
+                    &time_index,
+                    Durability::EachFile,
+                )?;
+            }
+            Ok(stopped)
+        })
+        .await
+        .map_err(|e| StorageError::io("swapping in a cleaned segment", e))?;
         if let Some(at) = stopped {
             return Ok(Swapped::Stopped(at));
         }
@@ -675,22 +704,6 @@ impl PartitionLog {
             .dma_open(&log)
             .await
             .map_err(|e| StorageError::io("opening a cleaned segment", e))?;
-        let mut fresh = Segment::new(base);
-        let now = self.shared.clock.now_ms();
-        for (header, pos) in &rewritten.batches {
-            fresh.note_batch(header, *pos, interval, now);
-        }
-        fresh
-            .time_index
-            .maybe_append(fresh.max_timestamp, fresh.offset_of_max_timestamp);
-        write_indexes(
-            &dir,
-            base,
-            fresh.index.encode(),
-            fresh.time_index.encode(),
-            Durability::EachFile,
-        )
-        .await?;
         {
             let mut st = self.shared.state.borrow_mut();
             let at = st.segments.partition_point(|s| s.base_offset < base);
