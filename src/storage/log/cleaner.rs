@@ -20,8 +20,8 @@
 //! segments merge as keys thin out.
 //!
 //! Reading, filtering, writing and the file steps of the swap run on a
-//! thread of the cleaner's own under SCHED_IDLE, throttled to the configured bytes per second. The
-//! swap of a group [B, E) (E: the base of the segment after the group):
+//! thread of the cleaner's own under SCHED_IDLE, throttled to the
+//! configured bytes per second. The swap of a group [B, E) (E: the base of the segment after the group):
 //!
 //! 1. `B.log.cleaned` is written and fsynced;
 //! 2. it is renamed to `B.E.swap` and the directory fsynced: the commit
@@ -218,7 +218,7 @@ fn become_background_thread() {
 }
 
 /// Runs the cleaner's reading, filtering and writing on a thread of its
-/// own at the lowest priority (glommio's blocking threads share the shard's
+/// own at the lowest priority (see [`become_background_thread`]; glommio's blocking threads share the shard's
 /// core at normal priority, which cost the foreground its tail). An
 /// error if the thread cannot start or ends without an answer.
 async fn in_background<T: Send + 'static>(
