@@ -62,6 +62,45 @@ pub enum Command {
     /// Consumer groups: state, members, assignments, committed offsets,
     /// log end offsets and lag.
     Groups(crate::admin::groups::GroupsArgs),
+    /// Prepares a data directory before the first start, as Kafka's
+    /// `kafka-storage format` does: `--add-scram` stores SCRAM credentials
+    /// (Kafka's syntax, e.g. 'SCRAM-SHA-256=[name=admin,password=admin-secret]').
+    Format(FormatArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct FormatArgs {
+    /// The data directory (log.dirs).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: PathBuf,
+    /// A SCRAM credential to store; may be repeated.
+    #[arg(long, value_name = "MECHANISM=[name=...,password=...]")]
+    pub add_scram: Vec<String>,
+}
+
+fn format_main(args: FormatArgs) -> ExitCode {
+    let entries: Result<Vec<_>, String> = args
+        .add_scram
+        .iter()
+        .map(|a| crate::security::credentials::parse_add_scram(a))
+        .collect();
+    let done = entries.and_then(|e| {
+        crate::security::credentials::add_scram(&args.data_dir, &e)?;
+        Ok(e.len())
+    });
+    match done {
+        Ok(n) => {
+            println!(
+                "Formatted {}: {n} SCRAM credential(s) stored",
+                args.data_dir.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("shardlog format: {e}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 fn init_logging(level: Option<&str>) {
@@ -115,9 +154,11 @@ pub fn build_config(cli: &Cli) -> Result<BrokerConfig, String> {
 
 /// The broker's entry point.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    if let Some(Command::Groups(args)) = cli.command {
-        return crate::admin::groups::main(args);
+    let mut cli = Cli::parse();
+    match cli.command.take() {
+        Some(Command::Groups(args)) => return crate::admin::groups::main(args),
+        Some(Command::Format(args)) => return format_main(args),
+        None => {}
     }
     init_logging(cli.log_level.as_deref());
     let config = match build_config(&cli) {
@@ -253,6 +294,22 @@ pub fn run(mut config: BrokerConfig) -> Result<(), String> {
         ));
     }
 
+    if config.security_protocol == crate::config::kraft::SecurityProtocol::SaslPlaintext {
+        let credentials = crate::security::credentials::Credentials::load(
+            &data_dir,
+            config.sasl_plain_users_file.as_deref(),
+        )?;
+        info!(
+            mechanisms = %config.sasl_enabled_mechanisms.join(","),
+            scram_users = credentials.scram_users().len(),
+            "SASL_PLAINTEXT listener"
+        );
+        config.sasl = Some(Arc::new(crate::security::SaslConfig {
+            mechanisms: config.sasl_enabled_mechanisms.clone(),
+            credentials,
+            failure_delay_ms: config.failed_authentication_delay_ms,
+        }));
+    }
     raise_open_files_limit();
     crate::storage::log::cleaner::remember_process_cpus();
     let cores = choose_cores(&config)?;

@@ -52,6 +52,7 @@ pub mod protocol;
 pub mod record;
 pub mod replication;
 pub mod router;
+pub mod security;
 pub mod shard;
 pub mod stats;
 pub mod storage;

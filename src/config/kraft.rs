@@ -90,6 +90,8 @@ pub struct KraftConfig {
     pub rack: Option<String>,
     /// metadata.log.max.record.bytes.between.snapshots (Kafka: 20 MiB).
     pub snapshot_bytes: u64,
+    /// listener.security.protocol.map: listener name -> security protocol.
+    pub protocol_map: Vec<(String, String)>,
 }
 
 impl Default for KraftConfig {
@@ -110,8 +112,42 @@ impl Default for KraftConfig {
             bootstrap_servers: None,
             rack: None,
             snapshot_bytes: 20 << 20,
+            protocol_map: parse_protocol_map(DEFAULT_PROTOCOL_MAP).expect("Kafka's default map"),
         }
     }
+}
+
+/// Kafka's default listener.security.protocol.map.
+pub const DEFAULT_PROTOCOL_MAP: &str =
+    "SASL_SSL:SASL_SSL,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT";
+
+/// The security protocol of the client listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SecurityProtocol {
+    #[default]
+    Plaintext,
+    /// SASL authentication over plain TCP.
+    SaslPlaintext,
+}
+
+/// Parses `NAME:PROTOCOL,...` (listener.security.protocol.map).
+pub fn parse_protocol_map(value: &str) -> Result<Vec<(String, String)>, KraftError> {
+    let mut map = Vec::new();
+    for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let Some((name, protocol)) = entry.split_once(':') else {
+            return err(format!(
+                "listener.security.protocol.map: {entry}: expected NAME:PROTOCOL"
+            ));
+        };
+        let protocol = protocol.trim().to_ascii_uppercase();
+        if !["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"].contains(&protocol.as_str()) {
+            return err(format!(
+                "listener.security.protocol.map: {entry}: No enum constant org.apache.kafka.common.security.auth.SecurityProtocol.{protocol}"
+            ));
+        }
+        map.push((name.trim().to_ascii_uppercase(), protocol));
+    }
+    Ok(map)
 }
 
 /// What [`KraftConfig::resolve`] decided.
@@ -123,6 +159,8 @@ pub struct Resolved {
     pub broker_advertised: Option<NamedListener>,
     /// The node's controller listener (on a controller).
     pub controller_listener: Option<NamedListener>,
+    /// The client listener's security protocol.
+    pub broker_protocol: SecurityProtocol,
 }
 
 /// A cluster config mistake: the message names the key, in Kafka's words.
@@ -372,7 +410,7 @@ impl KraftConfig {
         let broker_listener = if roles.broker {
             match broker_listeners.as_slice() {
                 [] => return err("There must be at least one broker advertised listener. Perhaps all listeners appear in controller.listener.names?"),
-                [one] => Some(plaintext((*one).clone())?),
+                [one] => Some((*one).clone()),
                 _ => return err(format!(
                     "listeners: shardlog serves clients on one listener; got {}",
                     broker_listeners.iter().map(|l| l.to_string()).collect::<Vec<_>>().join(",")
@@ -410,10 +448,22 @@ impl KraftConfig {
         } else {
             None
         };
+        let broker_protocol = match &broker_listener {
+            Some(l) => self.client_protocol(l)?,
+            None => SecurityProtocol::Plaintext,
+        };
+        if let (Some(l), Some(a)) = (&broker_listener, &broker_advertised) {
+            if self.client_protocol(a)? != self.client_protocol(l)? {
+                return err(format!(
+                    "advertised.listeners: {a} does not match the listener {l}"
+                ));
+            }
+        }
         Ok(Resolved {
             broker_listener,
             broker_advertised,
             controller_listener,
+            broker_protocol,
         })
     }
 
@@ -428,32 +478,55 @@ impl KraftConfig {
         }
         let broker_listener = match self.listeners.as_slice() {
             [] => None,
-            [one] => Some(plaintext(one.clone())?),
+            [one] => Some(one.clone()),
             _ => return err("listeners: only one listener is supported without process.roles (a second one is for the controller, in a cluster)"),
         };
         let broker_advertised =
             match (&broker_listener, self.advertised.as_slice()) {
                 (_, []) => None,
-                (_, [one]) => Some(plaintext(one.clone())?),
+                (_, [one]) => Some(one.clone()),
                 _ => return err(
                     "advertised.listeners: only one listener is supported without process.roles",
                 ),
             };
+        let broker_protocol = match &broker_listener {
+            Some(l) => self.client_protocol(l)?,
+            None => SecurityProtocol::Plaintext,
+        };
+        if let (Some(l), Some(a)) = (&broker_listener, &broker_advertised) {
+            if self.client_protocol(a)? != self.client_protocol(l)? {
+                return err(format!(
+                    "advertised.listeners: {a} does not match the listener {l}"
+                ));
+            }
+        }
         Ok(Resolved {
             broker_listener,
             broker_advertised,
             controller_listener: None,
+            broker_protocol,
         })
     }
 }
 
-fn plaintext(l: NamedListener) -> Result<NamedListener, KraftError> {
-    if l.name == "PLAINTEXT" {
-        Ok(l)
-    } else {
-        err(format!(
-            "listeners: {l}: only PLAINTEXT listeners are supported for clients"
-        ))
+impl KraftConfig {
+    /// The security protocol of a client listener, from
+    /// listener.security.protocol.map; PLAINTEXT and SASL_PLAINTEXT are
+    /// served.
+    fn client_protocol(&self, l: &NamedListener) -> Result<SecurityProtocol, KraftError> {
+        let Some((_, protocol)) = self.protocol_map.iter().find(|(n, _)| *n == l.name) else {
+            return err(format!(
+                "No security protocol defined for listener {}",
+                l.name
+            ));
+        };
+        match protocol.as_str() {
+            "PLAINTEXT" => Ok(SecurityProtocol::Plaintext),
+            "SASL_PLAINTEXT" => Ok(SecurityProtocol::SaslPlaintext),
+            other => err(format!(
+                "listeners: {l}: {other} (TLS) listeners are not supported yet; PLAINTEXT and SASL_PLAINTEXT are"
+            )),
+        }
     }
 }
 
@@ -623,6 +696,27 @@ mod tests {
             .contains("process.roles is not"));
         single.voters.clear();
         single.listeners = parse_listeners("listeners", "SSL://:9093").unwrap();
-        assert!(single.resolve().unwrap_err().0.contains("only PLAINTEXT"));
+        assert!(single
+            .resolve()
+            .unwrap_err()
+            .0
+            .contains("not supported yet"));
+        single.listeners = parse_listeners("listeners", "SASL_PLAINTEXT://:9093").unwrap();
+        assert_eq!(
+            single.resolve().unwrap().broker_protocol,
+            SecurityProtocol::SaslPlaintext
+        );
+        single.listeners = parse_listeners("listeners", "CLIENT://:9093").unwrap();
+        assert!(single
+            .resolve()
+            .unwrap_err()
+            .0
+            .contains("No security protocol defined for listener CLIENT"));
+        single.protocol_map = parse_protocol_map("CLIENT:SASL_PLAINTEXT").unwrap();
+        assert_eq!(
+            single.resolve().unwrap().broker_protocol,
+            SecurityProtocol::SaslPlaintext
+        );
+        assert!(parse_protocol_map("A:TLS").is_err());
     }
 }

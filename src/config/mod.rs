@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use crate::partition::PartitionConfig;
 use crate::storage::{ConfigError, LogConfig};
@@ -635,6 +635,19 @@ pub struct BrokerConfig {
     /// shardlog.metrics.listen: the metrics endpoint's address; None
     /// (empty value): no endpoint.
     pub metrics_listen: Option<SocketAddr>,
+    /// The client listener's name and security protocol (from `listeners`
+    /// and listener.security.protocol.map), settled by `finish`.
+    pub listener_name: String,
+    pub security_protocol: kraft::SecurityProtocol,
+    /// sasl.enabled.mechanisms (Kafka's default GSSAPI is not served).
+    pub sasl_enabled_mechanisms: Vec<String>,
+    /// shardlog.sasl.plain.users.file: `name=password` lines for PLAIN
+    /// (Kafka reads them from JAAS, which a non-JVM broker has not).
+    pub sasl_plain_users_file: Option<PathBuf>,
+    /// connection.failed.authentication.delay.ms.
+    pub failed_authentication_delay_ms: u64,
+    /// On a SASL listener: the mechanisms and users, loaded at start.
+    pub sasl: Option<Arc<crate::security::SaslConfig>>,
     /// shardlog.metrics.max.topics, .max.partitions, .max.groups: the most
     /// series of each kind the endpoint exports.
     pub metrics_max_topics: usize,
@@ -699,6 +712,12 @@ impl Default for BrokerConfig {
             cleaner_dedupe_buffer_bytes: 134_217_728,
             cleaner_io_bytes_per_second: f64::MAX,
             metrics_listen: Some("0.0.0.0:9644".parse().expect("literal")),
+            listener_name: "PLAINTEXT".to_string(),
+            security_protocol: kraft::SecurityProtocol::Plaintext,
+            sasl_enabled_mechanisms: vec!["GSSAPI".to_string()],
+            sasl_plain_users_file: None,
+            failed_authentication_delay_ms: 100,
+            sasl: None,
             metrics_max_topics: 1000,
             metrics_max_partitions: 10_000,
             metrics_max_groups: 1000,
@@ -1007,6 +1026,25 @@ impl BrokerConfig {
                     .filter(|v| *v > 0.0)
                     .ok_or_else(|| invalid("a positive number"))?
             }
+            "listener.security.protocol.map" => {
+                self.kraft.protocol_map =
+                    kraft::parse_protocol_map(value).map_err(|e| invalid(&e.0))?;
+            }
+            "sasl.enabled.mechanisms" => {
+                self.sasl_enabled_mechanisms = value
+                    .split(',')
+                    .map(|m| m.trim().to_string())
+                    .filter(|m| !m.is_empty())
+                    .collect();
+            }
+            "shardlog.sasl.plain.users.file" => {
+                let v = value.trim();
+                self.sasl_plain_users_file = (!v.is_empty()).then(|| PathBuf::from(v));
+            }
+            "connection.failed.authentication.delay.ms" => {
+                self.failed_authentication_delay_ms =
+                    parse_int(key, value, 0, i32::MAX as i64)? as u64
+            }
             "shardlog.metrics.listen" => {
                 let v = value.trim();
                 self.metrics_listen = if v.is_empty() {
@@ -1114,6 +1152,11 @@ impl BrokerConfig {
             .map_err(|e| BrokerConfigError::Cluster(e.0))?;
         if let Some(l) = &resolved.broker_listener {
             self.listen = listener_addr("listeners", l)?;
+            self.listener_name = l.name.clone();
+        }
+        self.security_protocol = resolved.broker_protocol;
+        if self.security_protocol == kraft::SecurityProtocol::SaslPlaintext {
+            self.check_sasl()?;
         }
         self.advertise = match &resolved.broker_advertised {
             Some(a) => (a.host.clone(), a.port),
@@ -1126,6 +1169,43 @@ impl BrokerConfig {
             .controller_listener
             .map(|l| listener_addr("listeners", &l))
             .transpose()?;
+        Ok(())
+    }
+
+    /// The SASL keys of a SASL listener: only mechanisms shardlog serves,
+    /// and PLAIN only with a users file.
+    fn check_sasl(&self) -> Result<(), BrokerConfigError> {
+        let invalid = |key: &str, value: String, reason: &str| BrokerConfigError::InvalidValue {
+            key: key.to_string(),
+            value,
+            reason: reason.to_string(),
+        };
+        let mechanisms = self.sasl_enabled_mechanisms.join(",");
+        if self.sasl_enabled_mechanisms.is_empty() {
+            return Err(invalid(
+                "sasl.enabled.mechanisms",
+                mechanisms,
+                "a SASL listener needs at least one mechanism",
+            ));
+        }
+        for m in &self.sasl_enabled_mechanisms {
+            if !["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"].contains(&m.as_str()) {
+                return Err(invalid(
+                    "sasl.enabled.mechanisms",
+                    mechanisms,
+                    &format!("{m} is not supported (Kafka's default is GSSAPI); shardlog serves PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512"),
+                ));
+            }
+        }
+        if self.sasl_enabled_mechanisms.iter().any(|m| m == "PLAIN")
+            && self.sasl_plain_users_file.is_none()
+        {
+            return Err(invalid(
+                "shardlog.sasl.plain.users.file",
+                String::new(),
+                "PLAIN is enabled: name the file of its users (name=password lines)",
+            ));
+        }
         Ok(())
     }
 
@@ -1173,11 +1253,14 @@ impl BrokerConfig {
             ("node.id".to_string(), self.node_id.to_string()),
             (
                 "listeners".to_string(),
-                format!("PLAINTEXT://{}", self.listen),
+                format!("{}://{}", self.listener_name, self.listen),
             ),
             (
                 "advertised.listeners".to_string(),
-                format!("PLAINTEXT://{}:{}", self.advertise.0, self.advertise.1),
+                format!(
+                    "{}://{}:{}",
+                    self.listener_name, self.advertise.0, self.advertise.1
+                ),
             ),
             ("log.dirs".to_string(), self.data_dir.display().to_string()),
             (
@@ -1313,7 +1396,22 @@ mod tests {
         assert!(c.set("default.replication.factor", "3").is_err());
         c.set("listeners", "SSL://0.0.0.0:9093").unwrap();
         let e = c.clone().finish().unwrap_err();
-        assert!(e.to_string().contains("only PLAINTEXT"), "{e}");
+        assert!(e.to_string().contains("not supported yet"), "{e}");
+        let mut sasl = c.clone();
+        sasl.set("listeners", "SASL_PLAINTEXT://0.0.0.0:9093")
+            .unwrap();
+        let e = sasl.clone().finish().unwrap_err();
+        assert!(e.to_string().contains("GSSAPI"), "{e}");
+        sasl.set("sasl.enabled.mechanisms", "PLAIN,SCRAM-SHA-512")
+            .unwrap();
+        let e = sasl.clone().finish().unwrap_err();
+        assert!(
+            e.to_string().contains("shardlog.sasl.plain.users.file"),
+            "{e}"
+        );
+        sasl.set("sasl.enabled.mechanisms", "SCRAM-SHA-512")
+            .unwrap();
+        sasl.finish().unwrap();
         let e = c
             .apply_properties("f", "num.partitions=2\nbogus line\n")
             .unwrap_err();

@@ -39,6 +39,7 @@ mod offset_delete;
 mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
+pub mod sasl;
 mod sync_group;
 mod topics;
 

@@ -38,14 +38,16 @@ use tracing::{debug, info, warn};
 
 use crate::handler::Response;
 use crate::protocol::frame::{parse_request, Parsed};
-use crate::protocol::FrameError;
+use crate::protocol::{FrameError, RequestFrame};
 use crate::router::{self, RequestContext};
+use crate::security::{SaslRefusal, SaslSession};
 use crate::shard::budget::{Account, Hold};
 use crate::shard::Shard;
 use crate::stats::{Outcome, RequestTimes};
 pub use conn::keep_freed_memory_for_reuse;
 use conn::{Conn, Connections};
 use frames::{FrameReader, ReadError};
+use kafka_protocol::messages::ApiKey;
 use quotas::ConnectionQuotas;
 use writer::{Gathered, ResponseWriter, GATHER_BYTES_MAX};
 
@@ -307,6 +309,8 @@ async fn read_loop(
 ) -> ReadEnd {
     let peer = conn.peer;
     let max = shard.config.socket_request_max_bytes;
+    // On a SASL listener, the exchange comes first.
+    let mut sasl = shard.config.sasl.clone().map(SaslSession::new);
     loop {
         let next = futures_lite::future::or(async { Some(frames.next(max).await) }, async {
             until_shutdown(shard).await;
@@ -336,21 +340,32 @@ async fn read_loop(
         };
         let response_hold = Rc::new(RefCell::new(None));
         let read = Instant::now();
+        let mut close_after = false;
         let (task, api, key) = match parse_request(frame, router::APIS) {
-            Ok(Parsed::Request(spec, req)) => {
-                let s = shard.clone();
-                let ctx = RequestContext {
-                    responses: responses.clone(),
-                    response_hold: response_hold.clone(),
-                };
-                (
-                    glommio::spawn_local(timed(read, async move {
-                        router::dispatch(&s, req, ctx).await
-                    })),
-                    spec.name,
-                    spec.key as i16,
-                )
+            Ok(Parsed::Request(spec, req)) if sasl.as_ref().is_some_and(|s| s.user().is_none()) => {
+                let session = sasl.as_mut().expect("checked");
+                match spec.key {
+                    ApiKey::ApiVersions => (
+                        dispatch_task(shard, read, req, &responses, &response_hold),
+                        spec.name,
+                        spec.key as i16,
+                    ),
+                    ApiKey::SaslHandshake | ApiKey::SaslAuthenticate => {
+                        let (task, close) = sasl_step(session, &req, read, peer);
+                        close_after = close;
+                        (task, spec.name, spec.key as i16)
+                    }
+                    _ => {
+                        warn!(%peer, api = spec.name, "closing connection: a request before SASL authentication");
+                        return ReadEnd::Refused;
+                    }
+                }
             }
+            Ok(Parsed::Request(spec, req)) => (
+                dispatch_task(shard, read, req, &responses, &response_hold),
+                spec.name,
+                spec.key as i16,
+            ),
             Ok(Parsed::ApiVersionsTooNew { correlation_id }) => (
                 glommio::spawn_local(timed(read, async move {
                     router::api_versions_too_new(correlation_id)
@@ -374,7 +389,62 @@ async fn read_loop(
         if tx.send(item).await.is_err() {
             return ReadEnd::PeerGone;
         }
+        if close_after {
+            return ReadEnd::Refused;
+        }
     }
+}
+
+/// The task running a request's handler.
+fn dispatch_task(
+    shard: &Rc<Shard>,
+    read: Instant,
+    req: RequestFrame,
+    responses: &Rc<Account>,
+    response_hold: &Rc<RefCell<Option<Hold>>>,
+) -> Task<Served> {
+    let s = shard.clone();
+    let ctx = RequestContext {
+        responses: responses.clone(),
+        response_hold: response_hold.clone(),
+    };
+    glommio::spawn_local(timed(
+        read,
+        async move { router::dispatch(&s, req, ctx).await },
+    ))
+}
+
+/// Runs a step of the connection's SASL exchange; the task answers it
+/// (held back `connection.failed.authentication.delay.ms` when the
+/// credentials were wrong), and `true` when the connection closes after.
+fn sasl_step(
+    session: &mut SaslSession,
+    req: &RequestFrame,
+    read: Instant,
+    peer: std::net::SocketAddr,
+) -> (Task<Served>, bool) {
+    let step = crate::handler::sasl::exchange(session, req);
+    let mut delay = Duration::ZERO;
+    match &step.refusal {
+        Some(SaslRefusal::Failed { mechanism, detail }) => {
+            warn!(%peer, mechanism, "SASL authentication failed: {detail}");
+            delay = Duration::from_millis(session.failure_delay_ms());
+        }
+        Some(other) => warn!(%peer, "closing connection: SASL {other:?}"),
+        None => {
+            if let Some(user) = session.user() {
+                info!(%peer, user, "SASL authentication succeeded");
+            }
+        }
+    }
+    let response = step.response;
+    let task = glommio::spawn_local(timed(read, async move {
+        if !delay.is_zero() {
+            glommio::timer::sleep(delay).await;
+        }
+        response.map(|b| Some(vec![b]))
+    }));
+    (task, step.refusal.is_some())
 }
 
 async fn write_loop(

@@ -13,6 +13,11 @@
 //! tested clients send (librdkafka 2.0-2.16, kafka-python 2.0/3.0,
 //! aiokafka, KafkaJS); OffsetCommit v0-1 (ZooKeeper-era) are not served.
 //! DescribeLogDirs starts at v1, as in Kafka 4 (and kafka-protocol 0.18).
+//! SaslHandshake is served from v1 only (v0 sends raw SASL tokens outside
+//! Kafka's framing); the exchange itself is run by the connection
+//! (`crate::net`), and these entries answer SASL requests that arrive
+//! outside one (on a PLAINTEXT listener, or after authentication) with
+//! ILLEGAL_SASL_STATE, as Kafka does.
 
 use std::rc::Rc;
 
@@ -119,6 +124,11 @@ apis! {
         handle(handler::list_groups);
     ApiVersions: "ApiVersions", 0..=4, 0, guard API_VERSIONS, m::ApiVersionsRequest,
         table(handler::api_versions::handle);
+    SaslHandshake: "SaslHandshake", 1..=1, 1, guard SASL_HANDSHAKE, m::SaslHandshakeRequest,
+        handle_now(handler::sasl::handshake_out_of_exchange);
+    SaslAuthenticate: "SaslAuthenticate", 0..=2, 0, guard SASL_AUTHENTICATE,
+        m::SaslAuthenticateRequest,
+        handle_now(handler::sasl::authenticate_out_of_exchange);
     CreateTopics: "CreateTopics", 2..=7, 2, guard CREATE_TOPICS, m::CreateTopicsRequest,
         handle(handler::create_topics);
     DeleteTopics: "DeleteTopics", 1..=6, 1, guard DELETE_TOPICS, m::DeleteTopicsRequest,

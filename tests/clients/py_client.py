@@ -6,6 +6,7 @@ them back by explicit partition assignment and print what came back.
                  --topic TOPIC --spec SPEC.json [--partitions 3]
                  [--create admin|auto] [--idempotence default|on|off]
                  [--compression none|gzip|snappy|lz4|zstd] [--timeout 60]
+                 [--sasl MECHANISM:USER:PASSWORD]
 
 SPEC.json: {"records": [{"partition": 0, "key": BASE64|null,
                          "value": BASE64|null, "headers": [[KEY, BASE64]]}]}
@@ -23,6 +24,8 @@ Output, one JSON object per line on stdout:
     {"type": "record", "partition": P, "offset": O, "key": B64|null,
      "value": B64|null, "headers": [[KEY, B64|null]]}
 Exit status 0 when every step succeeded; diagnostics go to stderr.
+--sasl connects over SASL_PLAINTEXT with that mechanism (PLAIN,
+SCRAM-SHA-256, SCRAM-SHA-512) and user.
 
 Runs with both a venv's recent clients and Debian's python3-confluent-kafka
 (librdkafka 2.0.2) and python3-kafka (kafka-python 2.0.2) under
@@ -122,6 +125,16 @@ def run_confluent(args, records, deadline):
         }
     )
     common = {"bootstrap.servers": args.bootstrap, "broker.address.family": "v4"}
+    if args.sasl:
+        mechanism, user, password = args.sasl
+        common.update(
+            {
+                "security.protocol": "SASL_PLAINTEXT",
+                "sasl.mechanisms": mechanism,
+                "sasl.username": user,
+                "sasl.password": password,
+            }
+        )
     if args.debug:
         common["debug"] = args.debug
 
@@ -233,7 +246,9 @@ def run_kafka_python(args, records, deadline):
         from kafka.admin import KafkaAdminClient, NewTopic
         from kafka.errors import TopicAlreadyExistsError
 
-        admin = KafkaAdminClient(bootstrap_servers=args.bootstrap, request_timeout_ms=timeout_ms)
+        admin = KafkaAdminClient(
+            bootstrap_servers=args.bootstrap, request_timeout_ms=timeout_ms, **python_sasl(args)
+        )
         try:
             admin.create_topics(
                 [NewTopic(args.topic, num_partitions=args.partitions, replication_factor=1)]
@@ -243,6 +258,7 @@ def run_kafka_python(args, records, deadline):
         admin.close()
 
     pconf = {"bootstrap_servers": args.bootstrap, "max_block_ms": timeout_ms}
+    pconf.update(python_sasl(args))
     if args.idempotence != "default":
         pconf["enable_idempotence"] = args.idempotence == "on"
     if args.compression != "default":
@@ -276,6 +292,7 @@ def run_kafka_python(args, records, deadline):
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         request_timeout_ms=30000,
+        **python_sasl(args)
     )
     tps = [TopicPartition(args.topic, p) for p in range(args.partitions)]
     consumer.assign(tps)
@@ -301,6 +318,19 @@ def run_kafka_python(args, records, deadline):
 # --- aiokafka ----------------------------------------------------------------
 
 
+def python_sasl(args):
+    """kafka-python's and aiokafka's connection settings for --sasl."""
+    if not args.sasl:
+        return {}
+    mechanism, user, password = args.sasl
+    return {
+        "security_protocol": "SASL_PLAINTEXT",
+        "sasl_mechanism": mechanism,
+        "sasl_plain_username": user,
+        "sasl_plain_password": password,
+    }
+
+
 async def run_aiokafka_async(args, records, deadline):
     import aiokafka
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -311,7 +341,7 @@ async def run_aiokafka_async(args, records, deadline):
         from aiokafka.admin import AIOKafkaAdminClient, NewTopic
         from aiokafka.errors import TopicAlreadyExistsError
 
-        admin = AIOKafkaAdminClient(bootstrap_servers=args.bootstrap)
+        admin = AIOKafkaAdminClient(bootstrap_servers=args.bootstrap, **python_sasl(args))
         await admin.start()
         try:
             resp = await admin.create_topics(
@@ -327,6 +357,7 @@ async def run_aiokafka_async(args, records, deadline):
             await admin.close()
 
     pconf = {"bootstrap_servers": args.bootstrap}
+    pconf.update(python_sasl(args))
     if args.idempotence != "default":
         pconf["enable_idempotence"] = args.idempotence == "on"
     if args.compression != "default":
@@ -357,6 +388,7 @@ async def run_aiokafka_async(args, records, deadline):
         group_id=None,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
+        **python_sasl(args)
     )
     await consumer.start()
     try:
@@ -405,6 +437,12 @@ def main():
     )
     ap.add_argument("--timeout", type=float, default=60.0)
     ap.add_argument("--debug", default=None, help="librdkafka debug contexts (confluent only)")
+    ap.add_argument(
+        "--sasl",
+        default=None,
+        type=lambda v: v.split(":", 2),
+        help="MECHANISM:USER:PASSWORD: connect over SASL_PLAINTEXT",
+    )
     args = ap.parse_args()
 
     # A hard stop, whatever a client library does with its threads.

@@ -83,6 +83,9 @@ error_codes! {
     FencedInstanceId = 82,
     GroupSubscribedToTopic = 86,
     PolicyViolation = 44,
+    UnsupportedSaslMechanism = 33,
+    IllegalSaslState = 34,
+    SaslAuthenticationFailed = 58,
 }
 
 // Every code shardlog produces has Kafka's name: checked when compiling,

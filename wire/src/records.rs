@@ -428,17 +428,8 @@ pub struct DecodedRecord {
 /// copied. `None` if the batch is malformed. For the log cleaner, which
 /// needs only keys and offsets to decide what stays.
 pub fn for_each_key(batch: &[u8], mut visit: impl FnMut(i64, Option<&[u8]>, bool)) -> Option<()> {
-    let header = BatchHeader::parse(batch)?;
-    let codec = header.compression().ok()?;
-    let section = batch.get(HEADER_BYTES..)?;
-    let payload;
-    let section: &[u8] = if codec == Compression::None {
-        section
-    } else {
-        payload = decompress(codec, section, DECODED_BYTES_MAX).ok()?;
-        &payload
-    };
-    for record in records(section, header.record_count) {
+    let (header, section) = records_section(batch)?;
+    for record in records(&section, header.record_count) {
         let record = record.ok()?;
         visit(
             header.base_offset + record.offset_delta,
@@ -449,6 +440,19 @@ pub fn for_each_key(batch: &[u8], mut visit: impl FnMut(i64, Option<&[u8]>, bool
     Some(())
 }
 
+/// A batch's header and its records section, decompressed when the batch
+/// is compressed (up to [`DECODED_BYTES_MAX`]).
+fn records_section(batch: &[u8]) -> Option<(BatchHeader, std::borrow::Cow<'_, [u8]>)> {
+    let header = BatchHeader::parse(batch)?;
+    let codec = header.compression().ok()?;
+    let section = batch.get(HEADER_BYTES..)?;
+    if codec == Compression::None {
+        return Some((header, section.into()));
+    }
+    let payload = decompress(codec, section, DECODED_BYTES_MAX).ok()?;
+    Some((header, payload.into()))
+}
+
 /// Most bytes a batch's records may decompress to when decoded here.
 pub const DECODED_BYTES_MAX: usize = 64 << 20;
 
@@ -456,16 +460,8 @@ pub const DECODED_BYTES_MAX: usize = 64 << 20;
 /// to [`DECODED_BYTES_MAX`]). Returns `None` if the batch is malformed or
 /// decompresses to more than that.
 pub fn decode_records(batch: &[u8]) -> Option<Vec<DecodedRecord>> {
-    let header = BatchHeader::parse(batch)?;
-    let codec = header.compression().ok()?;
-    let section = batch.get(HEADER_BYTES..)?;
-    let payload;
-    let section: &[u8] = if codec == Compression::None {
-        section
-    } else {
-        payload = decompress(codec, section, DECODED_BYTES_MAX).ok()?;
-        &payload
-    };
+    let (header, section) = records_section(batch)?;
+    let section: &[u8] = &section;
     let log_append = header.timestamp_type() == TimestampType::LogAppendTime;
     // The count comes from the wire: never reserve more than the bytes
     // could hold.

@@ -25,6 +25,20 @@ const API_VERSIONS_REQUEST: Struct = Struct {
     tagged: &[],
 };
 
+// SaslHandshakeRequest: crate versions 0-1, never flexible.
+const SASL_HANDSHAKE_REQUEST: Struct = Struct {
+    name: "SaslHandshakeRequest",
+    fields: &[f("mechanism", Kind::String, 0, 1)],
+    tagged: &[],
+};
+
+// SaslAuthenticateRequest: crate versions 0-2, flexible from 2.
+const SASL_AUTHENTICATE_REQUEST: Struct = Struct {
+    name: "SaslAuthenticateRequest",
+    fields: &[f("auth_bytes", Kind::Bytes, 0, 2)],
+    tagged: &[],
+};
+
 // MetadataRequest: crate versions 0-13, flexible from 9.
 const METADATA_REQUEST: Struct = Struct {
     name: "MetadataRequest",
@@ -986,6 +1000,16 @@ pub const DESCRIBE_GROUPS: Layout = Layout {
 pub const LIST_GROUPS: Layout = Layout {
     flexible: 3,
     body: &LIST_GROUPS_REQUEST,
+};
+
+pub const SASL_HANDSHAKE: Layout = Layout {
+    flexible: NEVER,
+    body: &SASL_HANDSHAKE_REQUEST,
+};
+
+pub const SASL_AUTHENTICATE: Layout = Layout {
+    flexible: 2,
+    body: &SASL_AUTHENTICATE_REQUEST,
 };
 
 pub const API_VERSIONS: Layout = Layout {

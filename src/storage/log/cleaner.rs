@@ -632,17 +632,7 @@ impl PartitionLog {
         rewritten: Rewritten,
         stop: Option<SwapStep>,
     ) -> Result<Swapped, StorageError> {
-        let _permit = self
-            .shared
-            .maintenance
-            .acquire_permit(1)
-            .await
-            .map_err(|e| {
-                StorageError::io(
-                    "waiting for retention",
-                    std::io::Error::other(e.to_string()),
-                )
-            })?;
+        let _permit = self.shared.maintenance_permit().await?;
         let (dir, interval) = {
             let st = self.shared.state.borrow();
             (st.dir.clone(), st.config.index_interval_bytes)

@@ -391,6 +391,19 @@ struct LogState {
     stats: LogStats,
 }
 
+impl LogShared {
+    /// The right to remove or replace segment files (retention, the
+    /// cleaner's swaps).
+    async fn maintenance_permit(&self) -> Result<glommio::sync::Permit<'_>, StorageError> {
+        self.maintenance.acquire_permit(1).await.map_err(|e| {
+            StorageError::io(
+                "waiting to remove or replace segment files",
+                std::io::Error::other(e.to_string()),
+            )
+        })
+    }
+}
+
 impl LogState {
     /// The segment with this base offset, if still present.
     fn segment(&self, base_offset: i64) -> Option<&Segment> {
@@ -1155,17 +1168,7 @@ impl PartitionLog {
     /// the log exceed retention.bytes, or lie wholly below the log start
     /// offset. The active segment is never deleted.
     pub async fn enforce_retention(&self) -> Result<RetentionOutcome, StorageError> {
-        let _permit = self
-            .shared
-            .maintenance
-            .acquire_permit(1)
-            .await
-            .map_err(|e| {
-                StorageError::io(
-                    "waiting for the log cleaner",
-                    std::io::Error::other(e.to_string()),
-                )
-            })?;
+        let _permit = self.shared.maintenance_permit().await?;
         let now = self.shared.clock.now_ms();
         let (dir, doomed, outcome) = {
             let mut st = self.shared.state.borrow_mut();

@@ -1,0 +1,350 @@
+//! SASL on the client listener (SASL_PLAINTEXT), with Kafka's keys: the
+//! listener named PLAINTEXT is mapped to SASL_PLAINTEXT through
+//! `listener.security.protocol.map`, SCRAM credentials are stored before
+//! the first start with `shardlog format --add-scram` (Kafka's syntax) and
+//! PLAIN users come from `shardlog.sasl.plain.users.file`.
+//!
+//! Real clients authenticate with each mechanism and round-trip records:
+//! confluent-kafka (librdkafka) with SCRAM-SHA-256, SCRAM-SHA-512 and
+//! PLAIN, kafka-python with SCRAM-SHA-512, aiokafka with SCRAM-SHA-256.
+//! Raw connections check the refusals: a request before authentication
+//! closes the connection, a mechanism not enabled gets
+//! UNSUPPORTED_SASL_MECHANISM, wrong passwords and unknown users get
+//! SASL_AUTHENTICATION_FAILED after `connection.failed.authentication.delay.ms`
+//! and a closed connection, an exchange cut off halfway leaves the broker
+//! serving others, and each failure is logged with the peer address and
+//! never the password. On a PLAINTEXT listener a SaslHandshake gets
+//! ILLEGAL_SASL_STATE, as Kafka answers it.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use bytes::Bytes;
+use common::broker::{binary, Broker, BrokerOptions};
+use common::clients::{mixed_records, ClientRun};
+use common::raw::{healthy_exchange, str_bytes, Conn};
+use hmac::{Hmac, Mac};
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, MetadataRequest, SaslAuthenticateRequest,
+    SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
+};
+use sha2::{Digest, Sha256};
+
+const PASSWORD: &str = "alice-secret";
+/// A password no log line may show.
+const WRONG_PASSWORD: &str = "not-the-password-42";
+const FAILURE_DELAY_MS: u64 = 400;
+
+/// Stores alice's SCRAM credentials (both mechanisms) in `data_dir` with
+/// `shardlog format`, and writes a PLAIN users file beside it.
+fn format(data_dir: &Path) -> std::path::PathBuf {
+    let out = Command::new(binary())
+        .args(["format", "--data-dir"])
+        .arg(data_dir)
+        .args([
+            "--add-scram",
+            &format!("SCRAM-SHA-256=[name=alice,password={PASSWORD}]"),
+            "--add-scram",
+            &format!("SCRAM-SHA-512=[name=alice,password=\"{PASSWORD}\",iterations=8192]"),
+        ])
+        .output()
+        .expect("run shardlog format");
+    assert!(
+        out.status.success(),
+        "shardlog format: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let users = data_dir.parent().unwrap().join("plain-users");
+    std::fs::write(&users, format!("alice={PASSWORD}\nbob=bob-secret\n")).unwrap();
+    users
+}
+
+/// A broker whose client listener speaks SASL_PLAINTEXT with every
+/// mechanism shardlog serves.
+fn sasl_broker(options: BrokerOptions) -> (Broker, tempfile::TempDir) {
+    let dir = common::temp_dir();
+    let data = dir.path().join("data");
+    let users = format(&data);
+    let broker = Broker::start_with_data_dir(
+        options
+            .with_override("listener.security.protocol.map", "PLAINTEXT:SASL_PLAINTEXT")
+            .with_override(
+                "sasl.enabled.mechanisms",
+                "SCRAM-SHA-256,SCRAM-SHA-512,PLAIN",
+            )
+            .with_override("shardlog.sasl.plain.users.file", users.display())
+            .with_override(
+                "connection.failed.authentication.delay.ms",
+                FAILURE_DELAY_MS,
+            )
+            .with_override("auto.create.topics.enable", "false"),
+        &data,
+    );
+    (broker, dir)
+}
+
+fn sasl_client(client: &str, mechanism: &str) -> ClientRun {
+    let mut run = ClientRun::python(client);
+    run.args.extend([
+        "--sasl".to_string(),
+        format!("{mechanism}:alice:{PASSWORD}"),
+    ]);
+    run
+}
+
+// Proves real clients authenticate with every mechanism and then produce,
+// create topics and fetch as usual, on one listener and on per-shard
+// listeners.
+#[test]
+fn clients_authenticate_with_each_mechanism() {
+    let (mut broker, _dir) = sasl_broker(BrokerOptions::single());
+    let records = mixed_records(3, 60);
+    for (client, mechanism) in [
+        ("confluent", "SCRAM-SHA-256"),
+        ("confluent", "SCRAM-SHA-512"),
+        ("confluent", "PLAIN"),
+        ("kafka-python", "SCRAM-SHA-512"),
+        ("aiokafka", "SCRAM-SHA-256"),
+    ] {
+        let topic = format!("sasl-{client}-{}", mechanism.to_lowercase());
+        sasl_client(client, mechanism).round_trip(&broker, &topic, &records);
+    }
+    let log = broker.log();
+    assert!(
+        log.contains("SASL authentication succeeded") && log.contains("alice"),
+        "{log}"
+    );
+    assert!(!log.contains(PASSWORD), "a password in the log");
+    broker.terminate();
+
+    let (mut broker, _dir) = sasl_broker(BrokerOptions::per_shard(2));
+    sasl_client("confluent", "SCRAM-SHA-512").round_trip(&broker, "sasl-per-shard", &records);
+    broker.terminate();
+}
+
+fn handshake(conn: &mut Conn, mechanism: &str) -> SaslHandshakeResponse {
+    conn.call(
+        ApiKey::SaslHandshake,
+        1,
+        &SaslHandshakeRequest::default().with_mechanism(str_bytes(mechanism)),
+    )
+}
+
+fn authenticate(conn: &mut Conn, version: i16, token: &[u8]) -> SaslAuthenticateResponse {
+    conn.call(
+        ApiKey::SaslAuthenticate,
+        version,
+        &SaslAuthenticateRequest::default().with_auth_bytes(Bytes::copy_from_slice(token)),
+    )
+}
+
+fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
+    let mut m = Hmac::<Sha256>::new_from_slice(key).unwrap();
+    m.update(data);
+    m.finalize().into_bytes().to_vec()
+}
+
+/// A SCRAM-SHA-256 client-final for `password`, computed here the way
+/// RFC 5802 says (independently of the broker's code).
+fn scram_client_final(password: &str, client_first_bare: &str, server_first: &str) -> String {
+    let field = |k: &str| {
+        server_first
+            .split(',')
+            .find_map(|p| p.strip_prefix(k))
+            .unwrap()
+            .to_string()
+    };
+    let nonce = field("r=");
+    let salt = B64.decode(field("s=")).unwrap();
+    let iterations: u32 = field("i=").parse().unwrap();
+    let mut salted = [0u8; 32];
+    pbkdf2::pbkdf2_hmac::<Sha256>(password.as_bytes(), &salt, iterations, &mut salted);
+    let client_key = hmac(&salted, b"Client Key");
+    let stored = Sha256::digest(&client_key);
+    let without_proof = format!("c=biws,r={nonce}");
+    let auth = format!("{client_first_bare},{server_first},{without_proof}");
+    let signature = hmac(&stored, auth.as_bytes());
+    let proof: Vec<u8> = client_key
+        .iter()
+        .zip(&signature)
+        .map(|(a, b)| a ^ b)
+        .collect();
+    format!("{without_proof},p={}", B64.encode(proof))
+}
+
+// Proves the exchange on the wire: ApiVersions is answered before
+// authentication and lists the SASL APIs; a SCRAM-SHA-256 exchange computed
+// independently succeeds (server-final verifies) and then other requests
+// are served; SaslHandshake after authentication gets ILLEGAL_SASL_STATE.
+#[test]
+fn scram_exchange_on_the_wire() {
+    let (mut broker, _dir) = sasl_broker(BrokerOptions::single());
+    let mut c = Conn::open(&broker.bootstrap());
+    let versions: ApiVersionsResponse =
+        c.call(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default());
+    assert_eq!(versions.error_code, 0);
+    for key in [ApiKey::SaslHandshake, ApiKey::SaslAuthenticate] {
+        assert!(
+            versions.api_keys.iter().any(|k| k.api_key == key as i16),
+            "{key:?} advertised"
+        );
+    }
+    let hs = handshake(&mut c, "SCRAM-SHA-256");
+    assert_eq!(hs.error_code, 0);
+    let bare = "n=alice,r=fyko+d2lbbFgONRv9qkxdawL";
+    let first = authenticate(&mut c, 2, format!("n,,{bare}").as_bytes());
+    assert_eq!(first.error_code, 0, "{:?}", first.error_message);
+    let server_first = String::from_utf8(first.auth_bytes.to_vec()).unwrap();
+    assert!(
+        server_first.starts_with("r=fyko+d2lbbFgONRv9qkxdawL"),
+        "{server_first}"
+    );
+    let last = authenticate(
+        &mut c,
+        2,
+        scram_client_final(PASSWORD, bare, &server_first).as_bytes(),
+    );
+    assert_eq!(last.error_code, 0, "{:?}", last.error_message);
+    assert!(last.auth_bytes.starts_with(b"v="));
+    healthy_exchange(&mut c).expect("served once authenticated");
+    let again = handshake(&mut c, "PLAIN");
+    assert_eq!(
+        again.error_code, 34,
+        "ILLEGAL_SASL_STATE after authentication"
+    );
+    broker.terminate();
+}
+
+// Proves each refusal: a request before authentication, a mechanism not
+// enabled, a wrong password (PLAIN and SCRAM), an unknown user, garbage
+// instead of a SCRAM message, and an exchange cut off halfway; the failures
+// are answered no sooner than the configured delay, the connection then
+// closes, the log names the peer and never the password, and a client
+// beside them is served throughout.
+#[test]
+fn refusals_and_failures() {
+    let (mut broker, _dir) = sasl_broker(BrokerOptions::single());
+    let addr = broker.bootstrap();
+    let mut good = Conn::open(&addr);
+    handshake(&mut good, "PLAIN");
+    let ok = authenticate(&mut good, 1, format!("\0alice\0{PASSWORD}").as_bytes());
+    assert_eq!(ok.error_code, 0);
+
+    // Anything but ApiVersions and SASL before authentication.
+    let mut c = Conn::open(&addr);
+    c.send_raw(&common::raw::encode_request(
+        ApiKey::Metadata,
+        9,
+        1,
+        &MetadataRequest::default(),
+    ))
+    .unwrap();
+    c.expect_closed("Metadata before authentication");
+
+    // GSSAPI is not enabled.
+    let mut c = Conn::open(&addr);
+    let hs = handshake(&mut c, "GSSAPI");
+    assert_eq!(hs.error_code, 33, "UNSUPPORTED_SASL_MECHANISM");
+    let offered: Vec<String> = hs.mechanisms.iter().map(|m| m.to_string()).collect();
+    assert_eq!(offered, ["SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"]);
+    c.expect_closed("after an unsupported mechanism");
+
+    // SaslAuthenticate before SaslHandshake.
+    let mut c = Conn::open(&addr);
+    let r = authenticate(&mut c, 1, b"\0alice\0x");
+    assert_eq!(r.error_code, 34, "ILLEGAL_SASL_STATE");
+    c.expect_closed("after SaslAuthenticate before the handshake");
+
+    let failures: Vec<(&str, &str, Vec<u8>)> = vec![
+        (
+            "PLAIN, wrong password",
+            "PLAIN",
+            format!("\0alice\0{WRONG_PASSWORD}").into_bytes(),
+        ),
+        (
+            "PLAIN, unknown user",
+            "PLAIN",
+            format!("\0mallory\0{WRONG_PASSWORD}").into_bytes(),
+        ),
+        ("PLAIN, garbage", "PLAIN", vec![0xff, 0, 1, 2]),
+        (
+            "SCRAM, unknown user",
+            "SCRAM-SHA-256",
+            b"n,,n=mallory,r=abc".to_vec(),
+        ),
+        ("SCRAM, garbage", "SCRAM-SHA-256", b"hello".to_vec()),
+    ];
+    for (what, mechanism, token) in failures {
+        let mut c = Conn::open(&addr);
+        assert_eq!(handshake(&mut c, mechanism).error_code, 0, "{what}");
+        let start = Instant::now();
+        let r = authenticate(&mut c, 2, &token);
+        assert_eq!(r.error_code, 58, "{what}: SASL_AUTHENTICATION_FAILED");
+        assert_eq!(
+            r.error_message.as_deref(),
+            Some(
+                format!(
+                    "Authentication failed during authentication due to invalid credentials with SASL mechanism {mechanism}"
+                )
+                .as_str()
+            ),
+            "{what}"
+        );
+        assert!(
+            start.elapsed() >= Duration::from_millis(FAILURE_DELAY_MS * 3 / 4),
+            "{what}: answered after {:?}, before connection.failed.authentication.delay.ms",
+            start.elapsed()
+        );
+        c.expect_closed(what);
+    }
+
+    // SCRAM with a wrong password: the proof fails at client-final.
+    let mut c = Conn::open(&addr);
+    handshake(&mut c, "SCRAM-SHA-256");
+    let bare = "n=alice,r=0123456789";
+    let first = authenticate(&mut c, 2, format!("n,,{bare}").as_bytes());
+    let server_first = String::from_utf8(first.auth_bytes.to_vec()).unwrap();
+    let r = authenticate(
+        &mut c,
+        2,
+        scram_client_final(WRONG_PASSWORD, bare, &server_first).as_bytes(),
+    );
+    assert_eq!(r.error_code, 58);
+    c.expect_closed("SCRAM with a wrong password");
+
+    // Cut off after client-first.
+    let mut c = Conn::open(&addr);
+    handshake(&mut c, "SCRAM-SHA-512");
+    authenticate(&mut c, 2, b"n,,n=alice,r=cutoff");
+    drop(c);
+
+    healthy_exchange(&mut good).expect("the authenticated client is still served");
+    let log = broker.log();
+    assert!(
+        log.contains("SASL authentication failed") && log.contains("127.0.0.1"),
+        "{log}"
+    );
+    assert!(
+        log.contains("a request before SASL authentication"),
+        "{log}"
+    );
+    assert!(!log.contains(WRONG_PASSWORD), "a password in the log");
+    broker.terminate();
+}
+
+// Proves a PLAINTEXT listener answers SaslHandshake and SaslAuthenticate
+// with ILLEGAL_SASL_STATE (as Kafka does) and keeps serving.
+#[test]
+fn plaintext_listener_has_no_sasl_exchange() {
+    let mut broker = Broker::start(BrokerOptions::single());
+    let mut c = Conn::open(&broker.bootstrap());
+    assert_eq!(handshake(&mut c, "PLAIN").error_code, 34);
+    assert_eq!(authenticate(&mut c, 2, b"\0a\0b").error_code, 34);
+    healthy_exchange(&mut c).expect("still served");
+    broker.terminate();
+}
