@@ -6,7 +6,9 @@
 //!
 //! Real clients authenticate with each mechanism and round-trip records:
 //! confluent-kafka (librdkafka) with SCRAM-SHA-256, SCRAM-SHA-512 and
-//! PLAIN, kafka-python with SCRAM-SHA-512, aiokafka with SCRAM-SHA-256.
+//! PLAIN, kafka-python with SCRAM-SHA-512, aiokafka with SCRAM-SHA-256,
+//! the Java client's whole session and Kafka's kafka-topics (through its
+//! --command-config) with SCRAM-SHA-512.
 //! Raw connections check the refusals: a request before authentication
 //! closes the connection, a mechanism not enabled gets
 //! UNSUPPORTED_SASL_MECHANISM, wrong passwords and unknown users get
@@ -346,5 +348,39 @@ fn plaintext_listener_has_no_sasl_exchange() {
     assert_eq!(handshake(&mut c, "PLAIN").error_code, 34);
     assert_eq!(authenticate(&mut c, 2, b"\0a\0b").error_code, 34);
     healthy_exchange(&mut c).expect("still served");
+    broker.terminate();
+}
+
+// Proves the Java client (kafka-clients 4.x) runs its whole session
+// (admin, idempotent producer with every codec, group consumer) over
+// SASL_PLAINTEXT with SCRAM-SHA-512, and Kafka's own kafka-topics
+// authenticates with its --command-config.
+#[test]
+fn java_client_and_kafka_tools_over_scram() {
+    let (mut broker, dir) = sasl_broker(BrokerOptions::single_shared(2));
+    let props = dir.path().join("client.properties");
+    std::fs::write(
+        &props,
+        format!(
+            "security.protocol=SASL_PLAINTEXT\nsasl.mechanism=SCRAM-SHA-512\n\
+             sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule \
+             required username=\"alice\" password=\"{PASSWORD}\";\n"
+        ),
+    )
+    .unwrap();
+    common::kafka::run_java_client(&broker, "java-sasl", Some(&props));
+    let bootstrap = broker.bootstrap();
+    let props = props.to_str().unwrap();
+    let base = ["--bootstrap-server", &bootstrap, "--command-config", props];
+    common::kafka::tool_ok(
+        "kafka-topics",
+        &[
+            &base[..],
+            &["--create", "--topic", "cli-sasl", "--partitions", "2"],
+        ]
+        .concat(),
+    );
+    let list = common::kafka::tool_ok("kafka-topics", &[&base[..], &["--list"]].concat());
+    assert!(list.lines().any(|l| l == "cli-sasl"), "{list}");
     broker.terminate();
 }

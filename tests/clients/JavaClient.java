@@ -3,7 +3,9 @@
 // consumer in a group (the classic protocol). Run in Java's source-file
 // mode with Kafka's jars on the class path:
 //
-//   java -cp 'KAFKA/libs/*' tests/clients/JavaClient.java BOOTSTRAP TOPIC RECORDS_PER_CODEC
+//   java -cp 'KAFKA/libs/*' tests/clients/JavaClient.java BOOTSTRAP TOPIC RECORDS_PER_CODEC [PROPERTIES]
+//
+// PROPERTIES: a file of client settings every client gets (SASL, say).
 //
 // Prints one line per step; any failed check throws (exit status 1).
 
@@ -59,6 +61,11 @@ public class JavaClient {
         String topic = args[1];
         int perCodec = Integer.parseInt(args[2]);
         Properties common = new Properties();
+        if (args.length > 3) {
+            try (java.io.FileReader r = new java.io.FileReader(args[3])) {
+                common.load(r);
+            }
+        }
         common.put("bootstrap.servers", bootstrap);
 
         try (Admin admin = Admin.create(common)) {

@@ -124,3 +124,55 @@ impl Drop for StockKafka {
         let _ = kafka_sh(&["stop", "--dir", self.dir.path().to_str().unwrap()]);
     }
 }
+
+/// Records JavaClient.java produces per codec.
+const RECORDS_PER_CODEC: &str = "300";
+
+/// Runs JavaClient.java against `broker`, with every client's settings
+/// from `properties` (a file) when given; asserts every step.
+pub fn run_java_client(
+    broker: &super::broker::Broker,
+    topic: &str,
+    properties: Option<&std::path::Path>,
+) {
+    let source = super::clients::repo_dir().join("tests/clients/JavaClient.java");
+    let bootstrap = broker.bootstrap();
+    let mut args = vec![
+        source.to_str().unwrap(),
+        &bootstrap,
+        topic,
+        RECORDS_PER_CODEC,
+    ];
+    if let Some(p) = properties {
+        args.push(p.to_str().unwrap());
+    }
+    let run = java(&args);
+    run.assert_success();
+    let out = run.stdout_text();
+    eprintln!("{out}");
+    for codec in ["none", "gzip", "snappy", "lz4", "zstd"] {
+        assert!(
+            out.contains(&format!(
+                "producer: {RECORDS_PER_CODEC} idempotent acks=all records, compression {codec}"
+            )),
+            "{codec}:\n{out}"
+        );
+    }
+    assert!(out.contains("consumer: 1500 records"), "{out}");
+    assert!(out.contains("group and topic deleted"), "{out}");
+    assert!(
+        out.contains("admin: cluster authorized operations 7"),
+        "{out}"
+    );
+    assert!(
+        out.contains("admin: group configs set, described (10 keys), refused out of bounds with InvalidConfigurationException, deleted"),
+        "{out}"
+    );
+    // Fatal for the producer: it gives up at once with the broker's
+    // reason (a retriable error would block for max.block.ms, 60 s).
+    assert!(
+        out.contains("transactions: initTransactions refused after")
+            && out.contains("TransactionalIdAuthorizationException"),
+        "{out}"
+    );
+}
