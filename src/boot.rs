@@ -294,22 +294,23 @@ pub fn run(mut config: BrokerConfig) -> Result<(), String> {
         ));
     }
 
+    let users = Arc::new(crate::security::credentials::UserStore::load(
+        &data_dir,
+        config.sasl_plain_users_file.as_deref(),
+    )?);
     if config.security_protocol == crate::config::kraft::SecurityProtocol::SaslPlaintext {
-        let credentials = crate::security::credentials::Credentials::load(
-            &data_dir,
-            config.sasl_plain_users_file.as_deref(),
-        )?;
         info!(
             mechanisms = %config.sasl_enabled_mechanisms.join(","),
-            scram_users = credentials.scram_users().len(),
+            scram_users = users.read().scram_users().len(),
             "SASL_PLAINTEXT listener"
         );
         config.sasl = Some(Arc::new(crate::security::SaslConfig {
             mechanisms: config.sasl_enabled_mechanisms.clone(),
-            credentials,
+            users: users.clone(),
             failure_delay_ms: config.failed_authentication_delay_ms,
         }));
     }
+    config.users = Some(users);
     raise_open_files_limit();
     crate::storage::log::cleaner::remember_process_cpus();
     let cores = choose_cores(&config)?;

@@ -117,6 +117,57 @@ fn sasl_authenticate(v: i16, _n: Counts) -> SaslAuthenticateRequest {
     r
 }
 
+fn describe_user_scram_credentials(v: i16, n: Counts) -> DescribeUserScramCredentialsRequest {
+    let mut r = DescribeUserScramCredentialsRequest::default();
+    r.users = opt_vec_of(n, "users", |i| {
+        let mut u = describe_user_scram_credentials_request::UserName::default();
+        u.name = s(format!("user-{i}"));
+        u.unknown_tagged_fields = tags(v, 0);
+        u
+    });
+    r.unknown_tagged_fields = tags(v, 0);
+    r
+}
+
+fn alter_user_scram_credentials(v: i16, n: Counts) -> AlterUserScramCredentialsRequest {
+    use alter_user_scram_credentials_request::{ScramCredentialDeletion, ScramCredentialUpsertion};
+    let mut r = AlterUserScramCredentialsRequest::default();
+    r.deletions = vec_of(n, "deletions", |i| {
+        let mut d = ScramCredentialDeletion::default();
+        d.name = s(format!("gone-{i}"));
+        d.mechanism = 1;
+        d.unknown_tagged_fields = tags(v, 0);
+        d
+    });
+    r.upsertions = vec_of(n, "upsertions", |i| {
+        let mut u = ScramCredentialUpsertion::default();
+        u.name = s(format!("user-{i}"));
+        u.mechanism = 2;
+        u.iterations = 8192;
+        u.salt = Bytes::from_static(b"salt");
+        u.salted_password = Bytes::from(vec![7u8; 64]);
+        u.unknown_tagged_fields = tags(v, 0);
+        u
+    });
+    r.unknown_tagged_fields = tags(v, 0);
+    r
+}
+
+fn describe_client_quotas(v: i16, n: Counts) -> DescribeClientQuotasRequest {
+    let mut r = DescribeClientQuotasRequest::default();
+    r.components = vec_of(n, "components", |i| {
+        let mut c = describe_client_quotas_request::ComponentData::default();
+        c.entity_type = s("user");
+        c.match_type = (i % 3) as i8;
+        c._match = (i % 2 == 0).then(|| s(format!("user-{i}")));
+        c.unknown_tagged_fields = tags(v, 1);
+        c
+    });
+    r.strict = true;
+    r.unknown_tagged_fields = tags(v, 1);
+    r
+}
+
 fn metadata(v: i16, n: Counts) -> MetadataRequest {
     let mut r = MetadataRequest::default();
     r.topics = opt_vec_of(n, "topics", |i| {
@@ -788,6 +839,30 @@ fn apis() -> Vec<Api> {
             2,
             2
         ),
+        api!(
+            "DescribeUserScramCredentials",
+            DescribeUserScramCredentialsRequest,
+            describe_user_scram_credentials,
+            0,
+            0,
+            0
+        ),
+        api!(
+            "DescribeClientQuotas",
+            DescribeClientQuotasRequest,
+            describe_client_quotas,
+            0,
+            1,
+            1
+        ),
+        api!(
+            "AlterUserScramCredentials",
+            AlterUserScramCredentialsRequest,
+            alter_user_scram_credentials,
+            0,
+            0,
+            0
+        ),
         api!("Metadata", MetadataRequest, metadata, 0, 12, 9),
         api!("CreateTopics", CreateTopicsRequest, create_topics, 2, 7, 5),
         api!("DeleteTopics", DeleteTopicsRequest, delete_topics, 1, 6, 4),
@@ -974,7 +1049,7 @@ fn supported_apis_are_exactly_the_listed_ones() {
         }
     }
     // Known to the crate, not to the guard.
-    for key in [4, 5, 6, 7, 24, 25, 26, 29, 50, 68, -1, 1000] {
+    for key in [4, 5, 6, 7, 24, 25, 26, 29, 30, 49, 68, -1, 1000] {
         assert_eq!(supported_versions(key), None);
         assert!(matches!(
             check_request_body(key, 0, &[]),
@@ -1013,12 +1088,12 @@ fn every_version_roundtrips_with_empty_null_and_default_requests() {
 #[test]
 fn version_count_matches_the_brief() {
     let per_api = [
-        5, 1, 3, 13, 6, 6, 4, 4, 3, 2, 2, 4, 10, 5, 9, 7, 3, 3, 5, 10, 6, 5, 6, 8, 9, 6, 6, 3, 1,
-        3, 1, 1,
+        5, 1, 3, 1, 2, 1, 13, 6, 6, 4, 4, 3, 2, 2, 4, 10, 5, 9, 7, 3, 3, 5, 10, 6, 5, 6, 8, 9, 6,
+        6, 3, 1, 3, 1, 1,
     ];
-    assert_eq!(apis().len(), 32);
+    assert_eq!(apis().len(), 35);
     assert_eq!(every_version().len(), per_api.iter().sum::<usize>());
-    assert_eq!(every_version().len(), 160);
+    assert_eq!(every_version().len(), 164);
 }
 
 #[test]

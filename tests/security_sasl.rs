@@ -31,8 +31,14 @@ use common::broker::{binary, Broker, BrokerOptions};
 use common::clients::{mixed_records, ClientRun};
 use common::raw::{healthy_exchange, str_bytes, Conn};
 use hmac::{Hmac, Mac};
+use kafka_protocol::messages::alter_user_scram_credentials_request::{
+    ScramCredentialDeletion, ScramCredentialUpsertion,
+};
+use kafka_protocol::messages::describe_user_scram_credentials_request::UserName;
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, MetadataRequest, SaslAuthenticateRequest,
+    AlterUserScramCredentialsRequest, AlterUserScramCredentialsResponse, ApiKey,
+    ApiVersionsRequest, ApiVersionsResponse, DescribeUserScramCredentialsRequest,
+    DescribeUserScramCredentialsResponse, MetadataRequest, SaslAuthenticateRequest,
     SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
 };
 use sha2::{Digest, Sha256};
@@ -382,5 +388,220 @@ fn java_client_and_kafka_tools_over_scram() {
     );
     let list = common::kafka::tool_ok("kafka-topics", &[&base[..], &["--list"]].concat());
     assert!(list.lines().any(|l| l == "cli-sasl"), "{list}");
+    broker.terminate();
+}
+
+fn describe_users(conn: &mut Conn, users: Option<&[&str]>) -> DescribeUserScramCredentialsResponse {
+    let users = users.map(|u| {
+        u.iter()
+            .map(|n| UserName::default().with_name(str_bytes(n)))
+            .collect()
+    });
+    conn.call(
+        ApiKey::DescribeUserScramCredentials,
+        0,
+        &DescribeUserScramCredentialsRequest::default().with_users(users),
+    )
+}
+
+fn alter_users(
+    conn: &mut Conn,
+    deletions: Vec<ScramCredentialDeletion>,
+    upsertions: Vec<ScramCredentialUpsertion>,
+) -> Vec<(String, i16)> {
+    let r: AlterUserScramCredentialsResponse = conn.call(
+        ApiKey::AlterUserScramCredentials,
+        0,
+        &AlterUserScramCredentialsRequest::default()
+            .with_deletions(deletions)
+            .with_upsertions(upsertions),
+    );
+    let mut out: Vec<(String, i16)> = r
+        .results
+        .iter()
+        .map(|x| (x.user.to_string(), x.error_code))
+        .collect();
+    out.sort();
+    out
+}
+
+fn upsertion(name: &str, mechanism: i8, iterations: i32) -> ScramCredentialUpsertion {
+    ScramCredentialUpsertion::default()
+        .with_name(str_bytes(name))
+        .with_mechanism(mechanism)
+        .with_iterations(iterations)
+        .with_salt(Bytes::from_static(b"0123456789abcdef"))
+        .with_salted_password(Bytes::from(vec![1u8; 32]))
+}
+
+/// Authenticates `conn` with SASL/SCRAM-SHA-256 as `user`; the error code
+/// of the last SaslAuthenticate.
+fn scram_login(conn: &mut Conn, user: &str, password: &str) -> i16 {
+    assert_eq!(handshake(conn, "SCRAM-SHA-256").error_code, 0);
+    let bare = format!("n={user},r=0123456789abcdef");
+    let first = authenticate(conn, 2, format!("n,,{bare}").as_bytes());
+    if first.error_code != 0 {
+        return first.error_code;
+    }
+    let server_first = String::from_utf8(first.auth_bytes.to_vec()).unwrap();
+    authenticate(
+        conn,
+        2,
+        scram_client_final(password, &bare, &server_first).as_bytes(),
+    )
+    .error_code
+}
+
+// Proves SCRAM users are managed at runtime with Kafka's APIs: Kafka's
+// kafka-configs adds a user (over a SCRAM-authenticated connection) and
+// describes it (DescribeClientQuotas answers that no quotas exist), who
+// then authenticates (and still does after a restart, the change being
+// stored), DescribeUserScramCredentials lists users with their mechanisms
+// and iterations, deleting the credential locks the user out, and each of
+// Kafka's per-user refusals (a user twice, too few or too many iterations,
+// an unknown mechanism, an empty name, deleting what does not exist,
+// describing a user twice or an unknown one) comes back with its code.
+#[test]
+fn scram_users_are_managed_at_runtime() {
+    let (mut broker, dir) = sasl_broker(BrokerOptions::single());
+    let props = dir.path().join("client.properties");
+    std::fs::write(
+        &props,
+        format!(
+            "security.protocol=SASL_PLAINTEXT\nsasl.mechanism=SCRAM-SHA-256\n\
+             sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule \
+             required username=\"alice\" password=\"{PASSWORD}\";\n"
+        ),
+    )
+    .unwrap();
+    let bootstrap = broker.bootstrap();
+    let props_arg = props.to_str().unwrap();
+    common::kafka::tool_ok(
+        "kafka-configs",
+        &[
+            "--bootstrap-server",
+            &bootstrap,
+            "--command-config",
+            props_arg,
+            "--alter",
+            "--add-config",
+            "SCRAM-SHA-256=[iterations=8192,password=bob-secret]",
+            "--entity-type",
+            "users",
+            "--entity-name",
+            "bob",
+        ],
+    );
+    let described = common::kafka::tool_ok(
+        "kafka-configs",
+        &[
+            "--bootstrap-server",
+            &bootstrap,
+            "--command-config",
+            props_arg,
+            "--describe",
+            "--entity-type",
+            "users",
+            "--entity-name",
+            "bob",
+        ],
+    );
+    assert!(
+        described.contains("SCRAM-SHA-256=iterations=8192"),
+        "{described}"
+    );
+    let mut c = Conn::open(&bootstrap);
+    assert_eq!(scram_login(&mut c, "bob", "bob-secret"), 0, "bob, added");
+    let all = describe_users(&mut c, None);
+    let listed: Vec<(String, Vec<(i8, i32)>)> = all
+        .results
+        .iter()
+        .map(|r| {
+            (
+                r.user.to_string(),
+                r.credential_infos
+                    .iter()
+                    .map(|i| (i.mechanism, i.iterations))
+                    .collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("alice".to_string(), vec![(1, 4096), (2, 8192)]),
+            ("bob".to_string(), vec![(1, 8192)])
+        ]
+    );
+    let one = describe_users(&mut c, Some(&["bob", "nobody", "alice", "alice"]));
+    let codes: Vec<(String, i16)> = one
+        .results
+        .iter()
+        .map(|r| (r.user.to_string(), r.error_code))
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            ("bob".to_string(), 0),
+            ("nobody".to_string(), 91),
+            ("alice".to_string(), 92)
+        ]
+    );
+
+    let refusals = alter_users(
+        &mut c,
+        vec![
+            ScramCredentialDeletion::default()
+                .with_name(str_bytes("carol"))
+                .with_mechanism(1),
+            ScramCredentialDeletion::default()
+                .with_name(str_bytes("dave"))
+                .with_mechanism(1),
+        ],
+        vec![
+            upsertion("dave", 1, 4096),
+            upsertion("erin", 1, 100),
+            upsertion("frank", 2, 20_000),
+            upsertion("grace", 7, 4096),
+            upsertion("", 1, 4096),
+        ],
+    );
+    assert_eq!(
+        refusals,
+        [
+            ("".to_string(), 93),
+            ("carol".to_string(), 91),
+            ("dave".to_string(), 91),
+            ("erin".to_string(), 93),
+            ("frank".to_string(), 93),
+            ("grace".to_string(), 33),
+        ]
+    );
+    let twice = alter_users(
+        &mut c,
+        vec![],
+        vec![upsertion("heidi", 1, 4096), upsertion("heidi", 2, 4096)],
+    );
+    assert_eq!(twice, [("heidi".to_string(), 92)]);
+    let none_added = describe_users(&mut c, Some(&["heidi", "erin"]));
+    assert!(none_added.results.iter().all(|r| r.error_code == 91));
+
+    broker.restart();
+    let mut c = Conn::open(&bootstrap);
+    assert_eq!(
+        scram_login(&mut c, "bob", "bob-secret"),
+        0,
+        "bob, after a restart"
+    );
+    let deleted = alter_users(
+        &mut c,
+        vec![ScramCredentialDeletion::default()
+            .with_name(str_bytes("bob"))
+            .with_mechanism(1)],
+        vec![],
+    );
+    assert_eq!(deleted, [("bob".to_string(), 0)]);
+    let mut c = Conn::open(&bootstrap);
+    assert_eq!(scram_login(&mut c, "bob", "bob-secret"), 58, "bob, deleted");
     broker.terminate();
 }

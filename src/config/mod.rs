@@ -648,6 +648,8 @@ pub struct BrokerConfig {
     pub failed_authentication_delay_ms: u64,
     /// On a SASL listener: the mechanisms and users, loaded at start.
     pub sasl: Option<Arc<crate::security::SaslConfig>>,
+    /// The broker's SCRAM (and PLAIN) users, loaded at start.
+    pub users: Option<Arc<crate::security::credentials::UserStore>>,
     /// shardlog.metrics.max.topics, .max.partitions, .max.groups: the most
     /// series of each kind the endpoint exports.
     pub metrics_max_topics: usize,
@@ -718,6 +720,7 @@ impl Default for BrokerConfig {
             sasl_plain_users_file: None,
             failed_authentication_delay_ms: 100,
             sasl: None,
+            users: None,
             metrics_max_topics: 1000,
             metrics_max_partitions: 10_000,
             metrics_max_groups: 1000,

@@ -15,6 +15,7 @@
 mod admin_configs;
 pub mod api_versions;
 mod authorized;
+mod client_quotas;
 mod create_partitions;
 mod delete_groups;
 pub mod delete_records;
@@ -40,6 +41,7 @@ mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod sasl;
+mod scram_credentials;
 mod sync_group;
 mod topics;
 
@@ -58,6 +60,7 @@ use crate::shard::Shard;
 
 pub use admin_configs::incremental_alter as incremental_alter_configs;
 pub use admin_configs::{alter as alter_configs, describe as describe_configs};
+pub use client_quotas::describe as describe_client_quotas;
 pub use create_partitions::handle as create_partitions;
 pub use delete_groups::handle as delete_groups;
 pub use describe_cluster::handle as describe_cluster;
@@ -75,6 +78,9 @@ pub use metadata::handle as metadata;
 pub use offset_commit::handle as offset_commit;
 pub use offset_delete::handle as offset_delete;
 pub use offset_fetch::handle as offset_fetch;
+pub use scram_credentials::{
+    alter as alter_user_scram_credentials, describe as describe_user_scram_credentials,
+};
 pub use sync_group::handle as sync_group;
 pub use topics::{create as create_topics, delete as delete_topics};
 

@@ -129,6 +129,15 @@ apis! {
     SaslAuthenticate: "SaslAuthenticate", 0..=2, 0, guard SASL_AUTHENTICATE,
         m::SaslAuthenticateRequest,
         handle_now(handler::sasl::authenticate_out_of_exchange);
+    DescribeUserScramCredentials: "DescribeUserScramCredentials", 0..=0, 0,
+        guard DESCRIBE_USER_SCRAM_CREDENTIALS, m::DescribeUserScramCredentialsRequest,
+        handle_now(handler::describe_user_scram_credentials);
+    DescribeClientQuotas: "DescribeClientQuotas", 0..=1, 0, guard DESCRIBE_CLIENT_QUOTAS,
+        m::DescribeClientQuotasRequest,
+        handle_now(handler::describe_client_quotas);
+    AlterUserScramCredentials: "AlterUserScramCredentials", 0..=0, 0,
+        guard ALTER_USER_SCRAM_CREDENTIALS, m::AlterUserScramCredentialsRequest,
+        handle(handler::alter_user_scram_credentials);
     CreateTopics: "CreateTopics", 2..=7, 2, guard CREATE_TOPICS, m::CreateTopicsRequest,
         handle(handler::create_topics);
     DeleteTopics: "DeleteTopics", 1..=6, 1, guard DELETE_TOPICS, m::DeleteTopicsRequest,

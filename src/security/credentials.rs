@@ -6,7 +6,8 @@
 //! which a broker outside the JVM has not).
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, RwLock, RwLockReadGuard};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -84,6 +85,64 @@ impl Credentials {
     }
 }
 
+/// The users of this broker, shared by its shards: read at each
+/// authentication, changed by AlterUserScramCredentials.
+#[derive(Debug)]
+pub struct UserStore {
+    dir: PathBuf,
+    credentials: RwLock<Credentials>,
+    /// Serializes changes of the SCRAM file.
+    writing: Mutex<()>,
+}
+
+impl UserStore {
+    /// Reads the data directory's SCRAM file and the PLAIN users file.
+    pub fn load(data_dir: &Path, plain_users: Option<&Path>) -> Result<Self, String> {
+        Ok(UserStore {
+            dir: data_dir.to_path_buf(),
+            credentials: RwLock::new(Credentials::load(data_dir, plain_users)?),
+            writing: Mutex::new(()),
+        })
+    }
+
+    pub fn read(&self) -> RwLockReadGuard<'_, Credentials> {
+        self.credentials.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Removes and adds SCRAM credentials: durably in the data directory's
+    /// file first, then for new authentications. Blocks (file I/O).
+    pub fn apply(
+        &self,
+        deletions: &[(ScramMechanism, String)],
+        upserts: &[ScramEntry],
+    ) -> Result<(), String> {
+        let _one_at_a_time = self.writing.lock().unwrap_or_else(|e| e.into_inner());
+        let mut all = read_scram(&self.dir)?;
+        all.retain(|e| {
+            !deletions
+                .iter()
+                .any(|(m, n)| m.name() == e.mechanism && *n == e.name)
+        });
+        for u in upserts {
+            all.retain(|o| !(o.mechanism == u.mechanism && o.name == u.name));
+            all.push(u.clone());
+        }
+        write_scram(&self.dir, &all)?;
+        let mut creds = self.credentials.write().unwrap_or_else(|e| e.into_inner());
+        for (m, n) in deletions {
+            creds.scram.remove(&(*m, n.clone()));
+        }
+        for u in upserts {
+            if let Some(m) = ScramMechanism::from_name(&u.mechanism) {
+                creds
+                    .scram
+                    .insert((m, u.name.clone()), u.credential.clone());
+            }
+        }
+        Ok(())
+    }
+}
+
 fn read_scram(data_dir: &Path) -> Result<Vec<ScramEntry>, String> {
     let path = data_dir.join(SCRAM_FILE);
     match std::fs::read(&path) {
@@ -102,7 +161,11 @@ pub fn add_scram(data_dir: &Path, entries: &[ScramEntry]) -> Result<(), String> 
         all.retain(|o| !(o.mechanism == e.mechanism && o.name == e.name));
         all.push(e.clone());
     }
-    let bytes = serde_json::to_vec_pretty(&all).expect("plain data serializes");
+    write_scram(data_dir, &all)
+}
+
+fn write_scram(data_dir: &Path, all: &[ScramEntry]) -> Result<(), String> {
+    let bytes = serde_json::to_vec_pretty(all).expect("plain data serializes");
     crate::storage::fsutil::write_file_durably_blocking(data_dir, SCRAM_FILE, &bytes)
         .map_err(|e| format!("{}: {e}", data_dir.join(SCRAM_FILE).display()))
 }

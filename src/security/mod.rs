@@ -10,7 +10,7 @@ pub mod scram;
 
 use std::sync::Arc;
 
-use credentials::Credentials;
+use credentials::UserStore;
 use scram::{ScramError, ScramExchange, ScramMechanism};
 
 /// What every connection of a SASL listener shares.
@@ -18,7 +18,7 @@ use scram::{ScramError, ScramExchange, ScramMechanism};
 pub struct SaslConfig {
     /// sasl.enabled.mechanisms, in the order given.
     pub mechanisms: Vec<String>,
-    pub credentials: Credentials,
+    pub users: Arc<UserStore>,
     /// connection.failed.authentication.delay.ms.
     pub failure_delay_ms: u64,
 }
@@ -134,7 +134,7 @@ impl SaslSession {
             State::Authenticate(Mechanism::Plain) => {
                 let (user, password) =
                     parse_plain(token).map_err(|why| fail(Mechanism::Plain, why.to_string()))?;
-                if !self.config.credentials.plain_matches(&user, &password) {
+                if !self.config.users.read().plain_matches(&user, &password) {
                     return Err(fail(
                         Mechanism::Plain,
                         format!("invalid username or password for user {user:?}"),
@@ -144,9 +144,9 @@ impl SaslSession {
                 Ok(Vec::new())
             }
             State::Authenticate(Mechanism::Scram(m)) => {
-                let creds = &self.config.credentials;
+                let users = &self.config.users;
                 let (exchange, server_first) =
-                    ScramExchange::start(m, token, |user| creds.scram(m, user))
+                    ScramExchange::start(m, token, |user| users.read().scram(m, user))
                         .map_err(|e| scram_failure(Mechanism::Scram(m), e, None))?;
                 self.state = State::ScramFinal(Box::new(exchange));
                 Ok(server_first.into_bytes())
@@ -207,7 +207,7 @@ mod tests {
         std::fs::write(&users, "alice=alice-secret\n# comment\n").unwrap();
         SaslSession::new(Arc::new(SaslConfig {
             mechanisms: mechanisms.iter().map(|m| m.to_string()).collect(),
-            credentials: Credentials::load(dir.path(), Some(&users)).unwrap(),
+            users: Arc::new(UserStore::load(dir.path(), Some(&users)).unwrap()),
             failure_delay_ms: 0,
         }))
     }

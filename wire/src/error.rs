@@ -86,6 +86,9 @@ error_codes! {
     UnsupportedSaslMechanism = 33,
     IllegalSaslState = 34,
     SaslAuthenticationFailed = 58,
+    ResourceNotFound = 91,
+    DuplicateResource = 92,
+    UnacceptableCredential = 93,
 }
 
 // Every code shardlog produces has Kafka's name: checked when compiling,

@@ -39,6 +39,86 @@ const SASL_AUTHENTICATE_REQUEST: Struct = Struct {
     tagged: &[],
 };
 
+// DescribeUserScramCredentialsRequest: crate version 0, flexible from 0.
+const DESCRIBE_USER_SCRAM_CREDENTIALS_REQUEST: Struct = Struct {
+    name: "DescribeUserScramCredentialsRequest",
+    fields: &[f(
+        "users",
+        Kind::NullableArray(&Elem::Struct(&USER_NAME)),
+        0,
+        0,
+    )],
+    tagged: &[],
+};
+const USER_NAME: Struct = Struct {
+    name: "UserName",
+    fields: &[f("name", Kind::String, 0, 0)],
+    tagged: &[],
+};
+
+// AlterUserScramCredentialsRequest: crate version 0, flexible from 0.
+const ALTER_USER_SCRAM_CREDENTIALS_REQUEST: Struct = Struct {
+    name: "AlterUserScramCredentialsRequest",
+    fields: &[
+        f(
+            "deletions",
+            Kind::Array(&Elem::Struct(&SCRAM_CREDENTIAL_DELETION)),
+            0,
+            0,
+        ),
+        f(
+            "upsertions",
+            Kind::Array(&Elem::Struct(&SCRAM_CREDENTIAL_UPSERTION)),
+            0,
+            0,
+        ),
+    ],
+    tagged: &[],
+};
+const SCRAM_CREDENTIAL_DELETION: Struct = Struct {
+    name: "ScramCredentialDeletion",
+    fields: &[
+        f("name", Kind::String, 0, 0),
+        f("mechanism", Kind::I8, 0, 0),
+    ],
+    tagged: &[],
+};
+const SCRAM_CREDENTIAL_UPSERTION: Struct = Struct {
+    name: "ScramCredentialUpsertion",
+    fields: &[
+        f("name", Kind::String, 0, 0),
+        f("mechanism", Kind::I8, 0, 0),
+        f("iterations", Kind::I32, 0, 0),
+        f("salt", Kind::Bytes, 0, 0),
+        f("salted_password", Kind::Bytes, 0, 0),
+    ],
+    tagged: &[],
+};
+
+// DescribeClientQuotasRequest: crate versions 0-1, flexible from 1.
+const DESCRIBE_CLIENT_QUOTAS_REQUEST: Struct = Struct {
+    name: "DescribeClientQuotasRequest",
+    fields: &[
+        f(
+            "components",
+            Kind::Array(&Elem::Struct(&COMPONENT_DATA)),
+            0,
+            1,
+        ),
+        f("strict", Kind::Bool, 0, 1),
+    ],
+    tagged: &[],
+};
+const COMPONENT_DATA: Struct = Struct {
+    name: "ComponentData",
+    fields: &[
+        f("entity_type", Kind::String, 0, 1),
+        f("match_type", Kind::I8, 0, 1),
+        f("match", Kind::NullableString, 0, 1),
+    ],
+    tagged: &[],
+};
+
 // MetadataRequest: crate versions 0-13, flexible from 9.
 const METADATA_REQUEST: Struct = Struct {
     name: "MetadataRequest",
@@ -1010,6 +1090,21 @@ pub const SASL_HANDSHAKE: Layout = Layout {
 pub const SASL_AUTHENTICATE: Layout = Layout {
     flexible: 2,
     body: &SASL_AUTHENTICATE_REQUEST,
+};
+
+pub const DESCRIBE_USER_SCRAM_CREDENTIALS: Layout = Layout {
+    flexible: 0,
+    body: &DESCRIBE_USER_SCRAM_CREDENTIALS_REQUEST,
+};
+
+pub const ALTER_USER_SCRAM_CREDENTIALS: Layout = Layout {
+    flexible: 0,
+    body: &ALTER_USER_SCRAM_CREDENTIALS_REQUEST,
+};
+
+pub const DESCRIBE_CLIENT_QUOTAS: Layout = Layout {
+    flexible: 1,
+    body: &DESCRIBE_CLIENT_QUOTAS_REQUEST,
 };
 
 pub const API_VERSIONS: Layout = Layout {

@@ -1,0 +1,229 @@
+//! DescribeUserScramCredentials and AlterUserScramCredentials (KIP-554):
+//! the broker's SCRAM users, with Kafka's per-user errors. Changes are
+//! stored in the data directory's SCRAM file before they are answered and
+//! apply to the next authentication. In a cluster each node keeps its own
+//! users (formatted alike), so changes there are refused.
+
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+
+use bytes::Bytes;
+use kafka_protocol::messages::alter_user_scram_credentials_response::AlterUserScramCredentialsResult;
+use kafka_protocol::messages::describe_user_scram_credentials_response::{
+    CredentialInfo, DescribeUserScramCredentialsResult,
+};
+use kafka_protocol::messages::{
+    AlterUserScramCredentialsRequest, AlterUserScramCredentialsResponse,
+    DescribeUserScramCredentialsRequest, DescribeUserScramCredentialsResponse,
+};
+
+use super::str_bytes;
+use crate::error_code::ErrorCode;
+use crate::protocol::{FrameError, RequestFrame};
+use crate::security::credentials::ScramEntry;
+use crate::security::scram::{ScramCredential, ScramMechanism, MAX_ITERATIONS, MIN_ITERATIONS};
+use crate::shard::Shard;
+use crate::storage::fsutil;
+
+fn mechanism_of(kafka_type: i8) -> Option<ScramMechanism> {
+    [ScramMechanism::Sha256, ScramMechanism::Sha512]
+        .into_iter()
+        .find(|m| m.kafka_type() == kafka_type)
+}
+
+pub fn describe(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, FrameError> {
+    let request: DescribeUserScramCredentialsRequest = req.decode()?;
+    let known: Vec<(String, ScramMechanism, u32)> = shard
+        .config
+        .users
+        .as_ref()
+        .map(|u| u.read().scram_users())
+        .unwrap_or_default();
+    let mut by_user: BTreeMap<String, Vec<CredentialInfo>> = BTreeMap::new();
+    for (name, m, iterations) in &known {
+        by_user.entry(name.clone()).or_default().push(
+            CredentialInfo::default()
+                .with_mechanism(m.kafka_type())
+                .with_iterations(*iterations as i32),
+        );
+    }
+    let asked: Option<Vec<String>> = request
+        .users
+        .filter(|u| !u.is_empty())
+        .map(|u| u.into_iter().map(|n| n.name.to_string()).collect());
+    let results = match asked {
+        None => by_user
+            .into_iter()
+            .map(|(user, infos)| {
+                DescribeUserScramCredentialsResult::default()
+                    .with_user(str_bytes(user))
+                    .with_credential_infos(infos)
+            })
+            .collect(),
+        Some(names) => {
+            let mut count: HashMap<&str, usize> = HashMap::new();
+            for n in &names {
+                *count.entry(n.as_str()).or_default() += 1;
+            }
+            let mut seen = std::collections::HashSet::new();
+            names
+                .iter()
+                .filter(|n| seen.insert(n.as_str()))
+                .map(|n| {
+                    let r = DescribeUserScramCredentialsResult::default().with_user(str_bytes(n.clone()));
+                    if count[n.as_str()] > 1 {
+                        r.with_error_code(ErrorCode::DuplicateResource.code())
+                            .with_error_message(Some(str_bytes(format!(
+                                "Cannot describe SCRAM credentials for the same user twice in a single request: {n}"
+                            ))))
+                    } else if let Some(infos) = by_user.get(n) {
+                        r.with_credential_infos(infos.clone())
+                    } else {
+                        r.with_error_code(ErrorCode::ResourceNotFound.code())
+                            .with_error_message(Some(str_bytes(format!(
+                                "Attempt to describe a user credential that does not exist: {n}"
+                            ))))
+                    }
+                })
+                .collect()
+        }
+    };
+    req.respond(&DescribeUserScramCredentialsResponse::default().with_results(results))
+}
+
+/// One user's change, or why it is refused.
+enum Change {
+    Delete(ScramMechanism),
+    Upsert(ScramEntry),
+}
+
+/// A user's change, or Kafka's error code and message for it.
+type Checked = Result<Change, (ErrorCode, String)>;
+
+fn refused(code: ErrorCode, message: &str) -> Checked {
+    Err((code, message.to_string()))
+}
+
+pub async fn alter(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, FrameError> {
+    let request: AlterUserScramCredentialsRequest = req.decode()?;
+    let store = shard.config.users.clone();
+    let in_cluster = shard.config.kraft.roles.is_some();
+    let exists = |m: ScramMechanism, name: &str| {
+        store
+            .as_ref()
+            .is_some_and(|s| s.read().scram(m, name).is_some())
+    };
+    // Per user, in request order: one change at most (Kafka refuses a user
+    // named twice, deletions and upsertions together).
+    let mut changes: Vec<(String, Checked)> = Vec::new();
+    let mut add = |name: String, change: Checked| {
+        if let Some((_, c)) = changes.iter_mut().find(|(n, _)| *n == name) {
+            if c.is_ok() {
+                *c = refused(
+                    ErrorCode::DuplicateResource,
+                    "A user credential cannot be altered twice in the same request",
+                );
+            }
+        } else {
+            changes.push((name, change));
+        }
+    };
+    for d in &request.deletions {
+        let name = d.name.to_string();
+        let change = match mechanism_of(d.mechanism) {
+            _ if name.is_empty() => refused(
+                ErrorCode::UnacceptableCredential,
+                "Username must not be empty",
+            ),
+            None => refused(
+                ErrorCode::UnsupportedSaslMechanism,
+                "Unknown SCRAM mechanism",
+            ),
+            Some(m) if !exists(m, &name) => refused(
+                ErrorCode::ResourceNotFound,
+                "Attempt to delete a user credential that does not exist",
+            ),
+            Some(m) => Ok(Change::Delete(m)),
+        };
+        add(name, change);
+    }
+    for u in &request.upsertions {
+        let name = u.name.to_string();
+        let change = match mechanism_of(u.mechanism) {
+            _ if name.is_empty() => refused(
+                ErrorCode::UnacceptableCredential,
+                "Username must not be empty",
+            ),
+            None => refused(
+                ErrorCode::UnsupportedSaslMechanism,
+                "Unknown SCRAM mechanism",
+            ),
+            Some(_) if u.iterations < MIN_ITERATIONS as i32 => {
+                refused(ErrorCode::UnacceptableCredential, "Too few iterations")
+            }
+            Some(_) if u.iterations > MAX_ITERATIONS as i32 => {
+                refused(ErrorCode::UnacceptableCredential, "Too many iterations")
+            }
+            Some(m) => Ok(Change::Upsert(ScramEntry {
+                mechanism: m.name().to_string(),
+                name: name.clone(),
+                credential: ScramCredential::from_salted_password(
+                    m,
+                    &u.salted_password,
+                    &u.salt,
+                    u.iterations as u32,
+                ),
+            })),
+        };
+        add(name, change);
+    }
+    let mut deletions = Vec::new();
+    let mut upserts = Vec::new();
+    for (name, c) in &changes {
+        match c {
+            Ok(Change::Delete(m)) => deletions.push((*m, name.clone())),
+            Ok(Change::Upsert(e)) => upserts.push(e.clone()),
+            Err(_) => {}
+        }
+    }
+    let stored: Result<(), String> = match (&store, in_cluster) {
+        _ if deletions.is_empty() && upserts.is_empty() => Ok(()),
+        (_, true) => Err("SCRAM credentials cannot be altered in a cluster yet: each node reads its own (shardlog format --add-scram)".to_string()),
+        (None, _) => Err("this broker keeps no users".to_string()),
+        (Some(store), false) => {
+            let store = store.clone();
+            let (d, u) = (deletions.clone(), upserts.clone());
+            fsutil::blocking(move || store.apply(&d, &u)).await
+        }
+    };
+    if let Err(e) = &stored {
+        tracing::warn!("AlterUserScramCredentials: {e}");
+    } else {
+        for (m, n) in &deletions {
+            tracing::info!(user = %n, mechanism = m.name(), "SCRAM credential deleted");
+        }
+        for e in &upserts {
+            tracing::info!(user = %e.name, mechanism = %e.mechanism, "SCRAM credential stored");
+        }
+    }
+    let results = changes
+        .into_iter()
+        .map(|(name, c)| {
+            let r = AlterUserScramCredentialsResult::default().with_user(str_bytes(name));
+            match (c, &stored) {
+                (Err((code, message)), _) => r
+                    .with_error_code(code.code())
+                    .with_error_message(Some(str_bytes(message))),
+                (Ok(_), Err(e)) => r
+                    .with_error_code(if in_cluster {
+                        ErrorCode::UnsupportedVersion.code()
+                    } else {
+                        ErrorCode::UnknownServerError.code()
+                    })
+                    .with_error_message(Some(str_bytes(e.clone()))),
+                (Ok(_), Ok(())) => r,
+            }
+        })
+        .collect();
+    req.respond(&AlterUserScramCredentialsResponse::default().with_results(results))
+}
