@@ -298,11 +298,30 @@ pub fn run(mut config: BrokerConfig) -> Result<(), String> {
         &data_dir,
         config.sasl_plain_users_file.as_deref(),
     )?);
-    if config.security_protocol == crate::config::kraft::SecurityProtocol::SaslPlaintext {
+    if config.security_protocol.uses_tls() {
+        let keystore = config
+            .ssl_keystore_location
+            .clone()
+            .ok_or("ssl.keystore.location is required on a TLS listener")?;
+        let auth = crate::security::tls::ClientAuth::parse(&config.ssl_client_auth)
+            .ok_or("ssl.client.auth: must be none, requested or required")?;
+        config.tls = Some(crate::security::tls::server_config(
+            &keystore,
+            config.ssl_truststore_location.as_deref(),
+            auth,
+        )?);
+        info!(
+            protocol = config.security_protocol.name(),
+            client_auth = %config.ssl_client_auth,
+            "TLS listener"
+        );
+    }
+    if config.security_protocol.uses_sasl() {
         info!(
             mechanisms = %config.sasl_enabled_mechanisms.join(","),
             scram_users = users.read().scram_users().len(),
-            "SASL_PLAINTEXT listener"
+            protocol = config.security_protocol.name(),
+            "SASL listener"
         );
         config.sasl = Some(Arc::new(crate::security::SaslConfig {
             mechanisms: config.sasl_enabled_mechanisms.clone(),

@@ -128,6 +128,32 @@ pub enum SecurityProtocol {
     Plaintext,
     /// SASL authentication over plain TCP.
     SaslPlaintext,
+    /// TLS.
+    Ssl,
+    /// SASL authentication over TLS.
+    SaslSsl,
+}
+
+impl SecurityProtocol {
+    pub fn uses_sasl(self) -> bool {
+        matches!(
+            self,
+            SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
+        )
+    }
+
+    pub fn uses_tls(self) -> bool {
+        matches!(self, SecurityProtocol::Ssl | SecurityProtocol::SaslSsl)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SecurityProtocol::Plaintext => "PLAINTEXT",
+            SecurityProtocol::SaslPlaintext => "SASL_PLAINTEXT",
+            SecurityProtocol::Ssl => "SSL",
+            SecurityProtocol::SaslSsl => "SASL_SSL",
+        }
+    }
 }
 
 /// Parses `NAME:PROTOCOL,...` (listener.security.protocol.map).
@@ -511,8 +537,7 @@ impl KraftConfig {
 
 impl KraftConfig {
     /// The security protocol of a client listener, from
-    /// listener.security.protocol.map; PLAINTEXT and SASL_PLAINTEXT are
-    /// served.
+    /// listener.security.protocol.map.
     fn client_protocol(&self, l: &NamedListener) -> Result<SecurityProtocol, KraftError> {
         let Some((_, protocol)) = self.protocol_map.iter().find(|(n, _)| *n == l.name) else {
             return err(format!(
@@ -523,9 +548,9 @@ impl KraftConfig {
         match protocol.as_str() {
             "PLAINTEXT" => Ok(SecurityProtocol::Plaintext),
             "SASL_PLAINTEXT" => Ok(SecurityProtocol::SaslPlaintext),
-            other => err(format!(
-                "listeners: {l}: {other} (TLS) listeners are not supported yet; PLAINTEXT and SASL_PLAINTEXT are"
-            )),
+            "SSL" => Ok(SecurityProtocol::Ssl),
+            "SASL_SSL" => Ok(SecurityProtocol::SaslSsl),
+            other => err(format!("listeners: {l}: unknown security protocol {other}")),
         }
     }
 }

@@ -646,6 +646,16 @@ pub struct BrokerConfig {
     pub sasl_plain_users_file: Option<PathBuf>,
     /// connection.failed.authentication.delay.ms.
     pub failed_authentication_delay_ms: u64,
+    /// ssl.keystore.location: the server's private key and certificate
+    /// chain in one PEM file (ssl.keystore.type=PEM, KIP-651).
+    pub ssl_keystore_location: Option<PathBuf>,
+    /// ssl.truststore.location: PEM certificates of the CAs client
+    /// certificates are checked against.
+    pub ssl_truststore_location: Option<PathBuf>,
+    /// ssl.client.auth: none, requested or required.
+    pub ssl_client_auth: String,
+    /// On a TLS listener: the TLS configuration, built at start.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
     /// On a SASL listener: the mechanisms and users, loaded at start.
     pub sasl: Option<Arc<crate::security::SaslConfig>>,
     /// The broker's SCRAM (and PLAIN) users, loaded at start.
@@ -719,6 +729,10 @@ impl Default for BrokerConfig {
             sasl_enabled_mechanisms: vec!["GSSAPI".to_string()],
             sasl_plain_users_file: None,
             failed_authentication_delay_ms: 100,
+            ssl_keystore_location: None,
+            ssl_truststore_location: None,
+            ssl_client_auth: "none".to_string(),
+            tls: None,
             sasl: None,
             users: None,
             metrics_max_topics: 1000,
@@ -1044,6 +1058,33 @@ impl BrokerConfig {
                 let v = value.trim();
                 self.sasl_plain_users_file = (!v.is_empty()).then(|| PathBuf::from(v));
             }
+            "ssl.keystore.type" | "ssl.truststore.type" => {
+                if value.trim() != "PEM" {
+                    return Err(invalid(
+                        "only PEM is supported (KIP-651: key and certificates in PEM files)",
+                    ));
+                }
+            }
+            "ssl.keystore.location" => {
+                let v = value.trim();
+                self.ssl_keystore_location = (!v.is_empty()).then(|| PathBuf::from(v));
+            }
+            "ssl.truststore.location" => {
+                let v = value.trim();
+                self.ssl_truststore_location = (!v.is_empty()).then(|| PathBuf::from(v));
+            }
+            "ssl.client.auth" => {
+                let v = value.trim().to_ascii_lowercase();
+                if !["none", "requested", "required"].contains(&v.as_str()) {
+                    return Err(invalid("must be one of none, requested, required"));
+                }
+                self.ssl_client_auth = v;
+            }
+            "ssl.key.password" | "ssl.keystore.password" if !value.is_empty() => {
+                return Err(invalid(
+                    "encrypted private keys are not supported: give ssl.keystore.location an unencrypted PEM key",
+                ));
+            }
             "connection.failed.authentication.delay.ms" => {
                 self.failed_authentication_delay_ms =
                     parse_int(key, value, 0, i32::MAX as i64)? as u64
@@ -1158,8 +1199,28 @@ impl BrokerConfig {
             self.listener_name = l.name.clone();
         }
         self.security_protocol = resolved.broker_protocol;
-        if self.security_protocol == kraft::SecurityProtocol::SaslPlaintext {
+        if self.security_protocol.uses_sasl() {
             self.check_sasl()?;
+        }
+        if self.security_protocol.uses_tls() && self.ssl_keystore_location.is_none() {
+            return Err(BrokerConfigError::InvalidValue {
+                key: "ssl.keystore.location".to_string(),
+                value: String::new(),
+                reason: format!(
+                    "the {} listener needs the server's key and certificate chain (a PEM file)",
+                    self.security_protocol.name()
+                ),
+            });
+        }
+        if self.ssl_client_auth != "none" && self.ssl_truststore_location.is_none() {
+            return Err(BrokerConfigError::InvalidValue {
+                key: "ssl.truststore.location".to_string(),
+                value: String::new(),
+                reason: format!(
+                    "ssl.client.auth={} needs the CA certificates client certificates are checked against",
+                    self.ssl_client_auth
+                ),
+            });
         }
         self.advertise = match &resolved.broker_advertised {
             Some(a) => (a.host.clone(), a.port),

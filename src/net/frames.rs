@@ -25,7 +25,6 @@ use std::time::Instant;
 use bytes::{Buf, Bytes, BytesMut};
 use futures_lite::future::or;
 use futures_lite::AsyncReadExt;
-use glommio::net::TcpStream;
 use shardlog_wire::frame::{frame_size, split_frame, FrameError, SIZE_PREFIX_BYTES};
 
 use super::conn::{Conn, Verdict};
@@ -88,7 +87,9 @@ async fn woken_by<T>(conn: &Conn, f: impl std::future::Future<Output = T>) -> Wo
 }
 
 pub struct FrameReader<'s> {
-    stream: &'s mut TcpStream,
+    /// The connection's byte stream: the socket, or the TLS session over
+    /// it.
+    stream: &'s mut (dyn futures_lite::AsyncRead + Unpin),
     conn: Rc<Conn>,
     /// Bytes read and not yet cut into frames.
     buf: BytesMut,
@@ -101,7 +102,11 @@ pub struct FrameReader<'s> {
 }
 
 impl<'s> FrameReader<'s> {
-    pub fn new(stream: &'s mut TcpStream, conn: Rc<Conn>, budget: Account) -> Self {
+    pub fn new(
+        stream: &'s mut (dyn futures_lite::AsyncRead + Unpin),
+        conn: Rc<Conn>,
+        budget: Account,
+    ) -> Self {
         FrameReader {
             stream,
             conn,

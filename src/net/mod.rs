@@ -49,7 +49,7 @@ use conn::{Conn, Connections};
 use frames::{FrameReader, ReadError};
 use kafka_protocol::messages::ApiKey;
 use quotas::ConnectionQuotas;
-use writer::{Gathered, ResponseWriter, GATHER_BYTES_MAX};
+use writer::{Gathered, ResponseWriter, Sink, GATHER_BYTES_MAX};
 
 /// Accept errors for running out of descriptors back off from this...
 const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
@@ -267,12 +267,71 @@ async fn serve_connection(shard: &Rc<Shard>, mut stream: TcpStream, conn: Rc<Con
         debug!(%peer, "set_nodelay: {e}");
     }
     debug!(%peer, "connection opened");
-    let (tx, rx) = local_channel::new_bounded(shard.config.max_in_flight_per_connection);
+    if let Some(tls) = shard.config.tls.clone() {
+        serve_tls_connection(shard, stream, conn, tls).await;
+        return;
+    }
     // The writer sends on this connection's socket; `stream` outlives it:
-    // the writer task is awaited below, and if this future is dropped
-    // first, the task (declared after `stream`) is dropped, and so
+    // the writer task is awaited in `serve_streams`, and if this future is
+    // dropped first, the task (declared after `stream`) is dropped, and so
     // cancelled, before it.
-    let out = ResponseWriter::new(stream.as_raw_fd());
+    let out = Sink::Socket(ResponseWriter::new(stream.as_raw_fd()));
+    serve_streams(shard, &mut stream, out, conn).await;
+    debug!(%peer, "connection closed");
+}
+
+/// A connection of a TLS listener: the handshake (bounded by
+/// `shardlog.request.read.timeout.ms`), then requests over the session.
+async fn serve_tls_connection(
+    shard: &Rc<Shard>,
+    stream: TcpStream,
+    conn: Rc<Conn>,
+    tls: Arc<rustls::ServerConfig>,
+) {
+    let peer = conn.peer;
+    let acceptor = futures_rustls::TlsAcceptor::from(tls);
+    let limit = Duration::from_millis(shard.config.request_read_timeout_ms);
+    let handshake =
+        futures_lite::future::or(async { Some(acceptor.accept(stream).await) }, async {
+            glommio::timer::sleep(limit).await;
+            None
+        })
+        .await;
+    let session = match handshake {
+        Some(Ok(s)) => s,
+        Some(Err(e)) => {
+            warn!(%peer, "closing connection: TLS handshake failed: {e}");
+            return;
+        }
+        None => {
+            warn!(%peer, "closing connection: no TLS handshake within {limit:?}");
+            return;
+        }
+    };
+    {
+        let (_, server) = session.get_ref();
+        debug!(
+            %peer,
+            version = ?server.protocol_version(),
+            cipher = ?server.negotiated_cipher_suite().map(|c| c.suite()),
+            client_certificate = server.peer_certificates().is_some(),
+            "TLS session established"
+        );
+    }
+    let (mut reader, writer) = futures_lite::io::split(session);
+    serve_streams(shard, &mut reader, Sink::Tls(writer), conn).await;
+    debug!(%peer, "connection closed");
+}
+
+/// Reads requests from `input` and writes their responses to `out`, in
+/// order, until either side ends.
+async fn serve_streams(
+    shard: &Rc<Shard>,
+    input: &mut (dyn futures_lite::AsyncRead + Unpin),
+    out: Sink,
+    conn: Rc<Conn>,
+) {
+    let (tx, rx) = local_channel::new_bounded(shard.config.max_in_flight_per_connection);
     let writer = glommio::spawn_local(write_loop(shard.clone(), out, rx, conn.clone()));
     let requests = shard.request_budget.account(u64::MAX);
     let responses = Rc::new(
@@ -280,12 +339,11 @@ async fn serve_connection(shard: &Rc<Shard>, mut stream: TcpStream, conn: Rc<Con
             .response_budget
             .account(shard.config.connection_response_bytes_max as u64),
     );
-    let frames = FrameReader::new(&mut stream, conn.clone(), requests);
+    let frames = FrameReader::new(input, conn.clone(), requests);
     if read_loop(shard, frames, tx, &conn, responses).await == ReadEnd::PeerGone {
         conn.reader_done.notify();
     }
     writer.await;
-    debug!(%peer, "connection closed");
 }
 
 /// Why a connection stopped reading.
@@ -447,12 +505,7 @@ fn sasl_step(
     (task, step.refusal.is_some())
 }
 
-async fn write_loop(
-    shard: Rc<Shard>,
-    mut out: ResponseWriter,
-    rx: LocalReceiver<InFlight>,
-    conn: Rc<Conn>,
-) {
+async fn write_loop(shard: Rc<Shard>, mut out: Sink, rx: LocalReceiver<InFlight>, conn: Rc<Conn>) {
     let peer = conn.peer;
     let stats = &shard.requests;
     let mut gathered = Gathered::default();
@@ -540,5 +593,5 @@ async fn write_loop(
     }
     drop(next);
     drop(rx);
-    let _ = out.close();
+    let _ = out.close().await;
 }

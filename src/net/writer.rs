@@ -129,6 +129,44 @@ impl ResponseWriter {
     }
 }
 
+/// The write half of a TLS connection.
+pub type TlsWriteHalf = futures_lite::io::WriteHalf<futures_rustls::server::TlsStream<TcpStream>>;
+
+/// Where a connection's responses go: straight onto the socket (one
+/// gather-send, the payload copied once, by the kernel), or through its TLS
+/// session (which encrypts a copy).
+pub enum Sink {
+    Socket(ResponseWriter),
+    Tls(TlsWriteHalf),
+}
+
+impl Sink {
+    /// Sends everything in `gathered` (which is left empty).
+    pub async fn send(&mut self, gathered: &mut Gathered) -> io::Result<()> {
+        match self {
+            Sink::Socket(w) => w.send(gathered).await,
+            Sink::Tls(w) => {
+                for piece in &gathered.pieces {
+                    w.write_all(piece).await?;
+                }
+                w.flush().await?;
+                gathered.pieces.clear();
+                gathered.bytes = 0;
+                Ok(())
+            }
+        }
+    }
+
+    /// Ends the write side once every response is out (a TLS close_notify
+    /// first).
+    pub async fn close(&mut self) -> io::Result<()> {
+        match self {
+            Sink::Socket(w) => w.close(),
+            Sink::Tls(w) => w.close().await,
+        }
+    }
+}
+
 /// A glommio stream over a connected socket descriptor this takes over.
 #[allow(unsafe_code)]
 fn adopt(fd: OwnedFd) -> TcpStream {

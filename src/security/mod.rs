@@ -7,6 +7,7 @@
 
 pub mod credentials;
 pub mod scram;
+pub mod tls;
 
 use std::sync::Arc;
 

@@ -6,7 +6,7 @@ them back by explicit partition assignment and print what came back.
                  --topic TOPIC --spec SPEC.json [--partitions 3]
                  [--create admin|auto] [--idempotence default|on|off]
                  [--compression none|gzip|snappy|lz4|zstd] [--timeout 60]
-                 [--sasl MECHANISM:USER:PASSWORD]
+                 [--sasl MECHANISM:USER:PASSWORD] [--ssl CA_PEM[:CERT_PEM:KEY_PEM]]
 
 SPEC.json: {"records": [{"partition": 0, "key": BASE64|null,
                          "value": BASE64|null, "headers": [[KEY, BASE64]]}]}
@@ -25,7 +25,8 @@ Output, one JSON object per line on stdout:
      "value": B64|null, "headers": [[KEY, B64|null]]}
 Exit status 0 when every step succeeded; diagnostics go to stderr.
 --sasl connects over SASL_PLAINTEXT with that mechanism (PLAIN,
-SCRAM-SHA-256, SCRAM-SHA-512) and user.
+SCRAM-SHA-256, SCRAM-SHA-512) and user; --ssl over TLS (SSL, or SASL_SSL
+with --sasl), trusting CA_PEM, with a client certificate when given.
 
 Runs with both a venv's recent clients and Debian's python3-confluent-kafka
 (librdkafka 2.0.2) and python3-kafka (kafka-python 2.0.2) under
@@ -135,6 +136,12 @@ def run_confluent(args, records, deadline):
                 "sasl.password": password,
             }
         )
+    if args.ssl:
+        common["security.protocol"] = "SASL_SSL" if args.sasl else "SSL"
+        common["ssl.ca.location"] = args.ssl[0]
+        if len(args.ssl) == 3:
+            common["ssl.certificate.location"] = args.ssl[1]
+            common["ssl.key.location"] = args.ssl[2]
     if args.debug:
         common["debug"] = args.debug
 
@@ -319,16 +326,28 @@ def run_kafka_python(args, records, deadline):
 
 
 def python_sasl(args):
-    """kafka-python's and aiokafka's connection settings for --sasl."""
-    if not args.sasl:
-        return {}
-    mechanism, user, password = args.sasl
-    return {
-        "security_protocol": "SASL_PLAINTEXT",
-        "sasl_mechanism": mechanism,
-        "sasl_plain_username": user,
-        "sasl_plain_password": password,
-    }
+    """kafka-python's and aiokafka's connection settings for --sasl and
+    --ssl."""
+    conf = {}
+    if args.sasl:
+        mechanism, user, password = args.sasl
+        conf.update(
+            {
+                "security_protocol": "SASL_PLAINTEXT",
+                "sasl_mechanism": mechanism,
+                "sasl_plain_username": user,
+                "sasl_plain_password": password,
+            }
+        )
+    if args.ssl:
+        import ssl
+
+        context = ssl.create_default_context(cafile=args.ssl[0])
+        if len(args.ssl) == 3:
+            context.load_cert_chain(args.ssl[1], args.ssl[2])
+        conf["security_protocol"] = "SASL_SSL" if args.sasl else "SSL"
+        conf["ssl_context"] = context
+    return conf
 
 
 async def run_aiokafka_async(args, records, deadline):
@@ -442,6 +461,12 @@ def main():
         default=None,
         type=lambda v: v.split(":", 2),
         help="MECHANISM:USER:PASSWORD: connect over SASL_PLAINTEXT",
+    )
+    ap.add_argument(
+        "--ssl",
+        default=None,
+        type=lambda v: v.split(":"),
+        help="CA_PEM[:CERT_PEM:KEY_PEM]: connect over TLS",
     )
     args = ap.parse_args()
 

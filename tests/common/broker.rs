@@ -70,6 +70,9 @@ pub struct BrokerOptions {
     /// Whether it serves clients (false for a controller-only cluster
     /// node: start-up then waits for its "shardlog ready" log line).
     pub clients: bool,
+    /// Whether its clients speak TLS (start-up then waits for the log
+    /// line too: a plaintext ApiVersions cannot tell it is ready).
+    pub tls: bool,
 }
 
 impl Default for BrokerOptions {
@@ -83,6 +86,7 @@ impl Default for BrokerOptions {
             open_files_max: None,
             wrapper: Vec::new(),
             clients: true,
+            tls: false,
         }
     }
 }
@@ -450,7 +454,7 @@ impl Broker {
 
     fn wait_ready(&mut self) {
         let start = Instant::now();
-        if !self.options.clients {
+        if !self.options.clients || self.options.tls {
             let starts = self.starts;
             while !self
                 .log()
