@@ -2,9 +2,11 @@
 # at a time on 127.0.0.1:$port, with its data in a fresh directory under
 # $data_parent. Meant to be sourced by bash; the caller sets bin (the
 # release binaries), port and data_parent (and may set bench_log_level,
-# default warn), and defines log().
+# default warn, and bench_format_args, arguments of `shardlog format` run
+# on the fresh data directory first), and defines log().
 
 broker_pid="" data=""
+bench_format_args=()
 
 # shardlog_start CORES LOG [ARGS...]: starts shardlog pinned to CORES
 # (taskset and its own --cores) with ARGS, output to LOG; returns once the
@@ -14,6 +16,9 @@ shardlog_start() {
   shift 2
   shardlog_stop
   data=$(mktemp -d "$data_parent/shardlog-bench-XXXXXX")
+  if [ "${#bench_format_args[@]}" -gt 0 ]; then
+    "$bin/shardlog" format --data-dir "$data/data" "${bench_format_args[@]}" >/dev/null
+  fi
   taskset -c "$cores" "$bin/shardlog" --cores "$cores" \
     --listen "127.0.0.1:$port" --advertise "127.0.0.1:$port" \
     --data-dir "$data/data" --log-level "${bench_log_level:-warn}" "$@" >"$logfile" 2>&1 &

@@ -129,6 +129,9 @@ impl ResponseWriter {
     }
 }
 
+/// Bytes handed to a TLS session at once (four full TLS records).
+const TLS_CHUNK_BYTES: usize = 64 << 10;
+
 /// The write half of a TLS connection.
 pub type TlsWriteHalf = futures_lite::io::WriteHalf<futures_rustls::server::TlsStream<TcpStream>>;
 
@@ -146,8 +149,24 @@ impl Sink {
         match self {
             Sink::Socket(w) => w.send(gathered).await,
             Sink::Tls(w) => {
+                // Pieces are gathered into chunks before they reach the
+                // session, which makes TLS records (and socket writes) of
+                // each write it is given: small pieces one by one would
+                // cost a record and a syscall each.
+                let mut chunk: Vec<u8> = Vec::with_capacity(TLS_CHUNK_BYTES.min(gathered.bytes));
                 for piece in &gathered.pieces {
-                    w.write_all(piece).await?;
+                    if !chunk.is_empty() && chunk.len() + piece.len() > TLS_CHUNK_BYTES {
+                        w.write_all(&chunk).await?;
+                        chunk.clear();
+                    }
+                    if piece.len() >= TLS_CHUNK_BYTES {
+                        w.write_all(piece).await?;
+                    } else {
+                        chunk.extend_from_slice(piece);
+                    }
+                }
+                if !chunk.is_empty() {
+                    w.write_all(&chunk).await?;
                 }
                 w.flush().await?;
                 gathered.pieces.clear();
