@@ -305,11 +305,16 @@ pub fn run(mut config: BrokerConfig) -> Result<(), String> {
             .ok_or("ssl.keystore.location is required on a TLS listener")?;
         let auth = crate::security::tls::ClientAuth::parse(&config.ssl_client_auth)
             .ok_or("ssl.client.auth: must be none, requested or required")?;
-        config.tls = Some(crate::security::tls::server_config(
+        let tls = Arc::new(crate::security::tls::TlsConfig::load(
             &keystore,
             config.ssl_truststore_location.as_deref(),
             auth,
         )?);
+        let hup = Arc::new(AtomicBool::new(false));
+        signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())
+            .map_err(|e| format!("signal: {e}"))?;
+        tls.watch(hup);
+        config.tls = Some(tls);
         info!(
             protocol = config.security_protocol.name(),
             client_auth = %config.ssl_client_auth,

@@ -44,6 +44,8 @@ struct Pki {
     stranger_key: PathBuf,
     /// A CA that did not sign the server's certificate.
     other_ca: PathBuf,
+    /// A keystore (key and certificate for 127.0.0.1) from that other CA.
+    server_by_other_ca: String,
 }
 
 fn ca(name: &str) -> (rcgen::Certificate, KeyPair) {
@@ -89,6 +91,12 @@ fn pki() -> Pki {
         leaf(&[], "client-1", ExtendedKeyUsagePurpose::ClientAuth, &root);
     let (stranger_cert, stranger_key) =
         leaf(&[], "stranger", ExtendedKeyUsagePurpose::ClientAuth, &other);
+    let (other_server_cert, other_server_key) = leaf(
+        &["127.0.0.1", "localhost"],
+        "broker",
+        ExtendedKeyUsagePurpose::ServerAuth,
+        &other,
+    );
     Pki {
         server: at("server.pem", &format!("{server_key}{server_cert}")),
         ca: at("ca.pem", &root.0.pem()),
@@ -97,6 +105,7 @@ fn pki() -> Pki {
         stranger_cert: at("stranger.pem", &stranger_cert),
         stranger_key: at("stranger.key", &stranger_key),
         other_ca: at("other-ca.pem", &other.0.pem()),
+        server_by_other_ca: format!("{other_server_key}{other_server_cert}"),
         _dir: dir,
     }
 }
@@ -182,14 +191,19 @@ fn client_config(ca: &Path, cert: Option<(&Path, &Path)>) -> Arc<rustls::ClientC
     Arc::new(config)
 }
 
-/// Connects over TLS and exchanges ApiVersions; the error if any step
-/// fails.
-fn tls_api_versions(addr: &str, config: Arc<rustls::ClientConfig>) -> Result<(), String> {
+type TlsConn = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
+
+/// Opens a TLS connection (the handshake happens with the first exchange).
+fn tls_connect(addr: &str, config: Arc<rustls::ClientConfig>) -> Result<TlsConn, String> {
     let tcp = TcpStream::connect(addr).map_err(|e| e.to_string())?;
     tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let name = ServerName::try_from("127.0.0.1").unwrap();
     let session = rustls::ClientConnection::new(config, name).map_err(|e| e.to_string())?;
-    let mut tls = rustls::StreamOwned::new(session, tcp);
+    Ok(rustls::StreamOwned::new(session, tcp))
+}
+
+/// One ApiVersions exchange on a TLS connection.
+fn api_versions_on(tls: &mut TlsConn) -> Result<(), String> {
     tls.write_all(&encode_request(
         ApiKey::ApiVersions,
         3,
@@ -211,6 +225,12 @@ fn tls_api_versions(addr: &str, config: Arc<rustls::ClientConfig>) -> Result<(),
         return Err(format!("ApiVersions error {}", r.error_code));
     }
     Ok(())
+}
+
+/// Connects over TLS and exchanges ApiVersions; the error if any step
+/// fails.
+fn tls_api_versions(addr: &str, config: Arc<rustls::ClientConfig>) -> Result<(), String> {
+    api_versions_on(&mut tls_connect(addr, config)?)
 }
 
 // Proves SASL_SSL with SCRAM-SHA-512 and mutual TLS together: a client
@@ -325,5 +345,57 @@ fn bad_input_on_a_tls_listener() {
     assert_eq!(tls_api_versions(&addr, good), Ok(()));
     let log = broker.log();
     assert!(log.contains("TLS handshake failed"), "{log}");
+    broker.terminate();
+}
+
+/// Waits up to 15 s for the broker's log to hold `n` lines containing
+/// `text`.
+fn wait_for_log(broker: &Broker, text: &str, n: usize) {
+    let start = std::time::Instant::now();
+    while broker.log().matches(text).count() < n {
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "no {n} x {text:?} in the log:\n{}",
+            broker.log_tail()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+// Proves certificates are reloaded without a restart and without dropping
+// connections: once the keystore file is replaced by one from another CA,
+// new connections get the new certificate (clients trusting only the old
+// CA are refused) while a connection made before keeps being served; a
+// SIGHUP reloads at once too.
+#[test]
+fn certificates_reload_without_dropping_connections() {
+    let pki = pki();
+    let mut broker = Broker::start(tls_options(&pki, "SSL"));
+    let addr = broker.bootstrap();
+    let old_trust = client_config(&pki.ca, None);
+    let new_trust = client_config(&pki.other_ca, None);
+    let mut before = tls_connect(&addr, old_trust.clone()).unwrap();
+    api_versions_on(&mut before).unwrap();
+    assert!(tls_api_versions(&addr, new_trust.clone()).is_err());
+
+    let fresh = pki.server.with_extension("pem.new");
+    std::fs::write(&fresh, &pki.server_by_other_ca).unwrap();
+    std::fs::rename(&fresh, &pki.server).unwrap();
+    wait_for_log(&broker, "TLS certificates reloaded", 1);
+    assert_eq!(tls_api_versions(&addr, new_trust.clone()), Ok(()));
+    assert!(
+        tls_api_versions(&addr, old_trust).is_err(),
+        "the old certificate"
+    );
+    api_versions_on(&mut before).expect("a connection from before the reload");
+
+    let pid = broker.pid().expect("running") as i32;
+    #[allow(unsafe_code)]
+    // SAFETY: kill(2) with a live child's pid and a valid signal.
+    unsafe {
+        libc::kill(pid, libc::SIGHUP);
+    }
+    wait_for_log(&broker, "SIGHUP", 1);
+    assert_eq!(tls_api_versions(&addr, new_trust), Ok(()));
     broker.terminate();
 }

@@ -654,8 +654,9 @@ pub struct BrokerConfig {
     pub ssl_truststore_location: Option<PathBuf>,
     /// ssl.client.auth: none, requested or required.
     pub ssl_client_auth: String,
-    /// On a TLS listener: the TLS configuration, built at start.
-    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// On a TLS listener: the TLS configuration, built at start and
+    /// reloaded when its files change.
+    pub tls: Option<Arc<crate::security::tls::TlsConfig>>,
     /// On a SASL listener: the mechanisms and users, loaded at start.
     pub sasl: Option<Arc<crate::security::SaslConfig>>,
     /// The broker's SCRAM (and PLAIN) users, loaded at start.

@@ -267,7 +267,7 @@ async fn serve_connection(shard: &Rc<Shard>, mut stream: TcpStream, conn: Rc<Con
         debug!(%peer, "set_nodelay: {e}");
     }
     debug!(%peer, "connection opened");
-    if let Some(tls) = shard.config.tls.clone() {
+    if let Some(tls) = shard.config.tls.as_ref().map(|t| t.current()) {
         serve_tls_connection(shard, stream, conn, tls).await;
         return;
     }

@@ -92,3 +92,104 @@ pub fn server_config(
         .map_err(|e| at("the key does not fit the certificate", &e))?;
     Ok(Arc::new(config))
 }
+
+/// A file's modification time and size: what tells a changed file.
+fn stamp(path: &Path) -> Option<(std::time::SystemTime, u64)> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.modified().ok()?, m.len()))
+}
+
+type Stamps = (
+    Option<(std::time::SystemTime, u64)>,
+    Option<(std::time::SystemTime, u64)>,
+);
+
+/// The TLS configuration new connections get, rebuilt when the keystore or
+/// truststore file changes (or on demand, on SIGHUP); connections already
+/// established keep their sessions.
+#[derive(Debug)]
+pub struct TlsConfig {
+    keystore: std::path::PathBuf,
+    truststore: Option<std::path::PathBuf>,
+    client_auth: ClientAuth,
+    current: std::sync::RwLock<Arc<rustls::ServerConfig>>,
+    stamps: std::sync::Mutex<Stamps>,
+}
+
+impl TlsConfig {
+    pub fn load(
+        keystore: &Path,
+        truststore: Option<&Path>,
+        client_auth: ClientAuth,
+    ) -> Result<Self, String> {
+        let stamps = (stamp(keystore), truststore.and_then(stamp));
+        Ok(TlsConfig {
+            current: std::sync::RwLock::new(server_config(keystore, truststore, client_auth)?),
+            keystore: keystore.to_path_buf(),
+            truststore: truststore.map(Path::to_path_buf),
+            client_auth,
+            stamps: std::sync::Mutex::new(stamps),
+        })
+    }
+
+    /// The configuration for a new connection.
+    pub fn current(&self) -> Arc<rustls::ServerConfig> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Rebuilds the configuration when a file changed (always, with
+    /// `force`). `Ok(true)` when it was replaced; an error leaves the
+    /// previous one in place.
+    pub fn reload(&self, force: bool) -> Result<bool, String> {
+        let now = (
+            stamp(&self.keystore),
+            self.truststore.as_deref().and_then(stamp),
+        );
+        let mut stamps = self.stamps.lock().unwrap_or_else(|e| e.into_inner());
+        if !force && *stamps == now {
+            return Ok(false);
+        }
+        *stamps = now;
+        let fresh = server_config(&self.keystore, self.truststore.as_deref(), self.client_auth)?;
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+        Ok(true)
+    }
+
+    /// Watches the files on a thread of its own: every second, and at once
+    /// when `hup` is raised (SIGHUP).
+    pub fn watch(self: &Arc<Self>, hup: Arc<std::sync::atomic::AtomicBool>) {
+        let me = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("tls-reload".to_string())
+            .spawn(move || {
+                let mut waited = std::time::Duration::ZERO;
+                let tick = std::time::Duration::from_millis(100);
+                loop {
+                    std::thread::sleep(tick);
+                    waited += tick;
+                    let forced = hup.swap(false, std::sync::atomic::Ordering::Relaxed);
+                    if !forced && waited < std::time::Duration::from_secs(1) {
+                        continue;
+                    }
+                    waited = std::time::Duration::ZERO;
+                    match me.reload(forced) {
+                        Ok(true) => tracing::info!(
+                            keystore = %me.keystore.display(),
+                            trigger = if forced { "SIGHUP" } else { "file change" },
+                            "TLS certificates reloaded; new connections use them"
+                        ),
+                        Ok(false) => {}
+                        Err(e) => tracing::warn!(
+                            "TLS certificates not reloaded, the previous ones stay: {e}"
+                        ),
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!("TLS certificate reloading is off: {e}");
+        }
+    }
+}
