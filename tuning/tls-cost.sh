@@ -98,4 +98,20 @@ for r in $(seq "$rounds"); do
       printf "round %s %-9s produce %5d MB/s (%.2fx)  consume %5d MB/s (%.2fx)\n", r, w, p, p / pp, c, c / pc }'
   done
 done
+
+# Handshakes per second.
+shardlog_start "$broker_core" "$out/handshakes.log" "${common[@]}" "${tls[@]}" \
+  --override listener.security.protocol.map=PLAINTEXT:SSL
+ticks() { awk '{print $14 + $15}' "/proc/$broker_pid/stat"; }
+before=$(ticks)
+result=$(taskset -c "$tool_core" "$bin/examples/tls-handshakes" "127.0.0.1:$port" "$out/ca.pem" 10 4)
+after=$(ticks)
+shardlog_stop
+python3 - "$result" "$before" "$after" "$(getconf CLK_TCK)" <<'PY'
+import json, sys
+r = json.loads(sys.argv[1])
+cpu = (int(sys.argv[3]) - int(sys.argv[2])) / int(sys.argv[4])
+print(f"handshakes: {r['per_second']:.0f}/s over {r['seconds']} s ({r['failures']} failures); "
+      f"broker CPU {cpu:.1f} s = {r['handshakes'] / max(cpu, 0.01):.0f} handshakes per broker core-second")
+PY
 rm -rf "$out"
