@@ -721,11 +721,10 @@ mod tests {
             .contains("process.roles is not"));
         single.voters.clear();
         single.listeners = parse_listeners("listeners", "SSL://:9093").unwrap();
-        assert!(single
-            .resolve()
-            .unwrap_err()
-            .0
-            .contains("not supported yet"));
+        assert_eq!(
+            single.resolve().unwrap().broker_protocol,
+            SecurityProtocol::Ssl
+        );
         single.listeners = parse_listeners("listeners", "SASL_PLAINTEXT://:9093").unwrap();
         assert_eq!(
             single.resolve().unwrap().broker_protocol,

@@ -1461,7 +1461,18 @@ mod tests {
         assert!(c.set("default.replication.factor", "3").is_err());
         c.set("listeners", "SSL://0.0.0.0:9093").unwrap();
         let e = c.clone().finish().unwrap_err();
-        assert!(e.to_string().contains("not supported yet"), "{e}");
+        assert!(e.to_string().contains("ssl.keystore.location"), "{e}");
+        let mut tls = c.clone();
+        tls.set("ssl.keystore.location", "/etc/shardlog/server.pem")
+            .unwrap();
+        tls.set("ssl.client.auth", "required").unwrap();
+        let e = tls.clone().finish().unwrap_err();
+        assert!(e.to_string().contains("ssl.truststore.location"), "{e}");
+        assert!(tls.set("ssl.keystore.type", "JKS").is_err());
+        assert!(tls.set("ssl.key.password", "secret").is_err());
+        tls.set("ssl.truststore.location", "/etc/shardlog/ca.pem")
+            .unwrap();
+        tls.finish().unwrap();
         let mut sasl = c.clone();
         sasl.set("listeners", "SASL_PLAINTEXT://0.0.0.0:9093")
             .unwrap();
