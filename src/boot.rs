@@ -765,6 +765,14 @@ async fn shard_main(
             .detach();
         }
     }
+    // Every shard has opened its partitions before any accepts clients: a
+    // request routed to a shard still opening would find no partition
+    // there (NOT_LEADER_OR_FOLLOWER). `ready` counts to `shards` here and
+    // to twice that once every shard serves.
+    ready.fetch_add(1, Ordering::SeqCst);
+    while ready.load(Ordering::SeqCst) < shards && !stop.load(Ordering::SeqCst) {
+        glommio::timer::sleep(Duration::from_millis(1)).await;
+    }
     let mut addrs = Vec::new();
     if config.kraft.roles.is_none_or(|r| r.broker) {
         addrs.push(config.listen);
@@ -789,7 +797,7 @@ async fn shard_main(
     });
     let n = ready.fetch_add(1, Ordering::SeqCst) + 1;
     info!(core, "shard ready");
-    if n == shards {
+    if n == 2 * shards {
         info!(
             listen = %config.listen,
             advertise = %format!("{}:{}", config.advertise.0, config.advertise.1),
