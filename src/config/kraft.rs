@@ -474,17 +474,7 @@ impl KraftConfig {
         } else {
             None
         };
-        let broker_protocol = match &broker_listener {
-            Some(l) => self.client_protocol(l)?,
-            None => SecurityProtocol::Plaintext,
-        };
-        if let (Some(l), Some(a)) = (&broker_listener, &broker_advertised) {
-            if self.client_protocol(a)? != self.client_protocol(l)? {
-                return err(format!(
-                    "advertised.listeners: {a} does not match the listener {l}"
-                ));
-            }
-        }
+        let broker_protocol = self.broker_protocol(&broker_listener, &broker_advertised)?;
         Ok(Resolved {
             broker_listener,
             broker_advertised,
@@ -515,17 +505,7 @@ impl KraftConfig {
                     "advertised.listeners: only one listener is supported without process.roles",
                 ),
             };
-        let broker_protocol = match &broker_listener {
-            Some(l) => self.client_protocol(l)?,
-            None => SecurityProtocol::Plaintext,
-        };
-        if let (Some(l), Some(a)) = (&broker_listener, &broker_advertised) {
-            if self.client_protocol(a)? != self.client_protocol(l)? {
-                return err(format!(
-                    "advertised.listeners: {a} does not match the listener {l}"
-                ));
-            }
-        }
+        let broker_protocol = self.broker_protocol(&broker_listener, &broker_advertised)?;
         Ok(Resolved {
             broker_listener,
             broker_advertised,
@@ -536,6 +516,27 @@ impl KraftConfig {
 }
 
 impl KraftConfig {
+    /// The client listener's security protocol (PLAINTEXT without one);
+    /// its advertised entry must have the same.
+    fn broker_protocol(
+        &self,
+        listener: &Option<NamedListener>,
+        advertised: &Option<NamedListener>,
+    ) -> Result<SecurityProtocol, KraftError> {
+        let Some(l) = listener else {
+            return Ok(SecurityProtocol::Plaintext);
+        };
+        let protocol = self.client_protocol(l)?;
+        if let Some(a) = advertised {
+            if self.client_protocol(a)? != protocol {
+                return err(format!(
+                    "advertised.listeners: {a} does not match the listener {l}"
+                ));
+            }
+        }
+        Ok(protocol)
+    }
+
     /// The security protocol of a client listener, from
     /// listener.security.protocol.map.
     fn client_protocol(&self, l: &NamedListener) -> Result<SecurityProtocol, KraftError> {

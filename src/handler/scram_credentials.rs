@@ -100,6 +100,20 @@ enum Change {
 /// A user's change, or Kafka's error code and message for it.
 type Checked = Result<Change, (ErrorCode, String)>;
 
+/// The checks deletions and upsertions share: a name, a known mechanism.
+fn name_and_mechanism(name: &str, kafka_type: i8) -> Result<ScramMechanism, (ErrorCode, String)> {
+    if name.is_empty() {
+        return Err((
+            ErrorCode::UnacceptableCredential,
+            "Username must not be empty".to_string(),
+        ));
+    }
+    mechanism_of(kafka_type).ok_or((
+        ErrorCode::UnsupportedSaslMechanism,
+        "Unknown SCRAM mechanism".to_string(),
+    ))
+}
+
 fn refused(code: ErrorCode, message: &str) -> Checked {
     Err((code, message.to_string()))
 }
@@ -130,51 +144,38 @@ pub async fn alter(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Frame
     };
     for d in &request.deletions {
         let name = d.name.to_string();
-        let change = match mechanism_of(d.mechanism) {
-            _ if name.is_empty() => refused(
-                ErrorCode::UnacceptableCredential,
-                "Username must not be empty",
-            ),
-            None => refused(
-                ErrorCode::UnsupportedSaslMechanism,
-                "Unknown SCRAM mechanism",
-            ),
-            Some(m) if !exists(m, &name) => refused(
-                ErrorCode::ResourceNotFound,
-                "Attempt to delete a user credential that does not exist",
-            ),
-            Some(m) => Ok(Change::Delete(m)),
-        };
+        let change = name_and_mechanism(&name, d.mechanism).and_then(|m| {
+            if exists(m, &name) {
+                Ok(Change::Delete(m))
+            } else {
+                refused(
+                    ErrorCode::ResourceNotFound,
+                    "Attempt to delete a user credential that does not exist",
+                )
+            }
+        });
         add(name, change);
     }
     for u in &request.upsertions {
         let name = u.name.to_string();
-        let change = match mechanism_of(u.mechanism) {
-            _ if name.is_empty() => refused(
-                ErrorCode::UnacceptableCredential,
-                "Username must not be empty",
-            ),
-            None => refused(
-                ErrorCode::UnsupportedSaslMechanism,
-                "Unknown SCRAM mechanism",
-            ),
-            Some(_) if u.iterations < MIN_ITERATIONS as i32 => {
+        let change = name_and_mechanism(&name, u.mechanism).and_then(|m| {
+            if u.iterations < MIN_ITERATIONS as i32 {
                 refused(ErrorCode::UnacceptableCredential, "Too few iterations")
-            }
-            Some(_) if u.iterations > MAX_ITERATIONS as i32 => {
+            } else if u.iterations > MAX_ITERATIONS as i32 {
                 refused(ErrorCode::UnacceptableCredential, "Too many iterations")
+            } else {
+                Ok(Change::Upsert(ScramEntry {
+                    mechanism: m.name().to_string(),
+                    name: name.clone(),
+                    credential: ScramCredential::from_salted_password(
+                        m,
+                        &u.salted_password,
+                        &u.salt,
+                        u.iterations as u32,
+                    ),
+                }))
             }
-            Some(m) => Ok(Change::Upsert(ScramEntry {
-                mechanism: m.name().to_string(),
-                name: name.clone(),
-                credential: ScramCredential::from_salted_password(
-                    m,
-                    &u.salted_password,
-                    &u.salt,
-                    u.iterations as u32,
-                ),
-            })),
-        };
+        });
         add(name, change);
     }
     let mut deletions = Vec::new();
