@@ -332,6 +332,7 @@ pub fn run(mut config: BrokerConfig) -> Result<(), String> {
             mechanisms: config.sasl_enabled_mechanisms.clone(),
             users: users.clone(),
             failure_delay_ms: config.failed_authentication_delay_ms,
+            reauth_ms: config.connections_max_reauth_ms,
         }));
     }
     config.users = Some(users);

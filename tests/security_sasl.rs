@@ -16,7 +16,9 @@
 //! and a closed connection, an exchange cut off halfway leaves the broker
 //! serving others, and each failure is logged with the peer address and
 //! never the password. On a PLAINTEXT listener a SaslHandshake gets
-//! ILLEGAL_SASL_STATE, as Kafka answers it.
+//! ILLEGAL_SASL_STATE, as Kafka answers it. SCRAM users are managed at
+//! runtime with Kafka's kafka-configs, and sessions expire and are renewed
+//! by re-authentication (KIP-368), by hand and by librdkafka itself.
 
 mod common;
 
@@ -603,5 +605,105 @@ fn scram_users_are_managed_at_runtime() {
     assert_eq!(deleted, [("bob".to_string(), 0)]);
     let mut c = Conn::open(&bootstrap);
     assert_eq!(scram_login(&mut c, "bob", "bob-secret"), 58, "bob, deleted");
+    broker.terminate();
+}
+
+// Proves KIP-368 re-authentication with connections.max.reauth.ms: the
+// exchange's last answer tells the session lifetime; re-authenticating on
+// the same connection within it extends the session while other requests
+// are served; a request after the session expired without
+// re-authentication closes the connection with a log line; and
+// re-authenticating as another user fails and closes the connection.
+#[test]
+fn sessions_expire_and_clients_reauthenticate() {
+    let (mut broker, _dir) =
+        sasl_broker(BrokerOptions::single().with_override("connections.max.reauth.ms", 1500));
+    let addr = broker.bootstrap();
+    let login = |c: &mut Conn, user: &str, password: &str| {
+        assert_eq!(handshake(c, "PLAIN").error_code, 0);
+        authenticate(c, 2, format!("\0{user}\0{password}").as_bytes())
+    };
+    let mut c = Conn::open(&addr);
+    let first = login(&mut c, "alice", PASSWORD);
+    assert_eq!(first.error_code, 0);
+    assert_eq!(first.session_lifetime_ms, 1500);
+    std::thread::sleep(Duration::from_millis(800));
+    healthy_exchange(&mut c).expect("served within the session");
+    let again = login(&mut c, "alice", PASSWORD);
+    assert_eq!((again.error_code, again.session_lifetime_ms), (0, 1500));
+    // 1.6 s after the first authentication, 0.8 s after the second.
+    std::thread::sleep(Duration::from_millis(800));
+    healthy_exchange(&mut c).expect("served: the re-authentication extended the session");
+    std::thread::sleep(Duration::from_millis(1000));
+    c.send_raw(&common::raw::encode_request(
+        ApiKey::Metadata,
+        9,
+        99,
+        &MetadataRequest::default(),
+    ))
+    .unwrap();
+    c.expect_closed("a request after the session expired");
+
+    let mut c = Conn::open(&addr);
+    assert_eq!(login(&mut c, "alice", PASSWORD).error_code, 0);
+    let other = login(&mut c, "bob", "bob-secret");
+    assert_eq!(other.error_code, 58, "re-authentication as another user");
+    c.expect_closed("after re-authenticating as another user");
+    let log = broker.log();
+    assert!(log.contains("the SASL session expired"), "{log}");
+    assert!(
+        log.contains("principals and mechanisms cannot change"),
+        "{log}"
+    );
+    broker.terminate();
+}
+
+// Proves a real client (librdkafka, through the rdkafka crate, SASL PLAIN)
+// re-authenticates on its own when the broker gives sessions a lifetime:
+// records sent over 4 s with connections.max.reauth.ms=1000 are all
+// delivered, the broker logs repeated authentications, and no connection
+// is closed for an expired session.
+#[test]
+fn librdkafka_reauthenticates_by_itself() {
+    use rdkafka::producer::{BaseRecord, Producer};
+    let (mut broker, _dir) =
+        sasl_broker(BrokerOptions::single().with_override("connections.max.reauth.ms", 1000));
+    let bootstrap = broker.bootstrap();
+    {
+        let mut c = Conn::open(&bootstrap);
+        handshake(&mut c, "PLAIN");
+        authenticate(&mut c, 2, format!("\0alice\0{PASSWORD}").as_bytes());
+        common::raw::create_topic(&mut c, "reauth", 1);
+    }
+    let producer = common::rdk::producer(
+        &bootstrap,
+        &[
+            ("security.protocol", "SASL_PLAINTEXT"),
+            ("sasl.mechanisms", "PLAIN"),
+            ("sasl.username", "alice"),
+            ("sasl.password", PASSWORD),
+        ],
+    );
+    for i in 0..40usize {
+        producer
+            .send(
+                BaseRecord::with_opaque_to("reauth", Box::new(i))
+                    .payload("x")
+                    .key("k"),
+            )
+            .unwrap_or_else(|(e, _)| panic!("send {i}: {e}"));
+        producer.poll(Duration::from_millis(100));
+    }
+    producer.flush(Duration::from_secs(20)).expect("flush");
+    let reports = producer.context().reports.lock().unwrap().clone();
+    assert_eq!(reports.len(), 40);
+    assert!(reports.iter().all(|(_, r)| r.is_ok()), "{reports:?}");
+    let log = broker.log();
+    let authentications = log.matches("SASL authentication succeeded").count();
+    assert!(
+        authentications >= 4,
+        "{authentications} authentications in 4 s of 1 s sessions:\n{log}"
+    );
+    assert!(!log.contains("the SASL session expired"), "{log}");
     broker.terminate();
 }

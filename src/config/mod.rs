@@ -646,6 +646,8 @@ pub struct BrokerConfig {
     pub sasl_plain_users_file: Option<PathBuf>,
     /// connection.failed.authentication.delay.ms.
     pub failed_authentication_delay_ms: u64,
+    /// connections.max.reauth.ms (KIP-368): 0, sessions do not expire.
+    pub connections_max_reauth_ms: u64,
     /// ssl.keystore.location: the server's private key and certificate
     /// chain in one PEM file (ssl.keystore.type=PEM, KIP-651).
     pub ssl_keystore_location: Option<PathBuf>,
@@ -730,6 +732,7 @@ impl Default for BrokerConfig {
             sasl_enabled_mechanisms: vec!["GSSAPI".to_string()],
             sasl_plain_users_file: None,
             failed_authentication_delay_ms: 100,
+            connections_max_reauth_ms: 0,
             ssl_keystore_location: None,
             ssl_truststore_location: None,
             ssl_client_auth: "none".to_string(),
@@ -1085,6 +1088,9 @@ impl BrokerConfig {
                 return Err(invalid(
                     "encrypted private keys are not supported: give ssl.keystore.location an unencrypted PEM key",
                 ));
+            }
+            "connections.max.reauth.ms" => {
+                self.connections_max_reauth_ms = parse_int(key, value, 0, i64::MAX)? as u64
             }
             "connection.failed.authentication.delay.ms" => {
                 self.failed_authentication_delay_ms =

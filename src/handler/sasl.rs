@@ -102,7 +102,7 @@ pub fn exchange(session: &mut SaslSession, req: &RequestFrame) -> Step {
                     response: req.respond(
                         &SaslAuthenticateResponse::default()
                             .with_auth_bytes(Bytes::from(token))
-                            .with_session_lifetime_ms(0),
+                            .with_session_lifetime_ms(session.session_lifetime_ms()),
                     ),
                     refusal: None,
                 },

@@ -40,7 +40,7 @@ use crate::handler::Response;
 use crate::protocol::frame::{parse_request, Parsed};
 use crate::protocol::{FrameError, RequestFrame};
 use crate::router::{self, RequestContext};
-use crate::security::{SaslRefusal, SaslSession};
+use crate::security::{Gate, SaslRefusal, SaslSession};
 use crate::shard::budget::{Account, Hold};
 use crate::shard::Shard;
 use crate::stats::{Outcome, RequestTimes};
@@ -400,22 +400,21 @@ async fn read_loop(
         let read = Instant::now();
         let mut close_after = false;
         let (task, api, key) = match parse_request(frame, router::APIS) {
-            Ok(Parsed::Request(spec, req)) if sasl.as_ref().is_some_and(|s| s.user().is_none()) => {
+            Ok(Parsed::Request(spec, req))
+                if sasl
+                    .as_ref()
+                    .is_some_and(|s| s.gate(spec.key, read) != Gate::Serve) =>
+            {
                 let session = sasl.as_mut().expect("checked");
-                match spec.key {
-                    ApiKey::ApiVersions => (
-                        dispatch_task(shard, read, req, &responses, &response_hold),
-                        spec.name,
-                        spec.key as i16,
-                    ),
-                    ApiKey::SaslHandshake | ApiKey::SaslAuthenticate => {
+                match session.gate(spec.key, read) {
+                    Gate::Close(why) => {
+                        warn!(%peer, api = spec.name, "closing connection: {why}");
+                        return ReadEnd::Refused;
+                    }
+                    _ => {
                         let (task, close) = sasl_step(session, &req, read, peer);
                         close_after = close;
                         (task, spec.name, spec.key as i16)
-                    }
-                    _ => {
-                        warn!(%peer, api = spec.name, "closing connection: a request before SASL authentication");
-                        return ReadEnd::Refused;
                     }
                 }
             }
@@ -490,8 +489,10 @@ fn sasl_step(
         }
         Some(other) => warn!(%peer, "closing connection: SASL {other:?}"),
         None => {
-            if let Some(user) = session.user() {
-                info!(%peer, user, "SASL authentication succeeded");
+            if req.api_key == ApiKey::SaslAuthenticate && session.is_done() {
+                if let Some(user) = session.user() {
+                    info!(%peer, user, "SASL authentication succeeded");
+                }
             }
         }
     }

@@ -22,6 +22,9 @@ pub struct SaslConfig {
     pub users: Arc<UserStore>,
     /// connection.failed.authentication.delay.ms.
     pub failure_delay_ms: u64,
+    /// connections.max.reauth.ms: the session lifetime clients are told to
+    /// re-authenticate within (KIP-368); 0: sessions do not expire.
+    pub reauth_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,8 +50,8 @@ enum State {
     Authenticate(Mechanism),
     /// SCRAM: server-first sent; waiting for client-final.
     ScramFinal(Box<ScramExchange>),
-    /// Authenticated as this user.
-    Done(String),
+    /// Authenticated (see `SaslSession::principal`).
+    Done,
     /// Failed: the connection closes.
     Failed,
 }
@@ -68,11 +71,28 @@ pub enum SaslRefusal {
     },
 }
 
-/// One connection's SASL exchange.
+/// What a connection does with a request, given its SASL session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    /// Serve it as usual.
+    Serve,
+    /// A step of the (re-)authentication exchange.
+    Exchange,
+    /// Close the connection: a request before authentication, or after the
+    /// session expired (KIP-368).
+    Close(&'static str),
+}
+
+/// One connection's SASL exchange, and its re-authentications (KIP-368).
 #[derive(Debug)]
 pub struct SaslSession {
     config: Arc<SaslConfig>,
     state: State,
+    /// The authenticated user and mechanism; kept while re-authenticating.
+    principal: Option<(String, Mechanism)>,
+    /// When the session expires (connections.max.reauth.ms after the last
+    /// authentication), if it does.
+    expires_at: Option<std::time::Instant>,
 }
 
 impl SaslSession {
@@ -80,15 +100,75 @@ impl SaslSession {
         SaslSession {
             config,
             state: State::Handshake,
+            principal: None,
+            expires_at: None,
         }
     }
 
-    /// The authenticated user, once the exchange is done.
+    /// The authenticated user, once an exchange succeeded.
     pub fn user(&self) -> Option<&str> {
-        match &self.state {
-            State::Done(user) => Some(user),
-            _ => None,
+        self.principal.as_ref().map(|(u, _)| u.as_str())
+    }
+
+    /// Where a request of `key` goes, at `now`.
+    pub fn gate(&self, key: kafka_protocol::messages::ApiKey, now: std::time::Instant) -> Gate {
+        use kafka_protocol::messages::ApiKey;
+        let sasl = matches!(key, ApiKey::SaslHandshake | ApiKey::SaslAuthenticate);
+        if self.principal.is_none() {
+            return match key {
+                ApiKey::ApiVersions => Gate::Serve,
+                _ if sasl => Gate::Exchange,
+                _ => Gate::Close("a request before SASL authentication"),
+            };
         }
+        let reauthenticating = !matches!(self.state, State::Done);
+        match key {
+            ApiKey::SaslHandshake if self.config.reauth_ms > 0 => Gate::Exchange,
+            ApiKey::SaslAuthenticate if reauthenticating => Gate::Exchange,
+            _ if self.expires_at.is_some_and(|e| now >= e) => Gate::Close(
+                "the SASL session expired (connections.max.reauth.ms) without re-authentication",
+            ),
+            _ => Gate::Serve,
+        }
+    }
+
+    /// Whether the last exchange completed (and no other is under way).
+    pub fn is_done(&self) -> bool {
+        matches!(self.state, State::Done)
+    }
+
+    /// The session lifetime to tell the client in a SaslAuthenticate
+    /// answer that completes an exchange (0 otherwise).
+    pub fn session_lifetime_ms(&self) -> i64 {
+        if matches!(self.state, State::Done) {
+            self.config.reauth_ms as i64
+        } else {
+            0
+        }
+    }
+
+    /// An exchange succeeded as `user` with `m`: a re-authentication must
+    /// keep the principal and mechanism (as Kafka requires).
+    fn authenticated(&mut self, user: String, m: Mechanism) -> Result<(), SaslRefusal> {
+        if let Some((before, before_m)) = &self.principal {
+            if *before != user || *before_m != m {
+                self.state = State::Failed;
+                return Err(SaslRefusal::Failed {
+                    mechanism: m.name(),
+                    detail: format!(
+                        "re-authentication as {user:?} with {} on a session of {before:?} with {}: principals and mechanisms cannot change",
+                        m.name(),
+                        before_m.name()
+                    ),
+                });
+            }
+        }
+        self.principal = Some((user, m));
+        self.state = State::Done;
+        self.expires_at = (self.config.reauth_ms > 0).then(|| {
+            std::time::Instant::now() + std::time::Duration::from_millis(self.config.reauth_ms)
+        });
+        Ok(())
     }
 
     pub fn enabled_mechanisms(&self) -> &[String] {
@@ -101,6 +181,10 @@ impl SaslSession {
 
     /// SaslHandshake with `mechanism`.
     pub fn handshake(&mut self, mechanism: &str) -> Result<(), SaslRefusal> {
+        if matches!(self.state, State::Done) && self.config.reauth_ms > 0 {
+            // A re-authentication (KIP-368) starts.
+            self.state = State::Handshake;
+        }
         if !matches!(self.state, State::Handshake) {
             self.state = State::Failed;
             return Err(SaslRefusal::IllegalState("a second SaslHandshake"));
@@ -141,7 +225,7 @@ impl SaslSession {
                         format!("invalid username or password for user {user:?}"),
                     ));
                 }
-                self.state = State::Done(user);
+                self.authenticated(user, Mechanism::Plain)?;
                 Ok(Vec::new())
             }
             State::Authenticate(Mechanism::Scram(m)) => {
@@ -157,13 +241,13 @@ impl SaslSession {
                 let server_final = exchange
                     .finish(token)
                     .map_err(|e| scram_failure(m, e, Some(&exchange.user)))?;
-                self.state = State::Done(exchange.user.clone());
+                self.authenticated(exchange.user.clone(), m)?;
                 Ok(server_final.into_bytes())
             }
             State::Handshake => Err(SaslRefusal::IllegalState(
                 "SaslAuthenticate before SaslHandshake",
             )),
-            State::Done(_) | State::Failed => Err(SaslRefusal::IllegalState(
+            State::Done | State::Failed => Err(SaslRefusal::IllegalState(
                 "SaslAuthenticate after the exchange ended",
             )),
         }
@@ -210,6 +294,7 @@ mod tests {
             mechanisms: mechanisms.iter().map(|m| m.to_string()).collect(),
             users: Arc::new(UserStore::load(dir.path(), Some(&users)).unwrap()),
             failure_delay_ms: 0,
+            reauth_ms: 0,
         }))
     }
 
