@@ -771,6 +771,14 @@ fn config_name(resource: &ConfigResource, key: &str) -> Result<String, AdminErro
                 None if key.starts_with("shardlog.") => Mode::ReadOnly,
                 None => return Ok(key.to_string()),
             };
+            if key.starts_with("ssl.") && mode != Mode::ReadOnly {
+                // Kafka's answer comes first for TLS keys (shardlog reads
+                // them at startup and reloads their files).
+                return Err(refuse(
+                    AdminFault::InvalidRequest,
+                    format!("These security configs can be dynamically updated only per-listener using the listener prefix: HashSet({key})"),
+                ));
+            }
             if mode != Mode::ReadOnly && crate::config::BrokerConfig::reads_key(key) {
                 // Kafka can change these at runtime; shardlog reads them
                 // once, at startup (listeners, max.connections, ...).
@@ -781,12 +789,6 @@ fn config_name(resource: &ConfigResource, key: &str) -> Result<String, AdminErro
             }
             match mode {
                 Mode::ReadOnly => return cannot("Cannot update these configs dynamically"),
-                _ if key.starts_with("ssl.") => {
-                    return Err(refuse(
-                        AdminFault::InvalidRequest,
-                        format!("These security configs can be dynamically updated only per-listener using the listener prefix: HashSet({key})"),
-                    ))
-                }
                 Mode::PerBroker if cluster_level => {
                     return cannot(
                         "Cannot update these configs at default cluster level, broker id must be specified",
