@@ -329,7 +329,7 @@ mod tests {
     // through from_code, and displays as name and number.
     #[test]
     fn broker_codes_keep_numbers_and_names() {
-        assert_eq!(ErrorCode::ALL.len(), 52);
+        assert_eq!(ErrorCode::ALL.len(), 58);
         for &c in ErrorCode::ALL {
             assert_eq!(ErrorCode::from_code(c.code()), Some(c));
             assert_eq!(error_name(c.code()), Some(c.name()));
@@ -340,6 +340,11 @@ mod tests {
             "INVALID_TOPIC_EXCEPTION"
         );
         assert_eq!(ErrorCode::UnknownTopicId.code(), 100);
+        assert_eq!(
+            ErrorCode::SaslAuthenticationFailed.name(),
+            "SASL_AUTHENTICATION_FAILED"
+        );
+        assert_eq!(ErrorCode::UnacceptableCredential.code(), 93);
         assert_eq!(ErrorCode::from_code(4), None);
         assert_eq!(ErrorCode::CorruptMessage.to_string(), "CORRUPT_MESSAGE (2)");
         assert_eq!(
