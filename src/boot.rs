@@ -336,6 +336,21 @@ pub fn run(mut config: BrokerConfig) -> Result<(), String> {
         }));
     }
     config.users = Some(users);
+    if !config.authorizer_class_name.is_empty() {
+        let authorizer = crate::security::acl::Authorizer::load(
+            Some(&data_dir),
+            config.super_users.clone(),
+            config.allow_everyone_if_no_acl_found,
+        )?;
+        info!(
+            class = %config.authorizer_class_name,
+            acls = authorizer.len(),
+            super_users = %config.super_users.join(";"),
+            allow_everyone_if_no_acl_found = config.allow_everyone_if_no_acl_found,
+            "authorizer"
+        );
+        config.authorizer = Some(Arc::new(authorizer));
+    }
     raise_open_files_limit();
     crate::storage::log::cleaner::remember_process_cpus();
     let cores = choose_cores(&config)?;

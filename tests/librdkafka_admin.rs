@@ -5,8 +5,12 @@
 //! runner per group of subtests (its SUBTESTS filter), each of which must
 //! pass and must have run.
 //!
-//! Not run: do_test_CreateAcls, do_test_DescribeAcls, do_test_DeleteAcls
-//! (ACLs): shardlog has no authorizer yet (the security issue).
+//! The ACL subtests (do_test_CreateAcls, DescribeAcls, DeleteAcls) and
+//! those whose authorized-operations checks change ACLs when the client
+//! authenticates (DescribeTopics, DescribeConsumerGroups, DescribeCluster)
+//! run again against a broker with an authorizer and a SASL_PLAINTEXT
+//! listener (PLAIN), configured as librdkafka's own test clusters are
+//! (allow.everyone.if.no.acl.found=true).
 //! do_test_UserScramCredentials runs with a runner built with OpenSSL
 //! (it salts passwords client-side).
 
@@ -77,9 +81,24 @@ fn run_librdkafka_test(
     test: &str,
     subtests: Option<&str>,
 ) -> (bool, String, String) {
+    run_librdkafka_test_with(tests, broker, dir, test, subtests, "")
+}
+
+/// [`run_librdkafka_test`] with more client configuration lines.
+fn run_librdkafka_test_with(
+    tests: &std::path::Path,
+    broker: &Broker,
+    dir: &std::path::Path,
+    test: &str,
+    subtests: Option<&str>,
+    more_conf: &str,
+) -> (bool, String, String) {
     let conf = dir.join("test.conf");
-    std::fs::write(&conf, format!("bootstrap.servers={}\n", broker.bootstrap()))
-        .expect("write test.conf");
+    std::fs::write(
+        &conf,
+        format!("bootstrap.servers={}\n{more_conf}", broker.bootstrap()),
+    )
+    .expect("write test.conf");
     let lib = format!(
         "{}:{}",
         tests.join("../src").display(),
@@ -128,6 +147,57 @@ fn librdkafka_0081_admin() {
         assert!(
             ok && passed > 0,
             "librdkafka 0081 {group}: {how}\n{out}\n--- broker log ---\n{}",
+            broker.log_tail()
+        );
+    }
+}
+
+/// 0081's subtest groups run against a broker with an authorizer.
+const AUTH_GROUPS: &[&str] = &[
+    "CreateAcls",
+    "DescribeAcls",
+    "DeleteAcls",
+    "DescribeTopics",
+    "DescribeConsumerGroups",
+    "DescribeCluster",
+];
+
+// Proves librdkafka's ACL admin subtests pass against shardlog's
+// authorizer, and its authorized-operations checks too: authenticated
+// with SASL PLAIN, the client creates ACLs for itself and sees its
+// authorized operations on topics, groups and the cluster follow them.
+#[test]
+fn librdkafka_0081_acls() {
+    let tests = build_test_runner();
+    let dir = common::temp_dir();
+    let users = dir.path().join("plain-users");
+    std::fs::write(&users, "testuser=testpass\n").unwrap();
+    let broker = Broker::start(
+        BrokerOptions::single()
+            .with_override("group.initial.rebalance.delay.ms", 0)
+            .with_override("listener.security.protocol.map", "PLAINTEXT:SASL_PLAINTEXT")
+            .with_override("sasl.enabled.mechanisms", "PLAIN")
+            .with_override("shardlog.sasl.plain.users.file", users.display())
+            .with_override(
+                "authorizer.class.name",
+                "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            )
+            .with_override("allow.everyone.if.no.acl.found", "true"),
+    );
+    let conf = "security.protocol=sasl_plaintext\nsasl.mechanism=PLAIN\n\
+                sasl.username=testuser\nsasl.password=testpass\n";
+    for group in AUTH_GROUPS {
+        let subtest = format!("do_test_{group}");
+        let (ok, out, how) =
+            run_librdkafka_test_with(&tests, &broker, dir.path(), "0081", Some(&subtest), conf);
+        let passed = out
+            .lines()
+            .filter(|l| l.contains(&subtest) && l.contains(": PASS ("))
+            .count();
+        eprintln!("0081 with an authorizer, {group}: {passed} subtest(s) passed ({how})");
+        assert!(
+            ok && passed > 0,
+            "librdkafka 0081 {group} with an authorizer: {how}\n{out}\n--- broker log ---\n{}",
             broker.log_tail()
         );
     }

@@ -63,6 +63,7 @@ tool_class() {
   case $1 in
     kafka-topics) echo org.apache.kafka.tools.TopicCommand ;;
     kafka-configs) echo kafka.admin.ConfigCommand ;;
+    kafka-acls) echo org.apache.kafka.tools.AclCommand ;;
     kafka-console-producer) echo org.apache.kafka.tools.ConsoleProducer ;;
     kafka-console-consumer) echo org.apache.kafka.tools.consumer.ConsoleConsumer ;;
     kafka-consumer-groups) echo org.apache.kafka.tools.consumer.group.ConsumerGroupCommand ;;
@@ -80,7 +81,7 @@ tool_class() {
     *) return 1 ;;
   esac
 }
-TOOLS=(kafka-topics kafka-configs kafka-console-producer kafka-console-consumer
+TOOLS=(kafka-topics kafka-configs kafka-acls kafka-console-producer kafka-console-consumer
   kafka-consumer-groups kafka-get-offsets kafka-delete-records kafka-log-dirs
   kafka-broker-api-versions kafka-dump-log kafka-storage kafka-metadata-quorum
   kafka-transactions kafka-producer-perf-test kafka-consumer-perf-test kafka-server-start)

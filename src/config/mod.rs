@@ -462,6 +462,12 @@ pub fn partition_config_for(
     config
 }
 
+/// The authorizer classes shardlog's own authorizer answers for.
+pub const AUTHORIZER_CLASSES: &[&str] = &[
+    "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+    "kafka.security.authorizer.AclAuthorizer",
+];
+
 /// Keys of Kafka versions before 4.0 (ZooKeeper mode) that older
 /// server.properties files still carry; accepted and logged. Every key of
 /// the current Kafka is in [`registry`].
@@ -663,6 +669,15 @@ pub struct BrokerConfig {
     pub sasl: Option<Arc<crate::security::SaslConfig>>,
     /// The broker's SCRAM (and PLAIN) users, loaded at start.
     pub users: Option<Arc<crate::security::credentials::UserStore>>,
+    /// authorizer.class.name: Kafka's StandardAuthorizer (or the older
+    /// AclAuthorizer) turns shardlog's authorizer on; empty: none.
+    pub authorizer_class_name: String,
+    /// super.users: principals (`User:admin`) allowed everything.
+    pub super_users: Vec<String>,
+    /// allow.everyone.if.no.acl.found.
+    pub allow_everyone_if_no_acl_found: bool,
+    /// With an authorizer: the ACLs, loaded at start.
+    pub authorizer: Option<Arc<crate::security::acl::Authorizer>>,
     /// shardlog.metrics.max.topics, .max.partitions, .max.groups: the most
     /// series of each kind the endpoint exports.
     pub metrics_max_topics: usize,
@@ -736,6 +751,10 @@ impl Default for BrokerConfig {
             ssl_keystore_location: None,
             ssl_truststore_location: None,
             ssl_client_auth: "none".to_string(),
+            authorizer_class_name: String::new(),
+            super_users: Vec::new(),
+            allow_everyone_if_no_acl_found: false,
+            authorizer: None,
             tls: None,
             sasl: None,
             users: None,
@@ -1088,6 +1107,31 @@ impl BrokerConfig {
                 return Err(invalid(
                     "encrypted private keys are not supported: give ssl.keystore.location an unencrypted PEM key",
                 ));
+            }
+            "authorizer.class.name" => {
+                let v = value.trim();
+                if !v.is_empty() && !AUTHORIZER_CLASSES.contains(&v) {
+                    return Err(invalid(
+                        "shardlog's authorizer stands in for org.apache.kafka.metadata.authorizer.StandardAuthorizer (or kafka.security.authorizer.AclAuthorizer); other classes cannot be loaded",
+                    ));
+                }
+                self.authorizer_class_name = v.to_string();
+            }
+            "super.users" => {
+                let users: Vec<String> = value
+                    .split(';')
+                    .map(|u| u.trim().to_string())
+                    .filter(|u| !u.is_empty())
+                    .collect();
+                if let Some(bad) = users.iter().find(|u| !u.contains(':')) {
+                    return Err(invalid(&format!(
+                        "{bad} is not a principal: write Type:name, e.g. User:admin"
+                    )));
+                }
+                self.super_users = users;
+            }
+            "allow.everyone.if.no.acl.found" => {
+                self.allow_everyone_if_no_acl_found = parse_bool(key, value)?
             }
             "connections.max.reauth.ms" => {
                 self.connections_max_reauth_ms = parse_int(key, value, 0, i64::MAX)? as u64

@@ -10,6 +10,12 @@ pub enum GroupError {
     /// This shard does not coordinate the group, or it is shutting down.
     #[error("this shard does not coordinate the group")]
     NotCoordinator,
+    /// The principal may not do this to the group (its ACLs).
+    #[error("not authorized for the group")]
+    Unauthorized,
+    /// The principal may not do this to the topic (its ACLs).
+    #[error("not authorized for the topic")]
+    TopicUnauthorized,
     /// The coordinating shard stopped before it answered. The handlers
     /// report this when the request could not reach the coordinator.
     #[error("the coordinating shard is gone")]

@@ -23,6 +23,8 @@ use crate::config::{
     topic_config_def, topic_configs, topic_def_for_broker_key, ConfigKind, TopicConfigDef,
 };
 use crate::protocol::{FrameError, RequestFrame};
+use crate::security::acl::Operation;
+use crate::security::authz::ConnAuth;
 use crate::shard::controller::{refuse, AdminError, AdminFault, ConfigOps, ConfigResource};
 use crate::shard::{Shard, CONTROLLER_SHARD};
 
@@ -258,7 +260,11 @@ fn our_node(shard: &Shard, name: &str) -> Result<Option<i32>, AdminError> {
         })
 }
 
-pub fn describe(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, FrameError> {
+pub fn describe(
+    shard: &Rc<Shard>,
+    req: &RequestFrame,
+    auth: &ConnAuth,
+) -> Result<Bytes, FrameError> {
     let request: DescribeConfigsRequest = req.decode()?;
     let md = shard.metadata();
     let results = request
@@ -269,6 +275,12 @@ pub fn describe(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, FrameErr
             let base = DescribeConfigsResult::default()
                 .with_resource_type(r.resource_type)
                 .with_resource_name(r.resource_name.clone());
+            if let Err(e) = config_access(auth, r.resource_type, &name, Operation::DescribeConfigs)
+            {
+                return base
+                    .with_error_code(e.error_code().code())
+                    .with_error_message(Some(str_bytes(e.message)));
+            }
             let entries = match r.resource_type {
                 RESOURCE_TOPIC => match md.topics.get(&name) {
                     Some(t) => Ok(topic_config_entries(shard, &t.configs)),
@@ -406,6 +418,21 @@ fn group_entries(
         .collect()
 }
 
+/// DESCRIBE_CONFIGS or ALTER_CONFIGS on a config resource: a topic, a
+/// group, or the cluster for brokers (Kafka's rules).
+fn config_access(auth: &ConnAuth, kind: i8, name: &str, op: Operation) -> Result<(), AdminError> {
+    let (allowed, fault) = match kind {
+        RESOURCE_TOPIC => (auth.topic(op, name), AdminFault::TopicUnauthorized),
+        RESOURCE_GROUP => (auth.group(op, name), AdminFault::GroupUnauthorized),
+        _ => (auth.cluster(op), AdminFault::ClusterUnauthorized),
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(refuse(fault, "Authorization failed."))
+    }
+}
+
 fn resource_of(shard: &Shard, kind: i8, name: &str) -> Result<ConfigResource, AdminError> {
     match kind {
         RESOURCE_TOPIC => Ok(ConfigResource::Topic(name.to_string())),
@@ -459,12 +486,22 @@ fn error_parts(r: &Result<(), AdminError>) -> (i16, Option<String>) {
     }
 }
 
-pub async fn alter(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, FrameError> {
+pub async fn alter(
+    shard: &Rc<Shard>,
+    req: &RequestFrame,
+    auth: &ConnAuth,
+) -> Result<Bytes, FrameError> {
     let request: AlterConfigsRequest = req.decode()?;
     let changes = request
         .resources
         .iter()
         .map(|r| {
+            config_access(
+                auth,
+                r.resource_type,
+                &r.resource_name,
+                Operation::AlterConfigs,
+            )?;
             let resource = resource_of(shard, r.resource_type, &r.resource_name)?;
             let entries = r
                 .configs
@@ -491,12 +528,22 @@ pub async fn alter(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Frame
     req.respond(&AlterConfigsResponse::default().with_responses(responses))
 }
 
-pub async fn incremental_alter(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, FrameError> {
+pub async fn incremental_alter(
+    shard: &Rc<Shard>,
+    req: &RequestFrame,
+    auth: &ConnAuth,
+) -> Result<Bytes, FrameError> {
     let request: IncrementalAlterConfigsRequest = req.decode()?;
     let changes = request
         .resources
         .iter()
         .map(|r| {
+            config_access(
+                auth,
+                r.resource_type,
+                &r.resource_name,
+                Operation::AlterConfigs,
+            )?;
             let resource = resource_of(shard, r.resource_type, &r.resource_name)?;
             let entries = r
                 .configs

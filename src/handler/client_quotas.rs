@@ -12,13 +12,26 @@ use kafka_protocol::messages::{DescribeClientQuotasRequest, DescribeClientQuotas
 use super::str_bytes;
 use crate::error_code::ErrorCode;
 use crate::protocol::{FrameError, RequestFrame};
+use crate::security::acl::Operation;
+use crate::security::authz::ConnAuth;
 use crate::shard::Shard;
 
 /// Kafka's match types: EXACT, DEFAULT, ANY.
 const MATCH_TYPES: std::ops::RangeInclusive<i8> = 0..=2;
 
-pub fn describe(_shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, FrameError> {
+pub fn describe(
+    _shard: &Rc<Shard>,
+    req: &RequestFrame,
+    auth: &ConnAuth,
+) -> Result<Bytes, FrameError> {
     let request: DescribeClientQuotasRequest = req.decode()?;
+    if !auth.cluster(Operation::DescribeConfigs) {
+        return req.respond(
+            &DescribeClientQuotasResponse::default()
+                .with_error_code(crate::error_code::ErrorCode::ClusterAuthorizationFailed.code())
+                .with_entries(None),
+        );
+    }
     let mut seen = std::collections::HashSet::new();
     let mut refusal = None;
     for c in &request.components {

@@ -10,15 +10,30 @@ use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse
 use super::errors::ToErrorCode;
 use super::{str_bytes, topic_name};
 use crate::protocol::{FrameError, RequestFrame};
+use crate::security::acl::Operation;
+use crate::security::authz::ConnAuth;
 use crate::shard::controller::PartitionGrowth;
+use crate::shard::controller::{refuse, AdminFault};
 use crate::shard::{Shard, CONTROLLER_SHARD};
 
-pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, FrameError> {
+pub async fn handle(
+    shard: &Rc<Shard>,
+    req: &RequestFrame,
+    auth: &ConnAuth,
+) -> Result<Bytes, FrameError> {
     let request: CreatePartitionsRequest = req.decode()?;
+    // ALTER on each topic; refused ones never reach the controller.
+    let allowed: Vec<bool> = request
+        .topics
+        .iter()
+        .map(|t| auth.topic(Operation::Alter, &t.name))
+        .collect();
     let asks: Vec<PartitionGrowth> = request
         .topics
         .iter()
-        .map(|t| {
+        .zip(&allowed)
+        .filter(|(_, ok)| **ok)
+        .map(|(t, _)| {
             let assignments = t.assignments.as_ref().map(|a| {
                 a.iter()
                     .map(|x| x.broker_ids.iter().map(|b| b.0).collect())
@@ -27,7 +42,7 @@ pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
             (t.name.to_string(), t.count, assignments)
         })
         .collect();
-    let names: Vec<String> = asks.iter().map(|a| a.0.clone()).collect();
+    let names: Vec<String> = request.topics.iter().map(|t| t.name.to_string()).collect();
     let validate_only = request.validate_only;
     let results = shard
         .run_on(CONTROLLER_SHARD, move |s| async move {
@@ -37,10 +52,19 @@ pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
         })
         .await
         .map_err(|e| FrameError::Encode(e.to_string()))?;
+    let mut served = results.into_iter();
     let results = names
         .into_iter()
-        .zip(results)
-        .map(|(name, r)| {
+        .zip(allowed)
+        .map(|(name, ok)| {
+            let r = if ok {
+                served.next().expect("one result per allowed topic")
+            } else {
+                Err(refuse(
+                    AdminFault::TopicUnauthorized,
+                    "Authorization failed.",
+                ))
+            };
             let base = CreatePartitionsTopicResult::default().with_name(topic_name(name));
             match r {
                 Ok(()) => base,

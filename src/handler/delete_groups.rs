@@ -12,21 +12,31 @@ use super::errors::ToErrorCode;
 use super::{on_coordinator, str_bytes};
 use crate::group::GroupError;
 use crate::protocol::{FrameError, RequestFrame};
+use crate::security::acl::Operation;
+use crate::security::authz::ConnAuth;
 use crate::shard::Shard;
 
-pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, FrameError> {
+pub async fn handle(
+    shard: &Rc<Shard>,
+    req: &RequestFrame,
+    auth: &ConnAuth,
+) -> Result<Bytes, FrameError> {
     let r: DeleteGroupsRequest = req.decode()?;
     let mut results = Vec::with_capacity(r.groups_names.len());
     for g in r.groups_names {
         let group_id = g.to_string();
         let gid = group_id.clone();
-        let error = on_coordinator(
-            shard,
-            &group_id,
-            move |c| async move { c.delete(&gid).await },
-        )
-        .await
-        .unwrap_or(Err(GroupError::CoordinatorGone));
+        let error = if !auth.group(Operation::Delete, &group_id) {
+            Err(GroupError::Unauthorized)
+        } else {
+            on_coordinator(
+                shard,
+                &group_id,
+                move |c| async move { c.delete(&gid).await },
+            )
+            .await
+            .unwrap_or(Err(GroupError::CoordinatorGone))
+        };
         results.push(
             DeletableGroupResult::default()
                 .with_group_id(GroupId(str_bytes(group_id)))

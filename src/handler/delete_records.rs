@@ -9,9 +9,10 @@ use kafka_protocol::messages::delete_records_response::{
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
 use super::errors::{Failure, ToErrorCode};
-use super::{Answers, Decoded, Limits, PartitionApi, Reply, Topic};
+use super::{Access, Answers, Decoded, Limits, PartitionApi, Reply, Topic};
 use crate::partition::Partition;
 use crate::protocol::{FrameError, RequestFrame};
+use crate::security::acl::Operation;
 
 pub struct DeleteRecords;
 
@@ -22,6 +23,10 @@ impl PartitionApi for DeleteRecords {
     type Input = i64;
     /// The new low watermark.
     type Output = Result<i64, Failure>;
+
+    fn access(_: &()) -> Access {
+        Access::Topic(Operation::Delete)
+    }
 
     fn decode(req: &RequestFrame, _: &Limits) -> Result<Decoded<Self>, FrameError> {
         let request: DeleteRecordsRequest = req.decode()?;

@@ -8,13 +8,16 @@ use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeCluster
 
 use super::errors::{Refusal, ToErrorCode};
 use super::str_bytes;
+use crate::error_code::ErrorCode;
 use crate::protocol::{FrameError, RequestFrame};
+use crate::security::acl::Operation;
+use crate::security::authz::ConnAuth;
 use crate::shard::Shard;
 
 /// endpoint_type 1: brokers (2, controllers, is not served).
 const ENDPOINT_BROKERS: i8 = 1;
 
-pub fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, FrameError> {
+pub fn handle(shard: &Rc<Shard>, req: &RequestFrame, auth: &ConnAuth) -> Result<Bytes, FrameError> {
     let request: DescribeClusterRequest = req.decode()?;
     if req.version >= 1 && request.endpoint_type != ENDPOINT_BROKERS {
         let response = DescribeClusterResponse::default()
@@ -23,6 +26,12 @@ pub fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, FrameError
                 Refusal::UnsupportedEndpointType.to_string(),
             )));
         return req.respond(&response);
+    }
+    if !auth.cluster(Operation::Describe) {
+        return req.respond(
+            &DescribeClusterResponse::default()
+                .with_error_code(ErrorCode::ClusterAuthorizationFailed.code()),
+        );
     }
     let brokers = shard
         .nodes()
@@ -40,7 +49,7 @@ pub fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, FrameError
         .with_controller_id(BrokerId(shard.config.node_id))
         .with_brokers(brokers)
         .with_cluster_authorized_operations(if request.include_cluster_authorized_operations {
-            super::authorized::CLUSTER
+            super::authorized::cluster(auth)
         } else {
             super::authorized::NOT_REQUESTED
         });

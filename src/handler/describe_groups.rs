@@ -12,23 +12,34 @@ use super::errors::ToErrorCode;
 use super::{on_coordinator, str_bytes};
 use crate::group::{GroupDescription, GroupError};
 use crate::protocol::{FrameError, RequestFrame};
+use crate::security::acl::Operation;
+use crate::security::authz::ConnAuth;
 use crate::shard::Shard;
 
-pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, FrameError> {
+pub async fn handle(
+    shard: &Rc<Shard>,
+    req: &RequestFrame,
+    auth: &ConnAuth,
+) -> Result<Bytes, FrameError> {
     let r: DescribeGroupsRequest = req.decode()?;
     let v = req.version;
-    let ops = if v >= 3 && r.include_authorized_operations {
-        super::authorized::GROUP
-    } else {
-        super::authorized::NOT_REQUESTED
-    };
+    let with_ops = v >= 3 && r.include_authorized_operations;
     let mut groups = Vec::with_capacity(r.groups.len());
     for g in r.groups {
         let group_id = g.to_string();
         let gid = group_id.clone();
-        let described = on_coordinator(shard, &group_id, move |c| async move { c.describe(&gid) })
-            .await
-            .unwrap_or(Err(GroupError::CoordinatorGone));
+        let described = if !auth.group(Operation::Describe, &group_id) {
+            Err(GroupError::Unauthorized)
+        } else {
+            on_coordinator(shard, &group_id, move |c| async move { c.describe(&gid) })
+                .await
+                .unwrap_or(Err(GroupError::CoordinatorGone))
+        };
+        let ops = if with_ops {
+            super::authorized::group(auth, &group_id)
+        } else {
+            super::authorized::NOT_REQUESTED
+        };
         // A group that could not be described is reported Dead.
         let (error, d) = match described {
             Ok(d) => (Ok(()), d),

@@ -31,6 +31,8 @@ use crate::config::ListenerMode;
 use crate::error_code::ErrorCode;
 use crate::group::OFFSETS_TOPIC;
 use crate::protocol::{FrameError, RequestFrame};
+use crate::security::acl::Operation;
+use crate::security::authz::ConnAuth;
 use crate::shard::Shard;
 use crate::storage::space::dir_space;
 use crate::storage::StorageError;
@@ -73,8 +75,18 @@ impl ShardLogs {
     }
 }
 
-pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, FrameError> {
+pub async fn handle(
+    shard: &Rc<Shard>,
+    req: &RequestFrame,
+    auth: &ConnAuth,
+) -> Result<Bytes, FrameError> {
     let request: DescribeLogDirsRequest = req.decode()?;
+    if !auth.cluster(Operation::Describe) {
+        return req.respond(
+            &DescribeLogDirsResponse::default()
+                .with_error_code(ErrorCode::ClusterAuthorizationFailed.code()),
+        );
+    }
     let selection: Selection = request.topics.map(|topics| {
         let mut s: BTreeMap<String, BTreeSet<i32>> = BTreeMap::new();
         for t in topics {

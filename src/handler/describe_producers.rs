@@ -12,10 +12,11 @@ use kafka_protocol::messages::describe_producers_response::{
 use kafka_protocol::messages::{DescribeProducersRequest, DescribeProducersResponse, ProducerId};
 
 use super::errors::{Failure, ToErrorCode};
-use super::{str_bytes, Answers, Decoded, Limits, PartitionApi, Reply, Topic};
+use super::{str_bytes, Access, Answers, Decoded, Limits, PartitionApi, Reply, Topic};
 use crate::partition::producer_state::ProducerSummary;
 use crate::partition::Partition;
 use crate::protocol::{FrameError, RequestFrame};
+use crate::security::acl::Operation;
 
 pub struct DescribeProducers;
 
@@ -24,6 +25,10 @@ impl PartitionApi for DescribeProducers {
     type Params = ();
     type Input = ();
     type Output = Result<Vec<ProducerSummary>, Failure>;
+
+    fn access(_: &()) -> Access {
+        Access::Topic(Operation::Read)
+    }
 
     fn decode(req: &RequestFrame, _: &Limits) -> Result<Decoded<Self>, FrameError> {
         let request: DescribeProducersRequest = req.decode()?;

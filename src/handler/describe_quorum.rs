@@ -24,6 +24,8 @@ use super::errors::{Refusal, ToErrorCode};
 use super::str_bytes;
 use crate::error_code::ErrorCode;
 use crate::protocol::{FrameError, RequestFrame};
+use crate::security::acl::Operation;
+use crate::security::authz::ConnAuth;
 use crate::shard::Shard;
 
 /// The metadata log's topic, as Kafka names it.
@@ -32,13 +34,23 @@ pub const METADATA_TOPIC: &str = "__cluster_metadata";
 /// How long asking the leader may take.
 const ASK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
-pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, FrameError> {
+pub async fn handle(
+    shard: &Rc<Shard>,
+    req: &RequestFrame,
+    auth: &ConnAuth,
+) -> Result<Bytes, FrameError> {
     let request: DescribeQuorumRequest = req.decode()?;
     let top_level = |code: ErrorCode, message: String| {
         DescribeQuorumResponse::default()
             .with_error_code(code.code())
             .with_error_message(Some(str_bytes(message)))
     };
+    if !auth.cluster(Operation::Describe) {
+        return req.respond(
+            &DescribeQuorumResponse::default()
+                .with_error_code(ErrorCode::ClusterAuthorizationFailed.code()),
+        );
+    }
     let Some(status) = shard.quorum.get() else {
         let refusal = Refusal::NoQuorum;
         return req.respond(&top_level(refusal.error_code(), refusal.to_string()));

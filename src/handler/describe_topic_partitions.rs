@@ -22,13 +22,15 @@ use super::{authorized, topic_name};
 use crate::error_code::ErrorCode;
 use crate::partition::LEADER_EPOCH;
 use crate::protocol::{FrameError, RequestFrame};
+use crate::security::acl::Operation;
+use crate::security::authz::ConnAuth;
 use crate::shard::metadata::is_internal;
 use crate::shard::Shard;
 
 /// Kafka's `max.request.partition.size.limit` default.
 pub const PARTITION_LIMIT_MAX: i32 = 2000;
 
-pub fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, FrameError> {
+pub fn handle(shard: &Rc<Shard>, req: &RequestFrame, auth: &ConnAuth) -> Result<Bytes, FrameError> {
     let request: DescribeTopicPartitionsRequest = req.decode()?;
     let md = shard.metadata();
     let mut asked: Vec<String> = request
@@ -71,6 +73,19 @@ pub fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, FrameError
         .into_iter()
         .filter(|n| cursor.as_ref().is_none_or(|(c, _)| n >= c))
     {
+        let denied = !auth.topic(Operation::Describe, &name);
+        if denied && all {
+            continue;
+        }
+        if denied {
+            topics.push(
+                DescribeTopicPartitionsResponseTopic::default()
+                    .with_error_code(ErrorCode::TopicAuthorizationFailed.code())
+                    .with_name(Some(topic_name(name)))
+                    .with_topic_authorized_operations(authorized::NOT_REQUESTED),
+            );
+            continue;
+        }
         let Some(meta) = md.topics.get(&name) else {
             if !all {
                 topics.push(
@@ -118,7 +133,7 @@ pub fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, FrameError
                 .with_topic_id(meta.uuid())
                 .with_is_internal(is_internal(&name))
                 .with_partitions(partitions)
-                .with_topic_authorized_operations(authorized::TOPIC),
+                .with_topic_authorized_operations(authorized::topic(auth, &name)),
         );
         if more_in_topic {
             next_cursor = Some(cursor_at(&name, end as i32));

@@ -119,6 +119,7 @@ impl ToErrorCode for RouteError {
             RouteError::NotServedHere => ErrorCode::NotLeaderOrFollower,
             RouteError::NotLeader => ErrorCode::NotLeaderOrFollower,
             RouteError::ShardGone => ErrorCode::KafkaStorageError,
+            RouteError::Unauthorized => ErrorCode::TopicAuthorizationFailed,
         }
     }
 }
@@ -214,6 +215,9 @@ impl ToErrorCode for AdminFault {
         match self {
             AdminFault::InvalidConfig => ErrorCode::InvalidConfig,
             AdminFault::InvalidRequest => ErrorCode::InvalidRequest,
+            AdminFault::TopicUnauthorized => ErrorCode::TopicAuthorizationFailed,
+            AdminFault::ClusterUnauthorized => ErrorCode::ClusterAuthorizationFailed,
+            AdminFault::GroupUnauthorized => ErrorCode::GroupAuthorizationFailed,
             AdminFault::TopicDeletionDisabled => ErrorCode::TopicDeletionDisabled,
             AdminFault::UnknownTopic => ErrorCode::UnknownTopicOrPartition,
             AdminFault::UnknownTopicId => ErrorCode::UnknownTopicId,
@@ -246,6 +250,8 @@ impl ToErrorCode for GroupError {
         match self {
             GroupError::NotCoordinator => ErrorCode::NotCoordinator,
             GroupError::CoordinatorGone => ErrorCode::CoordinatorNotAvailable,
+            GroupError::Unauthorized => ErrorCode::GroupAuthorizationFailed,
+            GroupError::TopicUnauthorized => ErrorCode::TopicAuthorizationFailed,
             GroupError::GroupsMaxReached => ErrorCode::CoordinatorNotAvailable,
             GroupError::GroupDeleting => ErrorCode::CoordinatorNotAvailable,
             GroupError::StoreFailed => ErrorCode::CoordinatorNotAvailable,

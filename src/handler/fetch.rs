@@ -13,11 +13,12 @@ use bytes::Bytes;
 use kafka_protocol::messages::FetchResponse;
 
 use super::errors::{Failure, Refusal, ToErrorCode};
-use super::{Answers, Decoded, Limits, PartitionApi, Reply, Topic};
+use super::{Access, Answers, Decoded, Limits, PartitionApi, Reply, Topic};
 use crate::partition::{Partition, PartitionError};
 use crate::protocol::fetch_decode::decode_fetch;
 use crate::protocol::fetch_encode::{encode_fetch_response, FetchPartitionOut, FetchTopicOut};
 use crate::protocol::{FrameError, RequestFrame};
+use crate::security::acl::Operation;
 use crate::shard::routing_table::RouteError;
 
 pub struct Fetch;
@@ -36,6 +37,8 @@ pub struct Request {
     response_max: usize,
     min_bytes: usize,
     deadline: Instant,
+    /// Sent by a replica (replica_id >= 0), not a consumer.
+    follower: bool,
 }
 
 /// What a partition answers: its batches (or why none), with its offsets
@@ -66,6 +69,15 @@ impl PartitionApi for Fetch {
     type Params = usize;
     type Input = Spec;
     type Output = Answer;
+
+    /// A follower's fetch needs CLUSTER_ACTION, a consumer's READ.
+    fn access(request: &Request) -> Access {
+        if request.follower {
+            Access::Cluster(Operation::ClusterAction)
+        } else {
+            Access::Topic(Operation::Read)
+        }
+    }
 
     fn decode(req: &RequestFrame, limits: &Limits) -> Result<Decoded<Self>, FrameError> {
         // One walk of the body, topic names left as slices of the frame.
@@ -109,6 +121,7 @@ impl PartitionApi for Fetch {
                 response_max,
                 min_bytes: request.min_bytes.max(0) as usize,
                 deadline: Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64),
+                follower,
             },
             params: response_max,
             topics,

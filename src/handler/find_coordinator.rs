@@ -21,6 +21,8 @@ use super::errors::{Refusal, ToErrorCode};
 use super::str_bytes;
 use crate::error_code::ErrorCode;
 use crate::protocol::{FrameError, RequestFrame};
+use crate::security::acl::Operation;
+use crate::security::authz::ConnAuth;
 use crate::shard::{Shard, CONTROLLER_SHARD};
 
 /// Key types: 0 group, 1 transaction.
@@ -56,7 +58,11 @@ fn cluster_coordinator(shard: &Shard, key: &str) -> Result<(i32, String, i32), S
     Ok((node, endpoint.host.clone(), i32::from(endpoint.port)))
 }
 
-pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, FrameError> {
+pub async fn handle(
+    shard: &Rc<Shard>,
+    req: &RequestFrame,
+    auth: &ConnAuth,
+) -> Result<Bytes, FrameError> {
     let request: FindCoordinatorRequest = req.decode()?;
     let keys: Vec<String> = if req.version >= 4 {
         request
@@ -106,6 +112,14 @@ pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
                     .with_port(-1)
                     .with_error_code(refusal.error_code().code())
                     .with_error_message(Some(str_bytes(refusal.to_string())));
+            }
+            if !auth.group(Operation::Describe, &key) {
+                return Coordinator::default()
+                    .with_key(str_bytes(key))
+                    .with_node_id(BrokerId(-1))
+                    .with_host(str_bytes(""))
+                    .with_port(-1)
+                    .with_error_code(ErrorCode::GroupAuthorizationFailed.code());
             }
             if cluster {
                 return match cluster_coordinator(shard, &key) {

@@ -13,9 +13,15 @@ use super::errors::ToErrorCode;
 use super::{on_coordinator, str_bytes};
 use crate::group::{GroupError, JoinError, JoinParams, Joined};
 use crate::protocol::{FrameError, RequestFrame};
+use crate::security::acl::Operation;
+use crate::security::authz::ConnAuth;
 use crate::shard::Shard;
 
-pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, FrameError> {
+pub async fn handle(
+    shard: &Rc<Shard>,
+    req: &RequestFrame,
+    auth: &ConnAuth,
+) -> Result<Bytes, FrameError> {
     let r: JoinGroupRequest = req.decode()?;
     let v = req.version;
     let group_id = r.group_id.to_string();
@@ -45,13 +51,17 @@ pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
         require_known_member_id: v >= 4,
     };
     let member_id = params.member_id.clone();
-    let result = on_coordinator(
-        shard,
-        &group_id,
-        move |c| async move { c.join(params).await },
-    )
-    .await
-    .unwrap_or_else(|| Err(JoinError::new(GroupError::CoordinatorGone, &member_id)));
+    let result = if !auth.group(Operation::Read, &group_id) {
+        Err(JoinError::new(GroupError::Unauthorized, &member_id))
+    } else {
+        on_coordinator(
+            shard,
+            &group_id,
+            move |c| async move { c.join(params).await },
+        )
+        .await
+        .unwrap_or_else(|| Err(JoinError::new(GroupError::CoordinatorGone, &member_id)))
+    };
     // A refusal carries only its error and a member id.
     let (error, result) = match result {
         Ok(joined) => (Ok(()), joined),

@@ -11,9 +11,15 @@ use super::errors::ToErrorCode;
 use super::{on_coordinator, str_bytes};
 use crate::group::GroupError;
 use crate::protocol::{FrameError, RequestFrame};
+use crate::security::acl::Operation;
+use crate::security::authz::ConnAuth;
 use crate::shard::Shard;
 
-pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, FrameError> {
+pub async fn handle(
+    shard: &Rc<Shard>,
+    req: &RequestFrame,
+    auth: &ConnAuth,
+) -> Result<Bytes, FrameError> {
     let r: LeaveGroupRequest = req.decode()?;
     let v = req.version;
     let group_id = r.group_id.to_string();
@@ -33,13 +39,17 @@ pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
     let gid = group_id.clone();
     let who = leaving.clone();
     let n = leaving.len();
-    let outcome = on_coordinator(
-        shard,
-        &group_id,
-        move |c| async move { c.leave(&gid, &who) },
-    )
-    .await
-    .unwrap_or(Err(GroupError::CoordinatorGone));
+    let outcome = if !auth.group(Operation::Read, &group_id) {
+        Err(GroupError::Unauthorized)
+    } else {
+        on_coordinator(
+            shard,
+            &group_id,
+            move |c| async move { c.leave(&gid, &who) },
+        )
+        .await
+        .unwrap_or(Err(GroupError::CoordinatorGone))
+    };
     // A refused request is every member's answer too.
     let (error, per_member) = match outcome {
         Ok(per_member) => (Ok(()), per_member),

@@ -11,12 +11,18 @@ use super::errors::ToErrorCode;
 use super::str_bytes;
 use crate::group::GroupError;
 use crate::protocol::{FrameError, RequestFrame};
+use crate::security::acl::Operation;
+use crate::security::authz::ConnAuth;
 use crate::shard::Shard;
 
 /// The group type of classic-protocol groups (KIP-848 names).
 const CLASSIC: &str = "classic";
 
-pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, FrameError> {
+pub async fn handle(
+    shard: &Rc<Shard>,
+    req: &RequestFrame,
+    auth: &ConnAuth,
+) -> Result<Bytes, FrameError> {
     let r: ListGroupsRequest = req.decode()?;
     let v = req.version;
     let states: Vec<String> = r.states_filter.iter().map(|s| s.to_lowercase()).collect();
@@ -32,8 +38,12 @@ pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
             Err(_) => error = Err(GroupError::CoordinatorGone),
         }
     }
+    // DESCRIBE on the cluster lists every group; otherwise only the groups
+    // the principal may describe (Kafka's rule).
+    let all = auth.cluster(Operation::Describe);
     let groups = listed
         .into_iter()
+        .filter(|g| all || auth.group(Operation::Describe, &g.group_id))
         .filter(|g| states.is_empty() || states.contains(&g.state.to_lowercase()))
         .filter(|_| types.is_empty() || types.iter().any(|t| t == CLASSIC))
         .map(|g| {

@@ -9,10 +9,11 @@ use kafka_protocol::messages::list_offsets_response::{
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use super::errors::{Failure, ToErrorCode};
-use super::{Answers, Decoded, Limits, PartitionApi, Reply, Topic};
+use super::{Access, Answers, Decoded, Limits, PartitionApi, Reply, Topic};
 use crate::partition::TimestampOffset;
 use crate::partition::{OffsetQuery, Partition};
 use crate::protocol::{FrameError, RequestFrame};
+use crate::security::acl::Operation;
 
 pub struct ListOffsets;
 
@@ -26,6 +27,10 @@ impl PartitionApi for ListOffsets {
     /// (timestamp or -1/-2/-3, current leader epoch)
     type Input = (i64, i32);
     type Output = Result<Found, Failure>;
+
+    fn access(_: &()) -> Access {
+        Access::Topic(Operation::Describe)
+    }
 
     fn decode(req: &RequestFrame, _: &Limits) -> Result<Decoded<Self>, FrameError> {
         let request: ListOffsetsRequest = req.decode()?;

@@ -14,11 +14,17 @@ use super::{authorized, str_bytes, topic_name};
 use crate::error_code::ErrorCode;
 use crate::partition::LEADER_EPOCH;
 use crate::protocol::{FrameError, RequestFrame};
+use crate::security::acl::Operation;
+use crate::security::authz::ConnAuth;
 use crate::shard::controller::{AdminFault, NewTopic};
 use crate::shard::metadata::{is_internal, validate_topic_name, TopicMeta};
 use crate::shard::{Shard, CONTROLLER_SHARD};
 
-pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, FrameError> {
+pub async fn handle(
+    shard: &Rc<Shard>,
+    req: &RequestFrame,
+    auth: &ConnAuth,
+) -> Result<Bytes, FrameError> {
     let request: MetadataRequest = req.decode()?;
     // v0: an empty list means every topic; v1+: null means every topic.
     let requested: Option<Vec<(Option<String>, uuid::Uuid)>> = match request.topics {
@@ -37,8 +43,11 @@ pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
     match requested {
         None => {
             let md = shard.metadata();
+            // Only the topics the principal may describe.
             for (name, meta) in &md.topics {
-                topics.push(describe_topic(shard, name, meta, req.version));
+                if auth.topic(Operation::Describe, name) {
+                    topics.push(describe_topic(shard, name, meta, req.version));
+                }
             }
         }
         Some(list) => {
@@ -50,6 +59,10 @@ pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
                     .filter_map(|(name, _)| name.clone())
                     .filter(|n| !md.topics.contains_key(n) && validate_topic_name(n).is_ok())
                     .filter(|n| !is_internal(n))
+                    .filter(|n| {
+                        auth.topic(Operation::Describe, n)
+                            && (auth.cluster(Operation::Create) || auth.topic(Operation::Create, n))
+                    })
                     .map(|name| NewTopic {
                         name,
                         num_partitions: -1,
@@ -89,10 +102,31 @@ pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
                         .find(|(_, m)| m.uuid() == id)
                         .map(|(n, m)| (n.clone(), m)),
                 };
+                // Asked by name: refused when not describable; by id: an id
+                // the principal may not describe stays unknown.
+                let denied = |n: &str| !auth.topic(Operation::Describe, n);
+                let found = found.filter(|(n, _)| name.is_some() || !denied(n));
                 match found {
+                    Some((n, _)) if denied(&n) => topics.push(
+                        MetadataResponseTopic::default()
+                            .with_error_code(ErrorCode::TopicAuthorizationFailed.code())
+                            .with_name(Some(topic_name(n)))
+                            .with_topic_authorized_operations(authorized::NOT_REQUESTED),
+                    ),
                     Some((n, meta)) => topics.push(describe_topic(shard, &n, meta, req.version)),
                     None => {
                         let error = match &name {
+                            Some(n) if denied(n) => ErrorCode::TopicAuthorizationFailed,
+                            // Not created: the principal may not create it.
+                            Some(n)
+                                if auto_create
+                                    && !is_internal(n)
+                                    && validate_topic_name(n).is_ok()
+                                    && !auth.cluster(Operation::Create)
+                                    && !auth.topic(Operation::Create, n) =>
+                            {
+                                ErrorCode::TopicAuthorizationFailed
+                            }
                             None => AdminFault::UnknownTopicId.error_code(),
                             Some(n) if validate_topic_name(n).is_err() => {
                                 AdminFault::InvalidTopic.error_code()
@@ -116,9 +150,12 @@ pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
         }
     }
     for t in &mut topics {
-        if req.version >= 8 && request.include_topic_authorized_operations {
-            // Everything is allowed: there is no authorization.
-            t.topic_authorized_operations = authorized::TOPIC;
+        if req.version >= 8
+            && request.include_topic_authorized_operations
+            && t.error_code == ErrorCode::None.code()
+        {
+            let name = t.name.as_ref().map(|n| n.to_string()).unwrap_or_default();
+            t.topic_authorized_operations = authorized::topic(auth, &name);
         }
     }
 
@@ -144,7 +181,7 @@ pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
         .with_topics(topics)
         .with_cluster_authorized_operations(
             if (8..=10).contains(&req.version) && request.include_cluster_authorized_operations {
-                authorized::CLUSTER
+                authorized::cluster(auth)
             } else {
                 authorized::NOT_REQUESTED
             },

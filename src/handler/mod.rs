@@ -12,6 +12,7 @@
 //! `Ok(None)` means no response is sent (Produce with acks=0). An `Err`
 //! closes the connection: the body did not decode.
 
+mod acls;
 mod admin_configs;
 pub mod api_versions;
 mod authorized;
@@ -55,9 +56,11 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::partition::Partition;
 use crate::protocol::{FrameError, RequestFrame};
+use crate::security::acl::Operation;
 use crate::shard::routing_table::RouteError;
 use crate::shard::Shard;
 
+pub use acls::{create as create_acls, delete as delete_acls, describe as describe_acls};
 pub use admin_configs::incremental_alter as incremental_alter_configs;
 pub use admin_configs::{alter as alter_configs, describe as describe_configs};
 pub use client_quotas::describe as describe_client_quotas;
@@ -168,6 +171,15 @@ impl Default for Limits {
     }
 }
 
+/// What a partition API's request needs of the authorizer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// The operation on each topic it names.
+    Topic(Operation),
+    /// The operation on the cluster (a follower's request).
+    Cluster(Operation),
+}
+
 /// What decoding a partition API's request gives the router.
 pub enum Decoded<H: PartitionApi> {
     /// Serve each partition on its owning shard, then answer.
@@ -207,6 +219,11 @@ pub trait PartitionApi: Sized + 'static {
     type Output: From<RouteError> + Send + 'static;
 
     fn decode(req: &RequestFrame, limits: &Limits) -> Result<Decoded<Self>, FrameError>;
+
+    /// What the request needs of the authorizer (Kafka's table of
+    /// operations per API); a partition it is refused for answers
+    /// TOPIC_AUTHORIZATION_FAILED without being touched.
+    fn access(request: &Self::Request) -> Access;
 
     /// The most bytes the response may take, for APIs whose responses can
     /// be large (Fetch): the router takes that much of the connection's

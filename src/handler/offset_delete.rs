@@ -14,9 +14,15 @@ use super::errors::ToErrorCode;
 use super::{on_coordinator, topic_name};
 use crate::group::GroupError;
 use crate::protocol::{FrameError, RequestFrame};
+use crate::security::acl::Operation;
+use crate::security::authz::ConnAuth;
 use crate::shard::Shard;
 
-pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, FrameError> {
+pub async fn handle(
+    shard: &Rc<Shard>,
+    req: &RequestFrame,
+    auth: &ConnAuth,
+) -> Result<Bytes, FrameError> {
     let r: OffsetDeleteRequest = req.decode()?;
     let group_id = r.group_id.to_string();
     // Partitions that do not exist are answered here.
@@ -39,11 +45,15 @@ pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
         shape.push((name, parts));
     }
     let gid = group_id.clone();
-    let outcome = on_coordinator(shard, &group_id, move |c| async move {
-        c.offset_delete(&gid, known).await
-    })
-    .await
-    .unwrap_or(Err(GroupError::CoordinatorGone));
+    let outcome = if !auth.group(Operation::Delete, &group_id) {
+        Err(GroupError::Unauthorized)
+    } else {
+        on_coordinator(shard, &group_id, move |c| async move {
+            c.offset_delete(&gid, known).await
+        })
+        .await
+        .unwrap_or(Err(GroupError::CoordinatorGone))
+    };
     let response = match outcome {
         Err(e) => OffsetDeleteResponse::default().with_error_code(e.error_code().code()),
         Ok(answers) => {

@@ -13,8 +13,11 @@ use kafka_protocol::messages::{GroupId, OffsetFetchRequest, OffsetFetchResponse}
 
 use super::errors::ToErrorCode;
 use super::{on_coordinator, str_bytes, topic_name};
+use crate::error_code::ErrorCode;
 use crate::group::{FetchedOffsets, GroupError, OffsetValue};
 use crate::protocol::{FrameError, RequestFrame};
+use crate::security::acl::Operation;
+use crate::security::authz::ConnAuth;
 use crate::shard::Shard;
 
 /// Offset, leader epoch and metadata as the response carries them.
@@ -25,22 +28,57 @@ fn committed(v: Option<OffsetValue>) -> (i64, i32, String) {
     }
 }
 
+/// A topic's committed offsets; `true` where the principal may not
+/// describe the topic (its partitions answer TOPIC_AUTHORIZATION_FAILED).
+type Answered = Vec<(String, bool, Vec<(i32, Option<OffsetValue>)>)>;
+
+/// DESCRIBE on the group, then the offsets; of all a group's topics only
+/// those the principal may describe are listed, and a topic asked for by
+/// name that it may not describe is refused (Kafka's rules).
 async fn fetch_group(
     shard: &Rc<Shard>,
+    auth: &ConnAuth,
     group_id: String,
     topics: Option<Vec<(String, Vec<i32>)>>,
-) -> Result<FetchedOffsets, GroupError> {
+) -> Result<Answered, GroupError> {
+    if !auth.group(Operation::Describe, &group_id) {
+        return Err(GroupError::Unauthorized);
+    }
+    let all = topics.is_none();
     let gid = group_id.clone();
-    on_coordinator(
-        shard,
-        &group_id,
-        move |c| async move { c.fetch(&gid, topics) },
-    )
-    .await
-    .unwrap_or(Err(GroupError::CoordinatorGone))
+    let fetched: FetchedOffsets =
+        on_coordinator(
+            shard,
+            &group_id,
+            move |c| async move { c.fetch(&gid, topics) },
+        )
+        .await
+        .unwrap_or(Err(GroupError::CoordinatorGone))?;
+    Ok(fetched
+        .into_iter()
+        .filter_map(|(name, parts)| {
+            let denied = !auth.topic(Operation::Describe, &name);
+            if denied && all {
+                return None;
+            }
+            Some((name, denied, parts))
+        })
+        .collect())
 }
 
-pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, FrameError> {
+fn partition_error(denied: bool, otherwise: i16) -> i16 {
+    if denied {
+        ErrorCode::TopicAuthorizationFailed.code()
+    } else {
+        otherwise
+    }
+}
+
+pub async fn handle(
+    shard: &Rc<Shard>,
+    req: &RequestFrame,
+    auth: &ConnAuth,
+) -> Result<Bytes, FrameError> {
     let r: OffsetFetchRequest = req.decode()?;
     let v = req.version;
     if v >= 8 {
@@ -52,13 +90,13 @@ pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
                     .collect::<Vec<_>>()
             });
             let group_id = g.group_id.to_string();
-            let (error, fetched) = match fetch_group(shard, group_id.clone(), topics).await {
+            let (error, fetched) = match fetch_group(shard, auth, group_id.clone(), topics).await {
                 Ok(f) => (Ok(()), f),
                 Err(e) => (Err(e), Vec::new()),
             };
             let topics = fetched
                 .into_iter()
-                .map(|(name, parts)| {
+                .map(|(name, denied, parts)| {
                     let partitions = parts
                         .into_iter()
                         .map(|(i, c)| {
@@ -68,6 +106,7 @@ pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
                                 .with_committed_offset(offset)
                                 .with_committed_leader_epoch(epoch)
                                 .with_metadata(Some(str_bytes(metadata)))
+                                .with_error_code(partition_error(denied, 0))
                         })
                         .collect();
                     OffsetFetchResponseTopics::default()
@@ -91,7 +130,7 @@ pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
     });
     // v1 has no null topic list: an empty one is what was sent.
     let asked = topics.clone();
-    let (error, fetched) = match fetch_group(shard, r.group_id.to_string(), topics).await {
+    let (error, fetched) = match fetch_group(shard, auth, r.group_id.to_string(), topics).await {
         Ok(f) => (Ok(()), f),
         // Without a top-level error field (v1), each partition carries it.
         Err(e) => (
@@ -99,14 +138,14 @@ pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
             asked
                 .unwrap_or_default()
                 .into_iter()
-                .map(|(t, ps)| (t, ps.into_iter().map(|p| (p, None)).collect()))
+                .map(|(t, ps)| (t, false, ps.into_iter().map(|p| (p, None)).collect()))
                 .collect(),
         ),
     };
-    let partition_error = if v < 2 { error } else { Ok(()) };
+    let group_error = if v < 2 { error } else { Ok(()) };
     let topics = fetched
         .into_iter()
-        .map(|(name, parts)| {
+        .map(|(name, denied, parts)| {
             let partitions = parts
                 .into_iter()
                 .map(|(i, c)| {
@@ -116,7 +155,7 @@ pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
                         .with_committed_offset(offset)
                         .with_committed_leader_epoch(if v >= 5 { epoch } else { -1 })
                         .with_metadata(Some(str_bytes(metadata)))
-                        .with_error_code(partition_error.error_code().code())
+                        .with_error_code(partition_error(denied, group_error.error_code().code()))
                 })
                 .collect();
             OffsetFetchResponseTopic::default()

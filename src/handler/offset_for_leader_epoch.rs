@@ -9,19 +9,31 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
 use super::errors::{Failure, ToErrorCode};
-use super::{Answers, Decoded, Limits, PartitionApi, Reply, Topic};
+use super::{Access, Answers, Decoded, Limits, PartitionApi, Reply, Topic};
 use crate::partition::Partition;
 use crate::protocol::{FrameError, RequestFrame};
+use crate::security::acl::Operation;
 
 pub struct OffsetForLeaderEpoch;
 
 impl PartitionApi for OffsetForLeaderEpoch {
-    type Request = ();
+    /// Whether a replica sent it.
+    type Request = bool;
     type Params = ();
     /// (current leader epoch, the epoch asked about)
     type Input = (i32, i32);
     /// (epoch, end offset); `None` for an epoch the partition does not know.
     type Output = Result<Option<(i32, i64)>, Failure>;
+
+    /// A follower's request (replica_id >= 0) needs CLUSTER_ACTION, a
+    /// client's DESCRIBE.
+    fn access(follower: &bool) -> Access {
+        if *follower {
+            Access::Cluster(Operation::ClusterAction)
+        } else {
+            Access::Topic(Operation::Describe)
+        }
+    }
 
     fn decode(req: &RequestFrame, _: &Limits) -> Result<Decoded<Self>, FrameError> {
         let request: OffsetForLeaderEpochRequest = req.decode()?;
@@ -30,7 +42,11 @@ impl PartitionApi for OffsetForLeaderEpoch {
             |t| (t.topic, t.partitions),
             |p| (p.partition, (p.current_leader_epoch, p.leader_epoch)),
         );
-        Ok(Decoded::partitions(topics))
+        Ok(Decoded::Route {
+            request: request.replica_id.0 >= 0,
+            params: (),
+            topics,
+        })
     }
 
     async fn serve(p: Rc<Partition>, _: (), (current, requested): (i32, i32)) -> Self::Output {
@@ -38,7 +54,7 @@ impl PartitionApi for OffsetForLeaderEpoch {
         Ok(p.end_offset_for_epoch(requested))
     }
 
-    fn respond(req: &RequestFrame, _: (), answers: Answers<Self>) -> Reply {
+    fn respond(req: &RequestFrame, _: bool, answers: Answers<Self>) -> Reply {
         let topics = Topic::to_response(
             answers,
             |index, answer| {

@@ -9,10 +9,11 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::errors::{Failure, Refusal, ToErrorCode};
-use super::{Answers, Decoded, Limits, PartitionApi, Reply, Topic};
+use super::{Access, Answers, Decoded, Limits, PartitionApi, Reply, Topic};
 use crate::partition::{Acks, Partition, Produced};
 use crate::protocol::produce::{decode_produce, encode_produce_response, ProducePartitionOut};
 use crate::protocol::{FrameError, RequestFrame};
+use crate::security::acl::Operation;
 
 pub struct Produce;
 
@@ -28,6 +29,10 @@ impl PartitionApi for Produce {
     type Params = Params;
     type Input = Option<Bytes>;
     type Output = Result<Produced, Failure>;
+
+    fn access(_: &i16) -> Access {
+        Access::Topic(Operation::Write)
+    }
 
     fn decode(req: &RequestFrame, _: &Limits) -> Result<Decoded<Self>, FrameError> {
         // One walk of the body, records left as slices of the frame.

@@ -20,6 +20,8 @@ use kafka_protocol::messages::{
 use super::str_bytes;
 use crate::error_code::ErrorCode;
 use crate::protocol::{FrameError, RequestFrame};
+use crate::security::acl::Operation;
+use crate::security::authz::ConnAuth;
 use crate::security::credentials::ScramEntry;
 use crate::security::scram::{ScramCredential, ScramMechanism, MAX_ITERATIONS, MIN_ITERATIONS};
 use crate::shard::Shard;
@@ -31,8 +33,18 @@ fn mechanism_of(kafka_type: i8) -> Option<ScramMechanism> {
         .find(|m| m.kafka_type() == kafka_type)
 }
 
-pub fn describe(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, FrameError> {
+pub fn describe(
+    shard: &Rc<Shard>,
+    req: &RequestFrame,
+    auth: &ConnAuth,
+) -> Result<Bytes, FrameError> {
     let request: DescribeUserScramCredentialsRequest = req.decode()?;
+    if !auth.cluster(Operation::Describe) {
+        return req.respond(
+            &DescribeUserScramCredentialsResponse::default()
+                .with_error_code(ErrorCode::ClusterAuthorizationFailed.code()),
+        );
+    }
     let known: Vec<(String, ScramMechanism, u32)> = shard
         .config
         .users
@@ -118,8 +130,34 @@ fn refused(code: ErrorCode, message: &str) -> Checked {
     Err((code, message.to_string()))
 }
 
-pub async fn alter(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, FrameError> {
+pub async fn alter(
+    shard: &Rc<Shard>,
+    req: &RequestFrame,
+    auth: &ConnAuth,
+) -> Result<Bytes, FrameError> {
     let request: AlterUserScramCredentialsRequest = req.decode()?;
+    if !auth.cluster(Operation::Alter) {
+        let mut users: Vec<String> = Vec::new();
+        for name in request
+            .deletions
+            .iter()
+            .map(|d| d.name.to_string())
+            .chain(request.upsertions.iter().map(|u| u.name.to_string()))
+        {
+            if !users.contains(&name) {
+                users.push(name);
+            }
+        }
+        let results = users
+            .into_iter()
+            .map(|u| {
+                AlterUserScramCredentialsResult::default()
+                    .with_user(str_bytes(u))
+                    .with_error_code(ErrorCode::ClusterAuthorizationFailed.code())
+            })
+            .collect();
+        return req.respond(&AlterUserScramCredentialsResponse::default().with_results(results));
+    }
     let store = shard.config.users.clone();
     let in_cluster = shard.config.kraft.roles.is_some();
     let exists = |m: ScramMechanism, name: &str| {

@@ -10,9 +10,15 @@ use super::errors::ToErrorCode;
 use super::{on_coordinator, str_bytes};
 use crate::group::{GroupError, SyncParams, Synced};
 use crate::protocol::{FrameError, RequestFrame};
+use crate::security::acl::Operation;
+use crate::security::authz::ConnAuth;
 use crate::shard::Shard;
 
-pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, FrameError> {
+pub async fn handle(
+    shard: &Rc<Shard>,
+    req: &RequestFrame,
+    auth: &ConnAuth,
+) -> Result<Bytes, FrameError> {
     let r: SyncGroupRequest = req.decode()?;
     let v = req.version;
     let group_id = r.group_id.to_string();
@@ -34,13 +40,17 @@ pub async fn handle(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
             })
             .collect(),
     };
-    let result = on_coordinator(
-        shard,
-        &group_id,
-        move |c| async move { c.sync(params).await },
-    )
-    .await
-    .unwrap_or(Err(GroupError::CoordinatorGone));
+    let result = if !auth.group(Operation::Read, &group_id) {
+        Err(GroupError::Unauthorized)
+    } else {
+        on_coordinator(
+            shard,
+            &group_id,
+            move |c| async move { c.sync(params).await },
+        )
+        .await
+        .unwrap_or(Err(GroupError::CoordinatorGone))
+    };
     // A refusal carries only its error.
     let (error, result) = match result {
         Ok(synced) => (Ok(()), synced),

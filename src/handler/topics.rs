@@ -15,10 +15,16 @@ use super::admin_configs::topic_config_entries;
 use super::errors::ToErrorCode;
 use super::{str_bytes, topic_name};
 use crate::protocol::{FrameError, RequestFrame};
+use crate::security::acl::Operation;
+use crate::security::authz::ConnAuth;
 use crate::shard::controller::{refuse, AdminError, AdminFault, NewTopic};
 use crate::shard::{Shard, CONTROLLER_SHARD};
 
-pub async fn create(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, FrameError> {
+pub async fn create(
+    shard: &Rc<Shard>,
+    req: &RequestFrame,
+    auth: &ConnAuth,
+) -> Result<Bytes, FrameError> {
     let request: CreateTopicsRequest = req.decode()?;
     let mut seen = std::collections::HashSet::new();
     let mut duplicates = std::collections::HashSet::new();
@@ -27,10 +33,19 @@ pub async fn create(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
             duplicates.insert(t.name.to_string());
         }
     }
+    // CREATE on the cluster, or on each topic.
+    let may_create_any = auth.cluster(Operation::Create);
+    let unauthorized: std::collections::HashSet<String> = request
+        .topics
+        .iter()
+        .map(|t| t.name.to_string())
+        .filter(|n| !may_create_any && !auth.topic(Operation::Create, n))
+        .collect();
     let new_topics: Vec<NewTopic> = request
         .topics
         .iter()
         .filter(|t| !duplicates.contains(&t.name.to_string()))
+        .filter(|t| !unauthorized.contains(&t.name.to_string()))
         .map(|t| NewTopic {
             name: t.name.to_string(),
             num_partitions: t.num_partitions,
@@ -75,6 +90,13 @@ pub async fn create(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
                 return with_error(
                     base,
                     refuse(AdminFault::InvalidRequest, message),
+                    req.version,
+                );
+            }
+            if unauthorized.contains(&name) {
+                return with_error(
+                    base,
+                    refuse(AdminFault::TopicUnauthorized, "Authorization failed."),
                     req.version,
                 );
             }
@@ -137,7 +159,11 @@ fn with_error(base: CreatableTopicResult, error: AdminError, version: i16) -> Cr
     }
 }
 
-pub async fn delete(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, FrameError> {
+pub async fn delete(
+    shard: &Rc<Shard>,
+    req: &RequestFrame,
+    auth: &ConnAuth,
+) -> Result<Bytes, FrameError> {
     let request: DeleteTopicsRequest = req.decode()?;
     // v6 names topics by name or id; earlier versions by name.
     let md = shard.metadata();
@@ -157,6 +183,10 @@ pub async fn delete(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
     let resolved: Vec<Result<(String, uuid::Uuid), AdminError>> = wanted
         .iter()
         .map(|(name, id)| match name {
+            Some(n) if !auth.topic(Operation::Delete, n) => Err(refuse(
+                AdminFault::TopicUnauthorized,
+                "Authorization failed.",
+            )),
             Some(n) => Ok((n.clone(), md.topics.get(n).map(|m| m.uuid()).unwrap_or(*id))),
             None => md
                 .topics
@@ -166,7 +196,17 @@ pub async fn delete(shard: &Rc<Shard>, req: &RequestFrame) -> Result<Bytes, Fram
                 .ok_or(refuse(
                     AdminFault::UnknownTopicId,
                     format!("topic id {id} does not exist"),
-                )),
+                ))
+                .and_then(|(n, id)| {
+                    if auth.topic(Operation::Delete, &n) {
+                        Ok((n, id))
+                    } else {
+                        Err(refuse(
+                            AdminFault::TopicUnauthorized,
+                            "Authorization failed.",
+                        ))
+                    }
+                }),
         })
         .collect();
     let names: Vec<String> = resolved

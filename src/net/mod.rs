@@ -40,6 +40,7 @@ use crate::handler::Response;
 use crate::protocol::frame::{parse_request, Parsed};
 use crate::protocol::{FrameError, RequestFrame};
 use crate::router::{self, RequestContext};
+use crate::security::authz::ConnAuth;
 use crate::security::{Gate, SaslRefusal, SaslSession};
 use crate::shard::budget::{Account, Hold};
 use crate::shard::Shard;
@@ -369,6 +370,9 @@ async fn read_loop(
     let max = shard.config.socket_request_max_bytes;
     // On a SASL listener, the exchange comes first.
     let mut sasl = shard.config.sasl.clone().map(SaslSession::new);
+    // Who the connection is, for the authorizer: built at its first
+    // served request, and again once SASL has named the user.
+    let mut auth: Option<Rc<ConnAuth>> = None;
     loop {
         let next = futures_lite::future::or(async { Some(frames.next(max).await) }, async {
             until_shutdown(shard).await;
@@ -418,11 +422,30 @@ async fn read_loop(
                     }
                 }
             }
-            Ok(Parsed::Request(spec, req)) => (
-                dispatch_task(shard, read, req, &responses, &response_hold),
-                spec.name,
-                spec.key as i16,
-            ),
+            Ok(Parsed::Request(spec, req)) => {
+                let user = sasl.as_ref().and_then(|s| s.user());
+                let stale = match &auth {
+                    None => true,
+                    Some(a) => sasl.is_some() && !a.authenticated(),
+                };
+                if stale {
+                    auth = Some(Rc::new(ConnAuth::new(
+                        shard.config.authorizer.clone(),
+                        user,
+                        peer.ip().to_string(),
+                    )));
+                }
+                let ctx = RequestContext {
+                    responses: responses.clone(),
+                    response_hold: response_hold.clone(),
+                    auth: auth.clone().expect("set above"),
+                };
+                (
+                    dispatch_task(shard, read, req, ctx),
+                    spec.name,
+                    spec.key as i16,
+                )
+            }
             Ok(Parsed::ApiVersionsTooNew { correlation_id }) => (
                 glommio::spawn_local(timed(read, async move {
                     router::api_versions_too_new(correlation_id)
@@ -457,14 +480,9 @@ fn dispatch_task(
     shard: &Rc<Shard>,
     read: Instant,
     req: RequestFrame,
-    responses: &Rc<Account>,
-    response_hold: &Rc<RefCell<Option<Hold>>>,
+    ctx: RequestContext,
 ) -> Task<Served> {
     let s = shard.clone();
-    let ctx = RequestContext {
-        responses: responses.clone(),
-        response_hold: response_hold.clone(),
-    };
     glommio::spawn_local(timed(
         read,
         async move { router::dispatch(&s, req, ctx).await },

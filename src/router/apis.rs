@@ -40,7 +40,9 @@ use crate::shard::Shard;
 /// bounds every length itself; LAYOUT still describes the body),
 /// and `how` is `partitions(Type)` for partition APIs (the router
 /// resolves and scatters), `handle(fn)` / `handle_now(fn)`
-/// for async / plain handlers taking the shard and the request, or
+/// for async / plain handlers taking the shard and the request,
+/// `handle_auth(fn)` / `handle_now_auth(fn)` for those that also take the
+/// connection's authorization ([`crate::security::authz::ConnAuth`]), or
 /// `table(fn)` for the one that lists the table itself (ApiVersions).
 macro_rules! apis {
     ($( $key:ident: $name:literal, $lo:literal ..= $hi:literal, $served:literal,
@@ -90,6 +92,12 @@ macro_rules! apis {
     (@serve handle_now($f:path), $shard:ident, $req:ident, $ctx:ident) => {
         one($f($shard, &$req))
     };
+    (@serve handle_auth($f:path), $shard:ident, $req:ident, $ctx:ident) => {
+        one($f($shard, &$req, &$ctx.auth).await)
+    };
+    (@serve handle_now_auth($f:path), $shard:ident, $req:ident, $ctx:ident) => {
+        one($f($shard, &$req, &$ctx.auth))
+    };
     (@serve table($f:path), $shard:ident, $req:ident, $ctx:ident) => {
         one($f(&$req, APIS))
     };
@@ -103,25 +111,25 @@ apis! {
     ListOffsets: "ListOffsets", 1..=7, 1, guard LIST_OFFSETS, m::ListOffsetsRequest,
         partitions(handler::list_offsets::ListOffsets);
     Metadata: "Metadata", 0..=12, 0, guard METADATA, m::MetadataRequest,
-        handle(handler::metadata);
+        handle_auth(handler::metadata);
     OffsetCommit: "OffsetCommit", 2..=9, 2, guard OFFSET_COMMIT, m::OffsetCommitRequest,
-        handle(handler::offset_commit);
+        handle_auth(handler::offset_commit);
     OffsetFetch: "OffsetFetch", 1..=9, 1, guard OFFSET_FETCH, m::OffsetFetchRequest,
-        handle(handler::offset_fetch);
+        handle_auth(handler::offset_fetch);
     FindCoordinator: "FindCoordinator", 0..=4, 0, guard FIND_COORDINATOR, m::FindCoordinatorRequest,
-        handle(handler::find_coordinator);
+        handle_auth(handler::find_coordinator);
     JoinGroup: "JoinGroup", 0..=9, 0, guard JOIN_GROUP, m::JoinGroupRequest,
-        handle(handler::join_group);
+        handle_auth(handler::join_group);
     Heartbeat: "Heartbeat", 0..=4, 0, guard HEARTBEAT, m::HeartbeatRequest,
-        handle(handler::heartbeat);
+        handle_auth(handler::heartbeat);
     LeaveGroup: "LeaveGroup", 0..=5, 0, guard LEAVE_GROUP, m::LeaveGroupRequest,
-        handle(handler::leave_group);
+        handle_auth(handler::leave_group);
     SyncGroup: "SyncGroup", 0..=5, 0, guard SYNC_GROUP, m::SyncGroupRequest,
-        handle(handler::sync_group);
+        handle_auth(handler::sync_group);
     DescribeGroups: "DescribeGroups", 0..=5, 0, guard DESCRIBE_GROUPS, m::DescribeGroupsRequest,
-        handle(handler::describe_groups);
+        handle_auth(handler::describe_groups);
     ListGroups: "ListGroups", 0..=5, 0, guard LIST_GROUPS, m::ListGroupsRequest,
-        handle(handler::list_groups);
+        handle_auth(handler::list_groups);
     ApiVersions: "ApiVersions", 0..=4, 0, guard API_VERSIONS, m::ApiVersionsRequest,
         table(handler::api_versions::handle);
     SaslHandshake: "SaslHandshake", 1..=1, 1, guard SASL_HANDSHAKE, m::SaslHandshakeRequest,
@@ -131,49 +139,55 @@ apis! {
         handle_now(handler::sasl::authenticate_out_of_exchange);
     DescribeUserScramCredentials: "DescribeUserScramCredentials", 0..=0, 0,
         guard DESCRIBE_USER_SCRAM_CREDENTIALS, m::DescribeUserScramCredentialsRequest,
-        handle_now(handler::describe_user_scram_credentials);
+        handle_now_auth(handler::describe_user_scram_credentials);
     DescribeClientQuotas: "DescribeClientQuotas", 0..=1, 0, guard DESCRIBE_CLIENT_QUOTAS,
         m::DescribeClientQuotasRequest,
-        handle_now(handler::describe_client_quotas);
+        handle_now_auth(handler::describe_client_quotas);
     AlterUserScramCredentials: "AlterUserScramCredentials", 0..=0, 0,
         guard ALTER_USER_SCRAM_CREDENTIALS, m::AlterUserScramCredentialsRequest,
-        handle(handler::alter_user_scram_credentials);
+        handle_auth(handler::alter_user_scram_credentials);
     CreateTopics: "CreateTopics", 2..=7, 2, guard CREATE_TOPICS, m::CreateTopicsRequest,
-        handle(handler::create_topics);
+        handle_auth(handler::create_topics);
     DeleteTopics: "DeleteTopics", 1..=6, 1, guard DELETE_TOPICS, m::DeleteTopicsRequest,
-        handle(handler::delete_topics);
+        handle_auth(handler::delete_topics);
     DeleteRecords: "DeleteRecords", 0..=2, 0, guard DELETE_RECORDS, m::DeleteRecordsRequest,
         partitions(handler::delete_records::DeleteRecords);
     InitProducerId: "InitProducerId", 0..=4, 0, guard INIT_PRODUCER_ID, m::InitProducerIdRequest,
-        handle(handler::init_producer_id);
+        handle_auth(handler::init_producer_id);
     OffsetForLeaderEpoch: "OffsetForLeaderEpoch", 2..=4, 2, guard OFFSET_FOR_LEADER_EPOCH,
         m::OffsetForLeaderEpochRequest,
         partitions(handler::offset_for_leader_epoch::OffsetForLeaderEpoch);
     DescribeConfigs: "DescribeConfigs", 1..=4, 1, guard DESCRIBE_CONFIGS, m::DescribeConfigsRequest,
-        handle_now(handler::describe_configs);
+        handle_now_auth(handler::describe_configs);
     AlterConfigs: "AlterConfigs", 0..=2, 0, guard ALTER_CONFIGS, m::AlterConfigsRequest,
-        handle(handler::alter_configs);
+        handle_auth(handler::alter_configs);
     CreatePartitions: "CreatePartitions", 0..=3, 0, guard CREATE_PARTITIONS, m::CreatePartitionsRequest,
-        handle(handler::create_partitions);
+        handle_auth(handler::create_partitions);
     DeleteGroups: "DeleteGroups", 0..=2, 0, guard DELETE_GROUPS, m::DeleteGroupsRequest,
-        handle(handler::delete_groups);
+        handle_auth(handler::delete_groups);
     IncrementalAlterConfigs: "IncrementalAlterConfigs", 0..=1, 0, guard INCREMENTAL_ALTER_CONFIGS,
         m::IncrementalAlterConfigsRequest,
-        handle(handler::incremental_alter_configs);
+        handle_auth(handler::incremental_alter_configs);
     OffsetDelete: "OffsetDelete", 0..=0, 0, guard OFFSET_DELETE, m::OffsetDeleteRequest,
-        handle(handler::offset_delete);
+        handle_auth(handler::offset_delete);
     DescribeCluster: "DescribeCluster", 0..=1, 0, guard DESCRIBE_CLUSTER, m::DescribeClusterRequest,
-        handle_now(handler::describe_cluster);
+        handle_now_auth(handler::describe_cluster);
     DescribeLogDirs: "DescribeLogDirs", 1..=4, 1, guard DESCRIBE_LOG_DIRS, m::DescribeLogDirsRequest,
-        handle(handler::describe_log_dirs);
+        handle_auth(handler::describe_log_dirs);
     DescribeQuorum: "DescribeQuorum", 0..=2, 0, guard DESCRIBE_QUORUM, m::DescribeQuorumRequest,
-        handle(handler::describe_quorum);
+        handle_auth(handler::describe_quorum);
     DescribeProducers: "DescribeProducers", 0..=0, 0, guard DESCRIBE_PRODUCERS,
         m::DescribeProducersRequest,
         partitions(handler::describe_producers::DescribeProducers);
     DescribeTopicPartitions: "DescribeTopicPartitions", 0..=0, 0, guard DESCRIBE_TOPIC_PARTITIONS,
         m::DescribeTopicPartitionsRequest,
-        handle_now(handler::describe_topic_partitions);
+        handle_now_auth(handler::describe_topic_partitions);
+    DescribeAcls: "DescribeAcls", 1..=3, 1, guard DESCRIBE_ACLS, m::DescribeAclsRequest,
+        handle_now_auth(handler::describe_acls);
+    CreateAcls: "CreateAcls", 1..=3, 1, guard CREATE_ACLS, m::CreateAclsRequest,
+        handle_auth(handler::create_acls);
+    DeleteAcls: "DeleteAcls", 1..=3, 1, guard DELETE_ACLS, m::DeleteAclsRequest,
+        handle_auth(handler::delete_acls);
 }
 
 /// A handler's single response buffer as a response.

@@ -32,4 +32,6 @@ pub struct RequestContext {
     /// Where the router leaves that response's hold, for the connection
     /// to keep until the response is written.
     pub response_hold: Rc<RefCell<Option<Hold>>>,
+    /// The connection's principal and cached authorization decisions.
+    pub auth: Rc<crate::security::authz::ConnAuth>,
 }

@@ -13,9 +13,10 @@ use std::time::Instant;
 use futures_util::future::{join_all, select_all, Either};
 
 use super::RequestContext;
-use crate::handler::{Decoded, Limits, PartitionApi, Response, Topic};
+use crate::handler::{Access, Decoded, Limits, PartitionApi, Response, Topic};
 use crate::partition::Partition;
 use crate::protocol::{FrameError, RequestFrame};
+use crate::security::authz::ConnAuth;
 use crate::shard::metadata::ClusterMetadata;
 use crate::shard::routing_table::{PartitionId, RouteError, RoutingTable};
 use crate::shard::Shard;
@@ -46,7 +47,7 @@ pub async fn serve<H: PartitionApi>(
             topics,
         } => (request, params, topics),
     };
-    let plan = Plan::resolve(shard, topics);
+    let plan = Plan::resolve(shard, topics, H::access(&request), &ctx.auth);
     loop {
         // A response that may be large waits for its budget before anything
         // is read: a connection that does not read its responses stops here.
@@ -100,24 +101,41 @@ type OwnerAnswers<O> = (Vec<usize>, Vec<O>);
 type OwnerWork<O> = Pin<Box<dyn Future<Output = OwnerAnswers<O>>>>;
 
 impl<T: Clone + Send + 'static> Plan<T> {
-    fn resolve(shard: &Shard, topics: Vec<Topic<T>>) -> Self {
+    fn resolve(shard: &Shard, topics: Vec<Topic<T>>, access: Access, auth: &ConnAuth) -> Self {
         let routing = shard.routing();
         let count = topics.iter().map(|t| t.partitions.len()).sum();
         let mut routes = Vec::with_capacity(count);
         let mut all_local = true;
+        let cluster_allowed = match access {
+            Access::Cluster(op) => auth.cluster(op),
+            Access::Topic(_) => true,
+        };
         for topic in &topics {
             let route = routing.topic(&topic.name);
+            // Authorization comes first: an unknown topic the principal may
+            // not see is refused as unauthorized, as in Kafka.
+            let allowed = match (access, route) {
+                (Access::Cluster(_), _) => cluster_allowed,
+                (Access::Topic(op), Some(r)) => {
+                    auth.topic_cached(routing.version(), r.key(), op, &topic.name)
+                }
+                (Access::Topic(op), None) => auth.topic(op, &topic.name),
+            };
             for &(index, _) in &topic.partitions {
-                let id = route
-                    .and_then(|r| r.partition(index))
-                    .ok_or(RouteError::UnknownTopicOrPartition)
-                    .and_then(|id| {
-                        if routing.is_remote(id) {
-                            Err(RouteError::NotLeader)
-                        } else {
-                            Ok(id)
-                        }
-                    });
+                let id = if allowed {
+                    route
+                        .and_then(|r| r.partition(index))
+                        .ok_or(RouteError::UnknownTopicOrPartition)
+                } else {
+                    Err(RouteError::Unauthorized)
+                };
+                let id = id.and_then(|id| {
+                    if routing.is_remote(id) {
+                        Err(RouteError::NotLeader)
+                    } else {
+                        Ok(id)
+                    }
+                });
                 if let Ok(id) = id {
                     all_local &= routing.owner(id) == shard.id;
                 }

@@ -5,6 +5,8 @@
 //! ApiVersions, SaslHandshake and SaslAuthenticate (anything else closes
 //! it, as Kafka does).
 
+pub mod acl;
+pub mod authz;
 pub mod credentials;
 pub mod scram;
 pub mod tls;

@@ -25,6 +25,12 @@ pub const MAX_PARTITIONS_PER_TOPIC: i32 = 100_000;
 /// code each maps to is decided in `handler::errors`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AdminFault {
+    /// The principal may not do this to the topic (TOPIC_AUTHORIZATION_FAILED).
+    TopicUnauthorized,
+    /// Nor to the cluster (CLUSTER_AUTHORIZATION_FAILED).
+    ClusterUnauthorized,
+    /// Nor to the group (GROUP_AUTHORIZATION_FAILED).
+    GroupUnauthorized,
     InvalidConfig,
     InvalidRequest,
     TopicDeletionDisabled,

@@ -34,6 +34,10 @@ pub enum RouteError {
     /// Another broker of the cluster leads the partition.
     #[error("another broker leads the partition")]
     NotLeader,
+    /// The connection's principal may not do this to the topic (or, for
+    /// a follower's request, to the cluster).
+    #[error("not authorized")]
+    Unauthorized,
 }
 
 /// A partition, as an index into the routing table of one metadata
@@ -59,6 +63,11 @@ impl TopicRoute {
     pub fn partition(self, partition: i32) -> Option<PartitionId> {
         let p = u32::try_from(partition).ok()?;
         (p < self.count).then_some(PartitionId(self.first + p))
+    }
+
+    /// The topic's compact id in this table (its first partition's).
+    pub fn key(self) -> u32 {
+        self.first
     }
 
     pub fn partition_count(self) -> u32 {

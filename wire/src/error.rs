@@ -89,6 +89,10 @@ error_codes! {
     ResourceNotFound = 91,
     DuplicateResource = 92,
     UnacceptableCredential = 93,
+    TopicAuthorizationFailed = 29,
+    GroupAuthorizationFailed = 30,
+    ClusterAuthorizationFailed = 31,
+    SecurityDisabled = 54,
 }
 
 // Every code shardlog produces has Kafka's name: checked when compiling,
@@ -329,7 +333,7 @@ mod tests {
     // through from_code, and displays as name and number.
     #[test]
     fn broker_codes_keep_numbers_and_names() {
-        assert_eq!(ErrorCode::ALL.len(), 58);
+        assert_eq!(ErrorCode::ALL.len(), 62);
         for &c in ErrorCode::ALL {
             assert_eq!(ErrorCode::from_code(c.code()), Some(c));
             assert_eq!(error_name(c.code()), Some(c.name()));
@@ -345,6 +349,8 @@ mod tests {
             "SASL_AUTHENTICATION_FAILED"
         );
         assert_eq!(ErrorCode::UnacceptableCredential.code(), 93);
+        assert_eq!(ErrorCode::SecurityDisabled.name(), "SECURITY_DISABLED");
+        assert_eq!(ErrorCode::ClusterAuthorizationFailed.code(), 31);
         assert_eq!(ErrorCode::from_code(4), None);
         assert_eq!(ErrorCode::CorruptMessage.to_string(), "CORRUPT_MESSAGE (2)");
         assert_eq!(

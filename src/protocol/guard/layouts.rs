@@ -56,6 +56,64 @@ const USER_NAME: Struct = Struct {
     tagged: &[],
 };
 
+// CreateAclsRequest: crate versions 1-3, flexible from 2.
+const CREATE_ACLS_REQUEST: Struct = Struct {
+    name: "CreateAclsRequest",
+    fields: &[f(
+        "creations",
+        Kind::Array(&Elem::Struct(&ACL_CREATION)),
+        1,
+        3,
+    )],
+    tagged: &[],
+};
+const ACL_CREATION: Struct = Struct {
+    name: "AclCreation",
+    fields: &[
+        f("resource_type", Kind::I8, 1, 3),
+        f("resource_name", Kind::String, 1, 3),
+        f("resource_pattern_type", Kind::I8, 1, 3),
+        f("principal", Kind::String, 1, 3),
+        f("host", Kind::String, 1, 3),
+        f("operation", Kind::I8, 1, 3),
+        f("permission_type", Kind::I8, 1, 3),
+    ],
+    tagged: &[],
+};
+
+// DescribeAclsRequest: crate versions 1-3, flexible from 2.
+const DESCRIBE_ACLS_REQUEST: Struct = Struct {
+    name: "DescribeAclsRequest",
+    fields: ACL_FILTER_FIELDS,
+    tagged: &[],
+};
+const ACL_FILTER_FIELDS: &[super::Field] = &[
+    f("resource_type_filter", Kind::I8, 1, 3),
+    f("resource_name_filter", Kind::NullableString, 1, 3),
+    f("pattern_type_filter", Kind::I8, 1, 3),
+    f("principal_filter", Kind::NullableString, 1, 3),
+    f("host_filter", Kind::NullableString, 1, 3),
+    f("operation", Kind::I8, 1, 3),
+    f("permission_type", Kind::I8, 1, 3),
+];
+
+// DeleteAclsRequest: crate versions 1-3, flexible from 2.
+const DELETE_ACLS_REQUEST: Struct = Struct {
+    name: "DeleteAclsRequest",
+    fields: &[f(
+        "filters",
+        Kind::Array(&Elem::Struct(&DELETE_ACLS_FILTER)),
+        1,
+        3,
+    )],
+    tagged: &[],
+};
+const DELETE_ACLS_FILTER: Struct = Struct {
+    name: "DeleteAclsFilter",
+    fields: ACL_FILTER_FIELDS,
+    tagged: &[],
+};
+
 // AlterUserScramCredentialsRequest: crate version 0, flexible from 0.
 const ALTER_USER_SCRAM_CREDENTIALS_REQUEST: Struct = Struct {
     name: "AlterUserScramCredentialsRequest",
@@ -1100,6 +1158,21 @@ pub const DESCRIBE_USER_SCRAM_CREDENTIALS: Layout = Layout {
 pub const ALTER_USER_SCRAM_CREDENTIALS: Layout = Layout {
     flexible: 0,
     body: &ALTER_USER_SCRAM_CREDENTIALS_REQUEST,
+};
+
+pub const CREATE_ACLS: Layout = Layout {
+    flexible: 2,
+    body: &CREATE_ACLS_REQUEST,
+};
+
+pub const DESCRIBE_ACLS: Layout = Layout {
+    flexible: 2,
+    body: &DESCRIBE_ACLS_REQUEST,
+};
+
+pub const DELETE_ACLS: Layout = Layout {
+    flexible: 2,
+    body: &DELETE_ACLS_REQUEST,
 };
 
 pub const DESCRIBE_CLIENT_QUOTAS: Layout = Layout {

@@ -1,0 +1,534 @@
+//! ACLs (the security issue): CreateAcls, DescribeAcls and DeleteAcls with
+//! Kafka's semantics, and the authorizer consulted on every request, on a
+//! broker configured with Kafka's keys (`authorizer.class.name` naming
+//! StandardAuthorizer, `super.users`, `allow.everyone.if.no.acl.found`)
+//! and a SASL_PLAINTEXT listener whose PLAIN users are the principals.
+//!
+//! Raw connections, one per principal, check a matrix of requests with and
+//! without the ACL each needs (literal and prefixed, ALLOW and DENY,
+//! implied DESCRIBE), each refusal with Kafka's code; ACL changes apply
+//! to connections already open (their cached decisions are dropped);
+//! bindings survive a restart. Kafka's own `kafka-acls` adds, lists and
+//! removes ACLs against shardlog, and a broker without an authorizer
+//! answers the ACL APIs with SECURITY_DISABLED.
+
+mod common;
+
+use std::path::Path;
+
+use bytes::Bytes;
+use common::broker::{Broker, BrokerOptions};
+use common::raw::{create_topic, produce_request, str_bytes, topic_name, value_batch, Conn};
+use kafka_protocol::messages::create_acls_request::AclCreation;
+use kafka_protocol::messages::delete_acls_request::DeleteAclsFilter;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::*;
+
+const STANDARD_AUTHORIZER: &str = "org.apache.kafka.metadata.authorizer.StandardAuthorizer";
+
+// Kafka's codes.
+const TOPIC_AUTHORIZATION_FAILED: i16 = 29;
+const GROUP_AUTHORIZATION_FAILED: i16 = 30;
+const CLUSTER_AUTHORIZATION_FAILED: i16 = 31;
+const INVALID_REQUEST: i16 = 42;
+const SECURITY_DISABLED: i16 = 54;
+
+// Kafka's enum codes (ResourceType, PatternType, AclOperation,
+// AclPermissionType).
+const ANY: i8 = 1;
+const TOPIC: i8 = 2;
+const GROUP: i8 = 3;
+const CLUSTER: i8 = 4;
+const LITERAL: i8 = 3;
+const PREFIXED: i8 = 4;
+const MATCH: i8 = 2;
+const READ: i8 = 3;
+const WRITE: i8 = 4;
+const DESCRIBE: i8 = 8;
+const ALTER: i8 = 7;
+const DENY: i8 = 2;
+const ALLOW: i8 = 3;
+
+fn users_file(dir: &Path) -> std::path::PathBuf {
+    let users = dir.join("plain-users");
+    std::fs::write(
+        &users,
+        "admin=admin-secret\nalice=alice-secret\nbob=bob-secret\n",
+    )
+    .unwrap();
+    users
+}
+
+fn acl_broker(dir: &Path, data: &Path) -> Broker {
+    let users = users_file(dir);
+    Broker::start_with_data_dir(
+        BrokerOptions::single()
+            .with_override("listener.security.protocol.map", "PLAINTEXT:SASL_PLAINTEXT")
+            .with_override("sasl.enabled.mechanisms", "PLAIN")
+            .with_override("shardlog.sasl.plain.users.file", users.display())
+            .with_override("connection.failed.authentication.delay.ms", 0)
+            .with_override("authorizer.class.name", STANDARD_AUTHORIZER)
+            .with_override("super.users", "User:admin")
+            .with_override("allow.everyone.if.no.acl.found", "false"),
+        data,
+    )
+}
+
+/// A connection authenticated with PLAIN as `user`.
+fn login(broker: &Broker, user: &str) -> Conn {
+    let mut c = Conn::open(&broker.bootstrap());
+    let hs: SaslHandshakeResponse = c.call(
+        ApiKey::SaslHandshake,
+        1,
+        &SaslHandshakeRequest::default().with_mechanism(str_bytes("PLAIN")),
+    );
+    assert_eq!(hs.error_code, 0);
+    let token = format!("\0{user}\0{user}-secret");
+    let r: SaslAuthenticateResponse = c.call(
+        ApiKey::SaslAuthenticate,
+        2,
+        &SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(token)),
+    );
+    assert_eq!(r.error_code, 0, "{user}: {:?}", r.error_message);
+    c
+}
+
+fn creation(kind: i8, name: &str, pattern: i8, principal: &str, op: i8, perm: i8) -> AclCreation {
+    AclCreation::default()
+        .with_resource_type(kind)
+        .with_resource_name(str_bytes(name))
+        .with_resource_pattern_type(pattern)
+        .with_principal(str_bytes(principal))
+        .with_host(str_bytes("*"))
+        .with_operation(op)
+        .with_permission_type(perm)
+}
+
+fn create_acls(c: &mut Conn, creations: Vec<AclCreation>) -> Vec<i16> {
+    let r: CreateAclsResponse = c.call(
+        ApiKey::CreateAcls,
+        3,
+        &CreateAclsRequest::default().with_creations(creations),
+    );
+    r.results.iter().map(|x| x.error_code).collect()
+}
+
+fn describe_acls(c: &mut Conn, kind: i8, name: Option<&str>, pattern: i8) -> DescribeAclsResponse {
+    c.call(
+        ApiKey::DescribeAcls,
+        3,
+        &DescribeAclsRequest::default()
+            .with_resource_type_filter(kind)
+            .with_resource_name_filter(name.map(str_bytes))
+            .with_pattern_type_filter(pattern)
+            .with_principal_filter(None)
+            .with_host_filter(None)
+            .with_operation(ANY)
+            .with_permission_type(ANY),
+    )
+}
+
+fn acl_count(r: &DescribeAclsResponse) -> usize {
+    r.resources.iter().map(|x| x.acls.len()).sum()
+}
+
+fn produce(c: &mut Conn, topic: &str) -> i16 {
+    let r: ProduceResponse = c.call(
+        ApiKey::Produce,
+        9,
+        &produce_request(topic, 0, value_batch(2, 10), 1),
+    );
+    r.responses[0].partition_responses[0].error_code
+}
+
+fn fetch(c: &mut Conn, topic: &str) -> i16 {
+    let req = FetchRequest::default()
+        .with_max_wait_ms(0)
+        .with_max_bytes(1 << 20)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(topic_name(topic))
+            .with_partitions(vec![FetchPartition::default()
+                .with_partition(0)
+                .with_partition_max_bytes(1 << 20)])]);
+    let r: FetchResponse = c.call(ApiKey::Fetch, 12, &req);
+    r.responses[0].partitions[0].error_code
+}
+
+/// Metadata of every topic: the names listed.
+fn listed_topics(c: &mut Conn) -> Vec<String> {
+    let r: MetadataResponse = c.call(
+        ApiKey::Metadata,
+        12,
+        &MetadataRequest::default().with_topics(None),
+    );
+    let mut names: Vec<String> = r
+        .topics
+        .iter()
+        .filter_map(|t| t.name.as_ref().map(|n| n.to_string()))
+        .collect();
+    names.sort();
+    names
+}
+
+/// Metadata of one topic by name: its error code and authorized operations.
+fn topic_metadata(c: &mut Conn, topic: &str) -> (i16, i32) {
+    let r: MetadataResponse = c.call(
+        ApiKey::Metadata,
+        10,
+        &MetadataRequest::default()
+            .with_topics(Some(vec![
+                MetadataRequestTopic::default().with_name(Some(topic_name(topic)))
+            ]))
+            .with_allow_auto_topic_creation(false)
+            .with_include_topic_authorized_operations(true),
+    );
+    (
+        r.topics[0].error_code,
+        r.topics[0].topic_authorized_operations,
+    )
+}
+
+fn join_group(c: &mut Conn, group: &str) -> i16 {
+    let r: JoinGroupResponse = c.call(
+        ApiKey::JoinGroup,
+        5,
+        &JoinGroupRequest::default()
+            .with_group_id(GroupId(str_bytes(group)))
+            .with_session_timeout_ms(10_000)
+            .with_rebalance_timeout_ms(10_000)
+            .with_protocol_type(str_bytes("consumer")),
+    );
+    r.error_code
+}
+
+fn find_coordinator(c: &mut Conn, group: &str) -> i16 {
+    let r: FindCoordinatorResponse = c.call(
+        ApiKey::FindCoordinator,
+        2,
+        &FindCoordinatorRequest::default().with_key(str_bytes(group)),
+    );
+    r.error_code
+}
+
+fn init_producer_id(c: &mut Conn) -> i16 {
+    let r: InitProducerIdResponse = c.call(
+        ApiKey::InitProducerId,
+        4,
+        &InitProducerIdRequest::default()
+            .with_transactional_id(None)
+            .with_transaction_timeout_ms(60_000),
+    );
+    r.error_code
+}
+
+fn create_topic_code(c: &mut Conn, name: &str) -> i16 {
+    let mut t = create_topics_request::CreatableTopic::default();
+    t.name = topic_name(name);
+    t.num_partitions = 1;
+    t.replication_factor = 1;
+    let r: CreateTopicsResponse = c.call(
+        ApiKey::CreateTopics,
+        7,
+        &CreateTopicsRequest::default()
+            .with_topics(vec![t])
+            .with_timeout_ms(30_000),
+    );
+    r.topics[0].error_code
+}
+
+fn describe_cluster(c: &mut Conn) -> (i16, i32) {
+    let r: DescribeClusterResponse = c.call(
+        ApiKey::DescribeCluster,
+        0,
+        &DescribeClusterRequest::default().with_include_cluster_authorized_operations(true),
+    );
+    (r.error_code, r.cluster_authorized_operations)
+}
+
+// Proves the matrix: without ACLs a principal is refused everything with
+// Kafka's code for the resource (topic, group, cluster) and sees no topic;
+// ACLs created by the super user grant exactly what they name (WRITE
+// implies DESCRIBE, not READ; a prefixed READ covers every topic under the
+// prefix; a DENY wins over it), on connections already open; bad bindings
+// are refused one by one with INVALID_REQUEST; describe filters (ANY,
+// MATCH, by pattern) and deletions match Kafka's; the principal loses what
+// a deleted ACL gave at once; and the bindings survive a restart.
+#[test]
+fn acl_matrix() {
+    let dir = common::temp_dir();
+    let data = dir.path().join("data");
+    let mut broker = acl_broker(dir.path(), &data);
+    let mut admin = login(&broker, "admin");
+    for t in ["orders", "logs-app", "logs-secret", "payroll"] {
+        create_topic(&mut admin, t, 1);
+    }
+    assert_eq!(
+        produce(&mut admin, "orders"),
+        0,
+        "a super user may do anything"
+    );
+
+    let mut alice = login(&broker, "alice");
+    assert_eq!(produce(&mut alice, "orders"), TOPIC_AUTHORIZATION_FAILED);
+    assert_eq!(fetch(&mut alice, "orders"), TOPIC_AUTHORIZATION_FAILED);
+    assert_eq!(
+        produce(&mut alice, "no-such-topic"),
+        TOPIC_AUTHORIZATION_FAILED,
+        "an unknown topic is unauthorized first, as in Kafka"
+    );
+    assert!(listed_topics(&mut alice).is_empty(), "no topic is visible");
+    assert_eq!(
+        topic_metadata(&mut alice, "orders").0,
+        TOPIC_AUTHORIZATION_FAILED
+    );
+    assert_eq!(
+        create_topic_code(&mut alice, "alice-new"),
+        TOPIC_AUTHORIZATION_FAILED
+    );
+    assert_eq!(join_group(&mut alice, "g1"), GROUP_AUTHORIZATION_FAILED);
+    assert_eq!(
+        find_coordinator(&mut alice, "g1"),
+        GROUP_AUTHORIZATION_FAILED
+    );
+    assert_eq!(init_producer_id(&mut alice), CLUSTER_AUTHORIZATION_FAILED);
+    assert_eq!(describe_cluster(&mut alice).0, CLUSTER_AUTHORIZATION_FAILED);
+    assert_eq!(
+        describe_acls(&mut alice, ANY, None, ANY).error_code,
+        CLUSTER_AUTHORIZATION_FAILED
+    );
+    assert_eq!(
+        create_acls(
+            &mut alice,
+            vec![creation(
+                TOPIC,
+                "orders",
+                LITERAL,
+                "User:alice",
+                WRITE,
+                ALLOW
+            )]
+        ),
+        [CLUSTER_AUTHORIZATION_FAILED]
+    );
+
+    // The super user grants, one binding refused among valid ones.
+    let codes = create_acls(
+        &mut admin,
+        vec![
+            creation(TOPIC, "orders", LITERAL, "User:alice", WRITE, ALLOW),
+            creation(TOPIC, "logs-", PREFIXED, "User:alice", READ, ALLOW),
+            creation(TOPIC, "logs-secret", LITERAL, "User:alice", READ, DENY),
+            creation(GROUP, "g1", LITERAL, "User:alice", READ, ALLOW),
+            creation(
+                CLUSTER,
+                "not-the-cluster",
+                LITERAL,
+                "User:alice",
+                ALTER,
+                ALLOW,
+            ),
+            creation(TOPIC, "x", LITERAL, "alice-without-type", READ, ALLOW),
+            creation(
+                CLUSTER,
+                "kafka-cluster",
+                LITERAL,
+                "User:bob",
+                DESCRIBE,
+                ALLOW,
+            ),
+        ],
+    );
+    assert_eq!(codes, [0, 0, 0, 0, INVALID_REQUEST, INVALID_REQUEST, 0]);
+
+    // Alice's open connection sees the change.
+    assert_eq!(produce(&mut alice, "orders"), 0, "WRITE granted");
+    assert_eq!(
+        fetch(&mut alice, "orders"),
+        TOPIC_AUTHORIZATION_FAILED,
+        "WRITE is not READ"
+    );
+    assert_eq!(fetch(&mut alice, "logs-app"), 0, "prefixed READ");
+    assert_eq!(
+        fetch(&mut alice, "logs-secret"),
+        TOPIC_AUTHORIZATION_FAILED,
+        "DENY wins"
+    );
+    assert_eq!(
+        listed_topics(&mut alice),
+        ["logs-app", "logs-secret", "orders"],
+        "READ and WRITE imply DESCRIBE (a DENY of READ does not deny DESCRIBE); payroll stays hidden"
+    );
+    let (code, ops) = topic_metadata(&mut alice, "orders");
+    assert_eq!(code, 0);
+    assert_eq!(
+        ops,
+        (1 << WRITE) | (1 << DESCRIBE),
+        "authorized operations of orders"
+    );
+    assert_eq!(
+        init_producer_id(&mut alice),
+        0,
+        "WRITE on a topic allows idempotence"
+    );
+    assert_eq!(
+        find_coordinator(&mut alice, "g1"),
+        0,
+        "READ on the group implies DESCRIBE"
+    );
+    assert_eq!(join_group(&mut alice, "g2"), GROUP_AUTHORIZATION_FAILED);
+
+    let mut bob = login(&broker, "bob");
+    let (code, ops) = describe_cluster(&mut bob);
+    assert_eq!(
+        (code, ops),
+        (0, 1 << DESCRIBE),
+        "bob may describe the cluster, only"
+    );
+    assert_eq!(acl_count(&describe_acls(&mut bob, ANY, None, ANY)), 5);
+    assert_eq!(produce(&mut bob, "orders"), TOPIC_AUTHORIZATION_FAILED);
+
+    // Filters: MATCH finds what applies to a name; by pattern type.
+    let matched = describe_acls(&mut admin, TOPIC, Some("logs-secret"), MATCH);
+    assert_eq!(
+        acl_count(&matched),
+        2,
+        "the prefixed ALLOW and the literal DENY"
+    );
+    assert_eq!(
+        acl_count(&describe_acls(&mut admin, TOPIC, None, PREFIXED)),
+        1
+    );
+    assert_eq!(acl_count(&describe_acls(&mut admin, GROUP, None, ANY)), 1);
+
+    // Deleting alice's WRITE: her connection loses it at once.
+    let deleted: DeleteAclsResponse = admin.call(
+        ApiKey::DeleteAcls,
+        3,
+        &DeleteAclsRequest::default().with_filters(vec![DeleteAclsFilter::default()
+            .with_resource_type_filter(TOPIC)
+            .with_resource_name_filter(Some(str_bytes("orders")))
+            .with_pattern_type_filter(LITERAL)
+            .with_principal_filter(Some(str_bytes("User:alice")))
+            .with_host_filter(None)
+            .with_operation(ANY)
+            .with_permission_type(ANY)]),
+    );
+    assert_eq!(deleted.filter_results[0].error_code, 0);
+    assert_eq!(deleted.filter_results[0].matching_acls.len(), 1);
+    assert_eq!(deleted.filter_results[0].matching_acls[0].operation, WRITE);
+    assert_eq!(produce(&mut alice, "orders"), TOPIC_AUTHORIZATION_FAILED);
+
+    // The bindings are stored.
+    drop((admin, alice, bob));
+    broker.restart();
+    let mut admin = login(&broker, "admin");
+    assert_eq!(acl_count(&describe_acls(&mut admin, ANY, None, ANY)), 4);
+    let mut alice = login(&broker, "alice");
+    assert_eq!(fetch(&mut alice, "logs-app"), 0);
+    assert_eq!(fetch(&mut alice, "logs-secret"), TOPIC_AUTHORIZATION_FAILED);
+    broker.terminate();
+}
+
+// Proves a broker without an authorizer answers the ACL APIs with
+// SECURITY_DISABLED and serves everything else as before.
+#[test]
+fn without_an_authorizer_acl_apis_are_disabled() {
+    let mut broker = Broker::start(BrokerOptions::single());
+    let mut c = Conn::open(&broker.bootstrap());
+    let r = describe_acls(&mut c, ANY, None, ANY);
+    assert_eq!(r.error_code, SECURITY_DISABLED);
+    assert_eq!(
+        create_acls(
+            &mut c,
+            vec![creation(TOPIC, "t", LITERAL, "User:alice", READ, ALLOW)]
+        ),
+        [SECURITY_DISABLED]
+    );
+    let (code, ops) = describe_cluster(&mut c);
+    assert_eq!(code, 0);
+    assert_eq!(
+        ops.count_ones(),
+        7,
+        "every cluster operation without an authorizer"
+    );
+    broker.terminate();
+}
+
+// Proves Kafka's own kafka-acls works against shardlog: it adds ACLs for a
+// principal (producer and consumer shortcuts), lists them and removes
+// them, authenticated as the super user over SASL_PLAINTEXT.
+#[test]
+fn kafka_acls_tool() {
+    let dir = common::temp_dir();
+    let data = dir.path().join("data");
+    let mut broker = acl_broker(dir.path(), &data);
+    let props = dir.path().join("admin.properties");
+    std::fs::write(
+        &props,
+        "security.protocol=SASL_PLAINTEXT\nsasl.mechanism=PLAIN\n\
+         sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule \
+         required username=\"admin\" password=\"admin-secret\";\n",
+    )
+    .unwrap();
+    let bootstrap = broker.bootstrap();
+    let base = [
+        "--bootstrap-server",
+        bootstrap.as_str(),
+        "--command-config",
+        props.to_str().unwrap(),
+    ];
+    let run = |extra: &[&str]| common::kafka::tool_ok("kafka-acls", &[&base[..], extra].concat());
+    run(&[
+        "--add",
+        "--allow-principal",
+        "User:alice",
+        "--producer",
+        "--topic",
+        "orders",
+    ]);
+    run(&[
+        "--add",
+        "--allow-principal",
+        "User:alice",
+        "--consumer",
+        "--topic",
+        "events-",
+        "--resource-pattern-type",
+        "prefixed",
+        "--group",
+        "app",
+    ]);
+    let listed = run(&["--list"]);
+    for want in [
+        "name=orders, patternType=LITERAL",
+        "name=events-, patternType=PREFIXED",
+        "resourceType=GROUP, name=app, patternType=PREFIXED",
+        "principal=User:alice, host=*, operation=WRITE, permissionType=ALLOW",
+        "operation=READ",
+    ] {
+        assert!(
+            listed.contains(want),
+            "kafka-acls --list lacks {want:?}:\n{listed}"
+        );
+    }
+    // The producer shortcut gave alice WRITE: she produces (auto-creation
+    // of orders is CREATE, also given by --producer).
+    let mut admin = login(&broker, "admin");
+    create_topic(&mut admin, "orders", 1);
+    let mut alice = login(&broker, "alice");
+    assert_eq!(produce(&mut alice, "orders"), 0);
+    run(&[
+        "--remove",
+        "--force",
+        "--allow-principal",
+        "User:alice",
+        "--producer",
+        "--topic",
+        "orders",
+    ]);
+    assert_eq!(produce(&mut alice, "orders"), TOPIC_AUTHORIZATION_FAILED);
+    let listed = run(&["--list", "--topic", "orders"]);
+    assert!(!listed.contains("User:alice"), "{listed}");
+    broker.terminate();
+}
