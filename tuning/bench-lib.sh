@@ -19,6 +19,11 @@ shardlog_start() {
   if [ "${#bench_format_args[@]}" -gt 0 ]; then
     "$bin/shardlog" format --data-dir "$data/data" "${bench_format_args[@]}" >/dev/null
   fi
+  # A script may put files into the data directory before the start.
+  if [ -n "${bench_prepare_data:-}" ]; then
+    mkdir -p "$data/data"
+    "$bench_prepare_data" "$data/data"
+  fi
   taskset -c "$cores" "$bin/shardlog" --cores "$cores" \
     --listen "127.0.0.1:$port" --advertise "127.0.0.1:$port" \
     --data-dir "$data/data" --log-level "${bench_log_level:-warn}" "$@" >"$logfile" 2>&1 &

@@ -662,6 +662,9 @@ pub struct BrokerConfig {
     pub ssl_truststore_location: Option<PathBuf>,
     /// ssl.client.auth: none, requested or required.
     pub ssl_client_auth: String,
+    /// ssl.principal.mapping.rules: client certificate subjects to
+    /// principal names.
+    pub ssl_principal_mapping: crate::security::principal::PrincipalMapper,
     /// On a TLS listener: the TLS configuration, built at start and
     /// reloaded when its files change.
     pub tls: Option<Arc<crate::security::tls::TlsConfig>>,
@@ -751,6 +754,7 @@ impl Default for BrokerConfig {
             ssl_keystore_location: None,
             ssl_truststore_location: None,
             ssl_client_auth: "none".to_string(),
+            ssl_principal_mapping: Default::default(),
             authorizer_class_name: String::new(),
             super_users: Vec::new(),
             allow_everyone_if_no_acl_found: false,
@@ -1107,6 +1111,11 @@ impl BrokerConfig {
                 return Err(invalid(
                     "encrypted private keys are not supported: give ssl.keystore.location an unencrypted PEM key",
                 ));
+            }
+            "ssl.principal.mapping.rules" => {
+                self.ssl_principal_mapping =
+                    crate::security::principal::PrincipalMapper::parse(value)
+                        .map_err(|e| invalid(&e))?;
             }
             "authorizer.class.name" => {
                 let v = value.trim();

@@ -136,6 +136,28 @@ pub fn exchange(session: &mut SaslSession, req: &RequestFrame) -> Step {
     }
 }
 
+/// A raw SASL token, after a v0 SaslHandshake: the client sends each
+/// token as a size-prefixed frame without Kafka's request header, and the
+/// server's token goes back the same way. A failure gets no answer (v0 has
+/// no error field): the connection closes, as in Kafka.
+pub fn raw_token(session: &mut SaslSession, token: &[u8]) -> Step {
+    match session.authenticate(token) {
+        Ok(server) => {
+            let mut out = bytes::BytesMut::with_capacity(4 + server.len());
+            out.extend_from_slice(&(server.len() as u32).to_be_bytes());
+            out.extend_from_slice(&server);
+            Step {
+                response: Ok(out.freeze()),
+                refusal: None,
+            }
+        }
+        Err(refusal) => Step {
+            response: Ok(Bytes::new()),
+            refusal: Some(refusal),
+        },
+    }
+}
+
 fn failed_decode(e: FrameError) -> Step {
     Step {
         response: Err(e),

@@ -277,7 +277,7 @@ async fn serve_connection(shard: &Rc<Shard>, mut stream: TcpStream, conn: Rc<Con
     // dropped first, the task (declared after `stream`) is dropped, and so
     // cancelled, before it.
     let out = Sink::Socket(ResponseWriter::new(stream.as_raw_fd()));
-    serve_streams(shard, &mut stream, out, conn).await;
+    serve_streams(shard, &mut stream, out, conn, None).await;
     debug!(%peer, "connection closed");
 }
 
@@ -309,18 +309,45 @@ async fn serve_tls_connection(
             return;
         }
     };
-    {
+    // A client certificate names the principal (its subject, mapped by
+    // ssl.principal.mapping.rules), as in Kafka.
+    let certificate_user = {
         let (_, server) = session.get_ref();
+        let subject = server
+            .peer_certificates()
+            .and_then(|certs| certs.first())
+            .map(|cert| crate::security::principal::subject_dn(cert));
         debug!(
             %peer,
             version = ?server.protocol_version(),
             cipher = ?server.negotiated_cipher_suite().map(|c| c.suite()),
-            client_certificate = server.peer_certificates().is_some(),
+            client_certificate = ?subject,
             "TLS session established"
         );
-    }
+        match subject {
+            None => None,
+            Some(None) => {
+                warn!(%peer, "closing connection: the client certificate's subject could not be read");
+                return;
+            }
+            Some(Some(dn)) => match shard.config.ssl_principal_mapping.map(&dn) {
+                Some(name) => Some(name),
+                None => {
+                    warn!(%peer, subject = %dn, "closing connection: no ssl.principal.mapping.rules rule applies to the client certificate");
+                    return;
+                }
+            },
+        }
+    };
     let (mut reader, writer) = futures_lite::io::split(session);
-    serve_streams(shard, &mut reader, Sink::Tls(writer), conn).await;
+    serve_streams(
+        shard,
+        &mut reader,
+        Sink::Tls(writer),
+        conn,
+        certificate_user,
+    )
+    .await;
     debug!(%peer, "connection closed");
 }
 
@@ -331,6 +358,7 @@ async fn serve_streams(
     input: &mut (dyn futures_lite::AsyncRead + Unpin),
     out: Sink,
     conn: Rc<Conn>,
+    certificate_user: Option<String>,
 ) {
     let (tx, rx) = local_channel::new_bounded(shard.config.max_in_flight_per_connection);
     let writer = glommio::spawn_local(write_loop(shard.clone(), out, rx, conn.clone()));
@@ -341,7 +369,7 @@ async fn serve_streams(
             .account(shard.config.connection_response_bytes_max as u64),
     );
     let frames = FrameReader::new(input, conn.clone(), requests);
-    if read_loop(shard, frames, tx, &conn, responses).await == ReadEnd::PeerGone {
+    if read_loop(shard, frames, tx, &conn, responses, certificate_user).await == ReadEnd::PeerGone {
         conn.reader_done.notify();
     }
     writer.await;
@@ -365,14 +393,19 @@ async fn read_loop(
     tx: LocalSender<InFlight>,
     conn: &Rc<Conn>,
     responses: Rc<Account>,
+    certificate_user: Option<String>,
 ) -> ReadEnd {
     let peer = conn.peer;
     let max = shard.config.socket_request_max_bytes;
     // On a SASL listener, the exchange comes first.
     let mut sasl = shard.config.sasl.clone().map(SaslSession::new);
     // Who the connection is, for the authorizer: built at its first
-    // served request, and again once SASL has named the user.
+    // served request, and again once SASL has named the user (a SASL user
+    // comes before a client certificate's).
     let mut auth: Option<Rc<ConnAuth>> = None;
+    let mut auth_final = false;
+    // After a v0 SaslHandshake the exchange goes on in raw tokens.
+    let mut raw_tokens = false;
     loop {
         let next = futures_lite::future::or(async { Some(frames.next(max).await) }, async {
             until_shutdown(shard).await;
@@ -403,6 +436,27 @@ async fn read_loop(
         let response_hold = Rc::new(RefCell::new(None));
         let read = Instant::now();
         let mut close_after = false;
+        if raw_tokens {
+            let session = sasl.as_mut().expect("raw tokens follow a SASL handshake");
+            let step = crate::handler::sasl::raw_token(session, &frame);
+            let (task, close) = sasl_answer(session, step, read, peer, true);
+            raw_tokens = !close && !session.is_done();
+            conn.in_flight.set(conn.in_flight.get() + 1);
+            let item = InFlight {
+                task,
+                _request: budget,
+                _response: response_hold,
+                api: "SaslAuthenticate (raw token)",
+                key: ApiKey::SaslAuthenticate as i16,
+            };
+            if tx.send(item).await.is_err() {
+                return ReadEnd::PeerGone;
+            }
+            if close {
+                return ReadEnd::Refused;
+            }
+            continue;
+        }
         let (task, api, key) = match parse_request(frame, router::APIS) {
             Ok(Parsed::Request(spec, req))
                 if sasl
@@ -418,20 +472,19 @@ async fn read_loop(
                     _ => {
                         let (task, close) = sasl_step(session, &req, read, peer);
                         close_after = close;
+                        raw_tokens =
+                            !close && req.api_key == ApiKey::SaslHandshake && req.version == 0;
                         (task, spec.name, spec.key as i16)
                     }
                 }
             }
             Ok(Parsed::Request(spec, req)) => {
-                let user = sasl.as_ref().and_then(|s| s.user());
-                let stale = match &auth {
-                    None => true,
-                    Some(a) => sasl.is_some() && !a.authenticated(),
-                };
-                if stale {
+                if !auth_final {
+                    let sasl_user = sasl.as_ref().and_then(|s| s.user());
+                    auth_final = sasl.is_none() || sasl_user.is_some();
                     auth = Some(Rc::new(ConnAuth::new(
                         shard.config.authorizer.clone(),
-                        user,
+                        sasl_user.or(certificate_user.as_deref()),
                         peer.ip().to_string(),
                     )));
                 }
@@ -499,6 +552,19 @@ fn sasl_step(
     peer: std::net::SocketAddr,
 ) -> (Task<Served>, bool) {
     let step = crate::handler::sasl::exchange(session, req);
+    let authenticate = req.api_key == ApiKey::SaslAuthenticate;
+    sasl_answer(session, step, read, peer, authenticate)
+}
+
+/// The task answering a SASL step, held back after wrong credentials, and
+/// whether the connection closes after it.
+fn sasl_answer(
+    session: &SaslSession,
+    step: crate::handler::sasl::Step,
+    read: Instant,
+    peer: std::net::SocketAddr,
+    authenticate: bool,
+) -> (Task<Served>, bool) {
     let mut delay = Duration::ZERO;
     match &step.refusal {
         Some(SaslRefusal::Failed { mechanism, detail }) => {
@@ -507,7 +573,7 @@ fn sasl_step(
         }
         Some(other) => warn!(%peer, "closing connection: SASL {other:?}"),
         None => {
-            if req.api_key == ApiKey::SaslAuthenticate && session.is_done() {
+            if authenticate && session.is_done() {
                 if let Some(user) = session.user() {
                     info!(%peer, user, "SASL authentication succeeded");
                 }

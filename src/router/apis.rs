@@ -13,8 +13,10 @@
 //! tested clients send (librdkafka 2.0-2.16, kafka-python 2.0/3.0,
 //! aiokafka, KafkaJS); OffsetCommit v0-1 (ZooKeeper-era) are not served.
 //! DescribeLogDirs starts at v1, as in Kafka 4 (and kafka-protocol 0.18).
-//! SaslHandshake is served from v1 only (v0 sends raw SASL tokens outside
-//! Kafka's framing); the exchange itself is run by the connection
+//! SaslHandshake v0 and v1 are served, as in Kafka 4 (after v0 the client
+//! sends raw size-prefixed SASL tokens instead of SaslAuthenticate
+//! requests; librdkafka before 2.x enables SASL only when v0 is
+//! advertised); the exchange itself is run by the connection
 //! (`crate::net`), and these entries answer SASL requests that arrive
 //! outside one (on a PLAINTEXT listener, or after authentication) with
 //! ILLEGAL_SASL_STATE, as Kafka does.
@@ -132,7 +134,7 @@ apis! {
         handle_auth(handler::list_groups);
     ApiVersions: "ApiVersions", 0..=4, 0, guard API_VERSIONS, m::ApiVersionsRequest,
         table(handler::api_versions::handle);
-    SaslHandshake: "SaslHandshake", 1..=1, 1, guard SASL_HANDSHAKE, m::SaslHandshakeRequest,
+    SaslHandshake: "SaslHandshake", 0..=1, 0, guard SASL_HANDSHAKE, m::SaslHandshakeRequest,
         handle_now(handler::sasl::handshake_out_of_exchange);
     SaslAuthenticate: "SaslAuthenticate", 0..=2, 0, guard SASL_AUTHENTICATE,
         m::SaslAuthenticateRequest,

@@ -24,7 +24,6 @@ pub struct ConnAuth {
     pub host: String,
     authorizer: Option<Arc<Authorizer>>,
     cache: RefCell<TopicDecisions>,
-    authenticated: bool,
 }
 
 #[derive(Debug, Default)]
@@ -41,18 +40,12 @@ impl ConnAuth {
             host,
             authorizer,
             cache: RefCell::new(TopicDecisions::default()),
-            authenticated: user.is_some(),
         }
     }
 
     /// No authorizer: everything is allowed (tools and tests).
     pub fn open() -> Self {
         ConnAuth::new(None, None, String::new())
-    }
-
-    /// Whether the principal came from an authentication.
-    pub fn authenticated(&self) -> bool {
-        self.authenticated
     }
 
     /// Whether an authorizer is configured (`authorizer.class.name`).

@@ -8,6 +8,7 @@
 pub mod acl;
 pub mod authz;
 pub mod credentials;
+pub mod principal;
 pub mod scram;
 pub mod tls;
 

@@ -6,6 +6,11 @@
 //   node kafkajs_client.js --bootstrap HOST:PORT --topic TOPIC --spec SPEC.json
 //        [--partitions 3] [--create admin|auto] [--idempotence default|on|off]
 //        [--compression default|none|gzip] [--timeout 60]
+//        [--sasl MECHANISM:USER:PASSWORD] [--ssl CA_PEM[:CERT_PEM:KEY_PEM]]
+//
+// --sasl authenticates with PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512; --ssl
+// connects over TLS trusting CA_PEM (with a client certificate when
+// given): SASL_SSL with both.
 //
 // KafkaJS has no assign(): its consumer always joins a consumer group. So the
 // read-back uses KafkaJS's own cluster and broker classes (what its consumer
@@ -108,6 +113,18 @@ async function main () {
     requestTimeout: 30000,
     retry: { retries: 8, initialRetryTime: 100, maxRetryTime: 2000 }
   }
+  if (args.sasl) {
+    const [mechanism, username, ...rest] = args.sasl.split(':')
+    config.sasl = { mechanism: mechanism.toLowerCase(), username, password: rest.join(':') }
+  }
+  if (args.ssl) {
+    const [ca, cert, key] = args.ssl.split(':')
+    config.ssl = { ca: [fs.readFileSync(ca, 'utf8')], rejectUnauthorized: true }
+    if (cert) {
+      config.ssl.cert = fs.readFileSync(cert, 'utf8')
+      config.ssl.key = fs.readFileSync(key, 'utf8')
+    }
+  }
   const kafka = new Kafka(config)
   const admin = kafka.admin()
   await admin.connect()
@@ -174,6 +191,8 @@ async function main () {
     socketFactory: defaultSocketFactory(),
     brokers: [args.bootstrap],
     clientId: 'shardlog-test-reader',
+    ssl: config.ssl,
+    sasl: config.sasl,
     connectionTimeout: 5000,
     requestTimeout: 30000,
     enforceRequestTimeout: true,
