@@ -336,12 +336,19 @@ pub fn run(mut config: BrokerConfig) -> Result<(), String> {
         }));
     }
     config.users = Some(users);
+    raise_open_files_limit();
+    crate::storage::log::cleaner::remember_process_cpus();
+    let cores = choose_cores(&config)?;
+    let shards = cores.len();
+    let mut metadata = ClusterMetadata::load(&data_dir)?;
     if !config.authorizer_class_name.is_empty() {
-        let authorizer = crate::security::acl::Authorizer::load(
-            Some(&data_dir),
+        // The ACLs are part of the metadata; every later version is
+        // followed by the controller (`Controller::install`).
+        let authorizer = crate::security::acl::Authorizer::new(
             config.super_users.clone(),
             config.allow_everyone_if_no_acl_found,
-        )?;
+        );
+        authorizer.sync(&metadata.acls);
         info!(
             class = %config.authorizer_class_name,
             acls = authorizer.len(),
@@ -351,11 +358,6 @@ pub fn run(mut config: BrokerConfig) -> Result<(), String> {
         );
         config.authorizer = Some(Arc::new(authorizer));
     }
-    raise_open_files_limit();
-    crate::storage::log::cleaner::remember_process_cpus();
-    let cores = choose_cores(&config)?;
-    let shards = cores.len();
-    let mut metadata = ClusterMetadata::load(&data_dir)?;
     if metadata.fit_to_shards(shards) {
         warn!("partitions of shards beyond the {shards} configured were moved to the remaining shards");
     }

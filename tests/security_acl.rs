@@ -841,6 +841,38 @@ fn matrix_cases() -> Vec<Case> {
                 r.topics[0].partitions[0].error_code
             }),
         },
+        Case {
+            api: "OffsetDelete",
+            needs: vec![
+                alice(GROUP, "m-offset-delete", LITERAL, DELETE),
+                alice(TOPIC, "m-offset-delete", LITERAL, READ),
+            ],
+            not_enough: vec![
+                alice(GROUP, "m-offset-delete", LITERAL, READ),
+                alice(TOPIC, "m-offset-delete", LITERAL, READ),
+            ],
+            denied: GROUP_AUTHORIZATION_FAILED,
+            call: Box::new(|c| {
+                let r: OffsetDeleteResponse = c.call(
+                    ApiKey::OffsetDelete,
+                    0,
+                    &OffsetDeleteRequest::default()
+                        .with_group_id(GroupId(str_bytes("m-offset-delete")))
+                        .with_topics(vec![
+                            offset_delete_request::OffsetDeleteRequestTopic::default()
+                                .with_name(topic_name("m-offset-delete"))
+                                .with_partitions(vec![
+                                    offset_delete_request::OffsetDeleteRequestPartition::default()
+                                        .with_partition_index(0),
+                                ]),
+                        ]),
+                );
+                match r.topics.first() {
+                    Some(t) if r.error_code == 0 => t.partitions[0].error_code,
+                    _ => r.error_code,
+                }
+            }),
+        },
         cluster_case("DescribeLogDirs", DESCRIBE, |c| {
             let r: DescribeLogDirsResponse = c.call(
                 ApiKey::DescribeLogDirs,
@@ -904,6 +936,7 @@ fn operation_per_api_matrix() {
         "m-describe-partitions",
         "m-delete-topics",
         "m-offset-commit",
+        "m-offset-delete",
     ] {
         create_topic(&mut admin, t, 1);
     }
@@ -965,4 +998,112 @@ fn operation_per_api_matrix() {
         );
     }
     broker.terminate();
+}
+
+/// Polls `f` on node `node` until it returns `want` (bounded).
+fn eventually(what: &str, want: i16, mut f: impl FnMut() -> i16) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let got = f();
+        if got == want {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: still {got}, want {want}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+// Proves ACLs live in the cluster's metadata log: a DENY created through
+// node 1 is listed by every node and refuses the topic on every node (the
+// check comes before leadership), and deleting it through node 3 lifts it
+// everywhere; a restarted node keeps them (its metadata is the log's).
+#[test]
+fn acls_apply_on_every_broker_of_a_cluster() {
+    let mut cluster = common::cluster::Cluster::start_with(&[
+        ("authorizer.class.name", STANDARD_AUTHORIZER),
+        ("allow.everyone.if.no.acl.found", "true"),
+    ]);
+    cluster.agreed_leader(&[1, 2, 3], 0, &[1, 2, 3]);
+    cluster.wait_listed(&[1, 2, 3], &[1, 2, 3]);
+    let mut one = Conn::open(&cluster.bootstrap(1));
+    create_topic(&mut one, "guarded", 3);
+    let codes = create_acls(
+        &mut one,
+        vec![creation(
+            TOPIC,
+            "guarded",
+            LITERAL,
+            "User:ANONYMOUS",
+            WRITE,
+            DENY,
+        )],
+    );
+    assert_eq!(codes, [0]);
+    for node in 1..=3 {
+        let addr = cluster.bootstrap(node);
+        eventually(&format!("node {node} lists the ACL"), 1, || {
+            let mut c = Conn::open(&addr);
+            acl_count(&describe_acls(&mut c, ANY, None, ANY)) as i16
+        });
+        let mut c = Conn::open(&addr);
+        assert_eq!(
+            produce(&mut c, "guarded"),
+            TOPIC_AUTHORIZATION_FAILED,
+            "node {node} refuses the topic"
+        );
+    }
+    let mut three = Conn::open(&cluster.bootstrap(3));
+    let deleted: DeleteAclsResponse = three.call(
+        ApiKey::DeleteAcls,
+        3,
+        &DeleteAclsRequest::default().with_filters(vec![DeleteAclsFilter::default()
+            .with_resource_type_filter(ANY)
+            .with_resource_name_filter(None)
+            .with_pattern_type_filter(ANY)
+            .with_principal_filter(None)
+            .with_host_filter(None)
+            .with_operation(ANY)
+            .with_permission_type(ANY)]),
+    );
+    assert_eq!(deleted.filter_results[0].error_code, 0);
+    assert_eq!(deleted.filter_results[0].matching_acls.len(), 1);
+    for node in 1..=3 {
+        let addr = cluster.bootstrap(node);
+        eventually(&format!("node {node} lifted the DENY"), 0, || {
+            let mut c = Conn::open(&addr);
+            acl_count(&describe_acls(&mut c, ANY, None, ANY)) as i16
+        });
+        let mut c = Conn::open(&addr);
+        assert_ne!(produce(&mut c, "guarded"), TOPIC_AUTHORIZATION_FAILED);
+    }
+    // A node restarted after a new ACL keeps it.
+    assert_eq!(
+        create_acls(
+            &mut three,
+            vec![creation(
+                TOPIC,
+                "guarded",
+                LITERAL,
+                "User:ANONYMOUS",
+                READ,
+                DENY
+            )]
+        ),
+        [0]
+    );
+    eventually("node 2 lists the new ACL", 1, || {
+        let mut c = Conn::open(&cluster.bootstrap(2));
+        acl_count(&describe_acls(&mut c, ANY, None, ANY)) as i16
+    });
+    cluster.node(2).restart();
+    let addr = cluster.bootstrap(2);
+    eventually("node 2 after a restart", 1, || {
+        match Conn::try_open(&addr) {
+            Ok(mut c) => acl_count(&describe_acls(&mut c, ANY, None, ANY)) as i16,
+            Err(_) => -1,
+        }
+    });
 }

@@ -37,9 +37,10 @@ make -s -C "$tests/../examples" rdkafka_performance >/dev/null
 perf=$tests/../examples/rdkafka_performance
 out=$(mktemp -d /var/tmp/acl-cost-XXXXXX)
 
-# Writes acls.json (shardlog's stored ACLs, Kafka's names) into DIR.
+# Writes the broker's metadata file into DIR with 10,000 ACLs (the ACLs
+# are part of the metadata; Kafka's names).
 write_acls() {
-  python3 - "$1/acls.json" <<'PY'
+  python3 - "$1/shardlog-metadata.json" <<'PY'
 import json, sys
 acls = []
 def acl(kind, name, pattern, principal, op, perm="ALLOW"):
@@ -55,7 +56,8 @@ acl("TOPIC", "bench", "LITERAL", "User:ANONYMOUS", "ALL")
 acl("CLUSTER", "kafka-cluster", "LITERAL", "User:ANONYMOUS", "CREATE")
 acl("GROUP", "*", "LITERAL", "User:ANONYMOUS", "ALL")
 assert len(acls) == 10000
-json.dump(acls, open(sys.argv[1], "w"))
+metadata = dict(version=0, cluster_id="acl-cost-benchmark", next_producer_id=0, topics={}, acls=acls)
+json.dump(metadata, open(sys.argv[1], "w"))
 PY
 }
 

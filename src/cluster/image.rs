@@ -107,6 +107,10 @@ pub enum TopicChange {
         node: i32,
         configs: BTreeMap<String, String>,
     },
+    /// The whole set of ACLs after a CreateAcls or DeleteAcls.
+    SetAcls {
+        acls: Vec<crate::security::acl::StoredAcl>,
+    },
 }
 
 /// A topic as the cluster knows it.
@@ -165,6 +169,9 @@ pub struct MetadataImage {
     /// Per-broker dynamic configs, by node id.
     #[serde(default)]
     pub node_configs: BTreeMap<i32, BTreeMap<String, String>>,
+    /// The authorizer's ACLs, every broker's.
+    #[serde(default)]
+    pub acls: Vec<crate::security::acl::StoredAcl>,
     /// Topic changes applied (each `Change` record counts one).
     pub version: u64,
     pub recent_tokens: VecDeque<String>,
@@ -245,6 +252,7 @@ impl MetadataImage {
                     self.node_configs.insert(*node, configs.clone());
                 }
             }
+            TopicChange::SetAcls { acls } => self.acls = acls.clone(),
         }
     }
 

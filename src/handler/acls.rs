@@ -2,14 +2,12 @@
 //! with Kafka's answers. Without an authorizer (`authorizer.class.name`
 //! unset) each answers SECURITY_DISABLED; a principal needs ALTER on the
 //! cluster to change ACLs and DESCRIBE to list them. Changes are stored in
-//! the data directory before they are answered and apply to the next
-//! request of every connection. In a cluster each node would keep its own
-//! bindings, so changes there are refused until they live in the metadata
-//! log.
+//! the broker's metadata by the controller (in a cluster, through the
+//! metadata quorum: they apply on every broker) before they are answered,
+//! and apply to the next request of every connection.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
-use std::sync::Arc;
 
 use bytes::Bytes;
 use kafka_protocol::messages::create_acls_request::AclCreation;
@@ -28,29 +26,20 @@ use super::str_bytes;
 use crate::error_code::ErrorCode;
 use crate::protocol::{FrameError, RequestFrame};
 use crate::security::acl::{
-    AclBinding, AclFilter, Authorizer, Operation, PatternType, Permission, ResourceType,
+    self, AclBinding, AclFilter, Operation, PatternType, Permission, ResourceType,
 };
 use crate::security::authz::ConnAuth;
-use crate::shard::Shard;
-use crate::storage::fsutil;
+use crate::shard::{Shard, CONTROLLER_SHARD};
 
 const NO_AUTHORIZER: &str = "No Authorizer is configured.";
 
 /// Why a request cannot be served as a whole.
-fn refusal(shard: &Shard, auth: &ConnAuth, op: Operation) -> Option<(ErrorCode, Option<String>)> {
+fn refusal(auth: &ConnAuth, op: Operation) -> Option<(ErrorCode, Option<String>)> {
     if auth.authorizer().is_none() {
         return Some((ErrorCode::SecurityDisabled, Some(NO_AUTHORIZER.into())));
     }
     if !auth.cluster(op) {
         return Some((ErrorCode::ClusterAuthorizationFailed, None));
-    }
-    if op == Operation::Alter && shard.config.kraft.roles.is_some() {
-        return Some((
-            ErrorCode::UnsupportedVersion,
-            Some(
-                "ACLs cannot be changed in a cluster yet: they are not in the metadata log".into(),
-            ),
-        ));
     }
     None
 }
@@ -100,12 +89,20 @@ fn filter(
     Ok(f)
 }
 
-async fn store<T: Send + 'static>(
-    authorizer: &Arc<Authorizer>,
-    f: impl FnOnce(&Authorizer) -> Result<T, String> + Send + 'static,
-) -> Result<T, String> {
-    let a = authorizer.clone();
-    fsutil::blocking(move || f(&a)).await
+/// Runs an ACL change on this node's controller (shard 0).
+async fn on_controller<R: Send + 'static>(
+    shard: &Rc<Shard>,
+    f: impl FnMut(&mut BTreeSet<AclBinding>) -> R + Send + 'static,
+) -> Result<R, String> {
+    shard
+        .run_on(CONTROLLER_SHARD, move |s| async move {
+            s.controller()
+                .change_acls(&s, f)
+                .await
+                .map_err(|e| e.message)
+        })
+        .await
+        .map_err(|e| e.to_string())?
 }
 
 pub async fn create(
@@ -119,7 +116,7 @@ pub async fn create(
             .with_error_code(code.code())
             .with_error_message(message.map(str_bytes))
     };
-    if let Some((code, message)) = refusal(shard, auth, Operation::Alter) {
+    if let Some((code, message)) = refusal(auth, Operation::Alter) {
         let results = request
             .creations
             .iter()
@@ -127,7 +124,6 @@ pub async fn create(
             .collect();
         return req.respond(&CreateAclsResponse::default().with_results(results));
     }
-    let authorizer = auth.authorizer().expect("checked").clone();
     let checked: Vec<Result<AclBinding, String>> = request.creations.iter().map(binding).collect();
     let valid: Vec<AclBinding> = checked
         .iter()
@@ -137,7 +133,7 @@ pub async fn create(
         Ok(())
     } else {
         let v = valid.clone();
-        store(&authorizer, move |a| a.create(&v)).await
+        on_controller(shard, move |set| set.extend(v.iter().cloned())).await
     };
     match &stored {
         Ok(()) => {
@@ -228,7 +224,7 @@ pub async fn delete(
             .with_error_code(code.code())
             .with_error_message(message.map(str_bytes))
     };
-    if let Some((code, message)) = refusal(shard, auth, Operation::Alter) {
+    if let Some((code, message)) = refusal(auth, Operation::Alter) {
         let results = request
             .filters
             .iter()
@@ -236,7 +232,6 @@ pub async fn delete(
             .collect();
         return req.respond(&DeleteAclsResponse::default().with_filter_results(results));
     }
-    let authorizer = auth.authorizer().expect("checked").clone();
     let checked: Vec<Result<AclFilter, String>> = request
         .filters
         .iter()
@@ -259,7 +254,7 @@ pub async fn delete(
     let removed = if valid.is_empty() {
         Ok(Vec::new())
     } else {
-        store(&authorizer, move |a| a.delete(&valid)).await
+        on_controller(shard, move |set| acl::delete_matching(set, &valid)).await
     };
     if let Err(e) = &removed {
         tracing::warn!("DeleteAcls: {e}");

@@ -18,6 +18,10 @@ use crate::security::acl::Operation;
 use crate::security::authz::ConnAuth;
 use crate::shard::Shard;
 
+/// A topic as asked: its name, whether the principal may read it, and
+/// each partition with whether it exists.
+type AskedTopic = (String, bool, Vec<(i32, bool)>);
+
 pub async fn handle(
     shard: &Rc<Shard>,
     req: &RequestFrame,
@@ -25,11 +29,13 @@ pub async fn handle(
 ) -> Result<Bytes, FrameError> {
     let r: OffsetDeleteRequest = req.decode()?;
     let group_id = r.group_id.to_string();
-    // Partitions that do not exist are answered here.
-    let mut shape: Vec<(String, Vec<(i32, bool)>)> = Vec::with_capacity(r.topics.len());
+    // Partitions that do not exist, or of topics the principal may not
+    // read (Kafka asks READ on each topic), are answered here.
+    let mut shape: Vec<AskedTopic> = Vec::with_capacity(r.topics.len());
     let mut known: Vec<(String, Vec<i32>)> = Vec::new();
     for t in r.topics {
         let name = t.name.to_string();
+        let readable = auth.topic(Operation::Read, &name);
         let parts: Vec<(i32, bool)> = t
             .partitions
             .iter()
@@ -39,10 +45,10 @@ pub async fn handle(
             })
             .collect();
         let existing: Vec<i32> = parts.iter().filter(|(_, e)| *e).map(|(i, _)| *i).collect();
-        if !existing.is_empty() {
+        if readable && !existing.is_empty() {
             known.push((name.clone(), existing));
         }
-        shape.push((name, parts));
+        shape.push((name, readable, parts));
     }
     let gid = group_id.clone();
     let outcome = if !auth.group(Operation::Delete, &group_id) {
@@ -59,12 +65,14 @@ pub async fn handle(
         Ok(answers) => {
             let topics = shape
                 .into_iter()
-                .map(|(name, parts)| {
+                .map(|(name, readable, parts)| {
                     let answered = answers.iter().find(|(t, _)| *t == name);
                     let partitions = parts
                         .into_iter()
                         .map(|(i, exists)| {
-                            let e = if !exists {
+                            let e = if !readable {
+                                Err(GroupError::TopicUnauthorized)
+                            } else if !exists {
                                 Err(GroupError::UnknownTopicOrPartition)
                             } else {
                                 answered

@@ -7,21 +7,18 @@
 //! DESCRIBE_CONFIGS, ALL implies everything); a resource no ACL matches
 //! at all is allowed only with `allow.everyone.if.no.acl.found=true`.
 //!
-//! The bindings live in the data directory's [`ACL_FILE`], written before
-//! a change is answered. Every change bumps a generation number, which is
-//! what connections check (one atomic load) before trusting the decisions
-//! they cached: no lock and no lookup by name on the produce/fetch path of
-//! a connection already authorized.
+//! The bindings are part of the broker's metadata (`ClusterMetadata::acls`:
+//! the metadata file on a single node, the metadata log in a cluster), so
+//! a change is durable before it is answered and, in a cluster, applies on
+//! every broker; the authorizer follows each metadata version. Every
+//! change bumps a generation number, which is what connections check (one
+//! atomic load) before trusting the decisions they cached: no lock and no
+//! lookup by name on the produce/fetch path of a connection already
+//! authorized.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, RwLock};
-
-use crate::storage::fsutil;
-
-/// The bindings, in the data directory.
-pub const ACL_FILE: &str = "acls.json";
+use std::sync::RwLock;
 
 /// The only name of the CLUSTER resource.
 pub const CLUSTER_NAME: &str = "kafka-cluster";
@@ -253,45 +250,16 @@ pub struct Authorizer {
     super_users: Vec<String>,
     /// allow.everyone.if.no.acl.found.
     allow_if_none: bool,
-    /// Where the bindings are stored; `None`: kept in memory (tests).
-    dir: Option<PathBuf>,
-    /// Serializes changes (the file is rewritten whole).
-    writing: Mutex<()>,
 }
 
 impl Authorizer {
-    /// Loads the bindings of `dir`'s [`ACL_FILE`] (none if it is absent).
-    pub fn load(
-        dir: Option<&Path>,
-        super_users: Vec<String>,
-        allow_if_none: bool,
-    ) -> Result<Self, String> {
-        let mut acls = BTreeSet::new();
-        if let Some(dir) = dir {
-            let path = dir.join(ACL_FILE);
-            match std::fs::read(&path) {
-                Ok(bytes) => {
-                    let stored: Vec<StoredAcl> = serde_json::from_slice(&bytes)
-                        .map_err(|e| format!("{}: {e}", path.display()))?;
-                    for s in stored {
-                        let b = s
-                            .binding()
-                            .ok_or_else(|| format!("{}: unknown value in {s:?}", path.display()))?;
-                        acls.insert(b);
-                    }
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(format!("{}: {e}", path.display())),
-            }
-        }
-        Ok(Authorizer {
-            acls: RwLock::new(acls),
+    pub fn new(super_users: Vec<String>, allow_if_none: bool) -> Self {
+        Authorizer {
+            acls: RwLock::new(BTreeSet::new()),
             generation: AtomicU64::new(1),
             super_users,
             allow_if_none,
-            dir: dir.map(Path::to_path_buf),
-            writing: Mutex::new(()),
-        })
+        }
     }
 
     /// Bumped by every change: decisions cached under another generation
@@ -310,6 +278,25 @@ impl Authorizer {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Takes the bindings of a metadata version (every change of ACLs is
+    /// one); a version whose bindings are the same changes nothing.
+    pub fn sync(&self, stored: &[StoredAcl]) {
+        let next = to_set(stored);
+        let mut acls = self.acls.write().expect("acls");
+        if *acls != next {
+            *acls = next;
+            self.generation.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    /// Adds bindings directly (tests and benchmarks; the broker's changes
+    /// go through the metadata, see [`Authorizer::sync`]).
+    pub fn create(&self, bindings: &[AclBinding]) {
+        let mut acls = self.acls.write().expect("acls");
+        acls.extend(bindings.iter().cloned());
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Whether `principal` from `host` may do `op` to resource `name` of
@@ -387,57 +374,45 @@ impl Authorizer {
         let acls = self.acls.read().expect("acls");
         acls.iter().filter(|b| filter.matches(b)).cloned().collect()
     }
+}
 
-    /// Adds `bindings` (already validated) and stores them; adding one
-    /// that exists is not an error (as in Kafka).
-    pub fn create(&self, bindings: &[AclBinding]) -> Result<(), String> {
-        self.change(|acls| {
-            for b in bindings {
-                acls.insert(b.clone());
+/// The bindings of a metadata version, as the authorizer holds them (a
+/// stored binding that no longer validates is skipped with a log line).
+pub fn to_set(stored: &[StoredAcl]) -> BTreeSet<AclBinding> {
+    stored
+        .iter()
+        .filter_map(|s| {
+            let b = s.binding();
+            if b.is_none() {
+                tracing::warn!(acl = ?s, "skipping a stored ACL that does not validate");
             }
-            Vec::<()>::new()
+            b
         })
-        .map(drop)
-    }
+        .collect()
+}
 
-    /// Removes the bindings each filter matches and stores the rest; what
-    /// each filter removed, in filter order.
-    pub fn delete(&self, filters: &[AclFilter]) -> Result<Vec<Vec<AclBinding>>, String> {
-        let removed = self.change(|acls| {
-            let mut per_filter = Vec::with_capacity(filters.len());
-            for f in filters {
-                let gone: Vec<AclBinding> = acls.iter().filter(|b| f.matches(b)).cloned().collect();
-                per_filter.push(gone);
-            }
-            for gone in &per_filter {
-                for b in gone {
-                    acls.remove(b);
-                }
-            }
-            per_filter
-        })?;
-        Ok(removed)
-    }
+/// The bindings as the metadata stores them, in the set's order.
+pub fn to_stored(set: &BTreeSet<AclBinding>) -> Vec<StoredAcl> {
+    set.iter().map(StoredAcl::from).collect()
+}
 
-    /// Applies `f` to a copy of the bindings, stores the copy, then
-    /// publishes it and bumps the generation.
-    fn change<T>(
-        &self,
-        f: impl FnOnce(&mut BTreeSet<AclBinding>) -> Vec<T>,
-    ) -> Result<Vec<T>, String> {
-        let _writing = self.writing.lock().expect("writing");
-        let mut next = self.acls.read().expect("acls").clone();
-        let out = f(&mut next);
-        if let Some(dir) = &self.dir {
-            let stored: Vec<StoredAcl> = next.iter().map(StoredAcl::from).collect();
-            let bytes = serde_json::to_vec_pretty(&stored).map_err(|e| e.to_string())?;
-            fsutil::write_file_durably_blocking(dir, ACL_FILE, &bytes)
-                .map_err(|e| format!("writing {ACL_FILE}: {e}"))?;
+/// Removes from `set` the bindings each filter matches; what each filter
+/// removed, in filter order (a binding two filters match is reported by
+/// both, as Kafka reports it).
+pub fn delete_matching(
+    set: &mut BTreeSet<AclBinding>,
+    filters: &[AclFilter],
+) -> Vec<Vec<AclBinding>> {
+    let per_filter: Vec<Vec<AclBinding>> = filters
+        .iter()
+        .map(|f| set.iter().filter(|b| f.matches(b)).cloned().collect())
+        .collect();
+    for gone in &per_filter {
+        for b in gone {
+            set.remove(b);
         }
-        *self.acls.write().expect("acls") = next;
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        Ok(out)
     }
+    per_filter
 }
 
 /// The bindings whose pattern covers resource `name` of type `kind`, found
@@ -485,9 +460,10 @@ fn pattern_range<'a>(
         .take_while(move |b| b.resource_type == kind && b.name == name && b.pattern == pattern)
 }
 
-/// A binding as stored: Kafka's names, readable in the file.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-struct StoredAcl {
+/// A binding as the metadata stores it (Kafka's names, readable in the
+/// file and in the metadata log's records).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoredAcl {
     resource_type: String,
     name: String,
     pattern_type: String,
@@ -550,8 +526,8 @@ mod tests {
     }
 
     fn authorizer(acls: &[AclBinding], allow_if_none: bool) -> Authorizer {
-        let a = Authorizer::load(None, vec!["User:admin".into()], allow_if_none).unwrap();
-        a.create(acls).unwrap();
+        let a = Authorizer::new(vec!["User:admin".into()], allow_if_none);
+        a.create(acls);
         a
     }
 
@@ -668,26 +644,36 @@ mod tests {
             2
         );
         let before = a.generation();
-        let gone = a
-            .delete(&[
+        let mut set = a.acls.read().unwrap().clone();
+        let gone = delete_matching(
+            &mut set,
+            &[
                 f(Topic, Some("t"), Literal),
                 f(Group, None, PatternType::Any),
-            ])
-            .unwrap();
+            ],
+        );
         assert_eq!(gone.iter().map(Vec::len).collect::<Vec<_>>(), [1, 1]);
+        a.sync(&to_stored(&set));
         assert_eq!(a.len(), 2);
         assert!(a.generation() > before);
+        let unchanged = a.generation();
+        a.sync(&to_stored(&set));
+        assert_eq!(
+            a.generation(),
+            unchanged,
+            "the same bindings change nothing"
+        );
     }
 
-    // Proves the file round trip: bindings written by one authorizer are
-    // read back by the next.
+    // Proves the stored form round-trips through JSON (as the metadata
+    // file and the metadata log carry it) into the same bindings.
     #[test]
     fn stored_and_reloaded() {
-        let dir = tempfile::tempdir().unwrap();
-        let a = Authorizer::load(Some(dir.path()), vec![], false).unwrap();
         let b = acl(Topic, "t-", Prefixed, "User:x", Write, Deny);
-        a.create(std::slice::from_ref(&b)).unwrap();
-        let again = Authorizer::load(Some(dir.path()), vec![], false).unwrap();
+        let json = serde_json::to_string(&to_stored(&BTreeSet::from([b.clone()]))).unwrap();
+        assert!(json.contains("\"PREFIXED\""), "{json}");
+        let again = Authorizer::new(vec![], false);
+        again.sync(&serde_json::from_str::<Vec<StoredAcl>>(&json).unwrap());
         assert_eq!(
             again.describe(&AclFilter {
                 resource_type: ResourceType::Any,

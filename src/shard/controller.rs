@@ -2,6 +2,7 @@
 //! next metadata version, persist it durably, broadcast it to every shard
 //! and wait until each has applied it (opened or deleted its partitions).
 
+use crate::security::acl::{self, AclBinding};
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -192,6 +193,7 @@ fn cluster_view(image: &MetadataImage) -> ClusterMetadata {
     md.broker_configs = image.broker_configs.clone();
     md.group_configs = image.group_configs.clone();
     md.node_configs = image.node_configs.clone();
+    md.acls = image.acls.clone();
     md.cluster = true;
     md.offsets_owners = image.offsets_owners.clone();
     md.topics = image
@@ -274,6 +276,11 @@ fn diff(base: &ClusterMetadata, next: &ClusterMetadata) -> Vec<TopicChange> {
     for (group, configs) in changed_configs(&base.group_configs, &next.group_configs) {
         out.push(TopicChange::SetGroupConfigs { group, configs });
     }
+    if base.acls != next.acls {
+        out.push(TopicChange::SetAcls {
+            acls: next.acls.clone(),
+        });
+    }
     out
 }
 
@@ -304,6 +311,7 @@ fn local_view(current: &ClusterMetadata, image: &MetadataImage, shard: &Shard) -
     md.broker_configs = image.broker_configs.clone();
     md.group_configs = image.group_configs.clone();
     md.node_configs = image.node_configs.clone();
+    md.acls = image.acls.clone();
     md.cluster = true;
     md.image_version = image.version;
     md.offsets_owners = image.offsets_owners.clone();
@@ -375,6 +383,23 @@ impl Controller {
         Ok(result)
     }
 
+    /// Changes the ACLs: `f` edits the set of bindings (in a cluster, of
+    /// the quorum's image: the change applies on every broker); the new
+    /// set is durable and the authorizer follows it before this returns.
+    pub async fn change_acls<R>(
+        &self,
+        shard: &Rc<Shard>,
+        mut f: impl FnMut(&mut std::collections::BTreeSet<AclBinding>) -> R,
+    ) -> Result<R, AdminError> {
+        self.change(shard, |md, _| {
+            let mut set = acl::to_set(&md.acls);
+            let result = f(&mut set);
+            md.acls = acl::to_stored(&set);
+            result
+        })
+        .await
+    }
+
     /// Persists `next` as the following version and applies it on every
     /// shard (the caller holds the lock).
     async fn install(
@@ -387,6 +412,10 @@ impl Controller {
         fsutil::write_file_durably(&shard.config.data_dir, METADATA_FILE, next.encode())
             .await
             .map_err(|e| refuse(AdminFault::Storage, e.to_string()))?;
+        // The process's authorizer follows the ACLs of each version.
+        if let Some(authorizer) = &shard.config.authorizer {
+            authorizer.sync(&next.acls);
+        }
         let next = Arc::new(next);
         *self.current.borrow_mut() = next.clone();
         shard.broadcast_metadata(next).await;

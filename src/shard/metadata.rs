@@ -73,6 +73,9 @@ pub struct ClusterMetadata {
     /// by node id, keyed as `broker_configs` is.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub node_configs: BTreeMap<i32, BTreeMap<String, String>>,
+    /// The authorizer's ACLs (CreateAcls/DeleteAcls), in the set's order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acls: Vec<crate::security::acl::StoredAcl>,
 }
 
 impl ClusterMetadata {
@@ -88,6 +91,7 @@ impl ClusterMetadata {
             offsets_owners: Vec::new(),
             group_configs: BTreeMap::new(),
             node_configs: BTreeMap::new(),
+            acls: Vec::new(),
         }
     }
 
