@@ -363,8 +363,25 @@ pub fn run(mut config: BrokerConfig) -> Result<(), String> {
     }
     clean_data_dir(&data_dir, &metadata)
         .map_err(|e| format!("cleaning {}: {e}", data_dir.display()))?;
+    // A single node takes the credentials `shardlog format --add-scram`
+    // left into its metadata now (a cluster node proposes them to the
+    // quorum once it follows it: `controller::import_scram`).
+    let users = config.users.clone().expect("loaded above");
+    let pending = users.pending();
+    let single = config.kraft.roles.is_none();
+    if single && !pending.is_empty() {
+        crate::security::credentials::apply_changes(&mut metadata.scram, &[], &pending);
+    }
     fsutil::write_file_durably_blocking(&data_dir, METADATA_FILE, &metadata.encode())
         .map_err(|e| format!("writing {METADATA_FILE}: {e}"))?;
+    if single && !pending.is_empty() {
+        users.imported()?;
+        info!(
+            credentials = pending.len(),
+            "formatted SCRAM credentials imported into the metadata"
+        );
+    }
+    users.sync(&metadata.scram);
     config.groups.offsets_partitions =
         crate::group::resolve_offsets_partitions(&data_dir, config.groups.offsets_partitions)?;
 

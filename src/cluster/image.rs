@@ -111,6 +111,11 @@ pub enum TopicChange {
     SetAcls {
         acls: Vec<crate::security::acl::StoredAcl>,
     },
+    /// Every SCRAM credential after an AlterUserScramCredentials (or a
+    /// node's import of its formatted ones).
+    SetScram {
+        credentials: Vec<crate::security::credentials::ScramEntry>,
+    },
 }
 
 /// A topic as the cluster knows it.
@@ -172,6 +177,9 @@ pub struct MetadataImage {
     /// The authorizer's ACLs, every broker's.
     #[serde(default)]
     pub acls: Vec<crate::security::acl::StoredAcl>,
+    /// SCRAM credentials, every broker's.
+    #[serde(default)]
+    pub scram: Vec<crate::security::credentials::ScramEntry>,
     /// Topic changes applied (each `Change` record counts one).
     pub version: u64,
     pub recent_tokens: VecDeque<String>,
@@ -253,6 +261,7 @@ impl MetadataImage {
                 }
             }
             TopicChange::SetAcls { acls } => self.acls = acls.clone(),
+            TopicChange::SetScram { credentials } => self.scram = credentials.clone(),
         }
     }
 

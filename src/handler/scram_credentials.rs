@@ -1,8 +1,8 @@
 //! DescribeUserScramCredentials and AlterUserScramCredentials (KIP-554):
 //! the broker's SCRAM users, with Kafka's per-user errors. Changes are
-//! stored in the data directory's SCRAM file before they are answered and
-//! apply to the next authentication. In a cluster each node keeps its own
-//! users (formatted alike), so changes there are refused.
+//! stored in the broker's metadata (in a cluster, the metadata log, so
+//! every broker takes them) before they are answered and apply to the next
+//! authentication.
 
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
@@ -22,10 +22,9 @@ use crate::error_code::ErrorCode;
 use crate::protocol::{FrameError, RequestFrame};
 use crate::security::acl::Operation;
 use crate::security::authz::ConnAuth;
-use crate::security::credentials::ScramEntry;
+use crate::security::credentials::{apply_changes, ScramEntry};
 use crate::security::scram::{ScramCredential, ScramMechanism, MAX_ITERATIONS, MIN_ITERATIONS};
-use crate::shard::Shard;
-use crate::storage::fsutil;
+use crate::shard::{Shard, CONTROLLER_SHARD};
 
 fn mechanism_of(kafka_type: i8) -> Option<ScramMechanism> {
     [ScramMechanism::Sha256, ScramMechanism::Sha512]
@@ -159,7 +158,6 @@ pub async fn alter(
         return req.respond(&AlterUserScramCredentialsResponse::default().with_results(results));
     }
     let store = shard.config.users.clone();
-    let in_cluster = shard.config.kraft.roles.is_some();
     let exists = |m: ScramMechanism, name: &str| {
         store
             .as_ref()
@@ -225,15 +223,22 @@ pub async fn alter(
             Err(_) => {}
         }
     }
-    let stored: Result<(), String> = match (&store, in_cluster) {
-        _ if deletions.is_empty() && upserts.is_empty() => Ok(()),
-        (_, true) => Err("SCRAM credentials cannot be altered in a cluster yet: each node reads its own (shardlog format --add-scram)".to_string()),
-        (None, _) => Err("this broker keeps no users".to_string()),
-        (Some(store), false) => {
-            let store = store.clone();
-            let (d, u) = (deletions.clone(), upserts.clone());
-            fsutil::blocking(move || store.apply(&d, &u)).await
-        }
+    let stored: Result<(), String> = if deletions.is_empty() && upserts.is_empty() {
+        Ok(())
+    } else {
+        // Through the controller into the metadata (in a cluster, the
+        // metadata log: every broker takes the change).
+        let (d, u) = (deletions.clone(), upserts.clone());
+        shard
+            .run_on(CONTROLLER_SHARD, move |s| async move {
+                s.controller()
+                    .change_scram(&s, move |all| apply_changes(all, &d, &u))
+                    .await
+                    .map_err(|e| e.message)
+            })
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r)
     };
     if let Err(e) = &stored {
         tracing::warn!("AlterUserScramCredentials: {e}");
@@ -254,11 +259,7 @@ pub async fn alter(
                     .with_error_code(code.code())
                     .with_error_message(Some(str_bytes(message))),
                 (Ok(_), Err(e)) => r
-                    .with_error_code(if in_cluster {
-                        ErrorCode::UnsupportedVersion.code()
-                    } else {
-                        ErrorCode::UnknownServerError.code()
-                    })
+                    .with_error_code(ErrorCode::UnknownServerError.code())
                     .with_error_message(Some(str_bytes(e.clone()))),
                 (Ok(_), Ok(())) => r,
             }

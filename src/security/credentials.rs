@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, RwLock, RwLockReadGuard};
+use std::sync::{RwLock, RwLockReadGuard};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -91,8 +91,10 @@ impl Credentials {
 pub struct UserStore {
     dir: PathBuf,
     credentials: RwLock<Credentials>,
-    /// Serializes changes of the SCRAM file.
-    writing: Mutex<()>,
+    /// What `shardlog format --add-scram` left in the data directory and
+    /// the metadata has not taken yet (Kafka's bootstrap credentials):
+    /// they count on top of the metadata's until imported.
+    pending: RwLock<Vec<ScramEntry>>,
 }
 
 impl UserStore {
@@ -101,7 +103,7 @@ impl UserStore {
         Ok(UserStore {
             dir: data_dir.to_path_buf(),
             credentials: RwLock::new(Credentials::load(data_dir, plain_users)?),
-            writing: Mutex::new(()),
+            pending: RwLock::new(read_scram(data_dir)?),
         })
     }
 
@@ -109,38 +111,71 @@ impl UserStore {
         self.credentials.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Removes and adds SCRAM credentials: durably in the data directory's
-    /// file first, then for new authentications. Blocks (file I/O).
-    pub fn apply(
-        &self,
-        deletions: &[(ScramMechanism, String)],
-        upserts: &[ScramEntry],
-    ) -> Result<(), String> {
-        let _one_at_a_time = self.writing.lock().unwrap_or_else(|e| e.into_inner());
-        let mut all = read_scram(&self.dir)?;
-        all.retain(|e| {
-            !deletions
-                .iter()
-                .any(|(m, n)| m.name() == e.mechanism && *n == e.name)
-        });
-        for u in upserts {
-            all.retain(|o| !(o.mechanism == u.mechanism && o.name == u.name));
-            all.push(u.clone());
-        }
-        write_scram(&self.dir, &all)?;
-        let mut creds = self.credentials.write().unwrap_or_else(|e| e.into_inner());
-        for (m, n) in deletions {
-            creds.scram.remove(&(*m, n.clone()));
-        }
-        for u in upserts {
-            if let Some(m) = ScramMechanism::from_name(&u.mechanism) {
-                creds
-                    .scram
-                    .insert((m, u.name.clone()), u.credential.clone());
+    /// Takes the SCRAM credentials of a metadata version (the metadata
+    /// holds them once imported; see [`import_pending`]); PLAIN users stay
+    /// those of their file.
+    pub fn sync(&self, entries: &[ScramEntry]) {
+        let mut all = entries.to_vec();
+        apply_changes(
+            &mut all,
+            &[],
+            &self.pending.read().unwrap_or_else(|e| e.into_inner()),
+        );
+        let mut scram = HashMap::with_capacity(all.len());
+        for e in &all {
+            if let Some(m) = ScramMechanism::from_name(&e.mechanism) {
+                scram.insert((m, e.name.clone()), e.credential.clone());
             }
         }
+        let mut creds = self.credentials.write().unwrap_or_else(|e| e.into_inner());
+        creds.scram = scram;
+    }
+
+    /// The credentials `shardlog format --add-scram` left for the metadata
+    /// to take (none once imported).
+    pub fn pending(&self) -> Vec<ScramEntry> {
+        self.pending
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The metadata holds the pending credentials now: the file is moved
+    /// aside (`.imported`), so a user deleted at runtime does not come
+    /// back at the next start. Blocks (file I/O).
+    pub fn imported(&self) -> Result<(), String> {
+        let from = self.dir.join(SCRAM_FILE);
+        if from.exists() {
+            let to = self.dir.join(format!("{SCRAM_FILE}.imported"));
+            std::fs::rename(&from, &to).map_err(|e| format!("{}: {e}", from.display()))?;
+            crate::storage::fsutil::sync_dir_blocking(&self.dir)
+                .map_err(|e| format!("{}: {e}", self.dir.display()))?;
+        }
+        self.pending
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
         Ok(())
     }
+}
+
+/// Applies deletions and upserts to a list of credentials (one per user
+/// and mechanism).
+pub fn apply_changes(
+    all: &mut Vec<ScramEntry>,
+    deletions: &[(ScramMechanism, String)],
+    upserts: &[ScramEntry],
+) {
+    all.retain(|e| {
+        !deletions
+            .iter()
+            .any(|(m, n)| m.name() == e.mechanism && *n == e.name)
+    });
+    for u in upserts {
+        all.retain(|o| !(o.mechanism == u.mechanism && o.name == u.name));
+        all.push(u.clone());
+    }
+    all.sort_by(|a, b| (&a.name, &a.mechanism).cmp(&(&b.name, &b.mechanism)));
 }
 
 fn read_scram(data_dir: &Path) -> Result<Vec<ScramEntry>, String> {

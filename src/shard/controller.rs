@@ -3,6 +3,7 @@
 //! and wait until each has applied it (opened or deleted its partitions).
 
 use crate::security::acl::{self, AclBinding};
+use crate::security::credentials::ScramEntry;
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -194,6 +195,7 @@ fn cluster_view(image: &MetadataImage) -> ClusterMetadata {
     md.group_configs = image.group_configs.clone();
     md.node_configs = image.node_configs.clone();
     md.acls = image.acls.clone();
+    md.scram = image.scram.clone();
     md.cluster = true;
     md.offsets_owners = image.offsets_owners.clone();
     md.topics = image
@@ -281,6 +283,11 @@ fn diff(base: &ClusterMetadata, next: &ClusterMetadata) -> Vec<TopicChange> {
             acls: next.acls.clone(),
         });
     }
+    if base.scram != next.scram {
+        out.push(TopicChange::SetScram {
+            credentials: next.scram.clone(),
+        });
+    }
     out
 }
 
@@ -312,6 +319,7 @@ fn local_view(current: &ClusterMetadata, image: &MetadataImage, shard: &Shard) -
     md.group_configs = image.group_configs.clone();
     md.node_configs = image.node_configs.clone();
     md.acls = image.acls.clone();
+    md.scram = image.scram.clone();
     md.cluster = true;
     md.image_version = image.version;
     md.offsets_owners = image.offsets_owners.clone();
@@ -333,6 +341,38 @@ fn local_view(current: &ClusterMetadata, image: &MetadataImage, shard: &Shard) -
         })
         .collect();
     md
+}
+
+/// Puts the credentials `shardlog format --add-scram` left into the
+/// metadata (the users already there keep theirs unless the file names
+/// them again), then moves the file aside.
+pub async fn import_scram(shard: &Rc<Shard>, controller: &Controller) {
+    let Some(users) = shard.config.users.clone() else {
+        return;
+    };
+    let pending = users.pending();
+    if pending.is_empty() {
+        return;
+    }
+    let added = pending.clone();
+    let changed = controller
+        .change_scram(shard, move |all| {
+            crate::security::credentials::apply_changes(all, &[], &added)
+        })
+        .await;
+    match changed {
+        Ok(()) => {
+            let moved = crate::storage::fsutil::blocking(move || users.imported()).await;
+            match moved {
+                Ok(()) => tracing::info!(
+                    credentials = pending.len(),
+                    "formatted SCRAM credentials imported into the metadata"
+                ),
+                Err(e) => tracing::warn!("moving the imported SCRAM file aside: {e}"),
+            }
+        }
+        Err(e) => tracing::warn!("importing formatted SCRAM credentials: {}", e.message),
+    }
 }
 
 /// The per-item results of a change, or its one failure for every item.
@@ -400,6 +440,17 @@ impl Controller {
         .await
     }
 
+    /// Changes the SCRAM credentials: `f` edits the list (in a cluster,
+    /// the quorum image's: the change applies on every broker); durable,
+    /// and followed by new authentications, before this returns.
+    pub async fn change_scram<R>(
+        &self,
+        shard: &Rc<Shard>,
+        mut f: impl FnMut(&mut Vec<ScramEntry>) -> R,
+    ) -> Result<R, AdminError> {
+        self.change(shard, |md, _| f(&mut md.scram)).await
+    }
+
     /// Persists `next` as the following version and applies it on every
     /// shard (the caller holds the lock).
     async fn install(
@@ -412,9 +463,12 @@ impl Controller {
         fsutil::write_file_durably(&shard.config.data_dir, METADATA_FILE, next.encode())
             .await
             .map_err(|e| refuse(AdminFault::Storage, e.to_string()))?;
-        // The process's authorizer follows the ACLs of each version.
+        // The process's authorizer and users follow each version.
         if let Some(authorizer) = &shard.config.authorizer {
             authorizer.sync(&next.acls);
+        }
+        if let Some(users) = &shard.config.users {
+            users.sync(&next.scram);
         }
         let next = Arc::new(next);
         *self.current.borrow_mut() = next.clone();
@@ -554,6 +608,12 @@ impl Controller {
                         }
                     })
                     .await;
+            }
+            // This node's formatted SCRAM credentials go into the metadata
+            // log once (every node formatted alike proposes the same ones;
+            // a later `format --add-scram` adds its users at the next start).
+            if broker && !no_id {
+                import_scram(&shard, this).await;
             }
         }
     }

@@ -76,6 +76,10 @@ pub struct ClusterMetadata {
     /// The authorizer's ACLs (CreateAcls/DeleteAcls), in the set's order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub acls: Vec<crate::security::acl::StoredAcl>,
+    /// SCRAM credentials (salted; never passwords), from
+    /// `shardlog format --add-scram` and AlterUserScramCredentials.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scram: Vec<crate::security::credentials::ScramEntry>,
 }
 
 impl ClusterMetadata {
@@ -92,6 +96,7 @@ impl ClusterMetadata {
             group_configs: BTreeMap::new(),
             node_configs: BTreeMap::new(),
             acls: Vec::new(),
+            scram: Vec::new(),
         }
     }
 
