@@ -268,6 +268,22 @@ fn tls_api_versions(addr: &str, config: Arc<rustls::ClientConfig>) -> Result<(),
     api_versions_on(&mut tls_connect(addr, config)?)
 }
 
+/// Stores SCRAM credentials (`--add-scram` arguments) in `data` with
+/// `shardlog format`.
+fn format_scram(data: &Path, credentials: &[&str]) {
+    let mut cmd = std::process::Command::new(binary());
+    cmd.args(["format", "--data-dir"]).arg(data);
+    for c in credentials {
+        cmd.args(["--add-scram", c]);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 // Proves SASL_SSL with SCRAM-SHA-512 and mutual TLS together: a client
 // with a certificate from the trusted CA and the right password
 // round-trips records; without a client certificate, with one from
@@ -278,16 +294,7 @@ fn sasl_ssl_with_client_certificates() {
     let pki = pki();
     let dir = common::temp_dir();
     let data = dir.path().join("data");
-    let out = std::process::Command::new(binary())
-        .args(["format", "--data-dir"])
-        .arg(&data)
-        .args([
-            "--add-scram",
-            "SCRAM-SHA-512=[name=alice,password=alice-secret]",
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    format_scram(&data, &["SCRAM-SHA-512=[name=alice,password=alice-secret]"]);
     let mut broker = Broker::start_with_data_dir(
         tls_options(&pki, "SASL_SSL")
             .with_override("sasl.enabled.mechanisms", "SCRAM-SHA-512")
@@ -629,18 +636,13 @@ fn clients_over_sasl_ssl() {
     let pki = pki();
     let dir = common::temp_dir();
     let data = dir.path().join("data");
-    let out = std::process::Command::new(binary())
-        .args(["format", "--data-dir"])
-        .arg(&data)
-        .args([
-            "--add-scram",
+    format_scram(
+        &data,
+        &[
             "SCRAM-SHA-512=[name=alice,password=alice-secret]",
-            "--add-scram",
             "SCRAM-SHA-256=[name=alice,password=alice-secret]",
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+        ],
+    );
     let users = dir.path().join("plain-users");
     std::fs::write(&users, "bob=bob-secret\n").unwrap();
     let mut broker = Broker::start_with_data_dir(

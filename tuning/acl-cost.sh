@@ -20,21 +20,12 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 bin=$root/target/release port=19092 data_parent=/var/tmp
 rounds=3 count=1000000 broker_core=0 tool_core=1
-while [ $# -gt 0 ]; do
-  case $1 in
-    --rounds) rounds=$2; shift 2 ;;
-    --count) count=$2; shift 2 ;;
-    *) echo "unknown argument $1" >&2; exit 2 ;;
-  esac
-done
 log() { echo "[$(date +%T)] $*" >&2; }
 # shellcheck source=tuning/bench-lib.sh
 . "$here/bench-lib.sh"
+parse_rounds_count "$@"
 trap shardlog_stop EXIT
-
-tests=$(bash "$root/tests/clients/librdkafka-tests.sh")
-make -s -C "$tests/../examples" rdkafka_performance >/dev/null
-perf=$tests/../examples/rdkafka_performance
+perf=$(rdkafka_perf_tool)
 out=$(mktemp -d /var/tmp/acl-cost-XXXXXX)
 
 # Writes the broker's metadata file into DIR with 10,000 ACLs (the ACLs
@@ -76,23 +67,7 @@ one() {
       shardlog_start "$broker_core" "$out/$way.log" "${common[@]}" "${authz[@]}"
       bench_prepare_data= ;;
   esac
-  local b=127.0.0.1:$port
-  taskset -c "$tool_core" "$perf" -P -t bench -s 1024 -c "$count" -b "$b" -X acks=1 \
-    >"$out/$way-produce.txt" 2>&1
-  taskset -c "$tool_core" "$perf" -C -t bench -p 0 -o beginning -c "$count" -b "$b" \
-    >"$out/$way-consume.txt" 2>&1
-  shardlog_stop
-  python3 - "$out/$way-produce.txt" "$out/$way-consume.txt" <<'PY'
-import re, sys
-def last(path, pattern):
-    found = re.findall(pattern, open(path).read())
-    if not found:
-        sys.exit(f"no result in {path}: {open(path).read()[-2000:]}")
-    return float(found[-1])
-p = last(sys.argv[1], r"delivered .*? and ([0-9.]+) MB/s")
-c = last(sys.argv[2], r"consumed in [0-9]+ms: [0-9]+ msgs/s \(([0-9.]+) MB/s\)")
-print(f"{p:.0f} {c:.0f}")
-PY
+  perf_produce_consume "$out" "$way"
 }
 
 for r in $(seq "$rounds"); do
