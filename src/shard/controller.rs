@@ -463,11 +463,22 @@ impl Controller {
         fsutil::write_file_durably(&shard.config.data_dir, METADATA_FILE, next.encode())
             .await
             .map_err(|e| refuse(AdminFault::Storage, e.to_string()))?;
-        // The process's authorizer and users follow each version.
-        if let Some(authorizer) = &shard.config.authorizer {
+        // The process's authorizer and users follow each version (they
+        // already hold the current one: only a change is re-derived).
+        if let Some(authorizer) = shard
+            .config
+            .authorizer
+            .as_ref()
+            .filter(|_| next.acls != current.acls)
+        {
             authorizer.sync(&next.acls);
         }
-        if let Some(users) = &shard.config.users {
+        if let Some(users) = shard
+            .config
+            .users
+            .as_ref()
+            .filter(|_| next.scram != current.scram)
+        {
             users.sync(&next.scram);
         }
         let next = Arc::new(next);
