@@ -298,43 +298,7 @@ pub fn run(mut config: BrokerConfig) -> Result<(), String> {
         &data_dir,
         config.sasl_plain_users_file.as_deref(),
     )?);
-    if config.security_protocol.uses_tls() {
-        let keystore = config
-            .ssl_keystore_location
-            .clone()
-            .ok_or("ssl.keystore.location is required on a TLS listener")?;
-        let auth = crate::security::tls::ClientAuth::parse(&config.ssl_client_auth)
-            .ok_or("ssl.client.auth: must be none, requested or required")?;
-        let tls = Arc::new(crate::security::tls::TlsConfig::load(
-            &keystore,
-            config.ssl_truststore_location.as_deref(),
-            auth,
-        )?);
-        let hup = Arc::new(AtomicBool::new(false));
-        signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())
-            .map_err(|e| format!("signal: {e}"))?;
-        tls.watch(hup);
-        config.tls = Some(tls);
-        info!(
-            protocol = config.security_protocol.name(),
-            client_auth = %config.ssl_client_auth,
-            "TLS listener"
-        );
-    }
-    if config.security_protocol.uses_sasl() {
-        info!(
-            mechanisms = %config.sasl_enabled_mechanisms.join(","),
-            scram_users = users.read().scram_users().len(),
-            protocol = config.security_protocol.name(),
-            "SASL listener"
-        );
-        config.sasl = Some(Arc::new(crate::security::SaslConfig {
-            mechanisms: config.sasl_enabled_mechanisms.clone(),
-            users: users.clone(),
-            failure_delay_ms: config.failed_authentication_delay_ms,
-            reauth_ms: config.connections_max_reauth_ms,
-        }));
-    }
+    setup_listener_security(&mut config, &users)?;
     config.users = Some(users);
     raise_open_files_limit();
     crate::storage::log::cleaner::remember_process_cpus();
@@ -393,7 +357,11 @@ pub fn run(mut config: BrokerConfig) -> Result<(), String> {
             metadata.topics.len()
         ));
     }
-    let mut addrs = client_addrs(&config, shards);
+    check_client_ports(&config, shards)?;
+    let mut addrs: Vec<std::net::SocketAddr> = client_addrs(&config, shards)
+        .into_iter()
+        .map(|(a, _)| a)
+        .collect();
     addrs.extend(quorum.as_ref().and_then(Membership::listen));
     for addr in addrs {
         wait_for_port(addr)?;
@@ -524,17 +492,129 @@ fn raise_open_files_limit() {
     }
 }
 
-/// The client listeners: the shared port and, in per-shard mode, one per
-/// shard. None on a controller-only node.
-fn client_addrs(config: &BrokerConfig, shards: usize) -> Vec<std::net::SocketAddr> {
+/// TLS and SASL for the client listeners that use them: a TLS
+/// configuration per distinct keystore/truststore/client-auth set (one
+/// watcher reloads them all, on file change or SIGHUP), the SASL
+/// mechanisms and re-authentication period per listener, one user store.
+fn setup_listener_security(
+    config: &mut BrokerConfig,
+    users: &Arc<crate::security::credentials::UserStore>,
+) -> Result<(), String> {
+    use crate::security::tls::{ClientAuth, TlsConfig};
+    let mut built: Vec<(crate::config::ListenerSecurity, Arc<TlsConfig>)> = Vec::new();
+    let failure_delay_ms = config.failed_authentication_delay_ms;
+    for l in &mut config.client_listeners {
+        if l.protocol.uses_tls() {
+            let keystore = l.security.ssl_keystore_location.clone().ok_or_else(|| {
+                format!(
+                    "ssl.keystore.location is required on the TLS listener {}",
+                    l.name
+                )
+            })?;
+            let auth = ClientAuth::parse(&l.security.ssl_client_auth)
+                .ok_or("ssl.client.auth: must be none, requested or required")?;
+            let same = |s: &crate::config::ListenerSecurity| {
+                s.ssl_keystore_location == l.security.ssl_keystore_location
+                    && s.ssl_truststore_location == l.security.ssl_truststore_location
+                    && s.ssl_client_auth == l.security.ssl_client_auth
+            };
+            let tls = match built.iter().find(|(s, _)| same(s)) {
+                Some((_, tls)) => tls.clone(),
+                None => {
+                    let tls = Arc::new(TlsConfig::load(
+                        &keystore,
+                        l.security.ssl_truststore_location.as_deref(),
+                        auth,
+                    )?);
+                    built.push((l.security.clone(), tls.clone()));
+                    tls
+                }
+            };
+            l.tls = Some(tls);
+            info!(
+                listener = %l.name,
+                protocol = l.protocol.name(),
+                client_auth = %l.security.ssl_client_auth,
+                "TLS listener"
+            );
+        }
+        if l.protocol.uses_sasl() {
+            info!(
+                listener = %l.name,
+                mechanisms = %l.security.sasl_enabled_mechanisms.join(","),
+                scram_users = users.read().scram_users().len(),
+                protocol = l.protocol.name(),
+                "SASL listener"
+            );
+            l.sasl = Some(Arc::new(crate::security::SaslConfig {
+                mechanisms: l.security.sasl_enabled_mechanisms.clone(),
+                users: users.clone(),
+                failure_delay_ms,
+                reauth_ms: l.security.connections_max_reauth_ms,
+            }));
+        }
+    }
+    if !built.is_empty() {
+        let hup = Arc::new(AtomicBool::new(false));
+        signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())
+            .map_err(|e| format!("signal: {e}"))?;
+        crate::security::tls::watch(built.into_iter().map(|(_, t)| t).collect(), hup);
+    }
+    Ok(())
+}
+
+/// The client listeners' addresses, each with its listener's index: every
+/// listener's shared port and, in per-shard mode, one per shard above it.
+/// None on a controller-only node.
+fn client_addrs(config: &BrokerConfig, shards: usize) -> Vec<(std::net::SocketAddr, usize)> {
     if config.kraft.roles.is_some_and(|r| !r.broker) {
         return Vec::new();
     }
-    let mut addrs = vec![config.listen];
-    if config.listener_mode == ListenerMode::PerShard {
-        addrs.extend((0..shards).map(|i| per_shard_addr(config, i)));
+    let mut addrs = Vec::new();
+    for (i, l) in config.client_listeners.iter().enumerate() {
+        addrs.push((l.listen, i));
+        if config.listener_mode == ListenerMode::PerShard {
+            addrs.extend((0..shards).map(|s| (l.per_shard_addr(s), i)));
+        }
     }
     addrs
+}
+
+/// Whether two listening addresses take the same port (an unspecified
+/// address takes it on every address).
+fn same_port(a: std::net::SocketAddr, b: std::net::SocketAddr) -> bool {
+    a.port() == b.port() && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
+}
+
+/// The client listeners' ports must not meet: in per-shard mode each
+/// listener takes its port and the `shards` ports above it.
+fn check_client_ports(config: &BrokerConfig, shards: usize) -> Result<(), String> {
+    if config.listener_mode == ListenerMode::PerShard {
+        for l in &config.client_listeners {
+            if usize::from(l.listen.port()) + shards > usize::from(u16::MAX) {
+                return Err(format!(
+                    "listeners: {}://{} has no room for its {shards} per-shard ports above it",
+                    l.name, l.listen
+                ));
+            }
+        }
+    }
+    let addrs = client_addrs(config, shards);
+    for (i, &(a, la)) in addrs.iter().enumerate() {
+        if let Some(&(b, lb)) = addrs[i + 1..].iter().find(|&&(b, _)| same_port(a, b)) {
+            let (la, lb) = (&config.client_listeners[la], &config.client_listeners[lb]);
+            return Err(format!(
+                "listeners: {}://{} and {}://{} both need {} (per-shard listener mode gives each listener its port + 1 + shard for each of the {shards} shards: space the listeners' ports at least {} apart)",
+                la.name,
+                la.listen,
+                lb.name,
+                lb.listen,
+                if a.port() == b.port() { a } else { b },
+                shards + 1
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The node ids this process answers for: `node.id`, and in per-shard
@@ -600,12 +680,18 @@ fn resolve_voters(config: &BrokerConfig) -> Result<Vec<crate::cluster::VoterAddr
 fn broker_identity(config: &BrokerConfig, shards: usize) -> crate::cluster::BrokerIdentity {
     crate::cluster::BrokerIdentity {
         broker_id: config.node_id,
-        endpoints: crate::shard::local_nodes(config, shards)
-            .into_iter()
-            .map(|n| crate::cluster::Endpoint {
-                node_id: n.node_id,
-                host: n.host,
-                port: n.port as u16,
+        endpoints: config
+            .client_listeners
+            .iter()
+            .flat_map(|l| {
+                crate::shard::local_nodes(config, l, shards)
+                    .into_iter()
+                    .map(|n| crate::cluster::Endpoint {
+                        node_id: n.node_id,
+                        host: n.host,
+                        port: n.port as u16,
+                        listener: l.name.clone(),
+                    })
             })
             .collect(),
         rack: config.kraft.rack.clone(),
@@ -650,13 +736,9 @@ fn quorum_config(config: &BrokerConfig, shards: usize) -> Result<Option<Membersh
     let listen = config
         .controller_listen
         .ok_or("a controller needs a controller listener (controller.listener.names)")?;
-    let collides = |a: std::net::SocketAddr| {
-        a.port() == listen.port()
-            && (a.ip() == listen.ip() || a.ip().is_unspecified() || listen.ip().is_unspecified())
-    };
-    if let Some(a) = client_addrs(config, shards)
+    if let Some((a, _)) = client_addrs(config, shards)
         .into_iter()
-        .find(|&a| collides(a))
+        .find(|&(a, _)| same_port(a, listen))
     {
         return Err(format!(
             "listeners: the controller listener {listen} collides with the client listener {a} (per-shard listener mode uses the client port + 1 + shard for each shard)"
@@ -711,12 +793,6 @@ fn glommio_listener(listener: std::net::TcpListener) -> glommio::net::TcpListene
     // SAFETY: the descriptor comes from a listening socket this function
     // owns and gives up; glommio's listener takes sole ownership of it.
     unsafe { glommio::net::TcpListener::from_raw_fd(listener.into_raw_fd()) }
-}
-
-fn per_shard_addr(config: &BrokerConfig, shard: usize) -> std::net::SocketAddr {
-    let mut a = config.listen;
-    a.set_port(config.listen.port() + 1 + shard as u16);
-    a
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -810,9 +886,11 @@ async fn shard_main(
     }
     let mut addrs = Vec::new();
     if config.kraft.roles.is_none_or(|r| r.broker) {
-        addrs.push(config.listen);
-        if config.listener_mode == ListenerMode::PerShard {
-            addrs.push(per_shard_addr(&config, id));
+        for (i, l) in config.client_listeners.iter().enumerate() {
+            addrs.push((l.listen, i));
+            if config.listener_mode == ListenerMode::PerShard {
+                addrs.push((l.per_shard_addr(id), i));
+            }
         }
     }
     let network = crate::net::start(&shard, &addrs, quotas).map_err(|e| e.to_string())?;
@@ -834,8 +912,18 @@ async fn shard_main(
     info!(core, "shard ready");
     if n == 2 * shards {
         info!(
-            listen = %config.listen,
-            advertise = %format!("{}:{}", config.advertise.0, config.advertise.1),
+            listeners = %config
+                .client_listeners
+                .iter()
+                .map(|l| format!("{}://{}", l.name, l.listen))
+                .collect::<Vec<_>>()
+                .join(","),
+            advertised = %config
+                .client_listeners
+                .iter()
+                .map(|l| format!("{}://{}:{}", l.name, l.advertise.0, l.advertise.1))
+                .collect::<Vec<_>>()
+                .join(","),
             mode = config.listener_mode.name(),
             shards,
             data_dir = %config.data_dir.display(),

@@ -12,10 +12,9 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::broker::{binary, reserve_ports};
+use common::broker::{reserve_ports, start_fails};
 use common::cluster::{leaders, Cluster, ELECTION_TIMEOUT, NOT_LEADER_OR_FOLLOWER};
 use common::raw::{str_bytes, Conn};
 use common::rdk;
@@ -452,27 +451,6 @@ fn signal(pid: libc::pid_t, sig: libc::c_int) {
     // SAFETY: kill(2) on a child of this test that has not been reaped.
     let rc = unsafe { libc::kill(pid, sig) };
     assert_eq!(rc, 0, "kill({pid}, {sig})");
-}
-
-/// Runs the binary with `overrides` and returns its exit code and stderr;
-/// it must exit within a few seconds (a configuration error).
-fn start_fails(overrides: &[(&str, String)]) -> (Option<i32>, String) {
-    let dir = common::temp_dir();
-    let mut cmd = Command::new(binary());
-    cmd.arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .args(["--cores", "0"]);
-    for (k, v) in overrides {
-        cmd.arg("--override").arg(format!("{k}={v}"));
-    }
-    let out = cmd
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("run shardlog");
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 fn combined(node: i32, voters: &str, listeners: &str) -> Vec<(&'static str, String)> {

@@ -540,7 +540,7 @@ fn client_certificates_name_principals() {
         "User:CN=client-2 may write"
     );
     // kcat with the super user's certificate over SSL (mutual TLS).
-    kcat_round_trip(
+    common::clients::kcat_round_trip(
         &addr,
         "mtls-kcat",
         &[
@@ -575,52 +575,6 @@ fn client_certificates_name_principals() {
         "{log}"
     );
     strict.terminate();
-}
-
-/// kcat (the Debian package) produces `n` keyed records to `topic` and
-/// consumes them back, with the security settings in `settings` (`-X`
-/// pairs); the records must come back as sent.
-fn kcat_round_trip(addr: &str, topic: &str, settings: &[(&str, String)], n: usize) {
-    common::clients::ensure_installed();
-    let kcat = |args: &[&str], input: Option<Vec<u8>>| {
-        let mut cmd = std::process::Command::new("kcat");
-        // cargo's library path would put the rdkafka crate's librdkafka
-        // (built without OpenSSL) before the system's.
-        cmd.env_remove("LD_LIBRARY_PATH");
-        cmd.args(["-b", addr, "-X", "broker.address.family=v4"]);
-        for (k, v) in settings {
-            cmd.arg("-X").arg(format!("{k}={v}"));
-        }
-        cmd.args(args);
-        let run = common::clients::run_with_input(cmd, input, Duration::from_secs(60));
-        run.assert_success();
-        run.stdout_text()
-    };
-    let sent: Vec<String> = (0..n).map(|i| format!("key-{i}:value-{i}")).collect();
-    kcat(
-        &["-P", "-t", topic, "-K", ":"],
-        Some(format!("{}\n", sent.join("\n")).into_bytes()),
-    );
-    let got = kcat(
-        &[
-            "-C",
-            "-t",
-            topic,
-            "-o",
-            "beginning",
-            "-e",
-            "-c",
-            &n.to_string(),
-            "-f",
-            "%k:%s\n",
-        ],
-        None,
-    );
-    let mut got: Vec<&str> = got.lines().collect();
-    got.sort();
-    let mut want: Vec<&str> = sent.iter().map(String::as_str).collect();
-    want.sort();
-    assert_eq!(got, want, "kcat round trip on {topic}");
 }
 
 // Proves the clients the security issue names work over SASL_SSL: KafkaJS
@@ -669,7 +623,7 @@ fn clients_over_sasl_ssl() {
         "SCRAM-SHA-256:alice:alice-secret".to_string(),
     ]);
     aiokafka.round_trip(&broker, "sasl-ssl-aiokafka", &records);
-    kcat_round_trip(
+    common::clients::kcat_round_trip(
         &broker.bootstrap(),
         "sasl-ssl-kcat",
         &[
@@ -709,6 +663,198 @@ fn clients_over_sasl_ssl() {
     assert!(
         !broker.log().contains("alice-secret"),
         "a password in the log"
+    );
+    broker.terminate();
+}
+
+// Proves three client listeners at once, each with its own security
+// protocol and keys: SASL_SSL (SCRAM-SHA-512 and PLAIN, no client
+// certificate asked), SSL asking for client certificates through its own
+// `listener.name.ssl.*` keys, and PLAINTEXT. A client certificate's
+// principal is the super user on SSL and creates a topic, grants
+// User:ANONYMOUS READ on it and finds its addresses (Metadata,
+// FindCoordinator, DescribeCluster) on the SSL port; kcat as the PLAIN
+// super user round-trips records over SASL_SSL, following that listener's
+// advertised address; the SASL_SSL port takes a TLS client without a
+// certificate, the SSL port refuses it; a PLAINTEXT client, anonymous, is
+// told the PLAINTEXT port, sees the records kcat wrote and may not write.
+#[test]
+fn three_listeners_each_with_its_own_security() {
+    use kafka_protocol::messages::create_acls_request::AclCreation;
+    use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+    use kafka_protocol::messages::{
+        CreateAclsRequest, CreateAclsResponse, DescribeClusterRequest, DescribeClusterResponse,
+        FindCoordinatorRequest, FindCoordinatorResponse, ListOffsetsRequest, ListOffsetsResponse,
+        MetadataRequest, MetadataResponse,
+    };
+    let pki = pki();
+    let (p, locks) = common::broker::reserve_ports(3);
+    let (sasl_ssl, ssl) = (p + 1, p + 2);
+    let dir = common::temp_dir();
+    let data = dir.path().join("data");
+    format_scram(&data, &["SCRAM-SHA-512=[name=alice,password=alice-secret]"]);
+    let users = dir.path().join("plain-users");
+    std::fs::write(&users, "bob=bob-secret\n").unwrap();
+    let options = BrokerOptions::single()
+        .with_override(
+            "listeners",
+            format!(
+                "PLAINTEXT://127.0.0.1:{p},SASL_SSL://127.0.0.1:{sasl_ssl},SSL://127.0.0.1:{ssl}"
+            ),
+        )
+        .with_override("sasl.enabled.mechanisms", "SCRAM-SHA-512,PLAIN")
+        .with_override("shardlog.sasl.plain.users.file", users.display())
+        .with_override("ssl.keystore.type", "PEM")
+        .with_override("ssl.keystore.location", pki.server.display())
+        .with_override("listener.name.ssl.ssl.client.auth", "required")
+        .with_override(
+            "listener.name.ssl.ssl.truststore.location",
+            pki.ca.display(),
+        )
+        .with_override(
+            "ssl.principal.mapping.rules",
+            "RULE:^CN=(.*?),O=shardlog$/$1/L,DEFAULT",
+        )
+        .with_override(
+            "authorizer.class.name",
+            "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        )
+        .with_override("super.users", "User:client-admin;User:bob")
+        .with_override("auto.create.topics.enable", "false");
+    let mut broker = Broker::start_on(options, dir, data, [127, 0, 0, 1].into(), p, locks);
+    let log = broker.log();
+    assert!(
+        log.contains("TLS listener")
+            && log.contains("listener=SSL")
+            && log.contains("SASL listener"),
+        "{log}"
+    );
+
+    let ssl_addr = format!("127.0.0.1:{ssl}");
+    let mut admin = tls_connect(
+        &ssl_addr,
+        client_config(&pki.ca, Some((&pki.admin_cert, &pki.admin_key))),
+    )
+    .unwrap();
+    api_versions_on(&mut admin).unwrap();
+    let mut t = kafka_protocol::messages::create_topics_request::CreatableTopic::default();
+    t.name = common::raw::topic_name("shared");
+    t.num_partitions = 1;
+    t.replication_factor = 1;
+    let r: kafka_protocol::messages::CreateTopicsResponse = tls_call(
+        &mut admin,
+        ApiKey::CreateTopics,
+        7,
+        &kafka_protocol::messages::CreateTopicsRequest::default()
+            .with_topics(vec![t])
+            .with_timeout_ms(30_000),
+    );
+    assert_eq!(r.topics[0].error_code, 0, "the certificate's super user");
+    let r: CreateAclsResponse = tls_call(
+        &mut admin,
+        ApiKey::CreateAcls,
+        3,
+        &CreateAclsRequest::default().with_creations(vec![AclCreation::default()
+            .with_resource_type(2)
+            .with_resource_name(str_bytes("shared"))
+            .with_resource_pattern_type(3)
+            .with_principal(str_bytes("User:ANONYMOUS"))
+            .with_host(str_bytes("*"))
+            .with_operation(3)
+            .with_permission_type(3)]),
+    );
+    assert_eq!(r.results[0].error_code, 0);
+    let r: MetadataResponse = tls_call(
+        &mut admin,
+        ApiKey::Metadata,
+        12,
+        &MetadataRequest::default().with_topics(None),
+    );
+    let brokers: Vec<(i32, String, i32)> = r
+        .brokers
+        .iter()
+        .map(|b| (b.node_id.0, b.host.to_string(), b.port))
+        .collect();
+    assert_eq!(brokers, [(0, "127.0.0.1".to_string(), i32::from(ssl))]);
+    let r: FindCoordinatorResponse = tls_call(
+        &mut admin,
+        ApiKey::FindCoordinator,
+        4,
+        &FindCoordinatorRequest::default().with_coordinator_keys(vec![str_bytes("g")]),
+    );
+    assert_eq!(
+        (r.coordinators[0].error_code, r.coordinators[0].port),
+        (0, i32::from(ssl))
+    );
+    let r: DescribeClusterResponse = tls_call(
+        &mut admin,
+        ApiKey::DescribeCluster,
+        1,
+        &DescribeClusterRequest::default().with_endpoint_type(1),
+    );
+    assert_eq!(r.brokers[0].port, i32::from(ssl));
+
+    // Client certificates are the SSL listener's alone.
+    assert!(tls_api_versions(&ssl_addr, client_config(&pki.ca, None)).is_err());
+    let sasl_addr = format!("127.0.0.1:{sasl_ssl}");
+    assert_eq!(
+        tls_api_versions(&sasl_addr, client_config(&pki.ca, None)),
+        Ok(())
+    );
+    common::clients::kcat_round_trip(
+        &sasl_addr,
+        "shared",
+        &[
+            ("security.protocol", "SASL_SSL".into()),
+            ("ssl.ca.location", pki.ca.display().to_string()),
+            ("sasl.mechanisms", "PLAIN".into()),
+            ("sasl.username", "bob".into()),
+            ("sasl.password", "bob-secret".into()),
+        ],
+        20,
+    );
+
+    let mut plain = common::raw::Conn::open(&broker.bootstrap());
+    let r: MetadataResponse = plain.call(
+        ApiKey::Metadata,
+        12,
+        &MetadataRequest::default().with_topics(None),
+    );
+    let seen: Vec<(String, i32)> = r
+        .brokers
+        .iter()
+        .map(|b| (b.host.to_string(), b.port))
+        .collect();
+    assert_eq!(seen, [("127.0.0.1".to_string(), i32::from(p))]);
+    assert_eq!(
+        r.topics
+            .iter()
+            .map(|t| t.name.as_ref().unwrap().to_string())
+            .collect::<Vec<_>>(),
+        ["shared"],
+        "ANONYMOUS may describe the topic it may read"
+    );
+    let r: ListOffsetsResponse = plain.call(
+        ApiKey::ListOffsets,
+        7,
+        &ListOffsetsRequest::default()
+            .with_replica_id((-1).into())
+            .with_topics(vec![ListOffsetsTopic::default()
+                .with_name(common::raw::topic_name("shared"))
+                .with_partitions(vec![ListOffsetsPartition::default()
+                    .with_partition_index(0)
+                    .with_timestamp(-1)])]),
+    );
+    let partition = &r.topics[0].partitions[0];
+    assert_eq!((partition.error_code, partition.offset), (0, 20));
+    let r: kafka_protocol::messages::ProduceResponse = plain.call(
+        ApiKey::Produce,
+        9,
+        &common::raw::produce_request("shared", 0, common::raw::value_batch(1, 10), 1),
+    );
+    assert_eq!(
+        r.responses[0].partition_responses[0].error_code, 29,
+        "ANONYMOUS may not write"
     );
     broker.terminate();
 }

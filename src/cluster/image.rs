@@ -17,13 +17,25 @@ use std::collections::{BTreeMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
-/// One node a broker process serves clients as: in per-shard listener
-/// mode, one per shard (`node.id` + shard), each on its own port.
+/// One node a broker process serves clients as, on one of its client
+/// listeners: in per-shard listener mode, one per shard (`node.id` +
+/// shard), each on its own port; a node has one endpoint per listener.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Endpoint {
     pub node_id: i32,
     pub host: String,
     pub port: u16,
+    /// The listener's name; empty in registrations written before
+    /// listeners were named (such an endpoint serves every listener).
+    #[serde(default)]
+    pub listener: String,
+}
+
+impl Endpoint {
+    /// Whether clients of the listener named `name` are told this address.
+    pub fn on_listener(&self, name: &str) -> bool {
+        self.listener.is_empty() || self.listener == name
+    }
 }
 
 /// A metadata log record.
@@ -350,6 +362,7 @@ mod tests {
                 node_id: id,
                 host: "127.0.0.1".into(),
                 port: 9092,
+                listener: "PLAINTEXT".into(),
             }],
             rack: None,
         }

@@ -176,17 +176,25 @@ pub fn parse_protocol_map(value: &str) -> Result<Vec<(String, String)>, KraftErr
     Ok(map)
 }
 
+/// One client listener as [`KraftConfig::resolve`] settled it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientEndpoint {
+    /// Its `listeners` entry.
+    pub listener: NamedListener,
+    /// Its `advertised.listeners` entry, when there is one.
+    pub advertised: Option<NamedListener>,
+    /// Its security protocol (listener.security.protocol.map).
+    pub protocol: SecurityProtocol,
+}
+
 /// What [`KraftConfig::resolve`] decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resolved {
-    /// The listener clients use (absent on a controller-only node).
-    pub broker_listener: Option<NamedListener>,
-    /// Its advertised address, when `advertised.listeners` names it.
-    pub broker_advertised: Option<NamedListener>,
+    /// The listeners clients use, in `listeners` order (none on a
+    /// controller-only node).
+    pub broker_listeners: Vec<ClientEndpoint>,
     /// The node's controller listener (on a controller).
     pub controller_listener: Option<NamedListener>,
-    /// The client listener's security protocol.
-    pub broker_protocol: SecurityProtocol,
 }
 
 /// A cluster config mistake: the message names the key, in Kafka's words.
@@ -433,27 +441,15 @@ impl KraftConfig {
         if !roles.broker && !broker_listeners.is_empty() {
             return err("The listeners config must only contain KRaft controller listeners from controller.listener.names when process.roles=controller");
         }
-        let broker_listener = if roles.broker {
-            match broker_listeners.as_slice() {
-                [] => return err("There must be at least one broker advertised listener. Perhaps all listeners appear in controller.listener.names?"),
-                [one] => Some((*one).clone()),
-                _ => return err(format!(
-                    "listeners: shardlog serves clients on one listener; got {}",
-                    broker_listeners.iter().map(|l| l.to_string()).collect::<Vec<_>>().join(",")
-                )),
-            }
-        } else {
-            None
-        };
-        let broker_advertised = match &broker_listener {
-            Some(b) => self.advertised.iter().find(|a| a.name == b.name).cloned(),
-            None => None,
-        };
-        if let Some(a) = &broker_advertised {
-            if a.host == "0.0.0.0" || a.host == "::" {
-                return err("advertised.listeners cannot use the nonroutable meta-address 0.0.0.0. Use a routable IP address.");
-            }
+        if roles.broker && broker_listeners.is_empty() {
+            return err("There must be at least one broker advertised listener. Perhaps all listeners appear in controller.listener.names?");
         }
+        let broker_listeners: Vec<NamedListener> = broker_listeners.into_iter().cloned().collect();
+        let clients = if roles.broker {
+            self.client_endpoints(&broker_listeners)?
+        } else {
+            Vec::new()
+        };
         let controller_listener = if roles.controller {
             // The first controller name that `listeners` has is the one
             // this node's voter entry points at.
@@ -474,16 +470,13 @@ impl KraftConfig {
         } else {
             None
         };
-        let broker_protocol = self.broker_protocol(&broker_listener, &broker_advertised)?;
         Ok(Resolved {
-            broker_listener,
-            broker_advertised,
+            broker_listeners: clients,
             controller_listener,
-            broker_protocol,
         })
     }
 
-    /// Without `process.roles`: exactly one PLAINTEXT listener, and no
+    /// Without `process.roles`: every listener serves clients, and no
     /// quorum keys that would be silently ignored.
     fn resolve_single_node(&self) -> Result<Resolved, KraftError> {
         if !self.voters.is_empty() {
@@ -492,49 +485,79 @@ impl KraftConfig {
         if !self.controller_listener_names.is_empty() {
             return err("controller.listener.names is set but process.roles is not: controller listeners exist only in a cluster");
         }
-        let broker_listener = match self.listeners.as_slice() {
-            [] => None,
-            [one] => Some(one.clone()),
-            _ => return err("listeners: only one listener is supported without process.roles (a second one is for the controller, in a cluster)"),
+        let default;
+        let listeners = if self.listeners.is_empty() {
+            default = [NamedListener {
+                name: "PLAINTEXT".to_string(),
+                host: "0.0.0.0".to_string(),
+                port: 9092,
+            }];
+            &default[..]
+        } else {
+            &self.listeners[..]
         };
-        let broker_advertised =
-            match (&broker_listener, self.advertised.as_slice()) {
-                (_, []) => None,
-                (_, [one]) => Some(one.clone()),
-                _ => return err(
-                    "advertised.listeners: only one listener is supported without process.roles",
-                ),
-            };
-        let broker_protocol = self.broker_protocol(&broker_listener, &broker_advertised)?;
         Ok(Resolved {
-            broker_listener,
-            broker_advertised,
+            broker_listeners: self.client_endpoints(listeners)?,
             controller_listener: None,
-            broker_protocol,
         })
     }
 }
 
 impl KraftConfig {
-    /// The client listener's security protocol (PLAINTEXT without one);
-    /// its advertised entry must have the same.
-    fn broker_protocol(
+    /// Pairs each client listener with its advertised entry (by name; a
+    /// lone listener and a lone advertised entry pair whatever their
+    /// names, as `--listen` and `--advertise` give them) and its security
+    /// protocol, which its advertised entry must share.
+    fn client_endpoints(
         &self,
-        listener: &Option<NamedListener>,
-        advertised: &Option<NamedListener>,
-    ) -> Result<SecurityProtocol, KraftError> {
-        let Some(l) = listener else {
-            return Ok(SecurityProtocol::Plaintext);
-        };
-        let protocol = self.client_protocol(l)?;
-        if let Some(a) = advertised {
-            if self.client_protocol(a)? != protocol {
+        listeners: &[NamedListener],
+    ) -> Result<Vec<ClientEndpoint>, KraftError> {
+        let lone = listeners.len() == 1 && self.advertised.len() == 1;
+        if !lone {
+            let unknown: Vec<&str> = self
+                .advertised
+                .iter()
+                .filter(|a| !listeners.iter().any(|l| l.name == a.name))
+                .filter(|a| !self.is_controller_name(&a.name))
+                .map(|a| a.name.as_str())
+                .collect();
+            if !unknown.is_empty() {
+                let found: Vec<&str> = self.advertised.iter().map(|a| a.name.as_str()).collect();
+                let valid: Vec<&str> = self.listeners.iter().map(|l| l.name.as_str()).collect();
                 return err(format!(
-                    "advertised.listeners: {a} does not match the listener {l}"
+                    "advertised.listeners listener names must be equal to or a subset of the ones defined in listeners. Found {}. The valid options based on the current configuration are {}",
+                    found.join(","),
+                    valid.join(",")
                 ));
             }
         }
-        Ok(protocol)
+        let mut out = Vec::with_capacity(listeners.len());
+        for l in listeners {
+            let advertised = if lone {
+                self.advertised.first().cloned()
+            } else {
+                self.advertised.iter().find(|a| a.name == l.name).cloned()
+            };
+            if let Some(a) = &advertised {
+                if a.host == "0.0.0.0" || a.host == "::" {
+                    return err("advertised.listeners cannot use the nonroutable meta-address 0.0.0.0. Use a routable IP address.");
+                }
+            }
+            let protocol = self.client_protocol(l)?;
+            if let Some(a) = &advertised {
+                if self.client_protocol(a)? != protocol {
+                    return err(format!(
+                        "advertised.listeners: {a} does not match the listener {l}"
+                    ));
+                }
+            }
+            out.push(ClientEndpoint {
+                listener: l.clone(),
+                advertised,
+                protocol,
+            });
+        }
+        Ok(out)
     }
 
     /// The security protocol of a client listener, from
@@ -580,9 +603,63 @@ mod tests {
     #[test]
     fn stock_combined_node_resolves() {
         let r = combined(1).resolve().unwrap();
-        assert_eq!(r.broker_listener.unwrap().port, 19092);
+        assert_eq!(r.broker_listeners.len(), 1);
+        assert_eq!(r.broker_listeners[0].listener.port, 19092);
         assert_eq!(r.controller_listener.unwrap().port, 19193);
-        assert_eq!(r.broker_advertised.unwrap().host, "127.0.0.1");
+        assert_eq!(
+            r.broker_listeners[0].advertised.as_ref().unwrap().host,
+            "127.0.0.1"
+        );
+    }
+
+    #[test]
+    fn several_client_listeners() {
+        let mut node = combined(1);
+        node.listeners = parse_listeners(
+            "listeners",
+            "INTERNAL://127.0.0.1:19092,EXTERNAL://0.0.0.0:19094,CONTROLLER://127.0.0.1:19193",
+        )
+        .unwrap();
+        node.protocol_map =
+            parse_protocol_map("INTERNAL:PLAINTEXT,EXTERNAL:SASL_SSL,CONTROLLER:PLAINTEXT")
+                .unwrap();
+        node.advertised = parse_listeners(
+            "advertised.listeners",
+            "INTERNAL://127.0.0.1:19092,EXTERNAL://broker1.example:9094",
+        )
+        .unwrap();
+        let r = node.resolve().unwrap();
+        let names: Vec<&str> = r
+            .broker_listeners
+            .iter()
+            .map(|c| c.listener.name.as_str())
+            .collect();
+        assert_eq!(names, ["INTERNAL", "EXTERNAL"]);
+        assert_eq!(r.broker_listeners[1].protocol, SecurityProtocol::SaslSsl);
+        assert_eq!(
+            r.broker_listeners[1].advertised.as_ref().unwrap().host,
+            "broker1.example"
+        );
+        // An advertised name that no listener has, as Kafka words it.
+        node.advertised =
+            parse_listeners("advertised.listeners", "OUTSIDE://broker1.example:9094").unwrap();
+        let e = node.resolve().unwrap_err().0;
+        assert!(e.starts_with("advertised.listeners listener names must be equal to or a subset of the ones defined in listeners. Found OUTSIDE."), "{e}");
+        // One listener without an advertised entry is advertised as it
+        // listens (the broker settles the host).
+        node.advertised =
+            parse_listeners("advertised.listeners", "EXTERNAL://broker1.example:9094").unwrap();
+        let r = node.resolve().unwrap();
+        assert!(r.broker_listeners[0].advertised.is_none());
+        // Without process.roles too.
+        let single = KraftConfig {
+            listeners: parse_listeners("listeners", "SSL://:9093,PLAINTEXT://:9092").unwrap(),
+            ..KraftConfig::default()
+        };
+        let r = single.resolve().unwrap();
+        assert_eq!(r.broker_listeners.len(), 2);
+        assert_eq!(r.broker_listeners[0].protocol, SecurityProtocol::Ssl);
+        assert_eq!(r.broker_listeners[1].protocol, SecurityProtocol::Plaintext);
     }
 
     #[test]
@@ -637,7 +714,7 @@ mod tests {
         controller_only.listeners =
             parse_listeners("listeners", "CONTROLLER://127.0.0.1:19193").unwrap();
         let r = controller_only.resolve().unwrap();
-        assert!(r.broker_listener.is_none() && r.controller_listener.is_some());
+        assert!(r.broker_listeners.is_empty() && r.controller_listener.is_some());
 
         let mut only_controller_listener = combined(1);
         only_controller_listener.listeners =
@@ -723,12 +800,12 @@ mod tests {
         single.voters.clear();
         single.listeners = parse_listeners("listeners", "SSL://:9093").unwrap();
         assert_eq!(
-            single.resolve().unwrap().broker_protocol,
+            single.resolve().unwrap().broker_listeners[0].protocol,
             SecurityProtocol::Ssl
         );
         single.listeners = parse_listeners("listeners", "SASL_PLAINTEXT://:9093").unwrap();
         assert_eq!(
-            single.resolve().unwrap().broker_protocol,
+            single.resolve().unwrap().broker_listeners[0].protocol,
             SecurityProtocol::SaslPlaintext
         );
         single.listeners = parse_listeners("listeners", "CLIENT://:9093").unwrap();
@@ -739,7 +816,7 @@ mod tests {
             .contains("No security protocol defined for listener CLIENT"));
         single.protocol_map = parse_protocol_map("CLIENT:SASL_PLAINTEXT").unwrap();
         assert_eq!(
-            single.resolve().unwrap().broker_protocol,
+            single.resolve().unwrap().broker_listeners[0].protocol,
             SecurityProtocol::SaslPlaintext
         );
         assert!(parse_protocol_map("A:TLS").is_err());

@@ -547,10 +547,13 @@ pub struct BrokerConfig {
     /// node.id (broker.id): the node id of the broker; in per-shard mode
     /// shard i is node `node_id + i`.
     pub node_id: i32,
-    /// listeners: where every shard accepts.
-    pub listen: SocketAddr,
-    /// advertised.listeners: what Metadata tells clients.
-    pub advertise: (String, u16),
+    /// listeners and advertised.listeners: the client listeners, every
+    /// shard accepting on each (settled by `finish`; one PLAINTEXT
+    /// listener on 0.0.0.0:9092 by default).
+    pub client_listeners: Vec<ClientListener>,
+    /// `listener.name.<name>.<key>` overrides of the security keys, by
+    /// upper-case listener name, applied to that listener by `finish`.
+    pub listener_overrides: BTreeMap<String, BTreeMap<String, String>>,
     /// log.dirs: the data directory.
     pub data_dir: PathBuf,
     /// num.partitions.
@@ -641,10 +644,6 @@ pub struct BrokerConfig {
     /// shardlog.metrics.listen: the metrics endpoint's address; None
     /// (empty value): no endpoint.
     pub metrics_listen: Option<SocketAddr>,
-    /// The client listener's name and security protocol (from `listeners`
-    /// and listener.security.protocol.map), settled by `finish`.
-    pub listener_name: String,
-    pub security_protocol: kraft::SecurityProtocol,
     /// sasl.enabled.mechanisms (Kafka's default GSSAPI is not served).
     pub sasl_enabled_mechanisms: Vec<String>,
     /// shardlog.sasl.plain.users.file: `name=password` lines for PLAIN
@@ -665,11 +664,6 @@ pub struct BrokerConfig {
     /// ssl.principal.mapping.rules: client certificate subjects to
     /// principal names.
     pub ssl_principal_mapping: crate::security::principal::PrincipalMapper,
-    /// On a TLS listener: the TLS configuration, built at start and
-    /// reloaded when its files change.
-    pub tls: Option<Arc<crate::security::tls::TlsConfig>>,
-    /// On a SASL listener: the mechanisms and users, loaded at start.
-    pub sasl: Option<Arc<crate::security::SaslConfig>>,
     /// The broker's SCRAM (and PLAIN) users, loaded at start.
     pub users: Option<Arc<crate::security::credentials::UserStore>>,
     /// authorizer.class.name: Kafka's StandardAuthorizer (or the older
@@ -707,8 +701,11 @@ impl Default for BrokerConfig {
     fn default() -> Self {
         BrokerConfig {
             node_id: 0,
-            listen: "0.0.0.0:9092".parse().expect("literal"),
-            advertise: ("127.0.0.1".to_string(), 9092),
+            client_listeners: vec![ClientListener::plaintext(
+                "0.0.0.0:9092".parse().expect("literal"),
+                ("127.0.0.1".to_string(), 9092),
+            )],
+            listener_overrides: BTreeMap::new(),
             data_dir: PathBuf::from("./data"),
             num_partitions: 1,
             default_replication_factor: 1,
@@ -745,8 +742,6 @@ impl Default for BrokerConfig {
             cleaner_dedupe_buffer_bytes: 134_217_728,
             cleaner_io_bytes_per_second: f64::MAX,
             metrics_listen: Some("0.0.0.0:9644".parse().expect("literal")),
-            listener_name: "PLAINTEXT".to_string(),
-            security_protocol: kraft::SecurityProtocol::Plaintext,
             sasl_enabled_mechanisms: vec!["GSSAPI".to_string()],
             sasl_plain_users_file: None,
             failed_authentication_delay_ms: 100,
@@ -759,8 +754,6 @@ impl Default for BrokerConfig {
             super_users: Vec::new(),
             allow_everyone_if_no_acl_found: false,
             authorizer: None,
-            tls: None,
-            sasl: None,
             users: None,
             metrics_max_topics: 1000,
             metrics_max_partitions: 10_000,
@@ -772,6 +765,75 @@ impl Default for BrokerConfig {
             kafka_static: BTreeMap::new(),
             set_keys: Default::default(),
         }
+    }
+}
+
+/// The prefix of a listener's own keys: `listener.name.<name>.<key>`
+/// (the name in lower case, as Kafka writes it).
+pub const LISTENER_PREFIX: &str = "listener.name.";
+
+/// The keys a listener may set for itself.
+pub const LISTENER_KEYS: &[&str] = &[
+    "sasl.enabled.mechanisms",
+    "connections.max.reauth.ms",
+    "ssl.keystore.location",
+    "ssl.keystore.type",
+    "ssl.truststore.location",
+    "ssl.truststore.type",
+    "ssl.client.auth",
+    "ssl.key.password",
+    "ssl.keystore.password",
+];
+
+/// A listener's security keys.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ListenerSecurity {
+    pub sasl_enabled_mechanisms: Vec<String>,
+    pub connections_max_reauth_ms: u64,
+    pub ssl_keystore_location: Option<PathBuf>,
+    pub ssl_truststore_location: Option<PathBuf>,
+    pub ssl_client_auth: String,
+}
+
+/// One client listener: every shard accepts on it (and, in per-shard
+/// mode, on its own port above it), and a client that came in on it is
+/// told the brokers' addresses on the listener of the same name.
+#[derive(Debug, Clone)]
+pub struct ClientListener {
+    /// Its name in `listeners`.
+    pub name: String,
+    pub listen: SocketAddr,
+    /// What Metadata, FindCoordinator and DescribeCluster tell its clients.
+    pub advertise: (String, u16),
+    pub protocol: kraft::SecurityProtocol,
+    /// Its security keys.
+    pub security: ListenerSecurity,
+    /// On a TLS listener: the TLS configuration, built at start and
+    /// reloaded when its files change.
+    pub tls: Option<Arc<crate::security::tls::TlsConfig>>,
+    /// On a SASL listener: the mechanisms and users, set at start.
+    pub sasl: Option<Arc<crate::security::SaslConfig>>,
+}
+
+impl ClientListener {
+    /// A PLAINTEXT listener named PLAINTEXT.
+    pub fn plaintext(listen: SocketAddr, advertise: (String, u16)) -> Self {
+        ClientListener {
+            name: "PLAINTEXT".to_string(),
+            listen,
+            advertise,
+            protocol: kraft::SecurityProtocol::Plaintext,
+            security: ListenerSecurity::default(),
+            tls: None,
+            sasl: None,
+        }
+    }
+
+    /// Its address for `shard` in per-shard mode: its port + 1 + shard.
+    pub fn per_shard_addr(&self, shard: usize) -> SocketAddr {
+        let mut a = self.listen;
+        a.set_port(self.listen.port() + 1 + shard as u16);
+        a
     }
 }
 
@@ -896,19 +958,12 @@ impl BrokerConfig {
                 for l in &list {
                     listener_addr(key, l)?;
                 }
-                // The client listener is settled by `finish`, once the
-                // controller listener names are known; a PLAINTEXT entry
-                // is it already.
-                if let Some(l) = list.iter().find(|l| l.name == "PLAINTEXT") {
-                    self.listen = listener_addr(key, l)?;
-                }
+                // The client listeners are settled by `finish`, once the
+                // controller listener names are known.
                 self.kraft.listeners = list;
             }
             "advertised.listeners" => {
                 let list = kraft::parse_listeners(key, value).map_err(|e| invalid(&e.0))?;
-                if let Some(l) = list.iter().find(|l| l.name == "PLAINTEXT") {
-                    self.advertise = (l.host.clone(), l.port);
-                }
                 self.kraft.advertised = list;
             }
             "process.roles" => {
@@ -1219,6 +1274,7 @@ impl BrokerConfig {
                 self.groups.offsets_compaction_interval_ms =
                     parse_int(key, value, 1, i64::MAX)? as u64
             }
+            _ if key.starts_with(LISTENER_PREFIX) => self.set_listener_key(key, value)?,
             _ => {
                 if let Some(def) = topic_def_for_broker_key(key) {
                     validate_topic_config(def.name, value)?;
@@ -1254,41 +1310,48 @@ impl BrokerConfig {
             .kraft
             .resolve()
             .map_err(|e| BrokerConfigError::Cluster(e.0))?;
-        if let Some(l) = &resolved.broker_listener {
-            self.listen = listener_addr("listeners", l)?;
-            self.listener_name = l.name.clone();
-        }
-        self.security_protocol = resolved.broker_protocol;
-        if self.security_protocol.uses_sasl() {
-            self.check_sasl()?;
-        }
-        if self.security_protocol.uses_tls() && self.ssl_keystore_location.is_none() {
+        if let Some(name) = self.listener_overrides.keys().find(|n| {
+            !resolved
+                .broker_listeners
+                .iter()
+                .any(|c| &c.listener.name == *n)
+        }) {
             return Err(BrokerConfigError::InvalidValue {
-                key: "ssl.keystore.location".to_string(),
+                key: format!("{LISTENER_PREFIX}{}.*", name.to_ascii_lowercase()),
                 value: String::new(),
-                reason: format!(
-                    "the {} listener needs the server's key and certificate chain (a PEM file)",
-                    self.security_protocol.name()
-                ),
+                reason: format!("no client listener is named {name} in listeners"),
             });
         }
-        if self.ssl_client_auth != "none" && self.ssl_truststore_location.is_none() {
-            return Err(BrokerConfigError::InvalidValue {
-                key: "ssl.truststore.location".to_string(),
-                value: String::new(),
-                reason: format!(
-                    "ssl.client.auth={} needs the CA certificates client certificates are checked against",
-                    self.ssl_client_auth
-                ),
+        let mut listeners = Vec::with_capacity(resolved.broker_listeners.len());
+        for c in &resolved.broker_listeners {
+            let listen = listener_addr("listeners", &c.listener)?;
+            let advertise = match &c.advertised {
+                Some(a) => (a.host.clone(), a.port),
+                None if listen.ip().is_unspecified() => ("127.0.0.1".to_string(), listen.port()),
+                None => (listen.ip().to_string(), listen.port()),
+            };
+            let security = self.listener_security(&c.listener.name)?;
+            self.check_listener(&c.listener.name, c.protocol, &security)?;
+            listeners.push(ClientListener {
+                name: c.listener.name.clone(),
+                listen,
+                advertise,
+                protocol: c.protocol,
+                security,
+                tls: None,
+                sasl: None,
             });
         }
-        self.advertise = match &resolved.broker_advertised {
-            Some(a) => (a.host.clone(), a.port),
-            None if self.listen.ip().is_unspecified() => {
-                ("127.0.0.1".to_string(), self.listen.port())
+        if let Some(name) = self.kafka_static.get("inter.broker.listener.name") {
+            if !listeners.is_empty() && !listeners.iter().any(|l| &l.name == name) {
+                let names: Vec<&str> = listeners.iter().map(|l| l.name.as_str()).collect();
+                return Err(BrokerConfigError::Cluster(format!(
+                    "inter.broker.listener.name must be a listener name defined in advertised.listeners. The valid options based on currently configured listeners are {}",
+                    names.join(",")
+                )));
             }
-            None => (self.listen.ip().to_string(), self.listen.port()),
-        };
+        }
+        self.client_listeners = listeners;
         self.controller_listen = resolved
             .controller_listener
             .map(|l| listener_addr("listeners", &l))
@@ -1296,40 +1359,154 @@ impl BrokerConfig {
         Ok(())
     }
 
-    /// The SASL keys of a SASL listener: only mechanisms shardlog serves,
-    /// and PLAIN only with a users file.
-    fn check_sasl(&self) -> Result<(), BrokerConfigError> {
-        let invalid = |key: &str, value: String, reason: &str| BrokerConfigError::InvalidValue {
-            key: key.to_string(),
-            value,
-            reason: reason.to_string(),
+    /// A listener's security keys: the broker-wide ones with its
+    /// `listener.name.<name>.` overrides.
+    fn listener_security(&self, name: &str) -> Result<ListenerSecurity, BrokerConfigError> {
+        let mut security = ListenerSecurity {
+            sasl_enabled_mechanisms: self.sasl_enabled_mechanisms.clone(),
+            connections_max_reauth_ms: self.connections_max_reauth_ms,
+            ssl_keystore_location: self.ssl_keystore_location.clone(),
+            ssl_truststore_location: self.ssl_truststore_location.clone(),
+            ssl_client_auth: self.ssl_client_auth.clone(),
         };
-        let mechanisms = self.sasl_enabled_mechanisms.join(",");
-        if self.sasl_enabled_mechanisms.is_empty() {
-            return Err(invalid(
-                "sasl.enabled.mechanisms",
-                mechanisms,
-                "a SASL listener needs at least one mechanism",
-            ));
+        for (key, value) in self.listener_overrides.get(name).into_iter().flatten() {
+            let mut scratch = BrokerConfig::default();
+            scratch.set(key, value)?;
+            match key.as_str() {
+                "sasl.enabled.mechanisms" => {
+                    security.sasl_enabled_mechanisms = scratch.sasl_enabled_mechanisms
+                }
+                "connections.max.reauth.ms" => {
+                    security.connections_max_reauth_ms = scratch.connections_max_reauth_ms
+                }
+                "ssl.keystore.location" => {
+                    security.ssl_keystore_location = scratch.ssl_keystore_location
+                }
+                "ssl.truststore.location" => {
+                    security.ssl_truststore_location = scratch.ssl_truststore_location
+                }
+                "ssl.client.auth" => security.ssl_client_auth = scratch.ssl_client_auth,
+                _ => {}
+            }
         }
-        for m in &self.sasl_enabled_mechanisms {
-            if !["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"].contains(&m.as_str()) {
+        Ok(security)
+    }
+
+    /// One client listener's keys: a SASL listener serves only mechanisms
+    /// shardlog has (PLAIN only with a users file); a TLS listener has a
+    /// keystore, and a truststore when it asks for client certificates.
+    fn check_listener(
+        &self,
+        name: &str,
+        protocol: kraft::SecurityProtocol,
+        security: &ListenerSecurity,
+    ) -> Result<(), BrokerConfigError> {
+        let key = |k: &str| {
+            if self
+                .listener_overrides
+                .get(name)
+                .is_some_and(|o| o.contains_key(k))
+            {
+                format!("{LISTENER_PREFIX}{}.{k}", name.to_ascii_lowercase())
+            } else {
+                k.to_string()
+            }
+        };
+        let invalid = |key: String, value: String, reason: String| {
+            BrokerConfigError::InvalidValue { key, value, reason }
+        };
+        let listener = format!("the {} listener {name}", protocol.name());
+        if protocol.uses_sasl() {
+            let mechanisms = security.sasl_enabled_mechanisms.join(",");
+            if security.sasl_enabled_mechanisms.is_empty() {
                 return Err(invalid(
-                    "sasl.enabled.mechanisms",
+                    key("sasl.enabled.mechanisms"),
                     mechanisms,
-                    &format!("{m} is not supported (Kafka's default is GSSAPI); shardlog serves PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512"),
+                    format!("{listener} needs at least one mechanism"),
+                ));
+            }
+            for m in &security.sasl_enabled_mechanisms {
+                if !["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"].contains(&m.as_str()) {
+                    return Err(invalid(
+                        key("sasl.enabled.mechanisms"),
+                        mechanisms,
+                        format!("{m} is not supported (Kafka's default is GSSAPI); shardlog serves PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512"),
+                    ));
+                }
+            }
+            if security
+                .sasl_enabled_mechanisms
+                .iter()
+                .any(|m| m == "PLAIN")
+                && self.sasl_plain_users_file.is_none()
+            {
+                return Err(invalid(
+                    "shardlog.sasl.plain.users.file".to_string(),
+                    String::new(),
+                    format!("PLAIN is enabled on {listener}: name the file of its users (name=password lines)"),
                 ));
             }
         }
-        if self.sasl_enabled_mechanisms.iter().any(|m| m == "PLAIN")
-            && self.sasl_plain_users_file.is_none()
-        {
-            return Err(invalid(
-                "shardlog.sasl.plain.users.file",
-                String::new(),
-                "PLAIN is enabled: name the file of its users (name=password lines)",
-            ));
+        if protocol.uses_tls() {
+            if security.ssl_keystore_location.is_none() {
+                return Err(invalid(
+                    key("ssl.keystore.location"),
+                    String::new(),
+                    format!("{listener} needs the server's key and certificate chain (a PEM file)"),
+                ));
+            }
+            if security.ssl_client_auth != "none" && security.ssl_truststore_location.is_none() {
+                return Err(invalid(
+                    key("ssl.truststore.location"),
+                    String::new(),
+                    format!(
+                        "ssl.client.auth={} on {listener} needs the CA certificates client certificates are checked against",
+                        security.ssl_client_auth
+                    ),
+                ));
+            }
         }
+        Ok(())
+    }
+
+    /// `listener.name.<name>.<key>`: one of the security keys a listener
+    /// may set for itself (checked as the broker-wide key is), or a JAAS
+    /// key, which a non-JVM broker stores and ignores like the
+    /// broker-wide one.
+    fn set_listener_key(&mut self, key: &str, value: &str) -> Result<(), BrokerConfigError> {
+        let rest = &key[LISTENER_PREFIX.len()..];
+        let Some((name, sub)) = rest.split_once('.') else {
+            return Err(BrokerConfigError::UnknownKey(key.to_string()));
+        };
+        if sub.ends_with("sasl.jaas.config") {
+            self.ignored.push(key.to_string());
+            return Ok(());
+        }
+        if !LISTENER_KEYS.contains(&sub) {
+            return Err(BrokerConfigError::InvalidValue {
+                key: key.to_string(),
+                value: value.to_string(),
+                reason: format!(
+                    "shardlog takes these keys per listener: {}",
+                    LISTENER_KEYS.join(", ")
+                ),
+            });
+        }
+        // Checked as the broker-wide key, and the message names this one.
+        BrokerConfig::default()
+            .set(sub, value)
+            .map_err(|e| match e {
+                BrokerConfigError::InvalidValue { reason, .. } => BrokerConfigError::InvalidValue {
+                    key: key.to_string(),
+                    value: value.to_string(),
+                    reason,
+                },
+                other => other,
+            })?;
+        self.listener_overrides
+            .entry(name.to_ascii_uppercase())
+            .or_default()
+            .insert(sub.to_string(), value.to_string());
         Ok(())
     }
 
@@ -1377,14 +1554,19 @@ impl BrokerConfig {
             ("node.id".to_string(), self.node_id.to_string()),
             (
                 "listeners".to_string(),
-                format!("{}://{}", self.listener_name, self.listen),
+                self.client_listeners
+                    .iter()
+                    .map(|l| format!("{}://{}", l.name, l.listen))
+                    .collect::<Vec<_>>()
+                    .join(","),
             ),
             (
                 "advertised.listeners".to_string(),
-                format!(
-                    "{}://{}:{}",
-                    self.listener_name, self.advertise.0, self.advertise.1
-                ),
+                self.client_listeners
+                    .iter()
+                    .map(|l| format!("{}://{}:{}", l.name, l.advertise.0, l.advertise.1))
+                    .collect::<Vec<_>>()
+                    .join(","),
             ),
             ("log.dirs".to_string(), self.data_dir.display().to_string()),
             (
@@ -1498,7 +1680,13 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.num_partitions, 3);
-        assert_eq!(c.listen, "127.0.0.1:19092".parse().unwrap());
+        c.finish().unwrap();
+        assert_eq!(c.client_listeners.len(), 1);
+        assert_eq!(
+            c.client_listeners[0].listen,
+            "127.0.0.1:19092".parse().unwrap()
+        );
+        assert_eq!(c.client_listeners[0].advertise, ("127.0.0.1".into(), 19092));
         assert_eq!(c.topic_defaults["retention.ms"], "3600000");
         assert_eq!(c.topic_defaults["segment.bytes"], "1048576");
         assert_eq!(c.topic_defaults["max.message.bytes"], "2000000");
@@ -1551,6 +1739,80 @@ mod tests {
             .apply_properties("f", "num.partitions=2\nbogus line\n")
             .unwrap_err();
         assert!(e.to_string().contains("f:2"), "{e}");
+    }
+
+    #[test]
+    fn listeners_with_keys_of_their_own() {
+        let mut c = BrokerConfig::default();
+        c.apply_properties(
+            "server.properties",
+            "listeners=SASL_SSL://0.0.0.0:9092,SSL://0.0.0.0:9093,PLAINTEXT://127.0.0.1:9094\n\
+             advertised.listeners=SASL_SSL://broker.example:9092,SSL://broker.example:9093\n\
+             sasl.enabled.mechanisms=SCRAM-SHA-512\n\
+             ssl.keystore.location=/etc/shardlog/server.pem\n\
+             listener.name.ssl.ssl.client.auth=required\n\
+             listener.name.ssl.ssl.truststore.location=/etc/shardlog/ca.pem\n\
+             listener.name.sasl_ssl.connections.max.reauth.ms=60000\n\
+             listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=ignored\n",
+        )
+        .unwrap();
+        c.finish().unwrap();
+        let by_name = |n: &str| c.client_listeners.iter().find(|l| l.name == n).unwrap();
+        let sasl_ssl = by_name("SASL_SSL");
+        assert_eq!(sasl_ssl.protocol, kraft::SecurityProtocol::SaslSsl);
+        assert_eq!(sasl_ssl.advertise, ("broker.example".into(), 9092));
+        assert_eq!(sasl_ssl.security.connections_max_reauth_ms, 60_000);
+        assert_eq!(sasl_ssl.security.ssl_client_auth, "none");
+        let ssl = by_name("SSL");
+        assert_eq!(ssl.security.ssl_client_auth, "required");
+        assert_eq!(ssl.security.connections_max_reauth_ms, 0);
+        let plain = by_name("PLAINTEXT");
+        assert_eq!(plain.advertise, ("127.0.0.1".into(), 9094));
+        assert!(c.describe().iter().any(|(k, v)| k == "listeners"
+            && v == "SASL_SSL://0.0.0.0:9092,SSL://0.0.0.0:9093,PLAINTEXT://127.0.0.1:9094"));
+
+        // A listener's own value is checked as the broker-wide key is, and
+        // a failed check names the listener's key.
+        let e = c
+            .set("listener.name.ssl.ssl.client.auth", "always")
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("listener.name.ssl.ssl.client.auth"),
+            "{e}"
+        );
+        let e = c.set("listener.name.ssl.num.partitions", "3").unwrap_err();
+        assert!(e.to_string().contains("per listener"), "{e}");
+        // An override for a listener that does not exist.
+        let mut stray = c.clone();
+        stray
+            .set("listener.name.external.ssl.client.auth", "required")
+            .unwrap();
+        let e = stray.finish().unwrap_err();
+        assert!(e.to_string().contains("EXTERNAL"), "{e}");
+        // Each TLS listener needs its truststore when it asks for
+        // certificates.
+        let mut no_trust = c.clone();
+        no_trust
+            .listener_overrides
+            .get_mut("SSL")
+            .unwrap()
+            .remove("ssl.truststore.location");
+        let e = no_trust.finish().unwrap_err();
+        assert!(
+            e.to_string().contains("ssl.truststore.location")
+                && e.to_string().contains("the SSL listener SSL"),
+            "{e}"
+        );
+        // A SASL listener's own mechanisms.
+        let mut plain_here = c.clone();
+        plain_here
+            .set("listener.name.sasl_ssl.sasl.enabled.mechanisms", "PLAIN")
+            .unwrap();
+        let e = plain_here.finish().unwrap_err();
+        assert!(
+            e.to_string().contains("shardlog.sasl.plain.users.file"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -34,7 +34,7 @@ pub fn handle(shard: &Rc<Shard>, req: &RequestFrame, auth: &ConnAuth) -> Result<
         );
     }
     let brokers = shard
-        .nodes()
+        .nodes(auth.listener)
         .into_iter()
         .map(|n| {
             DescribeClusterBroker::default()

@@ -105,7 +105,7 @@ pub fn handle(shard: &Rc<Shard>, req: &RequestFrame, auth: &ConnAuth) -> Result<
             Some((c, p)) if *c == name => *p as usize,
             _ => 0,
         };
-        let views = partition_views(shard, meta);
+        let views = partition_views(shard, meta, auth.listener, ErrorCode::ListenerNotFound);
         let end = views.len().min(first + left);
         let partitions: Vec<_> = views
             .into_iter()

@@ -29,9 +29,13 @@ use crate::shard::{Shard, CONTROLLER_SHARD};
 const KEY_TYPE_GROUP: i8 = 0;
 const KEY_TYPE_TRANSACTION: i8 = 1;
 
-/// Where a group's coordinator is in a cluster: (node id, host, port), or
-/// why there is none.
-fn cluster_coordinator(shard: &Shard, key: &str) -> Result<(i32, String, i32), String> {
+/// Where a group's coordinator is in a cluster for a client of the
+/// listener named `listener`: (node id, host, port), or why there is none.
+fn cluster_coordinator(
+    shard: &Shard,
+    key: &str,
+    listener: &str,
+) -> Result<(i32, String, i32), String> {
     let image = shard
         .image
         .get()
@@ -50,11 +54,17 @@ fn cluster_coordinator(shard: &Shard, key: &str) -> Result<(i32, String, i32), S
         ));
     }
     let node = owners[crate::group::offsets_partition_for(key, owners.len())];
-    let endpoint = image
+    let broker = image
         .broker_of_node(node)
         .filter(|b| !b.fenced)
-        .and_then(|b| b.endpoints.iter().find(|e| e.node_id == node))
         .ok_or_else(|| format!("the coordinator's broker (node {node}) is not available"))?;
+    let endpoint = broker
+        .endpoints
+        .iter()
+        .find(|e| e.node_id == node && e.on_listener(listener))
+        .ok_or_else(|| {
+            format!("the coordinator's broker (node {node}) has no listener named {listener}")
+        })?;
     Ok((node, endpoint.host.clone(), i32::from(endpoint.port)))
 }
 
@@ -95,7 +105,12 @@ pub async fn handle(
             tracing::debug!("placing the offsets log: {e}");
         }
     }
-    let nodes = shard.nodes();
+    let nodes = shard.nodes(auth.listener);
+    let listener = shard
+        .config
+        .client_listeners
+        .get(auth.listener)
+        .map_or("", |l| l.name.as_str());
     let answers: Vec<Coordinator> = keys
         .into_iter()
         .map(|key| {
@@ -122,7 +137,7 @@ pub async fn handle(
                     .with_error_code(ErrorCode::GroupAuthorizationFailed.code());
             }
             if cluster {
-                return match cluster_coordinator(shard, &key) {
+                return match cluster_coordinator(shard, &key, listener) {
                     Ok((node, host, port)) => Coordinator::default()
                         .with_key(str_bytes(key))
                         .with_node_id(BrokerId(node))

@@ -46,7 +46,13 @@ pub async fn handle(
             // Only the topics the principal may describe.
             for (name, meta) in &md.topics {
                 if auth.topic(Operation::Describe, name) {
-                    topics.push(describe_topic(shard, name, meta, req.version));
+                    topics.push(describe_topic(
+                        shard,
+                        name,
+                        meta,
+                        req.version,
+                        auth.listener,
+                    ));
                 }
             }
         }
@@ -113,7 +119,9 @@ pub async fn handle(
                             .with_name(Some(topic_name(n)))
                             .with_topic_authorized_operations(authorized::NOT_REQUESTED),
                     ),
-                    Some((n, meta)) => topics.push(describe_topic(shard, &n, meta, req.version)),
+                    Some((n, meta)) => {
+                        topics.push(describe_topic(shard, &n, meta, req.version, auth.listener))
+                    }
                     None => {
                         let error = match &name {
                             Some(n) if denied(n) => ErrorCode::TopicAuthorizationFailed,
@@ -160,7 +168,7 @@ pub async fn handle(
     }
 
     let brokers = shard
-        .nodes()
+        .nodes(auth.listener)
         .into_iter()
         .map(|n| {
             MetadataResponseBroker::default()
@@ -191,8 +199,10 @@ pub async fn handle(
 
 /// One partition as Metadata and DescribeTopicPartitions show it.
 pub(super) struct PartitionView {
-    /// NONE, or LEADER_NOT_AVAILABLE when its leader's broker is fenced or
-    /// gone.
+    /// NONE, LEADER_NOT_AVAILABLE when its leader's broker is fenced or
+    /// gone, or LISTENER_NOT_FOUND when that broker has no listener of the
+    /// name the client came in on (Kafka's answer from Metadata v6 and in
+    /// DescribeTopicPartitions; LEADER_NOT_AVAILABLE before).
     pub error: ErrorCode,
     /// -1 without a leader.
     pub leader: i32,
@@ -203,9 +213,20 @@ pub(super) struct PartitionView {
 
 /// Every partition of a topic: one replica each, on its leader. In a
 /// cluster a partition's leader is a node id of the image; one whose
-/// broker is fenced (or gone) leads nothing.
-pub(super) fn partition_views(shard: &Shard, meta: &TopicMeta) -> Vec<PartitionView> {
+/// broker is fenced (or gone) leads nothing, and one whose broker lacks
+/// client listener `listener` gets `no_listener`.
+pub(super) fn partition_views(
+    shard: &Shard,
+    meta: &TopicMeta,
+    listener: usize,
+    no_listener: ErrorCode,
+) -> Vec<PartitionView> {
     let image = shard.image.get().map(|i| i.read().expect("image lock"));
+    let name = shard
+        .config
+        .client_listeners
+        .get(listener)
+        .map_or("", |l| l.name.as_str());
     meta.partitions
         .iter()
         .enumerate()
@@ -214,11 +235,22 @@ pub(super) fn partition_views(shard: &Shard, meta: &TopicMeta) -> Vec<PartitionV
                 Some(&node) => node,
                 None => shard.node_of_shard(owner),
             };
-            let available = image
-                .as_ref()
-                .is_none_or(|img| img.broker_of_node(leader).is_some_and(|b| !b.fenced));
+            let error = match image.as_ref().map(|img| img.broker_of_node(leader)) {
+                None => ErrorCode::None,
+                Some(Some(b)) if !b.fenced => {
+                    if b.endpoints
+                        .iter()
+                        .any(|e| e.node_id == leader && e.on_listener(name))
+                    {
+                        ErrorCode::None
+                    } else {
+                        no_listener
+                    }
+                }
+                Some(_) => ErrorCode::LeaderNotAvailable,
+            };
             let node = BrokerId(leader);
-            if available {
+            if error == ErrorCode::None {
                 PartitionView {
                     error: ErrorCode::None,
                     leader,
@@ -228,7 +260,7 @@ pub(super) fn partition_views(shard: &Shard, meta: &TopicMeta) -> Vec<PartitionV
                 }
             } else {
                 PartitionView {
-                    error: ErrorCode::LeaderNotAvailable,
+                    error,
                     leader: -1,
                     replicas: vec![node],
                     isr: Vec::new(),
@@ -244,8 +276,14 @@ fn describe_topic(
     name: &str,
     meta: &TopicMeta,
     version: i16,
+    listener: usize,
 ) -> MetadataResponseTopic {
-    let partitions = partition_views(shard, meta)
+    let no_listener = if version >= 6 {
+        ErrorCode::ListenerNotFound
+    } else {
+        ErrorCode::LeaderNotAvailable
+    };
+    let partitions = partition_views(shard, meta, listener, no_listener)
         .into_iter()
         .enumerate()
         .map(|(i, v)| {

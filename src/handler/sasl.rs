@@ -17,11 +17,12 @@ use crate::protocol::{FrameError, RequestFrame};
 use crate::security::{SaslRefusal, SaslSession};
 use crate::shard::Shard;
 
-fn enabled_mechanisms(shard: &Shard) -> Vec<kafka_protocol::protocol::StrBytes> {
+fn enabled_mechanisms(shard: &Shard, listener: usize) -> Vec<kafka_protocol::protocol::StrBytes> {
     shard
         .config
-        .sasl
-        .as_ref()
+        .client_listeners
+        .get(listener)
+        .and_then(|l| l.sasl.as_ref())
         .map(|s| s.mechanisms.iter().map(|m| str_bytes(m.clone())).collect())
         .unwrap_or_default()
 }
@@ -30,12 +31,13 @@ fn enabled_mechanisms(shard: &Shard) -> Vec<kafka_protocol::protocol::StrBytes> 
 pub fn handshake_out_of_exchange(
     shard: &Rc<Shard>,
     req: &RequestFrame,
+    auth: &crate::security::authz::ConnAuth,
 ) -> Result<Bytes, FrameError> {
     let _: SaslHandshakeRequest = req.decode()?;
     req.respond(
         &SaslHandshakeResponse::default()
             .with_error_code(ErrorCode::IllegalSaslState.code())
-            .with_mechanisms(enabled_mechanisms(shard)),
+            .with_mechanisms(enabled_mechanisms(shard, auth.listener)),
     )
 }
 

@@ -45,6 +45,8 @@ pub enum Verdict {
 /// sweeper.
 pub struct Conn {
     pub peer: SocketAddr,
+    /// The client listener it came in on (an index into the config's).
+    pub listener: usize,
     /// Last request read whole or response written.
     pub last_activity: Cell<Instant>,
     /// Last bytes read off the socket.
@@ -65,10 +67,11 @@ pub struct Conn {
 }
 
 impl Conn {
-    pub fn new(peer: SocketAddr) -> Rc<Self> {
+    pub fn new(peer: SocketAddr, listener: usize) -> Rc<Self> {
         let now = Instant::now();
         Rc::new(Conn {
             peer,
+            listener,
             last_activity: Cell::new(now),
             last_progress: Cell::new(now),
             frame_started: Cell::new(None),

@@ -81,15 +81,16 @@ impl Network {
     }
 }
 
-/// Binds `addrs` on this shard (SO_REUSEPORT) and accepts until shutdown.
+/// Binds `addrs` on this shard (SO_REUSEPORT), each for the client
+/// listener of its index, and accepts until shutdown.
 pub fn start(
     shard: &Rc<Shard>,
-    addrs: &[SocketAddr],
+    addrs: &[(SocketAddr, usize)],
     quotas: Arc<ConnectionQuotas>,
 ) -> io::Result<Network> {
     let connections = Rc::new(Connections::default());
     let mut tasks = Vec::with_capacity(addrs.len() + 1);
-    for &addr in addrs {
+    for &(addr, listener_index) in addrs {
         let listener = TcpListener::bind(addr).map_err(|e| {
             let e: io::Error = e.into();
             io::Error::new(e.kind(), format!("listening on {addr}: {e}"))
@@ -98,6 +99,7 @@ pub fn start(
             shard.clone(),
             listener,
             addr,
+            listener_index,
             quotas.clone(),
             connections.clone(),
         )));
@@ -149,6 +151,7 @@ async fn accept_loop(
     shard: Rc<Shard>,
     listener: TcpListener,
     addr: SocketAddr,
+    listener_index: usize,
     quotas: Arc<ConnectionQuotas>,
     connections: Rc<Connections>,
 ) {
@@ -204,7 +207,7 @@ async fn accept_loop(
         let s = shard.clone();
         let connections = connections.clone();
         glommio::spawn_local(async move {
-            let conn = Conn::new(peer);
+            let conn = Conn::new(peer, listener_index);
             let _registered = connections.register(conn.clone());
             serve_connection(&s, stream, conn).await;
             s.connections.set(s.connections.get() - 1);
@@ -268,7 +271,13 @@ async fn serve_connection(shard: &Rc<Shard>, mut stream: TcpStream, conn: Rc<Con
         debug!(%peer, "set_nodelay: {e}");
     }
     debug!(%peer, "connection opened");
-    if let Some(tls) = shard.config.tls.as_ref().map(|t| t.current()) {
+    let tls = shard
+        .config
+        .client_listeners
+        .get(conn.listener)
+        .and_then(|l| l.tls.as_ref())
+        .map(|t| t.current());
+    if let Some(tls) = tls {
         serve_tls_connection(shard, stream, conn, tls).await;
         return;
     }
@@ -398,7 +407,12 @@ async fn read_loop(
     let peer = conn.peer;
     let max = shard.config.socket_request_max_bytes;
     // On a SASL listener, the exchange comes first.
-    let mut sasl = shard.config.sasl.clone().map(SaslSession::new);
+    let mut sasl = shard
+        .config
+        .client_listeners
+        .get(conn.listener)
+        .and_then(|l| l.sasl.clone())
+        .map(SaslSession::new);
     // Who the connection is, for the authorizer: built at its first
     // served request, and again once SASL has named the user (a SASL user
     // comes before a client certificate's).
@@ -482,11 +496,14 @@ async fn read_loop(
                 if !auth_final {
                     let sasl_user = sasl.as_ref().and_then(|s| s.user());
                     auth_final = sasl.is_none() || sasl_user.is_some();
-                    auth = Some(Rc::new(ConnAuth::new(
-                        shard.config.authorizer.clone(),
-                        sasl_user.or(certificate_user.as_deref()),
-                        peer.ip().to_string(),
-                    )));
+                    auth = Some(Rc::new(
+                        ConnAuth::new(
+                            shard.config.authorizer.clone(),
+                            sasl_user.or(certificate_user.as_deref()),
+                            peer.ip().to_string(),
+                        )
+                        .on_listener(conn.listener),
+                    ));
                 }
                 let ctx = RequestContext {
                     responses: responses.clone(),

@@ -135,7 +135,7 @@ apis! {
     ApiVersions: "ApiVersions", 0..=4, 0, guard API_VERSIONS, m::ApiVersionsRequest,
         table(handler::api_versions::handle);
     SaslHandshake: "SaslHandshake", 0..=1, 0, guard SASL_HANDSHAKE, m::SaslHandshakeRequest,
-        handle_now(handler::sasl::handshake_out_of_exchange);
+        handle_now_auth(handler::sasl::handshake_out_of_exchange);
     SaslAuthenticate: "SaslAuthenticate", 0..=2, 0, guard SASL_AUTHENTICATE,
         m::SaslAuthenticateRequest,
         handle_now(handler::sasl::authenticate_out_of_exchange);

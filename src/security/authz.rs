@@ -23,6 +23,10 @@ pub struct ConnAuth {
     pub principal: String,
     /// The peer's address, as ACL hosts name it.
     pub host: String,
+    /// The client listener the connection came in on (an index into the
+    /// config's): Metadata, FindCoordinator and DescribeCluster answer
+    /// with that listener's addresses.
+    pub listener: usize,
     authorizer: Option<Arc<Authorizer>>,
     cache: RefCell<TopicDecisions>,
 }
@@ -64,9 +68,16 @@ impl ConnAuth {
         ConnAuth {
             principal: user.map_or_else(|| ANONYMOUS.to_string(), |u| format!("User:{u}")),
             host,
+            listener: 0,
             authorizer,
             cache: RefCell::new(TopicDecisions::default()),
         }
+    }
+
+    /// The same, for a connection of client listener `listener`.
+    pub fn on_listener(mut self, listener: usize) -> Self {
+        self.listener = listener;
+        self
     }
 
     /// No authorizer: everything is allowed (tools and tests).

@@ -157,39 +157,42 @@ impl TlsConfig {
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = fresh;
         Ok(true)
     }
+}
 
-    /// Watches the files on a thread of its own: every second, and at once
-    /// when `hup` is raised (SIGHUP).
-    pub fn watch(self: &Arc<Self>, hup: Arc<std::sync::atomic::AtomicBool>) {
-        let me = self.clone();
-        let spawned = std::thread::Builder::new()
-            .name("tls-reload".to_string())
-            .spawn(move || {
-                let mut waited = std::time::Duration::ZERO;
-                let tick = std::time::Duration::from_millis(100);
-                loop {
-                    std::thread::sleep(tick);
-                    waited += tick;
-                    let forced = hup.swap(false, std::sync::atomic::Ordering::Relaxed);
-                    if !forced && waited < std::time::Duration::from_secs(1) {
-                        continue;
-                    }
-                    waited = std::time::Duration::ZERO;
-                    match me.reload(forced) {
+/// Watches the files of `configs` (each listener's distinct TLS setup) on
+/// a thread of its own: every second, and at once when `hup` is raised
+/// (SIGHUP).
+pub fn watch(configs: Vec<Arc<TlsConfig>>, hup: Arc<std::sync::atomic::AtomicBool>) {
+    let spawned = std::thread::Builder::new()
+        .name("tls-reload".to_string())
+        .spawn(move || {
+            let mut waited = std::time::Duration::ZERO;
+            let tick = std::time::Duration::from_millis(100);
+            loop {
+                std::thread::sleep(tick);
+                waited += tick;
+                let forced = hup.swap(false, std::sync::atomic::Ordering::Relaxed);
+                if !forced && waited < std::time::Duration::from_secs(1) {
+                    continue;
+                }
+                waited = std::time::Duration::ZERO;
+                for config in &configs {
+                    match config.reload(forced) {
                         Ok(true) => tracing::info!(
-                            keystore = %me.keystore.display(),
+                            keystore = %config.keystore.display(),
                             trigger = if forced { "SIGHUP" } else { "file change" },
                             "TLS certificates reloaded; new connections use them"
                         ),
                         Ok(false) => {}
                         Err(e) => tracing::warn!(
+                            keystore = %config.keystore.display(),
                             "TLS certificates not reloaded, the previous ones stay: {e}"
                         ),
                     }
                 }
-            });
-        if let Err(e) = spawned {
-            tracing::warn!("TLS certificate reloading is off: {e}");
-        }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("TLS certificate reloading is off: {e}");
     }
 }

@@ -152,8 +152,10 @@ impl Placement {
             .values()
             .filter(|b| !b.fenced)
             .map(|b| {
+                // One endpoint per node and listener.
                 let mut ids: Vec<i32> = b.endpoints.iter().map(|e| e.node_id).collect();
                 ids.sort_unstable();
+                ids.dedup();
                 ids
             })
             .collect();
@@ -640,6 +642,11 @@ impl Controller {
         self.change(shard, |md, placement| {
             if md.offsets_owners.is_empty() && placement.cluster && !placement.brokers.is_empty() {
                 md.offsets_owners = placement.offsets_owners(partitions);
+                tracing::info!(
+                    partitions,
+                    brokers = ?placement.brokers,
+                    "placing the offsets log over the brokers"
+                );
             }
         })
         .await

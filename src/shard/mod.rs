@@ -110,11 +110,15 @@ pub struct Shard {
 /// The shard that makes metadata changes.
 pub const CONTROLLER_SHARD: usize = 0;
 
-/// The nodes this process serves clients as: one for the broker, or one
-/// per shard in per-shard mode (shard i is node `node.id + i` on the
-/// advertised port + 1 + i).
-pub fn local_nodes(config: &BrokerConfig, shard_count: usize) -> Vec<Node> {
-    let (host, port) = &config.advertise;
+/// The nodes this process serves clients as on `listener`: one for the
+/// broker, or one per shard in per-shard mode (shard i is node
+/// `node.id + i` on the listener's advertised port + 1 + i).
+pub fn local_nodes(
+    config: &BrokerConfig,
+    listener: &crate::config::ClientListener,
+    shard_count: usize,
+) -> Vec<Node> {
+    let (host, port) = &listener.advertise;
     match config.listener_mode {
         ListenerMode::Single => vec![Node {
             node_id: config.node_id,
@@ -258,11 +262,16 @@ impl Shard {
         rx.await.map_err(|_| ShardGone(target))
     }
 
-    /// The nodes Metadata advertises: this process's (one, or one per
-    /// shard in per-shard mode) and, in a cluster, those of every other
-    /// unfenced broker in the metadata image.
-    pub fn nodes(&self) -> Vec<Node> {
-        let mut nodes = local_nodes(&self.config, self.shard_count);
+    /// The nodes Metadata advertises to a client of client listener
+    /// `listener` (an index into the config's): this process's (one, or
+    /// one per shard in per-shard mode) and, in a cluster, those of every
+    /// other unfenced broker in the metadata image that has a listener of
+    /// the same name (as Kafka, a broker without it is left out).
+    pub fn nodes(&self, listener: usize) -> Vec<Node> {
+        let Some(l) = self.config.client_listeners.get(listener) else {
+            return Vec::new();
+        };
+        let mut nodes = local_nodes(&self.config, l, self.shard_count);
         if let Some(image) = self.image.get() {
             let image = image.read().expect("image lock");
             nodes.extend(
@@ -271,6 +280,7 @@ impl Shard {
                     .values()
                     .filter(|b| !b.fenced && b.broker_id != self.config.node_id)
                     .flat_map(|b| &b.endpoints)
+                    .filter(|e| e.on_listener(&l.name))
                     .map(|e| Node {
                         node_id: e.node_id,
                         host: e.host.clone(),

@@ -740,3 +740,24 @@ fn describe(status: ExitStatus) -> String {
         _ => status.to_string(),
     }
 }
+
+/// Runs the binary with `overrides` and returns its exit code and stderr;
+/// it must exit within a few seconds (a configuration error).
+pub fn start_fails(overrides: &[(&str, String)]) -> (Option<i32>, String) {
+    let dir = super::temp_dir();
+    let mut cmd = Command::new(binary());
+    cmd.arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .args(["--cores", "0"]);
+    for (k, v) in overrides {
+        cmd.arg("--override").arg(format!("{k}={v}"));
+    }
+    let out = cmd
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run shardlog");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

@@ -707,3 +707,49 @@ impl ClientRun {
         out
     }
 }
+
+/// kcat (the Debian package) produces `n` keyed records to `topic` and
+/// consumes them back, with the security settings in `settings` (`-X`
+/// pairs); the records must come back as sent.
+pub fn kcat_round_trip(addr: &str, topic: &str, settings: &[(&str, String)], n: usize) {
+    ensure_installed();
+    let kcat = |args: &[&str], input: Option<Vec<u8>>| {
+        let mut cmd = std::process::Command::new("kcat");
+        // cargo's library path would put the rdkafka crate's librdkafka
+        // (built without OpenSSL) before the system's.
+        cmd.env_remove("LD_LIBRARY_PATH");
+        cmd.args(["-b", addr, "-X", "broker.address.family=v4"]);
+        for (k, v) in settings {
+            cmd.arg("-X").arg(format!("{k}={v}"));
+        }
+        cmd.args(args);
+        let run = run_with_input(cmd, input, Duration::from_secs(60));
+        run.assert_success();
+        run.stdout_text()
+    };
+    let sent: Vec<String> = (0..n).map(|i| format!("key-{i}:value-{i}")).collect();
+    kcat(
+        &["-P", "-t", topic, "-K", ":"],
+        Some(format!("{}\n", sent.join("\n")).into_bytes()),
+    );
+    let got = kcat(
+        &[
+            "-C",
+            "-t",
+            topic,
+            "-o",
+            "beginning",
+            "-e",
+            "-c",
+            &n.to_string(),
+            "-f",
+            "%k:%s\n",
+        ],
+        None,
+    );
+    let mut got: Vec<&str> = got.lines().collect();
+    got.sort();
+    let mut want: Vec<&str> = sent.iter().map(String::as_str).collect();
+    want.sort();
+    assert_eq!(got, want, "kcat round trip on {topic}");
+}

@@ -30,6 +30,10 @@ pub const NOT_LEADER_OR_FOLLOWER: i16 = 6;
 /// a loaded 2-core CI machine gets ample slack on top.
 pub const ELECTION_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Overrides of one node's own, given its id, host and client port (the
+/// shard's is the next, CONTROLLER the one after).
+pub type PerNode<'a> = &'a dyn Fn(i32, Ipv4Addr, u16) -> Vec<(String, String)>;
+
 pub struct Cluster {
     /// Node i+1 is `nodes[i]`, on `hosts[i]`.
     pub nodes: Vec<Broker>,
@@ -80,11 +84,17 @@ impl Cluster {
     /// Node n (from 1) with `process.roles` = `roles[n - 1]`, on 127.0.0.n;
     /// the controllers are the voters.
     pub fn start_roles(roles: &[&str], extra: &[(&str, &str)]) -> Cluster {
+        Cluster::start_each(roles, extra, &|_, _, _| Vec::new())
+    }
+
+    /// Like [`Cluster::start_roles`], with overrides of node n's own on
+    /// top: `per_node(n, its host, the client port)`.
+    pub fn start_each(roles: &[&str], extra: &[(&str, &str)], per_node: PerNode) -> Cluster {
         let (port, locks) = reserve_ports(3);
         let hosts = (1..=roles.len() as u8)
             .map(|n| Ipv4Addr::new(127, 0, 0, n))
             .collect();
-        Cluster::start_on(hosts, port, locks, None, extra, roles)
+        Cluster::start_on(hosts, port, locks, None, extra, roles, per_node)
     }
 
     /// Three nodes, each in its own network namespace on a bridge, so one
@@ -107,6 +117,7 @@ impl Cluster {
             Some(net),
             extra,
             &[COMBINED; 3],
+            &|_, _, _| Vec::new(),
         ))
     }
 
@@ -117,6 +128,7 @@ impl Cluster {
         net: Option<Namespaces>,
         extra: &[(&str, &str)],
         roles: &[&str],
+        per_node: PerNode,
     ) -> Cluster {
         let voters: Vec<String> = (1..=roles.len())
             .filter(|&n| roles[n - 1].contains("controller"))
@@ -144,6 +156,9 @@ impl Cluster {
                 }
                 for (k, v) in extra {
                     options = options.with_override(k, v);
+                }
+                for (k, v) in per_node(n, h, port) {
+                    options = options.with_override(&k, v);
                 }
                 if let Some(net) = &net {
                     options.wrapper = net.wrapper(n);

@@ -93,6 +93,7 @@ error_codes! {
     GroupAuthorizationFailed = 30,
     ClusterAuthorizationFailed = 31,
     SecurityDisabled = 54,
+    ListenerNotFound = 72,
 }
 
 // Every code shardlog produces has Kafka's name: checked when compiling,
@@ -333,7 +334,7 @@ mod tests {
     // through from_code, and displays as name and number.
     #[test]
     fn broker_codes_keep_numbers_and_names() {
-        assert_eq!(ErrorCode::ALL.len(), 62);
+        assert_eq!(ErrorCode::ALL.len(), 63);
         for &c in ErrorCode::ALL {
             assert_eq!(ErrorCode::from_code(c.code()), Some(c));
             assert_eq!(error_name(c.code()), Some(c.name()));
