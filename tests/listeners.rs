@@ -164,42 +164,47 @@ fn listener_mistakes_stop_the_start() {
         ),
         ("shardlog.metrics.listen", String::new()),
     ];
-    let mut overlapping = two_shards.to_vec();
-    overlapping.push((
-        "listeners",
-        format!("PLAINTEXT://127.0.0.1:{p},EXTERNAL://127.0.0.1:{}", p + 2),
-    ));
-    let (code, err) = start_fails(&overlapping);
-    assert_ne!(code, Some(0), "{err}");
-    assert!(
-        err.contains("both need") && err.contains("EXTERNAL://127.0.0.1"),
-        "{err}"
-    );
-    let mut stray = two_shards.to_vec();
-    stray.push((
-        "listeners",
-        format!("PLAINTEXT://127.0.0.1:{p},EXTERNAL://127.0.0.1:{}", p + 4),
-    ));
-    stray.push(("listener.name.outside.ssl.client.auth", "required".into()));
-    let (code, err) = start_fails(&stray);
-    assert_ne!(code, Some(0), "{err}");
-    assert!(
-        err.contains("listener.name.outside") && err.contains("OUTSIDE"),
-        "{err}"
-    );
-    let mut unknown_advertised = two_shards.to_vec();
-    unknown_advertised.push(("listeners", format!("PLAINTEXT://127.0.0.1:{p}")));
-    unknown_advertised.push((
-        "advertised.listeners",
-        format!("PLAINTEXT://127.0.0.1:{p},EXTERNAL://127.0.0.1:{}", p + 4),
-    ));
-    let (code, err) = start_fails(&unknown_advertised);
-    assert_ne!(code, Some(0), "{err}");
-    assert!(
-        err.contains("advertised.listeners listener names must be equal to or a subset of the ones defined in listeners. Found PLAINTEXT,EXTERNAL."),
-        "{err}"
-    );
+    // Each case: its keys beside those, and what the message must say.
+    let cases: [(Overrides, &[&str]); 3] = [
+        (
+            vec![(
+                "listeners",
+                format!("PLAINTEXT://127.0.0.1:{p},EXTERNAL://127.0.0.1:{}", p + 2),
+            )],
+            &["both need", "EXTERNAL://127.0.0.1"],
+        ),
+        (
+            vec![
+                (
+                    "listeners",
+                    format!("PLAINTEXT://127.0.0.1:{p},EXTERNAL://127.0.0.1:{}", p + 4),
+                ),
+                ("listener.name.outside.ssl.client.auth", "required".into()),
+            ],
+            &["listener.name.outside", "OUTSIDE"],
+        ),
+        (
+            vec![
+                ("listeners", format!("PLAINTEXT://127.0.0.1:{p}")),
+                (
+                    "advertised.listeners",
+                    format!("PLAINTEXT://127.0.0.1:{p},EXTERNAL://127.0.0.1:{}", p + 4),
+                ),
+            ],
+            &["advertised.listeners listener names must be equal to or a subset of the ones defined in listeners. Found PLAINTEXT,EXTERNAL."],
+        ),
+    ];
+    for (keys, wants) in cases {
+        let mut overrides = two_shards.to_vec();
+        overrides.extend(keys);
+        let (code, err) = start_fails(&overrides);
+        assert_ne!(code, Some(0), "{err}");
+        assert!(wants.iter().all(|w| err.contains(w)), "{wants:?}: {err}");
+    }
 }
+
+/// Broker keys and values for a start.
+type Overrides = Vec<(&'static str, String)>;
 
 /// Creates `topic` with one partition on node `node` (a manual
 /// assignment) through `addr`.

@@ -458,6 +458,48 @@ fn tls_call<Req: kafka_protocol::protocol::Encodable, Resp: kafka_protocol::prot
     decode_response(key, version, 11, &mut Bytes::from(body))
 }
 
+/// ACL operations (Kafka's codes).
+const READ: i8 = 3;
+const WRITE: i8 = 4;
+
+/// Creates a one-partition topic over `tls` (as a principal allowed to).
+fn tls_create_topic(tls: &mut TlsConn, topic: &str) {
+    let mut t = kafka_protocol::messages::create_topics_request::CreatableTopic::default();
+    t.name = common::raw::topic_name(topic);
+    t.num_partitions = 1;
+    t.replication_factor = 1;
+    let r: kafka_protocol::messages::CreateTopicsResponse = tls_call(
+        tls,
+        ApiKey::CreateTopics,
+        7,
+        &kafka_protocol::messages::CreateTopicsRequest::default()
+            .with_topics(vec![t])
+            .with_timeout_ms(30_000),
+    );
+    assert_eq!(r.topics[0].error_code, 0, "create {topic}");
+}
+
+/// Allows `principal` `operation` on topic `topic` (a literal ALLOW ACL
+/// from every host), over `tls`.
+fn tls_allow(tls: &mut TlsConn, topic: &str, principal: &str, operation: i8) {
+    use kafka_protocol::messages::create_acls_request::AclCreation;
+    use kafka_protocol::messages::{CreateAclsRequest, CreateAclsResponse};
+    let r: CreateAclsResponse = tls_call(
+        tls,
+        ApiKey::CreateAcls,
+        3,
+        &CreateAclsRequest::default().with_creations(vec![AclCreation::default()
+            .with_resource_type(2)
+            .with_resource_name(str_bytes(topic))
+            .with_resource_pattern_type(3)
+            .with_principal(str_bytes(principal))
+            .with_host(str_bytes("*"))
+            .with_operation(operation)
+            .with_permission_type(3)]),
+    );
+    assert_eq!(r.results[0].error_code, 0, "allow {principal} on {topic}");
+}
+
 fn tls_produce(tls: &mut TlsConn, topic: &str) -> i16 {
     let r: kafka_protocol::messages::ProduceResponse = tls_call(
         tls,
@@ -478,8 +520,6 @@ fn tls_produce(tls: &mut TlsConn, topic: &str) -> i16 {
 // no subject closes the connection with a log line.
 #[test]
 fn client_certificates_name_principals() {
-    use kafka_protocol::messages::create_acls_request::AclCreation;
-    use kafka_protocol::messages::{CreateAclsRequest, CreateAclsResponse};
     let pki = pki();
     let secure = |rules: &str| {
         tls_options(&pki, "SSL")
@@ -502,37 +542,9 @@ fn client_certificates_name_principals() {
     };
     let mut admin = connect(&pki.admin_cert, &pki.admin_key);
     for topic in ["mtls", "mtls-other", "mtls-kcat"] {
-        let mut t = kafka_protocol::messages::create_topics_request::CreatableTopic::default();
-        t.name = common::raw::topic_name(topic);
-        t.num_partitions = 1;
-        t.replication_factor = 1;
-        let r: kafka_protocol::messages::CreateTopicsResponse = tls_call(
-            &mut admin,
-            ApiKey::CreateTopics,
-            7,
-            &kafka_protocol::messages::CreateTopicsRequest::default()
-                .with_topics(vec![t])
-                .with_timeout_ms(30_000),
-        );
-        assert_eq!(
-            r.topics[0].error_code, 0,
-            "the mapped super user creates {topic}"
-        );
+        tls_create_topic(&mut admin, topic);
     }
-    let r: CreateAclsResponse = tls_call(
-        &mut admin,
-        ApiKey::CreateAcls,
-        3,
-        &CreateAclsRequest::default().with_creations(vec![AclCreation::default()
-            .with_resource_type(2)
-            .with_resource_name(str_bytes("mtls"))
-            .with_resource_pattern_type(3)
-            .with_principal(str_bytes("User:CN=client-2"))
-            .with_host(str_bytes("*"))
-            .with_operation(4)
-            .with_permission_type(3)]),
-    );
-    assert_eq!(r.results[0].error_code, 0);
+    tls_allow(&mut admin, "mtls", "User:CN=client-2", WRITE);
     let mut second = connect(&pki.second_cert, &pki.second_key);
     assert_eq!(
         tls_produce(&mut second, "mtls"),
@@ -680,12 +692,11 @@ fn clients_over_sasl_ssl() {
 // told the PLAINTEXT port, sees the records kcat wrote and may not write.
 #[test]
 fn three_listeners_each_with_its_own_security() {
-    use kafka_protocol::messages::create_acls_request::AclCreation;
     use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
     use kafka_protocol::messages::{
-        CreateAclsRequest, CreateAclsResponse, DescribeClusterRequest, DescribeClusterResponse,
-        FindCoordinatorRequest, FindCoordinatorResponse, ListOffsetsRequest, ListOffsetsResponse,
-        MetadataRequest, MetadataResponse,
+        DescribeClusterRequest, DescribeClusterResponse, FindCoordinatorRequest,
+        FindCoordinatorResponse, ListOffsetsRequest, ListOffsetsResponse, MetadataRequest,
+        MetadataResponse,
     };
     let pki = pki();
     let (p, locks) = common::broker::reserve_ports(3);
@@ -737,33 +748,8 @@ fn three_listeners_each_with_its_own_security() {
     )
     .unwrap();
     api_versions_on(&mut admin).unwrap();
-    let mut t = kafka_protocol::messages::create_topics_request::CreatableTopic::default();
-    t.name = common::raw::topic_name("shared");
-    t.num_partitions = 1;
-    t.replication_factor = 1;
-    let r: kafka_protocol::messages::CreateTopicsResponse = tls_call(
-        &mut admin,
-        ApiKey::CreateTopics,
-        7,
-        &kafka_protocol::messages::CreateTopicsRequest::default()
-            .with_topics(vec![t])
-            .with_timeout_ms(30_000),
-    );
-    assert_eq!(r.topics[0].error_code, 0, "the certificate's super user");
-    let r: CreateAclsResponse = tls_call(
-        &mut admin,
-        ApiKey::CreateAcls,
-        3,
-        &CreateAclsRequest::default().with_creations(vec![AclCreation::default()
-            .with_resource_type(2)
-            .with_resource_name(str_bytes("shared"))
-            .with_resource_pattern_type(3)
-            .with_principal(str_bytes("User:ANONYMOUS"))
-            .with_host(str_bytes("*"))
-            .with_operation(3)
-            .with_permission_type(3)]),
-    );
-    assert_eq!(r.results[0].error_code, 0);
+    tls_create_topic(&mut admin, "shared");
+    tls_allow(&mut admin, "shared", "User:ANONYMOUS", READ);
     let r: MetadataResponse = tls_call(
         &mut admin,
         ApiKey::Metadata,

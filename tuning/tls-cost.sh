@@ -2,9 +2,11 @@
 # What TLS costs a client listener: librdkafka's own benchmark tool,
 # rdkafka_performance, produces COUNT 1 KiB records (acks=1) to a
 # one-partition topic and consumes them back, against a fresh broker per
-# way: PLAINTEXT, SSL, and SASL_SSL with SCRAM-SHA-512. The broker is
+# way: PLAINTEXT, SSL, SASL_SSL with SCRAM-SHA-512, and THREE (the client
+# on PLAINTEXT, with an SSL and a SASL_SSL listener beside it on the same
+# broker: what several listeners cost one of them). The broker is
 # pinned to core 0 and the tool to core 1; the ways alternate within each
-# round. Prints produce and consume MB/s per way and each TLS way's ratio
+# round. Prints produce and consume MB/s per way and each other way's ratio
 # to PLAINTEXT in the same round.
 #
 #   tuning/tls-cost.sh [--rounds N] [--count N]
@@ -57,17 +59,21 @@ one() {
       bench_format_args=()
       client=(-X security.protocol=SASL_SSL -X "ssl.ca.location=$out/ca.pem"
         -X sasl.mechanisms=SCRAM-SHA-512 -X sasl.username=bench -X sasl.password=bench-secret) ;;
+    THREE)
+      shardlog_start "$broker_core" "$out/$way.log" "${common[@]}" "${tls[@]}" \
+        --override "listeners=PLAINTEXT://127.0.0.1:$port,SSL://127.0.0.1:$((port + 10)),SASL_SSL://127.0.0.1:$((port + 20))" \
+        --override sasl.enabled.mechanisms=SCRAM-SHA-512 ;;
   esac
   perf_produce_consume "$out" "$way" "${client[@]}"
 }
 
 for r in $(seq "$rounds"); do
   declare -A res=()
-  for way in PLAINTEXT SSL SASL_SSL; do
+  for way in PLAINTEXT SSL SASL_SSL THREE; do
     res[$way]=$(one "$way")
   done
   read -r pp pc <<<"${res[PLAINTEXT]}"
-  for way in PLAINTEXT SSL SASL_SSL; do
+  for way in PLAINTEXT SSL SASL_SSL THREE; do
     read -r p c <<<"${res[$way]}"
     awk -v r="$r" -v w="$way" -v p="$p" -v pp="$pp" -v c="$c" -v pc="$pc" 'BEGIN {
       printf "round %s %-9s produce %5d MB/s (%.2fx)  consume %5d MB/s (%.2fx)\n", r, w, p, p / pp, c, c / pc }'
