@@ -299,6 +299,7 @@ pub fn run(mut config: BrokerConfig) -> Result<(), String> {
         config.sasl_plain_users_file.as_deref(),
     )?);
     setup_listener_security(&mut config, &users)?;
+    warn_unadvertised_listeners(&config);
     config.users = Some(users);
     raise_open_files_limit();
     crate::storage::log::cleaner::remember_process_cpus();
@@ -489,6 +490,26 @@ fn raise_open_files_limit() {
             to = limit.rlim_max,
             "raised the open files limit"
         );
+    }
+}
+
+/// With `advertised.listeners` set, a client listener it leaves out is
+/// advertised at its own address; Kafka lists no broker to that
+/// listener's clients instead (a Kafka configuration that relies on it is
+/// a broken one), so this is said once at start.
+fn warn_unadvertised_listeners(config: &BrokerConfig) {
+    let advertised = &config.kraft.advertised;
+    if advertised.is_empty() || config.client_listeners.len() == 1 {
+        return;
+    }
+    for l in &config.client_listeners {
+        if !advertised.iter().any(|a| a.name == l.name) {
+            warn!(
+                listener = %l.name,
+                advertised = %format!("{}:{}", l.advertise.0, l.advertise.1),
+                "advertised.listeners has no entry for this listener: its clients are told its own address (Kafka would list no broker to them)"
+            );
+        }
     }
 }
 
