@@ -29,6 +29,7 @@ pub use cache::BatchCache;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{ConfigError, DurableWrites, LogConfig, ShardStorageConfig};
 pub use log::cleaner::{CleanOutcome, CleanParams, StopAt, SwapStep};
+pub use log::truncate::{truncate_files, TruncateStop};
 pub use log::{
     AppendTicket, ClosingLog, LogOffsets, LogStats, PartitionLog, ReadBatches, Reservation,
     RetentionOutcome, ShardStorage, TimestampOffset,

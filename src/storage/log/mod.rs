@@ -28,6 +28,7 @@ use glommio::task::JoinHandle;
 
 pub mod cleaner;
 mod recovery;
+pub mod truncate;
 mod writer;
 mod zero_ahead;
 
