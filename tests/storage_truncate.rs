@@ -31,6 +31,8 @@ fn config() -> LogConfig {
         segment_bytes: 8192,
         index_interval_bytes: 1024,
         preallocate_bytes: 64 << 10,
+        // The records are stamped in 1970: no time-based retention.
+        retention_ms: -1,
         ..LogConfig::default()
     }
 }
@@ -247,5 +249,45 @@ fn crashes_during_truncation_leave_a_prefix() {
         }
         // Each step removed more: the ends seen after the crashes shrink.
         assert!(ends.windows(2).all(|w| w[0] > w[1]), "{ends:?}");
+    });
+}
+
+// Proves a truncation below every segment (the segments before it deleted
+// by DeleteRecords) empties the log and starts it at the offset, Kafka's
+// truncateFullyAndStartAt: start and end are the offset, a reopen agrees,
+// and the next append lands there.
+#[test]
+fn truncation_below_every_segment_starts_afresh() {
+    let tmp = temp_dir();
+    let data = tmp.path().to_path_buf();
+    run(move || async move {
+        let shard = shard(&data, 0).await;
+        let dir: PathBuf = data.join("t-0");
+        let log = PartitionLog::open(&dir, config(), &shard).await.unwrap();
+        for round in 0..BATCHES {
+            log.append(&batch(round, "")).await.unwrap();
+        }
+        let bases = log.segment_base_offsets();
+        log.delete_records_before(bases[2] + 5).await.unwrap();
+        assert_eq!(log.segment_base_offsets()[0], bases[2]);
+        let target = bases[1] + 2;
+        let log = log
+            .truncate_to(target, &[OWNED], config(), &shard)
+            .await
+            .unwrap();
+        let offsets = log.offsets();
+        assert_eq!(
+            (offsets.log_start_offset, offsets.log_end_offset),
+            (target, target)
+        );
+        assert!(view(&log).await.is_empty());
+        log.close().await.unwrap();
+        drop(log);
+        let log = PartitionLog::open(&dir, config(), &shard).await.unwrap();
+        assert_eq!(log.offsets().log_start_offset, target);
+        let t = log.append(&batch(1000, "after-")).await.unwrap();
+        assert_eq!(t.base_offset, target);
+        assert_eq!(view(&log).await.len(), PER_BATCH as usize);
+        log.close().await.unwrap();
     });
 }
