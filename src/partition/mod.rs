@@ -17,6 +17,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::record::{BatchError, BatchHeader, Compression, TimestampType};
+use crate::replication::epochs::EpochCache;
 use crate::storage::fsutil;
 use crate::storage::{
     AppendError, AppendTicket, ClosingLog, LogConfig, PartitionLog, ReadError, RetentionOutcome,
@@ -316,6 +317,11 @@ impl OffsetQuery {
 pub struct Partition {
     log: PartitionLog,
     producers: RefCell<ProducerStateTable>,
+    /// The leader-epoch cache (Kafka's `leader-epoch-checkpoint`): where
+    /// each leader epoch's records start. Saved with the producer
+    /// snapshot at a clean close, rebuilt from the batches' epochs
+    /// otherwise.
+    epochs: RefCell<EpochCache>,
     /// The topic settings other than the log's (whose own copy is in
     /// `log`).
     topic: RefCell<PartitionConfig>,
@@ -324,9 +330,12 @@ pub struct Partition {
 }
 
 impl Partition {
-    /// Opens the partition's log and rebuilds its producer state: from the
-    /// snapshot written at the last clean close when it matches the log's
-    /// end, otherwise by replaying every batch header in the log.
+    /// Opens the partition's log and rebuilds its producer state and its
+    /// leader-epoch cache: from the snapshot written at the last clean
+    /// close when it matches the log's end, otherwise by replaying every
+    /// batch header in the log. As a leader it holds [`LEADER_EPOCH`]
+    /// from the log end on if no batch has it yet (Kafka assigns a new
+    /// leader's epoch at its log end).
     pub async fn open(
         dir: &Path,
         config: PartitionConfig,
@@ -344,19 +353,27 @@ impl Partition {
                 .map_err(|e| StorageError::io("creating the producer snapshot", e))?;
         }
         let snapshot = found.and_then(|bytes| decode_snapshot(&bytes, end));
-        let producers = match snapshot {
-            Some(table) => table,
+        let (producers, mut epochs) = match snapshot {
+            Some(saved) => saved,
             None => {
                 let mut table = ProducerStateTable::default();
+                let mut epochs = EpochCache::default();
                 let start = log.offsets().log_start_offset;
-                log.scan_batch_headers(start, |h| table.record(h, h.base_offset))
-                    .await?;
-                table
+                log.scan_batch_headers(start, |h| {
+                    table.record(h, h.base_offset);
+                    if h.partition_leader_epoch >= 0 {
+                        epochs.assign(h.partition_leader_epoch, h.base_offset);
+                    }
+                })
+                .await?;
+                (table, epochs)
             }
         };
+        epochs.assign(LEADER_EPOCH, end);
         Ok(Partition {
             log,
             producers: RefCell::new(producers),
+            epochs: RefCell::new(epochs),
             topic: RefCell::new(config),
             counters: Default::default(),
         })
@@ -681,11 +698,25 @@ impl Partition {
         Ok(found)
     }
 
-    /// The end offset of leader epoch `requested` (OffsetForLeaderEpoch):
-    /// with one epoch, it and any earlier one end at the log end; a later
-    /// one is unknown.
+    /// The end offset of leader epoch `requested` (OffsetForLeaderEpoch),
+    /// from the leader-epoch cache as Kafka's leader answers: the largest
+    /// epoch at or below it and where that epoch ends; `None` (Kafka's
+    /// UNDEFINED_EPOCH and offset) for an undefined epoch or one above
+    /// every epoch the log has.
     pub fn end_offset_for_epoch(&self, requested: i32) -> Option<(i32, i64)> {
-        (requested <= LEADER_EPOCH).then(|| (LEADER_EPOCH, self.log.offsets().log_end_offset))
+        let end = self.log.offsets().log_end_offset;
+        let (epoch, offset) = self.epochs.borrow().end_offset_for(requested, end);
+        (epoch != crate::replication::UNDEFINED_EPOCH).then_some((epoch, offset))
+    }
+
+    /// The leader-epoch cache's entries: (epoch, start offset).
+    pub fn leader_epochs(&self) -> Vec<(i32, i64)> {
+        self.epochs
+            .borrow()
+            .entries()
+            .iter()
+            .map(|e| (e.epoch, e.start_offset))
+            .collect()
     }
 
     /// Moves the log start offset to `offset` (DeleteRecords; -1: the high
@@ -778,15 +809,27 @@ impl Partition {
         let end = self.log.offsets().log_end_offset;
         closing.add_file(
             SNAPSHOT_FILE,
-            encode_snapshot(&self.producers.borrow(), end),
+            encode_snapshot(&self.producers.borrow(), &self.epochs.borrow(), end),
         );
         Ok(Some(closing))
     }
 }
 
-/// Snapshot layout: log end offset (8 bytes), CRC32C of the table (4), table.
-fn encode_snapshot(table: &ProducerStateTable, end_offset: i64) -> Vec<u8> {
-    let body = table.encode();
+/// Snapshot layout: log end offset (8 bytes), CRC32C of the rest (4),
+/// then `SNAPSHOT_MAGIC`, the producer table's length (4) and the table,
+/// the leader-epoch count (4) and each epoch (4) with its start offset
+/// (8). A snapshot of another layout is no snapshot (the log is replayed).
+fn encode_snapshot(table: &ProducerStateTable, epochs: &EpochCache, end_offset: i64) -> Vec<u8> {
+    let encoded = table.encode();
+    let mut body = Vec::with_capacity(12 + encoded.len() + 12 * epochs.entries().len());
+    body.extend_from_slice(SNAPSHOT_MAGIC);
+    body.extend_from_slice(&(encoded.len() as u32).to_be_bytes());
+    body.extend_from_slice(&encoded);
+    body.extend_from_slice(&(epochs.entries().len() as u32).to_be_bytes());
+    for e in epochs.entries() {
+        body.extend_from_slice(&e.epoch.to_be_bytes());
+        body.extend_from_slice(&e.start_offset.to_be_bytes());
+    }
     let mut out = Vec::with_capacity(12 + body.len());
     out.extend_from_slice(&end_offset.to_be_bytes());
     out.extend_from_slice(&crc32c::crc32c(&body).to_be_bytes());
@@ -794,7 +837,10 @@ fn encode_snapshot(table: &ProducerStateTable, end_offset: i64) -> Vec<u8> {
     out
 }
 
-fn decode_snapshot(bytes: &[u8], end_offset: i64) -> Option<ProducerStateTable> {
+/// Marks the snapshot layout with the leader epochs.
+const SNAPSHOT_MAGIC: &[u8; 4] = b"SLP2";
+
+fn decode_snapshot(bytes: &[u8], end_offset: i64) -> Option<(ProducerStateTable, EpochCache)> {
     if bytes.len() < 12 {
         return None;
     }
@@ -804,5 +850,23 @@ fn decode_snapshot(bytes: &[u8], end_offset: i64) -> Option<ProducerStateTable> 
     if offset != end_offset || crc32c::crc32c(body) != crc {
         return None;
     }
-    ProducerStateTable::decode(body)
+    let rest = body.strip_prefix(SNAPSHOT_MAGIC)?;
+    let len = u32::from_be_bytes(rest.get(..4)?.try_into().ok()?) as usize;
+    let table = ProducerStateTable::decode(rest.get(4..4 + len)?)?;
+    let mut rest = rest.get(4 + len..)?;
+    let count = u32::from_be_bytes(rest.get(..4)?.try_into().ok()?) as usize;
+    rest = &rest[4..];
+    if rest.len() != count.checked_mul(12)? {
+        return None;
+    }
+    let assignments: Vec<(i32, i64)> = rest
+        .chunks_exact(12)
+        .map(|c| {
+            (
+                i32::from_be_bytes(c[..4].try_into().expect("4 bytes")),
+                i64::from_be_bytes(c[4..].try_into().expect("8 bytes")),
+            )
+        })
+        .collect();
+    Some((table, EpochCache::from_assignments(&assignments)))
 }

@@ -1,0 +1,79 @@
+//! A partition's leader-epoch cache (Kafka's `leader-epoch-checkpoint`,
+//! KIP-101/KIP-279): rebuilt from the epochs stamped in the log's batches,
+//! kept in the producer snapshot across a clean close, rebuilt again after
+//! a crash, and answering OffsetForLeaderEpoch as Kafka's leader does.
+
+mod common;
+
+use common::*;
+use shardlog::partition::{Partition, PartitionConfig, LEADER_EPOCH};
+use shardlog::record::records::BatchBuilder;
+use shardlog::storage::PartitionLog;
+
+fn batch(records: usize) -> Vec<u8> {
+    let mut b = BatchBuilder::new(1_000);
+    for i in 0..records {
+        b.push_value(i as i64, b"value");
+    }
+    b.build()
+}
+
+// Proves the cache: a log written under epochs 0, 3 and 7 (10 records
+// each) opens to entries (0, 0), (3, 10), (7, 20); OffsetForLeaderEpoch
+// gets Kafka's answers (an epoch ends where the next starts, a missing
+// epoch answers for the largest one below it, the latest ends at the log
+// end, one above every epoch and the undefined epoch are unknown); the
+// same after a clean close and reopen (from the snapshot) and with no
+// snapshot to trust (as after a crash that followed more appends: replayed
+// from the log). An empty log holds the leader's epoch from offset 0.
+#[test]
+fn epochs_from_the_log_the_snapshot_and_a_replay() {
+    let tmp = temp_dir();
+    let data = tmp.path().to_path_buf();
+    run(move || async move {
+        let shard = shard(&data, 1 << 20).await;
+        let dir = data.join("epochs-0");
+        let config = PartitionConfig::default();
+        let log = PartitionLog::open(&dir, config.log.clone(), &shard)
+            .await
+            .unwrap();
+        for epoch in [0, 3, 7] {
+            log.set_leader_epoch(epoch);
+            log.append(&batch(10)).await.unwrap();
+        }
+        log.close().await.unwrap();
+        drop(log);
+
+        let check = |p: &Partition, when: &str| {
+            assert_eq!(p.leader_epochs(), [(0, 0), (3, 10), (7, 20)], "{when}");
+            assert_eq!(p.end_offset_for_epoch(0), Some((0, 10)), "{when}");
+            assert_eq!(p.end_offset_for_epoch(3), Some((3, 20)), "{when}");
+            assert_eq!(p.end_offset_for_epoch(5), Some((3, 20)), "{when}");
+            assert_eq!(p.end_offset_for_epoch(7), Some((7, 30)), "{when}");
+            assert_eq!(p.end_offset_for_epoch(8), None, "{when}");
+            assert_eq!(p.end_offset_for_epoch(-1), None, "{when}");
+        };
+        let p = Partition::open(&dir, config.clone(), &shard).await.unwrap();
+        check(&p, "replayed from the log");
+        p.close().await.unwrap();
+        drop(p);
+        let p = Partition::open(&dir, config.clone(), &shard).await.unwrap();
+        check(&p, "from the snapshot");
+        drop(p); // a crash
+        glommio::timer::sleep(std::time::Duration::from_millis(30)).await;
+        std::fs::write(dir.join("producer-state.snapshot"), b"").unwrap();
+        let p = Partition::open(&dir, config.clone(), &shard).await.unwrap();
+        check(&p, "replayed without a snapshot");
+        p.close().await.unwrap();
+
+        let empty = Partition::open(&data.join("epochs-1"), config, &shard)
+            .await
+            .unwrap();
+        assert_eq!(empty.leader_epochs(), [(LEADER_EPOCH, 0)]);
+        assert_eq!(
+            empty.end_offset_for_epoch(LEADER_EPOCH),
+            Some((LEADER_EPOCH, 0))
+        );
+        empty.close().await.unwrap();
+    });
+}
