@@ -14,7 +14,6 @@ use std::path::{Path, PathBuf};
 
 use common::*;
 use shardlog::record::batch::BatchHeader;
-use shardlog::record::records::{decode_records, BatchBuilder, Record};
 use shardlog::storage::{CleanParams, LogConfig, PartitionLog, StopAt, SwapStep};
 
 /// Every record read from the log's start: (offset, key, value).
@@ -43,41 +42,15 @@ fn params() -> CleanParams {
 /// Round `round`'s batch: keys k0..k9, value `round:key` padded to 100
 /// bytes.
 fn round_batch(round: usize) -> Vec<u8> {
-    let mut b = BatchBuilder::new(1_000 + round as i64);
-    for k in 0..10 {
-        let mut value = format!("{round}:{k}:").into_bytes();
-        value.resize(100, b'.');
-        b.push(&Record {
-            timestamp_delta: k,
-            key: Some(format!("k{k}").into_bytes()),
-            value: Some(value),
-            headers: Vec::new(),
-        });
-    }
-    b.build()
+    keyed_batch(round as i64, "")
 }
 
 async fn view(log: &PartitionLog) -> View {
-    let mut out = Vec::new();
-    let mut offset = log.offsets().log_start_offset;
-    let end = log.offsets().high_watermark;
-    while offset < end {
-        let r = log.read(offset, 64 << 10).await.expect("read");
-        assert!(
-            !r.batches.is_empty(),
-            "a read at {offset} below {end} returns a batch"
-        );
-        for b in r.batches {
-            let h = BatchHeader::parse(&b).unwrap();
-            for rec in decode_records(&b).unwrap() {
-                if rec.offset >= offset {
-                    out.push((rec.offset, rec.key.unwrap(), rec.value));
-                }
-            }
-            offset = h.next_offset();
-        }
-    }
-    out
+    read_records(log, log.offsets().high_watermark)
+        .await
+        .into_iter()
+        .map(|(o, k, v)| (o, k.unwrap(), v))
+        .collect()
 }
 
 /// A read at each record's offset starts with the batch holding it (what
@@ -116,33 +89,12 @@ fn check_latest(v: &View, rounds: usize) {
     }
 }
 
-fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| {
-            let p = e.unwrap().path();
-            (
-                p.file_name().unwrap().to_string_lossy().into_owned(),
-                std::fs::read(&p).unwrap(),
-            )
-        })
-        .collect()
-}
-
-fn restore(dir: &Path, files: &BTreeMap<String, Vec<u8>>) {
-    std::fs::remove_dir_all(dir).unwrap();
-    std::fs::create_dir_all(dir).unwrap();
-    for (name, bytes) in files {
-        std::fs::write(dir.join(name), bytes).unwrap();
-    }
-}
-
 fn unclean(dir: &Path) {
     let _ = std::fs::remove_file(dir.join("clean-shutdown"));
 }
 
 fn leftovers(dir: &Path) -> Vec<String> {
-    files(dir)
+    dir_files(dir)
         .into_keys()
         .filter(|n| n.ends_with(".cleaned") || n.ends_with(".swap"))
         .collect()
@@ -176,7 +128,7 @@ async fn crash_at_every_step(
     for group in 0.. {
         let mut reached = false;
         for step in steps {
-            restore(dir, state);
+            restore_files(dir, state);
             let log = PartitionLog::open(dir, config(), shard).await.unwrap();
             let out = log
                 .clean_stopping_at(&params(), HashSet::new(), StopAt { group, step })
@@ -235,7 +187,7 @@ fn cleaning_merging_and_crashes_during_swaps() {
             }
             log.close().await.unwrap();
         }
-        let before = files(&dir);
+        let before = dir_files(&dir);
         let log = PartitionLog::open(&dir, config(), &shard).await.unwrap();
         let segments_before = log.segment_count();
         assert!(segments_before > 3, "{segments_before} segments");
@@ -255,7 +207,7 @@ fn cleaning_merging_and_crashes_during_swaps() {
         );
         assert!(cleaned.len() < uncleaned.len());
         log.close().await.unwrap();
-        let after_first = files(&dir);
+        let after_first = dir_files(&dir);
 
         // More writes make the log dirty again; the second pass merges what
         // the first left small.
@@ -265,7 +217,7 @@ fn cleaning_merging_and_crashes_during_swaps() {
             log.append(&round_batch(r)).await.unwrap();
         }
         log.close().await.unwrap();
-        let dirty_again = files(&dir);
+        let dirty_again = dir_files(&dir);
         let log = PartitionLog::open(&dir, config(), &shard).await.unwrap();
         let segments_dirty = log.segment_count();
         let unmerged = view(&log).await;
@@ -319,7 +271,7 @@ fn cleaning_merging_and_crashes_during_swaps() {
                 format!("{name}.cleaned"),
                 new_log[..new_log.len() / 2].to_vec(),
             );
-            restore(&dir, &s);
+            restore_files(&dir, &s);
             unclean(&dir);
             let log = PartitionLog::open(&dir, config(), &shard).await.unwrap();
             assert_eq!(view(&log).await, uncleaned, "{name}: half a .cleaned file");

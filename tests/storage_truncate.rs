@@ -8,12 +8,9 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use common::*;
-use shardlog::record::batch::BatchHeader;
-use shardlog::record::records::{decode_records, BatchBuilder, Record};
 use shardlog::storage::{truncate_files, LogConfig, PartitionLog, TruncateStop};
 
 /// Every record read from the log's start: (offset, value without its
@@ -37,66 +34,38 @@ fn config() -> LogConfig {
     }
 }
 
-/// Batch `round`: ten records whose values name their round.
 fn batch(round: i64, tag: &str) -> Vec<u8> {
-    let mut b = BatchBuilder::new(1_000 + round);
-    for k in 0..PER_BATCH {
-        let mut value = format!("{tag}{round}:{k}:").into_bytes();
-        value.resize(100, b'.');
-        b.push(&Record {
-            timestamp_delta: k,
-            key: Some(format!("k{k}").into_bytes()),
-            value: Some(value),
-            headers: Vec::new(),
-        });
-    }
-    b.build()
+    keyed_batch(round, tag)
 }
 
 async fn view(log: &PartitionLog) -> View {
-    let mut out = Vec::new();
-    let mut offset = log.offsets().log_start_offset;
-    let end = log.offsets().log_end_offset;
-    while offset < end {
-        let r = log.read(offset, 64 << 10).await.expect("read");
-        assert!(!r.batches.is_empty(), "a read at {offset} below {end}");
-        for b in r.batches {
-            let h = BatchHeader::parse(&b).unwrap();
-            for rec in decode_records(&b).unwrap() {
-                if rec.offset >= offset {
-                    let value = String::from_utf8(rec.value.unwrap()).unwrap();
-                    out.push((rec.offset, value.trim_end_matches('.').to_string()));
-                }
-            }
-            offset = h.next_offset();
-        }
-    }
-    out
-}
-
-fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| {
-            let p = e.unwrap().path();
-            (
-                p.file_name().unwrap().to_string_lossy().into_owned(),
-                std::fs::read(&p).unwrap(),
-            )
+    read_records(log, log.offsets().log_end_offset)
+        .await
+        .into_iter()
+        .map(|(o, _, v)| {
+            let value = String::from_utf8(v.unwrap()).unwrap();
+            (o, value.trim_end_matches('.').to_string())
         })
         .collect()
 }
 
-fn restore(dir: &Path, files: &BTreeMap<String, Vec<u8>>) {
-    std::fs::remove_dir_all(dir).unwrap();
-    std::fs::create_dir_all(dir).unwrap();
-    for (name, bytes) in files {
-        std::fs::write(dir.join(name), bytes).unwrap();
+/// Opens a log in `dir`, writes the BATCHES batches, closes it and puts
+/// the owner's snapshot beside it; returns the records as read.
+async fn written_log(shard: &shardlog::storage::ShardStorage, dir: &Path) -> View {
+    let log = PartitionLog::open(dir, config(), shard).await.unwrap();
+    for round in 0..BATCHES {
+        log.append(&batch(round, "")).await.unwrap();
     }
+    let full = view(&log).await;
+    assert_eq!(full.len() as i64, END);
+    log.close().await.unwrap();
+    drop(log);
+    std::fs::write(dir.join(OWNED), b"snapshot at the old end").unwrap();
+    full
 }
 
 fn segment_bases(dir: &Path) -> Vec<i64> {
-    let mut bases: Vec<i64> = files(dir)
+    let mut bases: Vec<i64> = dir_files(dir)
         .keys()
         .filter_map(|n| n.strip_suffix(".log")?.parse().ok())
         .collect();
@@ -129,16 +98,8 @@ fn truncation_to_every_kind_of_offset() {
     run(move || async move {
         let shard = shard(&data, 0).await;
         let dir: PathBuf = data.join("t-0");
-        let log = PartitionLog::open(&dir, config(), &shard).await.unwrap();
-        for round in 0..BATCHES {
-            log.append(&batch(round, "")).await.unwrap();
-        }
-        let full = view(&log).await;
-        assert_eq!(full.len() as i64, END);
-        log.close().await.unwrap();
-        drop(log);
-        std::fs::write(dir.join(OWNED), b"snapshot at the old end").unwrap();
-        let state = files(&dir);
+        let full = written_log(&shard, &dir).await;
+        let state = dir_files(&dir);
         let bases = segment_bases(&dir);
         assert!(bases.len() >= 5, "{bases:?}");
         let targets = [
@@ -153,7 +114,7 @@ fn truncation_to_every_kind_of_offset() {
             END + 100,
         ];
         for target in targets {
-            restore(&dir, &state);
+            restore_files(&dir, &state);
             let log = PartitionLog::open(&dir, config(), &shard).await.unwrap();
             let log = log
                 .truncate_to(target, &[OWNED], config(), &shard)
@@ -163,7 +124,7 @@ fn truncation_to_every_kind_of_offset() {
             assert_eq!(log.offsets().log_end_offset, end, "target {target}");
             let kept: View = full.iter().filter(|r| r.0 < end).cloned().collect();
             assert_eq!(view(&log).await, kept, "target {target}");
-            let after = files(&dir);
+            let after = dir_files(&dir);
             if end < END {
                 assert!(after[OWNED].is_empty(), "target {target}: snapshot emptied");
                 let last = *segment_bases(&dir).last().unwrap();
@@ -202,15 +163,8 @@ fn crashes_during_truncation_leave_a_prefix() {
     run(move || async move {
         let shard = shard(&data, 0).await;
         let dir: PathBuf = data.join("t-0");
-        let log = PartitionLog::open(&dir, config(), &shard).await.unwrap();
-        for round in 0..BATCHES {
-            log.append(&batch(round, "")).await.unwrap();
-        }
-        let full = view(&log).await;
-        log.close().await.unwrap();
-        drop(log);
-        std::fs::write(dir.join(OWNED), b"snapshot at the old end").unwrap();
-        let state = files(&dir);
+        let full = written_log(&shard, &dir).await;
+        let state = dir_files(&dir);
         let bases = segment_bases(&dir);
         let target = bases[1] + 15;
         let above = bases.iter().filter(|&&b| b > target).count();
@@ -219,12 +173,12 @@ fn crashes_during_truncation_leave_a_prefix() {
         stops.extend((1..=above).map(TruncateStop::Removed));
         let mut ends = Vec::new();
         for stop in stops {
-            restore(&dir, &state);
+            restore_files(&dir, &state);
             let cut = truncate_files(&dir, target, &[OWNED], 64 << 10, Some(stop))
                 .await
                 .unwrap();
             assert!(cut);
-            assert!(files(&dir)[OWNED].is_empty(), "{stop:?}");
+            assert!(dir_files(&dir)[OWNED].is_empty(), "{stop:?}");
             let log = PartitionLog::open(&dir, config(), &shard).await.unwrap();
             let end = log.offsets().log_end_offset;
             assert!(

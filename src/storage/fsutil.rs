@@ -84,6 +84,15 @@ pub fn write_file_blocking(
 
 /// Creates the empty files `names` in `dir` where missing (existing ones
 /// are left as they are), so later in-place writes allocate no inode.
+/// The names of the entries of `dir`.
+pub fn list_names_blocking(dir: &Path) -> std::io::Result<Vec<String>> {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        names.push(entry?.file_name().to_string_lossy().into_owned());
+    }
+    Ok(names)
+}
+
 pub fn create_missing_blocking(dir: &Path, names: &[&str]) -> std::io::Result<()> {
     for name in names {
         std::fs::OpenOptions::new()

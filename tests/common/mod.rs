@@ -152,3 +152,72 @@ pub fn unwritten_ranges(path: &Path) -> Vec<(u64, u64)> {
     }
     out
 }
+
+/// Batch `round` of ten keyed records: keys k0..k9, values
+/// `{tag}{round}:{key}:` padded with dots to 100 bytes, timestamps from
+/// 1000 + round.
+pub fn keyed_batch(round: i64, tag: &str) -> Vec<u8> {
+    let mut b = BatchBuilder::new(1_000 + round);
+    for k in 0..10 {
+        let mut value = format!("{tag}{round}:{k}:").into_bytes();
+        value.resize(100, b'.');
+        b.push(&shardlog::record::records::Record {
+            timestamp_delta: k,
+            key: Some(format!("k{k}").into_bytes()),
+            value: Some(value),
+            headers: Vec::new(),
+        });
+    }
+    b.build()
+}
+
+/// A record as read back: (offset, key, value).
+pub type ReadRecord = (i64, Option<Vec<u8>>, Option<Vec<u8>>);
+
+/// Every record of `log` from its start up to `end`, read batch by batch
+/// (each read must return a batch).
+pub async fn read_records(log: &shardlog::storage::PartitionLog, end: i64) -> Vec<ReadRecord> {
+    use shardlog::record::batch::BatchHeader;
+    let mut out = Vec::new();
+    let mut offset = log.offsets().log_start_offset;
+    while offset < end {
+        let r = log.read(offset, 64 << 10).await.expect("read");
+        assert!(
+            !r.batches.is_empty(),
+            "a read at {offset} below {end} returns a batch"
+        );
+        for b in r.batches {
+            let h = BatchHeader::parse(&b).unwrap();
+            for rec in shardlog::record::records::decode_records(&b).unwrap() {
+                if rec.offset >= offset {
+                    out.push((rec.offset, rec.key, rec.value));
+                }
+            }
+            offset = h.next_offset();
+        }
+    }
+    out
+}
+
+/// Every file in `dir` by name, with its bytes.
+pub fn dir_files(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Makes `dir` hold exactly `files` (from [`dir_files`]).
+pub fn restore_files(dir: &Path, files: &std::collections::BTreeMap<String, Vec<u8>>) {
+    std::fs::remove_dir_all(dir).unwrap();
+    std::fs::create_dir_all(dir).unwrap();
+    for (name, bytes) in files {
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
+}

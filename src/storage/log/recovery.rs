@@ -26,11 +26,7 @@ pub(super) async fn recover(
                     fsutil::sync_dir_blocking(parent)?;
                 }
             }
-            let mut names = Vec::new();
-            for entry in std::fs::read_dir(&dir_owned)? {
-                names.push(entry?.file_name().to_string_lossy().into_owned());
-            }
-            Ok(names)
+            fsutil::list_names_blocking(&dir_owned)
         })
     };
     let mut names: Vec<String> = list(true)

@@ -98,15 +98,9 @@ pub async fn truncate_files(
     stop: Option<TruncateStop>,
 ) -> Result<bool, StorageError> {
     let listed = dir.to_path_buf();
-    let names = fsutil::blocking(move || -> std::io::Result<Vec<String>> {
-        let mut names = Vec::new();
-        for entry in std::fs::read_dir(&listed)? {
-            names.push(entry?.file_name().to_string_lossy().into_owned());
-        }
-        Ok(names)
-    })
-    .await
-    .map_err(|e| StorageError::io("listing partition directory", e))?;
+    let names = fsutil::blocking(move || fsutil::list_names_blocking(&listed))
+        .await
+        .map_err(|e| StorageError::io("listing partition directory", e))?;
     let mut bases: Vec<i64> = names
         .iter()
         .filter_map(|n| segment::parse_log_file_name(n))
