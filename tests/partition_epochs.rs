@@ -77,3 +77,62 @@ fn epochs_from_the_log_the_snapshot_and_a_replay() {
         empty.close().await.unwrap();
     });
 }
+
+fn idempotent(seq: i32, records: usize) -> Vec<u8> {
+    let mut b = BatchBuilder::new(1_000).idempotent(42, 0, seq);
+    for i in 0..records {
+        b.push_value(i as i64, format!("s{}", seq + i as i32).as_bytes());
+    }
+    b.build()
+}
+
+// Proves a partition's truncation cuts its leader-epoch cache and its
+// producer state with the log: after a cut at offset 15 of a log written
+// under epochs 0, 3 and 7, the cache holds only epoch 0 and the log ends
+// at 10; an idempotent producer's batch that was cut is taken again as
+// new (not answered as a duplicate of a record that is gone), the batch
+// before it is still a duplicate, and after a clean reopen its retry is a
+// duplicate at the offset it got.
+#[test]
+fn truncation_cuts_epochs_and_producer_state() {
+    let tmp = temp_dir();
+    let data = tmp.path().to_path_buf();
+    run(move || async move {
+        let shard = shard(&data, 1 << 20).await;
+        let dir = data.join("cut-0");
+        let config = PartitionConfig::default();
+        let log = PartitionLog::open(&dir, config.log.clone(), &shard)
+            .await
+            .unwrap();
+        log.set_leader_epoch(0);
+        log.append(&idempotent(0, 5)).await.unwrap();
+        log.append(&idempotent(5, 5)).await.unwrap();
+        for epoch in [3, 7] {
+            log.set_leader_epoch(epoch);
+            log.append(&idempotent(epoch * 10, 10)).await.unwrap();
+        }
+        log.close().await.unwrap();
+        drop(log);
+        let p = Partition::open(&dir, config.clone(), &shard).await.unwrap();
+        assert_eq!(p.leader_epochs(), [(0, 0), (3, 10), (7, 20)]);
+        let p = p.truncate_to(15, &shard).await.unwrap();
+        assert_eq!(p.offsets().log_end_offset, 10);
+        assert_eq!(p.leader_epochs(), [(0, 0)]);
+        assert_eq!(p.end_offset_for_epoch(0), Some((0, 10)));
+        assert_eq!(p.end_offset_for_epoch(3), None);
+
+        let kept = p.append(&idempotent(5, 5)).await.unwrap();
+        assert!(kept.duplicate, "the batch at 5..=9 is still there");
+        assert_eq!(kept.ticket.base_offset, 5);
+        let again = p.append(&idempotent(10, 10)).await.unwrap();
+        assert!(!again.duplicate, "the cut batch is new again");
+        assert_eq!(again.ticket.base_offset, 10);
+        p.close().await.unwrap();
+        drop(p);
+        let p = Partition::open(&dir, config, &shard).await.unwrap();
+        let retry = p.append(&idempotent(10, 10)).await.unwrap();
+        assert!(retry.duplicate);
+        assert_eq!(retry.ticket.base_offset, 10);
+        p.close().await.unwrap();
+    });
+}

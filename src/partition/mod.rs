@@ -342,6 +342,35 @@ impl Partition {
         shard: &ShardStorage,
     ) -> Result<Self, StorageError> {
         let log = PartitionLog::open(dir, config.log.clone(), shard).await?;
+        Partition::over(log, dir, config).await
+    }
+
+    /// Cuts the partition's log so that it ends before the batch holding
+    /// `offset` (Kafka's truncateTo, what a follower does before it
+    /// fetches from a new leader; see [`PartitionLog::truncate_to`]): the
+    /// producer snapshot is emptied first, and the producer state and the
+    /// leader-epoch cache are rebuilt from what the log keeps.
+    pub async fn truncate_to(
+        self,
+        offset: i64,
+        shard: &ShardStorage,
+    ) -> Result<Self, StorageError> {
+        let dir = self.log.dir();
+        let config = self.config();
+        let Partition { log, .. } = self;
+        let log = log
+            .truncate_to(offset, &[SNAPSHOT_FILE], config.log.clone(), shard)
+            .await?;
+        Partition::over(log, &dir, config).await
+    }
+
+    /// The partition over its opened log: producer state and epochs from
+    /// the snapshot that matches the log's end, or from a replay.
+    async fn over(
+        log: PartitionLog,
+        dir: &Path,
+        config: PartitionConfig,
+    ) -> Result<Self, StorageError> {
         let end = log.offsets().log_end_offset;
         let found = fsutil::read_file(dir, SNAPSHOT_FILE).await?;
         if found.is_none() {
