@@ -10,10 +10,15 @@ use shardlog::partition::{Partition, PartitionConfig, LEADER_EPOCH};
 use shardlog::record::records::BatchBuilder;
 use shardlog::storage::PartitionLog;
 
+/// A plain batch of `records` records (no producer id).
 fn batch(records: usize) -> Vec<u8> {
-    let mut b = BatchBuilder::new(1_000);
+    records_batch(BatchBuilder::new(1_000), 0, records)
+}
+
+/// `records` values `s<seq>`, `s<seq + 1>`, ... in `b`.
+fn records_batch(mut b: BatchBuilder, seq: i32, records: usize) -> Vec<u8> {
     for i in 0..records {
-        b.push_value(i as i64, b"value");
+        b.push_value(i as i64, format!("s{}", seq + i as i32).as_bytes());
     }
     b.build()
 }
@@ -78,12 +83,13 @@ fn epochs_from_the_log_the_snapshot_and_a_replay() {
     });
 }
 
+/// An idempotent batch of producer 42, epoch 0, from sequence `seq`.
 fn idempotent(seq: i32, records: usize) -> Vec<u8> {
-    let mut b = BatchBuilder::new(1_000).idempotent(42, 0, seq);
-    for i in 0..records {
-        b.push_value(i as i64, format!("s{}", seq + i as i32).as_bytes());
-    }
-    b.build()
+    records_batch(
+        BatchBuilder::new(1_000).idempotent(42, 0, seq),
+        seq,
+        records,
+    )
 }
 
 // Proves a partition's truncation cuts its leader-epoch cache and its

@@ -45,6 +45,17 @@ pub fn parse_log_file_name(name: &str) -> Option<i64> {
     stem.parse().ok()
 }
 
+/// The base offsets of the segments among directory entry `names`, in
+/// ascending order.
+pub fn segment_bases(names: &[String]) -> Vec<i64> {
+    let mut bases: Vec<i64> = names
+        .iter()
+        .filter_map(|n| parse_log_file_name(n))
+        .collect();
+    bases.sort_unstable();
+    bases
+}
+
 /// The in-memory state of one segment.
 pub struct Segment {
     pub base_offset: i64,

@@ -59,11 +59,7 @@ pub(super) async fn recover(
             .await
             .map_err(|e| StorageError::io("listing partition directory", e))?;
     }
-    let mut bases: Vec<i64> = names
-        .iter()
-        .filter_map(|n| segment::parse_log_file_name(n))
-        .collect();
-    bases.sort_unstable();
+    let bases = segment::segment_bases(&names);
 
     // A clean-shutdown marker vouches for the active segment's size and
     // indexes. It is emptied (durably) before anything else is written, so

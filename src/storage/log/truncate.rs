@@ -101,11 +101,7 @@ pub async fn truncate_files(
     let names = fsutil::blocking(move || fsutil::list_names_blocking(&listed))
         .await
         .map_err(|e| StorageError::io("listing partition directory", e))?;
-    let mut bases: Vec<i64> = names
-        .iter()
-        .filter_map(|n| segment::parse_log_file_name(n))
-        .collect();
-    bases.sort_unstable();
+    let bases = segment::segment_bases(&names);
     let cut = find_cut(dir, &bases, offset, read_chunk_bytes).await?;
     let above = match cut.segment {
         Some(i) => i + 1,
