@@ -13,9 +13,11 @@
 //! pure function of the image and the record, so every node that applied
 //! the same prefix holds the same image.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
+
+use crate::replication::election::PartitionState;
 
 /// One node a broker process serves clients as, on one of its client
 /// listeners: in per-shard listener mode, one per shard (`node.id` +
@@ -78,6 +80,13 @@ pub enum TopicChange {
     CreateTopic {
         name: String,
         id: String,
+        /// Each partition's replicas (node ids, the preferred leader
+        /// first); it starts led by the first, all in sync.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        replicas: Vec<Vec<i32>>,
+        /// Records written before replicas were listed: each partition's
+        /// only replica.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
         owners: Vec<i32>,
         configs: BTreeMap<String, String>,
     },
@@ -88,6 +97,10 @@ pub enum TopicChange {
     AddPartitions {
         name: String,
         id: String,
+        /// As in `CreateTopic`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        replicas: Vec<Vec<i32>>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
         owners: Vec<i32>,
     },
     SetTopicConfigs {
@@ -132,11 +145,74 @@ pub enum TopicChange {
 
 /// A topic as the cluster knows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "StoredTopic")]
 pub struct TopicImage {
     pub id: String,
-    /// The node leading each partition.
-    pub owners: Vec<i32>,
+    /// Each partition's replicas, ISR, leader and epochs.
+    pub partitions: Vec<PartitionState>,
     pub configs: BTreeMap<String, String>,
+}
+
+impl TopicImage {
+    /// The node leading each partition (-1: none).
+    pub fn leaders(&self) -> Vec<i32> {
+        self.partitions.iter().map(|p| p.leader).collect()
+    }
+
+    /// Whether an out-of-sync replica may be elected
+    /// (`unclean.leader.election.enable`: the topic's, else the cluster's
+    /// dynamic default, else Kafka's default, false). Taken only from the
+    /// metadata so that every node applying a fence elects alike.
+    fn unclean(&self, broker_configs: &BTreeMap<String, String>) -> bool {
+        let key = "unclean.leader.election.enable";
+        self.configs
+            .get(key)
+            .or_else(|| broker_configs.get(key))
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    }
+}
+
+/// A topic as images are stored: snapshots written before replicas were
+/// recorded hold each partition's only replica in `owners`.
+#[derive(Deserialize)]
+struct StoredTopic {
+    id: String,
+    #[serde(default)]
+    partitions: Vec<PartitionState>,
+    #[serde(default)]
+    owners: Vec<i32>,
+    configs: BTreeMap<String, String>,
+}
+
+impl From<StoredTopic> for TopicImage {
+    fn from(t: StoredTopic) -> Self {
+        let partitions = if t.partitions.is_empty() {
+            new_partitions(&[], &t.owners)
+        } else {
+            t.partitions
+        };
+        TopicImage {
+            id: t.id,
+            partitions,
+            configs: t.configs,
+        }
+    }
+}
+
+/// New partitions from a record's replica lists, or from its owners (one
+/// replica each) when it was written before replicas were listed.
+fn new_partitions(replicas: &[Vec<i32>], owners: &[i32]) -> Vec<PartitionState> {
+    if replicas.is_empty() {
+        owners
+            .iter()
+            .map(|&o| PartitionState::new(vec![o]))
+            .collect()
+    } else {
+        replicas
+            .iter()
+            .map(|r| PartitionState::new(r.clone()))
+            .collect()
+    }
 }
 
 /// Tokens of the last changes applied, to tell a controller whether its
@@ -163,6 +239,16 @@ pub struct BrokerRegistration {
     /// The offset of its registration record.
     pub epoch: i64,
     pub fenced: bool,
+}
+
+impl BrokerRegistration {
+    /// Its client nodes' ids (one endpoint per node and listener).
+    pub fn node_ids(&self) -> Vec<i32> {
+        let mut ids: Vec<i32> = self.endpoints.iter().map(|e| e.node_id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
 }
 
 /// The cluster as the metadata log describes it.
@@ -194,6 +280,11 @@ pub struct MetadataImage {
     pub scram: Vec<crate::security::credentials::ScramEntry>,
     /// Topic changes applied (each `Change` record counts one).
     pub version: u64,
+    /// Records whose elections changed a partition's leader or ISR (a
+    /// fence, an unfence, a re-registration): nodes adopt the image when
+    /// this or `version` moves.
+    #[serde(default)]
+    pub leadership_version: u64,
     pub recent_tokens: VecDeque<String>,
 }
 
@@ -223,6 +314,7 @@ impl MetadataImage {
             TopicChange::CreateTopic {
                 name,
                 id,
+                replicas,
                 owners,
                 configs,
             } => {
@@ -230,7 +322,7 @@ impl MetadataImage {
                     .entry(name.clone())
                     .or_insert_with(|| TopicImage {
                         id: id.clone(),
-                        owners: owners.clone(),
+                        partitions: new_partitions(replicas, owners),
                         configs: configs.clone(),
                     });
             }
@@ -239,9 +331,14 @@ impl MetadataImage {
                     self.topics.remove(name);
                 }
             }
-            TopicChange::AddPartitions { name, id, owners } => {
+            TopicChange::AddPartitions {
+                name,
+                id,
+                replicas,
+                owners,
+            } => {
                 if let Some(t) = self.topics.get_mut(name).filter(|t| &t.id == id) {
-                    t.owners.extend(owners.iter().copied());
+                    t.partitions.extend(new_partitions(replicas, owners));
                 }
             }
             TopicChange::SetTopicConfigs { name, id, configs } => {
@@ -288,7 +385,7 @@ impl MetadataImage {
                 endpoints,
                 rack,
             } => {
-                self.brokers.insert(
+                let replaced = self.brokers.insert(
                     *broker_id,
                     BrokerRegistration {
                         broker_id: *broker_id,
@@ -299,6 +396,11 @@ impl MetadataImage {
                         fenced: true,
                     },
                 );
+                // A new incarnation of a running broker fences the old one
+                // (Kafka's re-registration): what it led elects anew.
+                if let Some(old) = replaced.filter(|b| !b.fenced) {
+                    self.nodes_fenced(&old.node_ids());
+                }
             }
             MetadataRecord::Change {
                 expected_version,
@@ -322,12 +424,70 @@ impl MetadataImage {
             MetadataRecord::FenceBroker { broker_id, epoch }
             | MetadataRecord::UnfenceBroker { broker_id, epoch } => {
                 let fence = matches!(record, MetadataRecord::FenceBroker { .. });
-                if let Some(b) = self.brokers.get_mut(broker_id) {
-                    if b.epoch == *epoch {
-                        b.fenced = fence;
-                    }
+                let Some(b) = self.brokers.get_mut(broker_id) else {
+                    return;
+                };
+                if b.epoch != *epoch || b.fenced == fence {
+                    return;
+                }
+                b.fenced = fence;
+                let nodes = b.node_ids();
+                if fence {
+                    self.nodes_fenced(&nodes);
+                } else {
+                    self.nodes_unfenced(&nodes);
                 }
             }
+        }
+    }
+
+    /// The node ids of unfenced brokers.
+    fn live_nodes(&self) -> BTreeSet<i32> {
+        self.brokers
+            .values()
+            .filter(|b| !b.fenced)
+            .flat_map(|b| b.node_ids())
+            .collect()
+    }
+
+    /// A broker's nodes were fenced: they leave the ISRs (all but a last
+    /// member) and the partitions they led elect another leader (Kafka's
+    /// controller writes these elections as partition-change records in
+    /// the fence's batch; here the fence record implies them, computed by
+    /// the same pure rule on every node that applies it).
+    fn nodes_fenced(&mut self, nodes: &[i32]) {
+        let alive = self.live_nodes();
+        let alive = |n: i32| alive.contains(&n);
+        let mut changed = false;
+        for t in self.topics.values_mut() {
+            let unclean = t.unclean(&self.broker_configs);
+            for p in &mut t.partitions {
+                for &n in nodes {
+                    changed |= p.on_fenced(n, &alive, unclean);
+                }
+            }
+        }
+        if changed {
+            self.leadership_version += 1;
+        }
+    }
+
+    /// A broker's nodes are back: partitions left without a leader elect
+    /// one.
+    fn nodes_unfenced(&mut self, nodes: &[i32]) {
+        let alive = self.live_nodes();
+        let alive = |n: i32| alive.contains(&n);
+        let mut changed = false;
+        for t in self.topics.values_mut() {
+            let unclean = t.unclean(&self.broker_configs);
+            for p in &mut t.partitions {
+                for &n in nodes {
+                    changed |= p.on_unfenced(n, &alive, unclean);
+                }
+            }
+        }
+        if changed {
+            self.leadership_version += 1;
         }
     }
 
@@ -413,6 +573,127 @@ mod tests {
         }
     }
 
+    fn unfence(id: i32, epoch: i64) -> MetadataRecord {
+        MetadataRecord::UnfenceBroker {
+            broker_id: id,
+            epoch,
+        }
+    }
+
+    fn fence(id: i32, epoch: i64) -> MetadataRecord {
+        MetadataRecord::FenceBroker {
+            broker_id: id,
+            epoch,
+        }
+    }
+
+    /// (leader, leader epoch, partition epoch, ISR) of partition `p` of
+    /// topic "t".
+    fn state(image: &MetadataImage, p: usize) -> (i32, i32, i32, Vec<i32>) {
+        let s = &image.topics["t"].partitions[p];
+        (s.leader, s.leader_epoch, s.partition_epoch, s.isr.clone())
+    }
+
+    #[test]
+    fn fencing_a_broker_elects_leaders_for_what_it_led() {
+        let mut image = MetadataImage::new();
+        image.apply(0, &register(1, "a"));
+        image.apply(1, &register(2, "a"));
+        image.apply(2, &unfence(1, 0));
+        image.apply(3, &unfence(2, 1));
+        image.apply(
+            4,
+            &change(
+                0,
+                "c",
+                vec![TopicChange::CreateTopic {
+                    name: "t".into(),
+                    id: "id".into(),
+                    replicas: vec![vec![1], vec![2], vec![2, 1]],
+                    owners: Vec::new(),
+                    configs: BTreeMap::new(),
+                }],
+            ),
+        );
+        assert_eq!(image.topics["t"].leaders(), vec![1, 2, 2]);
+        assert_eq!(state(&image, 2), (2, 0, 0, vec![2, 1]));
+        // Broker 2 fenced: its only replica keeps the ISR and has no
+        // leader; the two-replica partition fails over to 1.
+        image.apply(5, &fence(2, 1));
+        assert_eq!(state(&image, 1), (-1, 1, 1, vec![2]));
+        assert_eq!(state(&image, 2), (1, 1, 1, vec![1]));
+        assert_eq!(state(&image, 0), (1, 0, 0, vec![1]));
+        assert_eq!(image.leadership_version, 1);
+        // The same fence again changes nothing.
+        image.apply(6, &fence(2, 1));
+        assert_eq!(state(&image, 1), (-1, 1, 1, vec![2]));
+        assert_eq!(image.leadership_version, 1);
+        // Back: it leads its own partition again in a new epoch; the other
+        // stays with 1 (2 is out of its ISR until the leader adds it).
+        image.apply(7, &unfence(2, 1));
+        assert_eq!(state(&image, 1), (2, 2, 2, vec![2]));
+        assert_eq!(state(&image, 2), (1, 1, 1, vec![1]));
+        // A restart (a new registration while unfenced) fences the old
+        // incarnation; the new one is unfenced by its own epoch.
+        image.apply(8, &register(1, "b"));
+        assert_eq!(state(&image, 0), (-1, 1, 1, vec![1]));
+        assert_eq!(state(&image, 2), (-1, 2, 2, vec![1]));
+        image.apply(9, &unfence(1, 0));
+        assert_eq!(state(&image, 0).0, -1, "a stale unfence is ignored");
+        image.apply(10, &unfence(1, 8));
+        assert_eq!(state(&image, 0), (1, 2, 2, vec![1]));
+        assert_eq!(state(&image, 2), (1, 3, 3, vec![1]));
+        let snapshot = serde_json::to_vec(&image).unwrap();
+        let back: MetadataImage = serde_json::from_slice(&snapshot).unwrap();
+        assert_eq!(back, image);
+    }
+
+    #[test]
+    fn unclean_election_follows_the_topic_config() {
+        let mut image = MetadataImage::new();
+        for (i, id) in [1, 2].iter().enumerate() {
+            image.apply(2 * i as i64, &register(*id, "a"));
+            image.apply(2 * i as i64 + 1, &unfence(*id, 2 * i as i64));
+        }
+        let configs: BTreeMap<String, String> =
+            [("unclean.leader.election.enable".to_string(), "true".into())].into();
+        image.apply(
+            4,
+            &change(
+                0,
+                "c",
+                vec![TopicChange::CreateTopic {
+                    name: "t".into(),
+                    id: "id".into(),
+                    replicas: vec![vec![1, 2]],
+                    owners: Vec::new(),
+                    configs,
+                }],
+            ),
+        );
+        // 2 leaves the ISR when fenced; once back, 1 fails: with unclean
+        // election 2 leads, alone in the ISR.
+        image.apply(5, &fence(2, 2));
+        image.apply(6, &unfence(2, 2));
+        assert_eq!(state(&image, 0), (1, 0, 1, vec![1]));
+        image.apply(7, &fence(1, 0));
+        assert_eq!(state(&image, 0), (2, 1, 2, vec![2]));
+    }
+
+    #[test]
+    fn images_and_records_from_before_replicas_read_as_one_replica_each() {
+        let old_record = r#"{"type":"Change","expected_version":0,"token":"a","changes":[
+            {"change":"CreateTopic","name":"t","id":"x","owners":[3,4],"configs":{}},
+            {"change":"AddPartitions","name":"t","id":"x","owners":[5]}]}"#;
+        let mut image = MetadataImage::new();
+        image.apply(0, &MetadataRecord::decode(old_record.as_bytes()).unwrap());
+        assert_eq!(image.topics["t"].leaders(), vec![3, 4, 5]);
+        assert_eq!(image.topics["t"].partitions[2].replicas, vec![5]);
+        let old_topic = r#"{"id":"x","owners":[7],"configs":{"a":"b"}}"#;
+        let t: TopicImage = serde_json::from_str(old_topic).unwrap();
+        assert_eq!(t.partitions, vec![PartitionState::new(vec![7])]);
+    }
+
     #[test]
     fn group_configs_are_set_and_removed() {
         let mut image = MetadataImage::new();
@@ -445,7 +726,8 @@ mod tests {
         let create = |name: &str, id: &str| TopicChange::CreateTopic {
             name: name.into(),
             id: id.into(),
-            owners: vec![1, 2],
+            replicas: vec![vec![1], vec![2]],
+            owners: Vec::new(),
             configs: BTreeMap::new(),
         };
         image.apply(0, &change(0, "a", vec![create("t", "id1")]));
@@ -462,13 +744,14 @@ mod tests {
                     TopicChange::AddPartitions {
                         name: "t".into(),
                         id: "id1".into(),
-                        owners: vec![3],
+                        replicas: vec![vec![3]],
+                        owners: Vec::new(),
                     },
                     TopicChange::ProducerIds { next: 1000 },
                 ],
             ),
         );
-        assert_eq!(image.topics["t"].owners, vec![1, 2, 3]);
+        assert_eq!(image.topics["t"].leaders(), vec![1, 2, 3]);
         assert_eq!(image.next_producer_id, 1000);
         // A delete naming an old id of the topic does nothing.
         image.apply(

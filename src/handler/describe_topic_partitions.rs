@@ -20,7 +20,6 @@ use kafka_protocol::messages::{
 use super::metadata::partition_views;
 use super::{authorized, topic_name};
 use crate::error_code::ErrorCode;
-use crate::partition::LEADER_EPOCH;
 use crate::protocol::{FrameError, RequestFrame};
 use crate::security::acl::Operation;
 use crate::security::authz::ConnAuth;
@@ -117,7 +116,7 @@ pub fn handle(shard: &Rc<Shard>, req: &RequestFrame, auth: &ConnAuth) -> Result<
                     .with_error_code(v.error.code())
                     .with_partition_index(i as i32)
                     .with_leader_id(BrokerId(v.leader))
-                    .with_leader_epoch(LEADER_EPOCH)
+                    .with_leader_epoch(v.leader_epoch)
                     .with_replica_nodes(v.replicas)
                     .with_isr_nodes(v.isr)
                     .with_eligible_leader_replicas(Some(Vec::new()))

@@ -199,73 +199,88 @@ pub async fn handle(
 
 /// One partition as Metadata and DescribeTopicPartitions show it.
 pub(super) struct PartitionView {
-    /// NONE, LEADER_NOT_AVAILABLE when its leader's broker is fenced or
-    /// gone, or LISTENER_NOT_FOUND when that broker has no listener of the
+    /// NONE, LEADER_NOT_AVAILABLE when it has no leader (its leader's
+    /// broker was fenced and no other in-sync replica is alive), or
+    /// LISTENER_NOT_FOUND when the leader's broker has no listener of the
     /// name the client came in on (Kafka's answer from Metadata v6 and in
     /// DescribeTopicPartitions; LEADER_NOT_AVAILABLE before).
     pub error: ErrorCode,
     /// -1 without a leader.
     pub leader: i32,
+    pub leader_epoch: i32,
     pub replicas: Vec<BrokerId>,
     pub isr: Vec<BrokerId>,
+    /// Replicas whose broker is fenced or gone.
     pub offline: Vec<BrokerId>,
 }
 
-/// Every partition of a topic: one replica each, on its leader. In a
-/// cluster a partition's leader is a node id of the image; one whose
-/// broker is fenced (or gone) leads nothing, and one whose broker lacks
-/// client listener `listener` gets `no_listener`.
+/// Every partition of a topic. In a cluster, as the metadata image has it
+/// (replicas, ISR, leader and its epoch, the replicas whose broker is
+/// fenced or gone offline), a leader whose broker lacks client listener
+/// `listener` answered with `no_listener`; on a single node, one replica
+/// each, on the shard that owns it.
 pub(super) fn partition_views(
     shard: &Shard,
     meta: &TopicMeta,
     listener: usize,
     no_listener: ErrorCode,
 ) -> Vec<PartitionView> {
+    let ids = |nodes: &[i32]| nodes.iter().map(|&n| BrokerId(n)).collect::<Vec<_>>();
     let image = shard.image.get().map(|i| i.read().expect("image lock"));
+    let Some(image) = image.filter(|_| !meta.states.is_empty()) else {
+        return meta
+            .partitions
+            .iter()
+            .map(|&owner| {
+                let node = BrokerId(shard.node_of_shard(owner));
+                PartitionView {
+                    error: ErrorCode::None,
+                    leader: node.0,
+                    leader_epoch: LEADER_EPOCH,
+                    replicas: vec![node],
+                    isr: vec![node],
+                    offline: Vec::new(),
+                }
+            })
+            .collect();
+    };
     let name = shard
         .config
         .client_listeners
         .get(listener)
         .map_or("", |l| l.name.as_str());
-    meta.partitions
+    meta.states
         .iter()
-        .enumerate()
-        .map(|(i, &owner)| {
-            let leader = match meta.leaders.get(i) {
-                Some(&node) => node,
-                None => shard.node_of_shard(owner),
-            };
-            let error = match image.as_ref().map(|img| img.broker_of_node(leader)) {
-                None => ErrorCode::None,
-                Some(Some(b)) if !b.fenced => {
-                    if b.endpoints
-                        .iter()
-                        .any(|e| e.node_id == leader && e.on_listener(name))
-                    {
-                        ErrorCode::None
-                    } else {
-                        no_listener
-                    }
-                }
-                Some(_) => ErrorCode::LeaderNotAvailable,
-            };
-            let node = BrokerId(leader);
-            if error == ErrorCode::None {
-                PartitionView {
-                    error: ErrorCode::None,
-                    leader,
-                    replicas: vec![node],
-                    isr: vec![node],
-                    offline: Vec::new(),
-                }
+        .map(|p| {
+            let offline: Vec<i32> = p
+                .replicas
+                .iter()
+                .copied()
+                .filter(|&r| image.broker_of_node(r).is_none_or(|b| b.fenced))
+                .collect();
+            let error = if p.leader == crate::replication::NO_LEADER || offline.contains(&p.leader)
+            {
+                ErrorCode::LeaderNotAvailable
+            } else if image.broker_of_node(p.leader).is_some_and(|b| {
+                b.endpoints
+                    .iter()
+                    .any(|e| e.node_id == p.leader && e.on_listener(name))
+            }) {
+                ErrorCode::None
             } else {
-                PartitionView {
-                    error,
-                    leader: -1,
-                    replicas: vec![node],
-                    isr: Vec::new(),
-                    offline: vec![node],
-                }
+                no_listener
+            };
+            PartitionView {
+                error,
+                leader: if error == ErrorCode::None {
+                    p.leader
+                } else {
+                    -1
+                },
+                leader_epoch: p.leader_epoch,
+                replicas: ids(&p.replicas),
+                isr: ids(&p.isr),
+                offline: ids(&offline),
             }
         })
         .collect()
@@ -289,7 +304,7 @@ fn describe_topic(
         .map(|(i, v)| {
             MetadataResponsePartition::default()
                 .with_partition_index(i as i32)
-                .with_leader_epoch(if version >= 7 { LEADER_EPOCH } else { -1 })
+                .with_leader_epoch(if version >= 7 { v.leader_epoch } else { -1 })
                 .with_error_code(v.error.code())
                 .with_leader_id(BrokerId(v.leader))
                 .with_replica_nodes(v.replicas)

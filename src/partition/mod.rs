@@ -325,6 +325,9 @@ pub struct Partition {
     /// The topic settings other than the log's (whose own copy is in
     /// `log`).
     topic: RefCell<PartitionConfig>,
+    /// The epoch this partition is led in: [`LEADER_EPOCH`] on a single
+    /// node, the metadata image's in a cluster ([`Partition::lead_in`]).
+    leader_epoch: std::cell::Cell<i32>,
     /// Bytes and records in and out, for the metrics endpoint.
     pub counters: crate::stats::PartitionCounters,
 }
@@ -357,11 +360,14 @@ impl Partition {
     ) -> Result<Self, StorageError> {
         let dir = self.log.dir();
         let config = self.config();
+        let epoch = self.leader_epoch();
         let Partition { log, .. } = self;
         let log = log
             .truncate_to(offset, &[SNAPSHOT_FILE], config.log.clone(), shard)
             .await?;
-        Partition::over(log, &dir, config).await
+        let partition = Partition::over(log, &dir, config).await?;
+        partition.lead_in(epoch);
+        Ok(partition)
     }
 
     /// The partition over its opened log: producer state and epochs from
@@ -404,8 +410,24 @@ impl Partition {
             producers: RefCell::new(producers),
             epochs: RefCell::new(epochs),
             topic: RefCell::new(config),
+            leader_epoch: std::cell::Cell::new(LEADER_EPOCH),
             counters: Default::default(),
         })
+    }
+
+    /// Leads the partition in `epoch` (the metadata's, after an election):
+    /// appended batches are stamped with it, requests are checked against
+    /// it, and the epoch cache has it start at the log end, as Kafka's
+    /// leader does when it takes over. An epoch below the current one
+    /// changes nothing.
+    pub fn lead_in(&self, epoch: i32) {
+        if epoch <= self.leader_epoch.get() {
+            return;
+        }
+        self.leader_epoch.set(epoch);
+        self.log.set_leader_epoch(epoch);
+        let end = self.log.offsets().log_end_offset;
+        self.epochs.borrow_mut().assign(epoch, end);
     }
 
     pub fn config(&self) -> PartitionConfig {
@@ -452,7 +474,7 @@ impl Partition {
     /// partition's, as Kafka does for Fetch, ListOffsets and
     /// OffsetForLeaderEpoch.
     pub fn check_leader_epoch(&self, requested: i32) -> Result<(), PartitionError> {
-        let current = LEADER_EPOCH;
+        let current = self.leader_epoch();
         if requested == -1 || requested == current {
             Ok(())
         } else if requested > current {
@@ -463,7 +485,7 @@ impl Partition {
     }
 
     pub fn leader_epoch(&self) -> i32 {
-        LEADER_EPOCH
+        self.leader_epoch.get()
     }
 
     /// Produces one record batch as a producer sent it: checks

@@ -4,11 +4,13 @@
 //! leader's AlterPartition requests. Every change bumps the partition
 //! epoch; a change of leader also bumps the leader epoch.
 
+use serde::{Deserialize, Serialize};
+
 use super::leader::AlterIsr;
 use super::{NodeId, NO_LEADER};
 
 /// A partition as the metadata log records it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartitionState {
     /// In preference order: the first is the preferred leader.
     pub replicas: Vec<NodeId>,

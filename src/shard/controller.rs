@@ -206,8 +206,13 @@ fn cluster_view(image: &MetadataImage) -> ClusterMetadata {
         .map(|(name, t)| {
             let meta = TopicMeta {
                 id: t.id.clone(),
-                partitions: t.owners.iter().map(|&o| o as usize).collect(),
-                leaders: Vec::new(),
+                // The preferred replica: placement balances on it.
+                partitions: t
+                    .partitions
+                    .iter()
+                    .map(|p| p.replicas.first().map_or(REMOTE, |&n| n as usize))
+                    .collect(),
+                states: t.partitions.clone(),
                 configs: t.configs.clone(),
             };
             (name.clone(), meta)
@@ -218,7 +223,16 @@ fn cluster_view(image: &MetadataImage) -> ClusterMetadata {
 
 /// The records that turn `base` into `next` (both cluster views).
 fn diff(base: &ClusterMetadata, next: &ClusterMetadata) -> Vec<TopicChange> {
-    let owners = |p: &[usize]| p.iter().map(|&o| o as i32).collect::<Vec<i32>>();
+    // A partition planned in this change has its one replica in
+    // `partitions`; one the image has keeps its replicas.
+    let replicas = |t: &TopicMeta, from: usize| -> Vec<Vec<i32>> {
+        (from..t.partitions.len())
+            .map(|i| match t.states.get(i) {
+                Some(state) => state.replicas.clone(),
+                None => vec![t.partitions[i] as i32],
+            })
+            .collect()
+    };
     let mut out = Vec::new();
     if base.cluster_id != next.cluster_id {
         out.push(TopicChange::SetClusterId {
@@ -238,7 +252,8 @@ fn diff(base: &ClusterMetadata, next: &ClusterMetadata) -> Vec<TopicChange> {
             None => out.push(TopicChange::CreateTopic {
                 name: name.clone(),
                 id: t.id.clone(),
-                owners: owners(&t.partitions),
+                replicas: replicas(t, 0),
+                owners: Vec::new(),
                 configs: t.configs.clone(),
             }),
             Some(old) => {
@@ -246,7 +261,8 @@ fn diff(base: &ClusterMetadata, next: &ClusterMetadata) -> Vec<TopicChange> {
                     out.push(TopicChange::AddPartitions {
                         name: name.clone(),
                         id: t.id.clone(),
-                        owners: owners(&t.partitions[old.partitions.len()..]),
+                        replicas: replicas(t, old.partitions.len()),
+                        owners: Vec::new(),
                     });
                 }
                 if t.configs != old.configs {
@@ -324,6 +340,7 @@ fn local_view(current: &ClusterMetadata, image: &MetadataImage, shard: &Shard) -
     md.scram = image.scram.clone();
     md.cluster = true;
     md.image_version = image.version;
+    md.image_leadership_version = image.leadership_version;
     md.offsets_owners = image.offsets_owners.clone();
     md.topics = image
         .topics
@@ -332,11 +349,11 @@ fn local_view(current: &ClusterMetadata, image: &MetadataImage, shard: &Shard) -
             let meta = TopicMeta {
                 id: t.id.clone(),
                 partitions: t
-                    .owners
+                    .partitions
                     .iter()
-                    .map(|&o| shard.shard_of_node(o).unwrap_or(REMOTE))
+                    .map(|p| shard.shard_of_node(p.leader).unwrap_or(REMOTE))
                     .collect(),
-                leaders: t.owners.clone(),
+                states: t.partitions.clone(),
                 configs: t.configs.clone(),
             };
             (name.clone(), meta)
@@ -571,7 +588,10 @@ impl Controller {
         let current = self.current.borrow().clone();
         let next = {
             let image = proposer.image.read().expect("image lock");
-            if current.cluster && image.version <= current.image_version {
+            if current.cluster
+                && image.version <= current.image_version
+                && image.leadership_version <= current.image_leadership_version
+            {
                 return Ok(());
             }
             local_view(&current, &image, shard)
@@ -1241,7 +1261,7 @@ fn plan_topic(
     let meta = TopicMeta {
         id: new_topic_id(),
         partitions: owners,
-        leaders: Vec::new(),
+        states: Vec::new(),
         configs,
     };
     let created = CreatedTopic {

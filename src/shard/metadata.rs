@@ -10,6 +10,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::controller::{refuse, AdminError, AdminFault};
+use crate::replication::election::PartitionState;
 
 pub const METADATA_FILE: &str = "shardlog-metadata.json";
 
@@ -27,10 +28,12 @@ pub struct TopicMeta {
     /// another broker of the cluster leads it). In the cluster-wide view a
     /// controller changes, the leader's node id.
     pub partitions: Vec<usize>,
-    /// In a cluster, the node id leading each partition; empty on a
-    /// single node, where the owning shard says it.
+    /// In a cluster, each partition's replicas, ISR, leader (a node id,
+    /// -1 for none) and epochs, as the metadata image has them; empty on a
+    /// single node, where the owning shard leads at
+    /// [`crate::partition::LEADER_EPOCH`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub leaders: Vec<i32>,
+    pub states: Vec<PartitionState>,
     /// Topic config overrides, by Kafka topic config name.
     #[serde(default)]
     pub configs: BTreeMap<String, String>,
@@ -39,6 +42,14 @@ pub struct TopicMeta {
 impl TopicMeta {
     pub fn uuid(&self) -> uuid::Uuid {
         uuid::Uuid::parse_str(&self.id).unwrap_or_default()
+    }
+
+    /// Partition `index`'s leader epoch: the cluster's, or on a single
+    /// node [`crate::partition::LEADER_EPOCH`].
+    pub fn leader_epoch(&self, index: usize) -> i32 {
+        self.states
+            .get(index)
+            .map_or(crate::partition::LEADER_EPOCH, |s| s.leader_epoch)
     }
 }
 
@@ -61,6 +72,9 @@ pub struct ClusterMetadata {
     pub cluster: bool,
     #[serde(default)]
     pub image_version: u64,
+    /// And its leadership version (elections since).
+    #[serde(default)]
+    pub image_leadership_version: u64,
     /// In a cluster, the node leading each `__consumer_offsets` partition
     /// (empty until placed, and on a single node).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -92,6 +106,7 @@ impl ClusterMetadata {
             broker_configs: BTreeMap::new(),
             cluster: false,
             image_version: 0,
+            image_leadership_version: 0,
             offsets_owners: Vec::new(),
             group_configs: BTreeMap::new(),
             node_configs: BTreeMap::new(),
@@ -263,7 +278,7 @@ mod tests {
             TopicMeta {
                 id: new_topic_id(),
                 partitions: p,
-                leaders: Vec::new(),
+                states: Vec::new(),
                 configs: BTreeMap::new(),
             },
         );

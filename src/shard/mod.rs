@@ -389,6 +389,7 @@ impl Shard {
         let defaults = broker_defaults_for(&self.config, md, self.node_of_shard(self.id));
         let config = partition_config_for(&defaults, &topic.configs);
         let partition = Rc::new(Partition::open(&dir, config, &self.storage).await?);
+        partition.lead_in(topic.leader_epoch(index));
         let mut topics = self.topics.borrow_mut();
         let local = topics
             .entry(name.to_string())
@@ -453,7 +454,10 @@ impl Shard {
                     .get(name)
                     .and_then(|t| t.partitions.get(i).cloned().flatten());
                 match open {
-                    Some(p) => p.set_config(config.clone()),
+                    Some(p) => {
+                        p.set_config(config.clone());
+                        p.lead_in(topic.leader_epoch(i));
+                    }
                     None => self.open_partition(name, topic, i, &next).await?,
                 }
             }

@@ -207,7 +207,7 @@ mod tests {
                 TopicMeta {
                     id: new_topic_id(),
                     partitions: owners.to_vec(),
-                    leaders: Vec::new(),
+                    states: Vec::new(),
                     configs: BTreeMap::new(),
                 },
             );
