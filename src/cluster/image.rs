@@ -60,6 +60,18 @@ pub enum MetadataRecord {
     FenceBroker { broker_id: i32, epoch: i64 },
     /// It is back (or newly registered and caught up).
     UnfenceBroker { broker_id: i32, epoch: i64 },
+    /// A partition leader's ISR change (Kafka's AlterPartition), applied
+    /// only if it comes from the current leader at the current leader and
+    /// partition epochs and adds only live replicas.
+    AlterPartition {
+        topic: String,
+        topic_id: String,
+        partition: i32,
+        leader: i32,
+        leader_epoch: i32,
+        partition_epoch: i32,
+        isr: Vec<i32>,
+    },
     /// Topic changes made together, against image version
     /// `expected_version`; `token` names the attempt.
     Change {
@@ -385,6 +397,15 @@ impl MetadataImage {
                 endpoints,
                 rack,
             } => {
+                // The same incarnation again (a registration proposed twice
+                // while the first was in flight) changes nothing.
+                if self
+                    .brokers
+                    .get(broker_id)
+                    .is_some_and(|b| &b.incarnation == incarnation)
+                {
+                    return;
+                }
                 let replaced = self.brokers.insert(
                     *broker_id,
                     BrokerRegistration {
@@ -419,6 +440,34 @@ impl MetadataImage {
                 self.recent_tokens.push_back(token.clone());
                 while self.recent_tokens.len() > RECENT_TOKENS {
                     self.recent_tokens.pop_front();
+                }
+            }
+            MetadataRecord::AlterPartition {
+                topic,
+                topic_id,
+                partition,
+                leader,
+                leader_epoch,
+                partition_epoch,
+                isr,
+            } => {
+                let alive = self.live_nodes();
+                let Some(state) = self
+                    .topics
+                    .get_mut(topic)
+                    .filter(|t| &t.id == topic_id)
+                    .and_then(|t| t.partitions.get_mut(*partition as usize))
+                else {
+                    return;
+                };
+                let request = crate::replication::leader::AlterIsr {
+                    leader: *leader,
+                    leader_epoch: *leader_epoch,
+                    partition_epoch: *partition_epoch,
+                    isr: isr.iter().copied().collect(),
+                };
+                if state.alter_isr(&request, &|n| alive.contains(&n)).is_ok() {
+                    self.leadership_version += 1;
                 }
             }
             MetadataRecord::FenceBroker { broker_id, epoch }
@@ -542,6 +591,10 @@ mod tests {
             },
         );
         assert_eq!(image.live_endpoints().len(), 1);
+        // The same incarnation registering again changes nothing.
+        image.apply(2, &register(1, "a"));
+        assert!(!image.brokers[&1].fenced);
+        assert_eq!(image.brokers[&1].epoch, 0);
         // Re-registration (a restart) makes a new epoch; a fence for the
         // old one no longer applies.
         image.apply(2, &register(1, "b"));

@@ -487,6 +487,20 @@ pub async fn start(
     })
 }
 
+/// This process's broker incarnation (one per start).
+static INCARNATION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Whether `image` holds this process's registration of `broker_id`: it
+/// is caught up past the record that fenced the previous incarnation.
+pub fn registered_in(image: &super::MetadataImage, broker_id: i32) -> bool {
+    INCARNATION.get().is_some_and(|own| {
+        image
+            .brokers
+            .get(&broker_id)
+            .is_some_and(|b| &b.incarnation == own)
+    })
+}
+
 /// Registers this process's broker with the quorum and registers it again
 /// whenever the image does not hold this incarnation (until it does, a
 /// proposal may be lost: one made on a follower is forwarded to a leader
@@ -498,7 +512,9 @@ pub(super) async fn register(
     proposals: Rc<glommio::channels::local_channel::LocalSender<Vec<u8>>>,
     stop: Rc<std::cell::Cell<bool>>,
 ) {
-    let incarnation = uuid::Uuid::new_v4().to_string();
+    let incarnation = INCARNATION
+        .get_or_init(|| uuid::Uuid::new_v4().to_string())
+        .clone();
     let record = MetadataRecord::RegisterBroker {
         broker_id: broker.broker_id,
         incarnation: incarnation.clone(),

@@ -558,8 +558,12 @@ pub struct BrokerConfig {
     pub data_dir: PathBuf,
     /// num.partitions.
     pub num_partitions: i32,
-    /// default.replication.factor (only 1 exists on a single node).
+    /// default.replication.factor (a single node has one replica: more
+    /// fails topic creation, as in Kafka).
     pub default_replication_factor: i16,
+    /// replica.lag.time.max.ms: a follower that has not caught up with
+    /// the leader for this long leaves the ISR.
+    pub replica_lag_time_max_ms: u64,
     /// auto.create.topics.enable.
     pub auto_create_topics: bool,
     /// delete.topic.enable.
@@ -709,6 +713,7 @@ impl Default for BrokerConfig {
             data_dir: PathBuf::from("./data"),
             num_partitions: 1,
             default_replication_factor: 1,
+            replica_lag_time_max_ms: 30_000,
             auto_create_topics: true,
             delete_topic_enable: true,
             socket_request_max_bytes: 104_857_600,
@@ -1010,9 +1015,7 @@ impl BrokerConfig {
             }
             "num.partitions" => self.num_partitions = parse_int(key, value, 1, 100_000)? as i32,
             "default.replication.factor" => {
-                self.default_replication_factor = parse_int(key, value, 1, 1)
-                    .map_err(|_| invalid("a single node has exactly one replica"))?
-                    as i16
+                self.default_replication_factor = parse_int(key, value, 1, i16::MAX as i64)? as i16
             }
             "auto.create.topics.enable" => self.auto_create_topics = parse_bool(key, value)?,
             "delete.topic.enable" => self.delete_topic_enable = parse_bool(key, value)?,
@@ -1045,6 +1048,9 @@ impl BrokerConfig {
             "replica.fetch.response.max.bytes" => {
                 self.replica_fetch_response_max_bytes =
                     parse_int(key, value, 0, i32::MAX as i64)? as usize
+            }
+            "replica.lag.time.max.ms" => {
+                self.replica_lag_time_max_ms = parse_int(key, value, 1, i64::MAX)? as u64
             }
             "replica.fetch.max.bytes" => {
                 self.replica_fetch_max_bytes = parse_int(key, value, 0, i32::MAX as i64)? as usize
@@ -1578,6 +1584,10 @@ impl BrokerConfig {
                 self.default_replication_factor.to_string(),
             ),
             (
+                "replica.lag.time.max.ms".to_string(),
+                self.replica_lag_time_max_ms.to_string(),
+            ),
+            (
                 "auto.create.topics.enable".to_string(),
                 self.auto_create_topics.to_string(),
             ),
@@ -1705,7 +1715,8 @@ mod tests {
         assert!(e.to_string().contains("num.partitions"), "{e}");
         let e = c.set("log.segment.bytes", "10").unwrap_err();
         assert!(e.to_string().contains("segment.bytes"), "{e}");
-        assert!(c.set("default.replication.factor", "3").is_err());
+        assert!(c.set("default.replication.factor", "0").is_err());
+        c.set("default.replication.factor", "3").unwrap();
         c.set("listeners", "SSL://0.0.0.0:9093").unwrap();
         let e = c.clone().finish().unwrap_err();
         assert!(e.to_string().contains("ssl.keystore.location"), "{e}");

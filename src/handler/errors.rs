@@ -132,6 +132,10 @@ impl ToErrorCode for PartitionError {
             PartitionError::Producer(e) => e.error_code(),
             PartitionError::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
             PartitionError::NotEnoughReplicas { .. } => ErrorCode::NotEnoughReplicas,
+            PartitionError::NotEnoughReplicasAfterAppend { .. } => {
+                ErrorCode::NotEnoughReplicasAfterAppend
+            }
+            PartitionError::NotLeader => ErrorCode::NotLeaderOrFollower,
             PartitionError::NullRecords => ErrorCode::InvalidRecord,
             PartitionError::TimedOut => ErrorCode::RequestTimedOut,
             PartitionError::FencedLeaderEpoch { .. } => ErrorCode::FencedLeaderEpoch,
@@ -168,6 +172,7 @@ impl ToErrorCode for BatchError {
             BatchError::ControlBatchFromProducer => ErrorCode::InvalidRecord,
             BatchError::TimestampOutOfRange { .. } => ErrorCode::InvalidTimestamp,
             BatchError::UndecodableRecords(_) => ErrorCode::CorruptMessage,
+            BatchError::NotAtLogEnd { .. } => ErrorCode::InvalidRecord,
         }
     }
 }

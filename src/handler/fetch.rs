@@ -29,6 +29,8 @@ pub struct Spec {
     offset: i64,
     max_bytes: usize,
     current_leader_epoch: i32,
+    /// The replica fetching (its node id), or -1 for a consumer.
+    replica: i32,
 }
 
 /// What the handler keeps of the request.
@@ -103,6 +105,7 @@ impl PartitionApi for Fetch {
             (limits.response_bytes_max, usize::MAX)
         };
         let response_max = (request.max_bytes.max(0) as usize).min(response_cap);
+        let replica = request.replica_id.max(-1);
         let topics = Topic::from_request(
             request.topics,
             |t| t,
@@ -111,6 +114,7 @@ impl PartitionApi for Fetch {
                     offset: p.fetch_offset,
                     max_bytes: (p.partition_max_bytes.max(0) as usize).min(partition_cap),
                     current_leader_epoch: p.current_leader_epoch,
+                    replica,
                 };
                 (p.partition, spec)
             },
@@ -141,7 +145,23 @@ impl PartitionApi for Fetch {
             return answer;
         }
         let max = spec.max_bytes.min(response_max).max(1);
-        match p.read(spec.offset, max).await {
+        let read = if spec.replica >= 0 {
+            // A follower: counted at its log end (the offset it asks
+            // for), then given what is written, past the high watermark.
+            if spec.offset <= offsets.log_end_offset
+                && !p.on_replica_fetch(spec.replica, spec.offset, crate::replication::now_ms())
+            {
+                answer.batches = Err(PartitionError::NotLeader.into());
+                return answer;
+            }
+            p.replica_read(spec.offset, max).await
+        } else if p.is_follower() {
+            answer.batches = Err(PartitionError::NotLeader.into());
+            return answer;
+        } else {
+            p.read(spec.offset, max).await
+        };
+        match read {
             Ok(read) => {
                 answer.batches = Ok(read.batches);
                 answer.high_watermark = read.high_watermark;
@@ -238,6 +258,10 @@ impl PartitionApi for Fetch {
     }
 
     async fn data_beyond(p: Rc<Partition>, spec: Spec) {
-        let _ = p.wait_for_data_beyond(spec.offset).await;
+        if spec.replica >= 0 {
+            let _ = p.wait_for_written_beyond(spec.offset).await;
+        } else {
+            let _ = p.wait_for_data_beyond(spec.offset).await;
+        }
     }
 }

@@ -9,6 +9,7 @@
 //! state; other shards reach it only by sending that shard a job.
 
 pub mod producer_state;
+pub mod replica;
 
 use std::cell::RefCell;
 use std::path::Path;
@@ -179,6 +180,11 @@ pub enum PartitionError {
     },
     #[error("min.insync.replicas={required} but the partition has {in_sync} in-sync replica(s)")]
     NotEnoughReplicas { required: i32, in_sync: i32 },
+    #[error("appended, but the ISR shrank to {in_sync} below min.insync.replicas={required} before it was replicated")]
+    NotEnoughReplicasAfterAppend { required: i32, in_sync: i32 },
+    /// This replica does not lead the partition (any more).
+    #[error("this replica does not lead the partition")]
+    NotLeader,
     #[error("null records")]
     NullRecords,
     #[error("not durable within the request timeout")]
@@ -328,6 +334,8 @@ pub struct Partition {
     /// The epoch this partition is led in: [`LEADER_EPOCH`] on a single
     /// node, the metadata image's in a cluster ([`Partition::lead_in`]).
     leader_epoch: std::cell::Cell<i32>,
+    /// Its part in replication (see [`replica`]).
+    role: RefCell<replica::Role>,
     /// Bytes and records in and out, for the metrics endpoint.
     pub counters: crate::stats::PartitionCounters,
 }
@@ -411,6 +419,7 @@ impl Partition {
             epochs: RefCell::new(epochs),
             topic: RefCell::new(config),
             leader_epoch: std::cell::Cell::new(LEADER_EPOCH),
+            role: RefCell::new(replica::Role::Sole),
             counters: Default::default(),
         })
     }
@@ -502,12 +511,11 @@ impl Partition {
         let Some(records) = records else {
             return Err(PartitionError::NullRecords);
         };
-        let required = self.topic.borrow().min_insync_replicas;
-        if acks == Acks::All && required > 1 {
-            return Err(PartitionError::NotEnoughReplicas {
-                required,
-                in_sync: 1,
-            });
+        if self.is_follower() {
+            return Err(PartitionError::NotLeader);
+        }
+        if acks == Acks::All {
+            self.check_acks_all()?;
         }
         let appended = self.append(records).await?;
         if !appended.duplicate {
@@ -517,7 +525,13 @@ impl Partition {
                 .messages_in
                 .add((t.last_offset - t.base_offset + 1).max(0) as u64);
         }
+        let started = std::time::Instant::now();
         self.wait(&appended, acks, Some(timeout)).await?;
+        if acks == Acks::All {
+            let left = timeout.saturating_sub(started.elapsed());
+            self.wait_replicated(appended.ticket.last_offset, left)
+                .await?;
+        }
         Ok(Produced {
             base_offset: appended.ticket.base_offset,
             log_append_time: appended.ticket.log_append_time,
@@ -584,6 +598,7 @@ impl Partition {
         self.producers
             .borrow_mut()
             .record(&header, ticket.base_offset);
+        self.appended_as_leader();
         Ok(Appended {
             ticket,
             duplicate: false,

@@ -43,6 +43,8 @@ pub enum BatchError {
     TimestampOutOfRange { timestamp: i64, min: i64, max: i64 },
     #[error("clients may not write control batches")]
     ControlBatchFromProducer,
+    #[error("replicated batch starts at offset {found}, not at the log end {expected}")]
+    NotAtLogEnd { expected: i64, found: i64 },
     /// Only looked for when the batch must be recompressed (a topic's
     /// compression.type): its records do not decode.
     #[error("its records do not decode (malformed, or over {0} bytes decompressed)")]
@@ -164,6 +166,26 @@ pub fn validate_producer_batch(
     }
     if header.is_control() {
         return Err(BatchError::ControlBatchFromProducer);
+    }
+    Ok(header)
+}
+
+/// Checks a batch a follower copies from its leader: the frame (magic and
+/// length), offsets that go forward, and that it starts at `log_end`. The
+/// CRC is the leader's to have checked; the bytes are kept as they are.
+pub fn validate_replica_batch(batch: &[u8], log_end: i64) -> Result<BatchHeader, BatchError> {
+    let header = check_frame(batch)?;
+    if header.last_offset_delta < 0 {
+        return Err(BatchError::RecordCountMismatch {
+            record_count: header.record_count,
+            last_offset_delta: header.last_offset_delta,
+        });
+    }
+    if header.base_offset != log_end {
+        return Err(BatchError::NotAtLogEnd {
+            expected: log_end,
+            found: header.base_offset,
+        });
     }
     Ok(header)
 }

@@ -23,6 +23,10 @@ pub struct FollowerView {
     pub last_caught_up_ms: u64,
     /// The leader's log end when it answered the previous fetch.
     pub leader_end_at_last_fetch: i64,
+    /// It fetched since the leader last looked at its ISR: only such a
+    /// follower may be proposed to join (Kafka expands the ISR on a
+    /// follower's fetch, never for one that stopped fetching).
+    pub fetched_since_check: bool,
 }
 
 /// An ISR change waiting for the controller.
@@ -100,6 +104,7 @@ impl Leader {
                         last_fetch_ms: now_ms,
                         last_caught_up_ms: now_ms,
                         leader_end_at_last_fetch: -1,
+                        fetched_since_check: false,
                     },
                 )
             })
@@ -183,31 +188,34 @@ impl Leader {
         f.log_end = fetch_offset;
         f.leader_end_at_last_fetch = log_end;
         f.last_fetch_ms = now_ms;
+        f.fetched_since_check = true;
         self.update_high_watermark(log_end)
     }
 
     /// The ISR change to propose now: followers lagging more than
     /// replica.lag.time.max.ms leave, caught-up ones (past the high
-    /// watermark and this epoch's start) join. While one is pending,
-    /// nothing, or the same one again once unanswered for
-    /// `alter_retry_ms`.
+    /// watermark and this epoch's start) that fetched since the last look
+    /// join. While one is pending, nothing; once unanswered for
+    /// `alter_retry_ms` it counts as refused (a controller that refuses
+    /// says nothing: only the image tells) and the change is computed
+    /// afresh.
     pub fn isr_change(&mut self, now_ms: u64) -> Option<AlterIsr> {
-        if let Some((p, sent)) = &mut self.pending {
+        if let Some((_, sent)) = &self.pending {
             if now_ms.saturating_sub(*sent) < self.config.alter_retry_ms {
                 return None;
             }
-            *sent = now_ms;
-            return Some(p.clone());
+            self.pending = None;
         }
         let mut next = self.isr.clone();
         next.insert(self.node);
-        for (&id, f) in &self.followers {
+        for (&id, f) in &mut self.followers {
             let lagging =
                 now_ms.saturating_sub(f.last_caught_up_ms) > self.config.replica_lag_max_ms;
             let caught_up = f.log_end >= self.high_watermark && f.log_end >= self.epoch_start;
+            let fetched = std::mem::take(&mut f.fetched_since_check);
             if self.isr.contains(&id) && lagging {
                 next.remove(&id);
-            } else if !self.isr.contains(&id) && caught_up && !lagging {
+            } else if !self.isr.contains(&id) && caught_up && !lagging && fetched {
                 next.insert(id);
             }
         }
@@ -310,6 +318,7 @@ mod tests {
         // Pending: node 3 still counts, so the high watermark waits; the
         // same change is proposed again if unanswered.
         assert!(l.isr_change(40_001).is_none());
+        // Unanswered past alter_retry_ms: computed afresh (the same here).
         assert_eq!(l.isr_change(45_000), Some(change));
         assert!(!l.update_high_watermark(20));
         assert_eq!(l.high_watermark(), 10);

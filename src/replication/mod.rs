@@ -14,6 +14,7 @@
 
 pub mod election;
 pub mod epochs;
+pub mod fetcher;
 pub mod follower;
 pub mod leader;
 
@@ -26,3 +27,13 @@ pub const NO_LEADER: NodeId = -1;
 /// Kafka's UNDEFINED_EPOCH and UNDEFINED_EPOCH_OFFSET.
 pub const UNDEFINED_EPOCH: i32 = -1;
 pub const UNDEFINED_OFFSET: i64 = -1;
+
+/// Milliseconds on a monotonic clock (since first asked), the time the
+/// replication rules are given.
+pub fn now_ms() -> u64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_millis() as u64
+}

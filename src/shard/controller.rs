@@ -18,6 +18,7 @@ use super::metadata::{
 use super::Shard;
 use crate::cluster::{MetadataImage, MetadataRecord, Proposer, TopicChange, TopicImage};
 use crate::config::{topic_config_def, validate_topic_config, BrokerConfigError};
+use crate::replication::election::PartitionState;
 use crate::storage::fsutil;
 
 /// Most partitions one topic may have.
@@ -114,6 +115,9 @@ pub enum ConfigResource {
 pub struct Controller {
     lock: Rc<Semaphore>,
     current: std::cell::RefCell<SharedMetadata>,
+    /// Set once this node adopted the quorum's image since it started (its
+    /// replicas stand by until then, whatever the saved metadata says).
+    adopted: std::cell::Cell<bool>,
 }
 
 /// How long a cluster change may wait for the quorum to commit it.
@@ -129,6 +133,8 @@ pub struct Placement {
     pub cluster: bool,
     /// In a cluster, each unfenced broker's node ids (by broker id).
     brokers: Vec<Vec<i32>>,
+    /// And its broker.rack.
+    racks: Vec<Option<String>>,
 }
 
 impl Placement {
@@ -143,22 +149,14 @@ impl Placement {
             owners,
             cluster: false,
             brokers: Vec::new(),
+            racks: Vec::new(),
         }
     }
 
     fn cluster(image: &MetadataImage) -> Placement {
-        let brokers: Vec<Vec<i32>> = image
-            .brokers
-            .values()
-            .filter(|b| !b.fenced)
-            .map(|b| {
-                // One endpoint per node and listener.
-                let mut ids: Vec<i32> = b.endpoints.iter().map(|e| e.node_id).collect();
-                ids.sort_unstable();
-                ids.dedup();
-                ids
-            })
-            .collect();
+        let live: Vec<_> = image.brokers.values().filter(|b| !b.fenced).collect();
+        let brokers: Vec<Vec<i32>> = live.iter().map(|b| b.node_ids()).collect();
+        let racks = live.iter().map(|b| b.rack.clone()).collect();
         let mut nodes: Vec<i32> = brokers.iter().flatten().copied().collect();
         nodes.sort_unstable();
         Placement {
@@ -166,7 +164,119 @@ impl Placement {
             owners: nodes.iter().map(|&n| (n, n as usize)).collect(),
             cluster: true,
             brokers,
+            racks,
         }
+    }
+
+    /// The broker (index in `brokers`) that has node `node`.
+    fn broker_of(&self, node: i32) -> Option<usize> {
+        self.brokers.iter().position(|b| b.contains(&node))
+    }
+
+    /// Replica lists for `n` new partitions with `rf` replicas each, on
+    /// `rf` different brokers: the leader on the node leading the fewest
+    /// partitions so far, each follower on the least loaded node of a
+    /// broker in a rack not used yet by the partition where there is one
+    /// (Kafka's rack-aware placement), taking brokers in turn after the
+    /// leader's.
+    fn replicas(
+        &self,
+        md: &ClusterMetadata,
+        n: usize,
+        rf: usize,
+    ) -> Result<Vec<Vec<i32>>, AdminError> {
+        if rf > self.brokers.len() {
+            return Err(refuse(
+                AdminFault::InvalidReplicationFactor,
+                format!(
+                    "Unable to replicate the partition {rf} time(s): The target replication factor of {rf} cannot be reached because only {} broker(s) are registered.",
+                    self.brokers.len()
+                ),
+            ));
+        }
+        let mut leads: HashMap<i32, usize> = HashMap::new();
+        let mut holds: HashMap<i32, usize> = HashMap::new();
+        for t in md.topics.values() {
+            for state in &t.states {
+                *leads
+                    .entry(state.replicas.first().copied().unwrap_or(-1))
+                    .or_default() += 1;
+                for &r in &state.replicas {
+                    *holds.entry(r).or_default() += 1;
+                }
+            }
+        }
+        let nodes: Vec<i32> = self.brokers.iter().flatten().copied().collect();
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            let load = |node: &i32| {
+                (
+                    leads.get(node).copied().unwrap_or(0),
+                    holds.get(node).copied().unwrap_or(0),
+                    *node,
+                )
+            };
+            let leader = *nodes.iter().min_by_key(|&n| load(n)).expect("brokers");
+            let first = self.broker_of(leader).expect("a live node");
+            let mut used = vec![first];
+            let mut replicas = vec![leader];
+            while replicas.len() < rf {
+                let racks_used: Vec<&Option<String>> =
+                    used.iter().map(|&b| &self.racks[b]).collect();
+                let next = (1..self.brokers.len())
+                    .map(|k| (first + k) % self.brokers.len())
+                    .filter(|b| !used.contains(b))
+                    .min_by_key(|&b| {
+                        let rack = &self.racks[b];
+                        let rack_used = rack.is_some() && racks_used.contains(&rack);
+                        let k = (b + self.brokers.len() - first) % self.brokers.len();
+                        (rack_used, k)
+                    })
+                    .expect("rf <= brokers");
+                let node = *self.brokers[next]
+                    .iter()
+                    .min_by_key(|&n| (holds.get(n).copied().unwrap_or(0), *n))
+                    .expect("a broker has a node");
+                used.push(next);
+                replicas.push(node);
+            }
+            *leads.entry(leader).or_default() += 1;
+            for &r in &replicas {
+                *holds.entry(r).or_default() += 1;
+            }
+            out.push(replicas);
+        }
+        Ok(out)
+    }
+
+    /// Checks a manual assignment's replica list: known nodes, each on its
+    /// own broker.
+    fn check_assignment(&self, replicas: &[i32]) -> Result<(), AdminError> {
+        if replicas.is_empty() {
+            return Err(refuse(
+                AdminFault::InvalidReplicaAssignment,
+                "The manual partition assignment includes an empty replica list.",
+            ));
+        }
+        let mut brokers = Vec::new();
+        for &node in replicas {
+            let Some(b) = self.broker_of(node) else {
+                return Err(refuse(
+                    AdminFault::InvalidReplicaAssignment,
+                    format!("Unknown broker {node} in the replica assignment"),
+                ));
+            };
+            if brokers.contains(&b) {
+                return Err(refuse(
+                    AdminFault::InvalidReplicaAssignment,
+                    format!(
+                        "Duplicate replica assignment found: {replicas:?} (replicas of a partition must be on different brokers)"
+                    ),
+                ));
+            }
+            brokers.push(b);
+        }
+        Ok(())
     }
 
     /// The node for each of `partitions` offsets log partitions: broker
@@ -411,6 +521,7 @@ impl Controller {
         Controller {
             lock: Rc::new(Semaphore::new(1)),
             current: std::cell::RefCell::new(initial),
+            adopted: std::cell::Cell::new(false),
         }
     }
 
@@ -588,15 +699,25 @@ impl Controller {
         let current = self.current.borrow().clone();
         let next = {
             let image = proposer.image.read().expect("image lock");
-            if current.cluster
+            if self.adopted.get()
+                && current.cluster
                 && image.version <= current.image_version
                 && image.leadership_version <= current.image_leadership_version
             {
                 return Ok(());
             }
+            // Not before the image holds this process's registration: until
+            // then it may be older than what the node saw before it
+            // restarted, and it has not yet fenced the previous incarnation
+            // (whose leadership it must not take up again).
+            if !crate::cluster::quorum::registered_in(&image, shard.config.node_id) {
+                return Ok(());
+            }
             local_view(&current, &image, shard)
         };
-        self.install(shard, next).await
+        self.install(shard, next).await?;
+        self.adopted.set(true);
+        Ok(())
     }
 
     /// Keeps this node's metadata in step with the quorum's image (run on
@@ -780,7 +901,8 @@ impl Controller {
                             ));
                         }
                         let added = (*count - have) as usize;
-                        let owners = match assignments {
+                        let rf = topic.states.first().map_or(1, |s| s.replicas.len());
+                        let replicas: Vec<Vec<i32>> = match assignments {
                             Some(a) => {
                                 if a.len() != added {
                                     return Err(refuse(
@@ -791,21 +913,34 @@ impl Controller {
                                         ),
                                     ));
                                 }
-                                a.iter()
-                                    .map(|replicas| owner_from_replicas(replicas, placement))
-                                    .collect::<Result<Vec<_>, _>>()?
+                                if placement.cluster {
+                                    for r in a {
+                                        placement.check_assignment(r)?;
+                                    }
+                                    a.clone()
+                                } else {
+                                    a.iter()
+                                        .map(|r| {
+                                            owner_from_replicas(r, placement)
+                                                .map(|o| vec![o as i32])
+                                        })
+                                        .collect::<Result<Vec<_>, _>>()?
+                                }
                             }
+                            None if placement.cluster => placement.replicas(md, added, rf)?,
                             None => {
                                 no_brokers(placement)?;
                                 md.place(&placement.candidates, added)
+                                    .into_iter()
+                                    .map(|o| vec![o as i32])
+                                    .collect()
                             }
                         };
                         if !validate_only {
-                            md.topics
-                                .get_mut(name)
-                                .expect("checked above")
-                                .partitions
-                                .extend(owners);
+                            let (owners, states) = planned(replicas, placement);
+                            let t = md.topics.get_mut(name).expect("checked above");
+                            t.partitions.extend(owners);
+                            t.states.extend(states);
                         }
                         Ok(())
                     })();
@@ -1114,6 +1249,19 @@ fn apply_config_ops(
     Ok(next)
 }
 
+/// New partitions' owners (on a single node, the owning shard; in a
+/// cluster, the preferred replica's node id) and, in a cluster, their
+/// registrations (all replicas in sync, the first leading).
+fn planned(replicas: Vec<Vec<i32>>, placement: &Placement) -> (Vec<usize>, Vec<PartitionState>) {
+    let owners = replicas.iter().map(|r| r[0] as usize).collect();
+    let states = if placement.cluster {
+        replicas.into_iter().map(PartitionState::new).collect()
+    } else {
+        Vec::new()
+    };
+    (owners, states)
+}
+
 /// Refuses placement when a cluster has no unfenced broker.
 fn no_brokers(placement: &Placement) -> Result<(), AdminError> {
     if placement.candidates.is_empty() {
@@ -1136,12 +1284,7 @@ fn owner_from_replicas(replicas: &[i32], placement: &Placement) -> Result<usize,
         _ => Err(refuse(
             AdminFault::InvalidReplicaAssignment,
             format!(
-                "Replica assignment {replicas:?} must name exactly one broker: {}",
-                if placement.cluster {
-                    "partitions have one replica until replication exists"
-                } else {
-                    "this is a single-node cluster"
-                }
+                "Replica assignment {replicas:?} must name exactly one broker: this is a single-node cluster"
             ),
         )),
     }
@@ -1172,7 +1315,7 @@ fn plan_topic(
             format!("Topic '{}' is reserved for internal use", t.name),
         ));
     }
-    let owners = if !t.assignments.is_empty() {
+    let replicas: Vec<Vec<i32>> = if !t.assignments.is_empty() {
         if t.num_partitions != -1 || t.replication_factor != -1 {
             return Err(refuse(
                 AdminFault::InvalidRequest,
@@ -1192,10 +1335,18 @@ fn plan_topic(
                 "Partitions in the assignment must be 0..n-1, each once".to_string(),
             ));
         }
-        by_index
-            .iter()
-            .map(|(_, r)| owner_from_replicas(r, placement))
-            .collect::<Result<Vec<_>, _>>()?
+        if placement.cluster {
+            let lists: Vec<Vec<i32>> = by_index.iter().map(|(_, r)| (*r).clone()).collect();
+            for r in &lists {
+                placement.check_assignment(r)?;
+            }
+            lists
+        } else {
+            by_index
+                .iter()
+                .map(|(_, r)| owner_from_replicas(r, placement).map(|o| vec![o as i32]))
+                .collect::<Result<Vec<_>, _>>()?
+        }
     } else {
         let partitions = if t.num_partitions == -1 {
             config.num_partitions
@@ -1225,21 +1376,24 @@ fn plan_topic(
                 "Replication factor must be larger than 0.".to_string(),
             ));
         }
-        if rf > 1 && placement.cluster {
-            return Err(refuse(
-                AdminFault::InvalidReplicationFactor,
-                format!("Replication factor: {rf}: partitions have one replica until replication exists"),
-            ));
+        if placement.cluster {
+            placement.replicas(md, partitions as usize, rf as usize)?
+        } else {
+            if rf > 1 {
+                return Err(refuse(
+                    AdminFault::InvalidReplicationFactor,
+                    format!("Replication factor: {rf} larger than available brokers: 1."),
+                ));
+            }
+            no_brokers(placement)?;
+            md.place(&placement.candidates, partitions as usize)
+                .into_iter()
+                .map(|o| vec![o as i32])
+                .collect()
         }
-        if rf > 1 {
-            return Err(refuse(
-                AdminFault::InvalidReplicationFactor,
-                format!("Replication factor: {rf} larger than available brokers: 1."),
-            ));
-        }
-        no_brokers(placement)?;
-        md.place(&placement.candidates, partitions as usize)
     };
+    let (owners, states) = planned(replicas, placement);
+    let replication_factor = states.first().map_or(1, |s| s.replicas.len() as i16);
     let mut configs = BTreeMap::new();
     for (key, value) in &t.configs {
         let Some(value) = value else {
@@ -1261,14 +1415,81 @@ fn plan_topic(
     let meta = TopicMeta {
         id: new_topic_id(),
         partitions: owners,
-        states: Vec::new(),
+        states,
         configs,
     };
     let created = CreatedTopic {
         name: t.name.clone(),
         topic_id: meta.id.clone(),
         num_partitions: meta.partitions.len() as i32,
-        replication_factor: 1,
+        replication_factor,
     };
     Ok((meta, created))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn placement(brokers: &[(&[i32], Option<&str>)]) -> Placement {
+        let nodes: Vec<i32> = brokers
+            .iter()
+            .flat_map(|(n, _)| n.iter().copied())
+            .collect();
+        Placement {
+            candidates: nodes.iter().map(|&n| n as usize).collect(),
+            owners: nodes.iter().map(|&n| (n, n as usize)).collect(),
+            cluster: true,
+            brokers: brokers.iter().map(|(n, _)| n.to_vec()).collect(),
+            racks: brokers.iter().map(|(_, r)| r.map(str::to_string)).collect(),
+        }
+    }
+
+    #[test]
+    fn replicas_go_to_different_brokers_and_leaders_are_spread() {
+        // Three brokers of two shards each (per-shard node ids).
+        let p = placement(&[
+            (&[1000, 1001], None),
+            (&[2000, 2001], None),
+            (&[3000, 3001], None),
+        ]);
+        let md = ClusterMetadata::new();
+        let lists = p.replicas(&md, 6, 3).unwrap();
+        let mut leaders: Vec<i32> = lists.iter().map(|r| r[0]).collect();
+        leaders.sort();
+        assert_eq!(leaders, vec![1000, 1001, 2000, 2001, 3000, 3001]);
+        for r in &lists {
+            let mut brokers: Vec<i32> = r.iter().map(|n| n / 1000).collect();
+            brokers.sort();
+            assert_eq!(brokers, vec![1, 2, 3], "{r:?}");
+        }
+        let e = p.replicas(&md, 1, 4).unwrap_err();
+        assert_eq!(e.fault, AdminFault::InvalidReplicationFactor);
+        assert!(e.message.contains("only 3 broker(s) are registered"), "{e}");
+        // Manual lists: known nodes on distinct brokers.
+        assert!(p.check_assignment(&[1000, 2001]).is_ok());
+        assert_eq!(
+            p.check_assignment(&[1000, 1001]).unwrap_err().fault,
+            AdminFault::InvalidReplicaAssignment
+        );
+        assert!(p.check_assignment(&[1000, 9]).is_err());
+        assert!(p.check_assignment(&[]).is_err());
+    }
+
+    #[test]
+    fn followers_prefer_racks_the_partition_does_not_use() {
+        // Brokers 1 and 2 in rack a, 3 and 4 in rack b: each partition's
+        // two replicas span both racks.
+        let p = placement(&[
+            (&[1], Some("a")),
+            (&[2], Some("a")),
+            (&[3], Some("b")),
+            (&[4], Some("b")),
+        ]);
+        let md = ClusterMetadata::new();
+        for r in p.replicas(&md, 8, 2).unwrap() {
+            let racks: Vec<bool> = r.iter().map(|&n| n <= 2).collect();
+            assert_ne!(racks[0], racks[1], "{r:?}");
+        }
+    }
 }

@@ -29,6 +29,7 @@ use tracing::{info, warn};
 
 use crate::config::{partition_config_for, BrokerConfig, ListenerMode};
 use crate::group;
+use crate::partition::replica::RoleChange;
 use crate::partition::Partition;
 use crate::storage::fsutil::{self, Durability};
 use crate::storage::{ClosingLog, ShardStorage, StorageError};
@@ -101,6 +102,8 @@ pub struct Shard {
     pub requests: crate::stats::RequestStats,
     /// Set once the shard listens for clients.
     pub serving: Cell<bool>,
+    /// The follower replicas this shard fetches for, in a cluster.
+    pub followers: crate::replication::fetcher::Followers,
     /// The share of the last second this shard's executor spent running
     /// tasks and polling I/O, and its total so far (see
     /// `crate::metrics::sample_busy`).
@@ -183,6 +186,7 @@ impl Shard {
             proposer: std::cell::OnceCell::new(),
             requests: Default::default(),
             serving: Cell::new(false),
+            followers: Default::default(),
             busy: Cell::new((0.0, Duration::ZERO)),
         });
         if let Some(mut receivers) = receivers {
@@ -196,10 +200,13 @@ impl Shard {
                 .detach();
             }
         }
-        shard.open_owned_partitions(&metadata).await?;
+        shard.place_replicas(&metadata, true).await?;
         shard.fill_slots();
         shard.clone().spawn_retention();
         shard.clone().spawn_cleaner();
+        if shard.config.kraft.roles.is_some() {
+            glommio::spawn_local(crate::replication::fetcher::isr_loop(shard.clone())).detach();
+        }
         Ok(shard)
     }
 
@@ -366,15 +373,103 @@ impl Shard {
         self.config.data_dir.join(format!("{topic}-{partition}"))
     }
 
-    async fn open_owned_partitions(&self, md: &ClusterMetadata) -> Result<(), StorageError> {
+    /// This shard's open partition `topic`/`index` (leader or follower).
+    pub fn replica(&self, topic: &str, index: i32) -> Option<Rc<Partition>> {
+        self.topics
+            .borrow()
+            .get(topic)
+            .and_then(|t| t.partitions.get(index as usize).cloned().flatten())
+    }
+
+    /// Opens the partitions this shard holds a replica of (on a single
+    /// node, those it owns) and gives each the role the metadata names:
+    /// a leader leads in its epoch, a follower fetches from its leader. At
+    /// `start` a cluster node's replicas stand by (no produce) until the
+    /// quorum's image says who leads: the metadata saved here may be old.
+    async fn place_replicas(
+        self: &Rc<Self>,
+        md: &ClusterMetadata,
+        start: bool,
+    ) -> Result<(), StorageError> {
+        let defaults = broker_defaults_for(&self.config, md, self.node_of_shard(self.id));
+        let lag = self.config.replica_lag_time_max_ms;
+        let now = crate::replication::now_ms();
         for (name, topic) in &md.topics {
-            for (i, &owner) in topic.partitions.iter().enumerate() {
-                if owner == self.id {
-                    self.open_partition(name, topic, i, md).await?;
+            let config = partition_config_for(&defaults, &topic.configs);
+            for i in 0..topic.partitions.len() {
+                let replica = match topic.states.get(i) {
+                    None if topic.partitions[i] == self.id => None,
+                    None => continue,
+                    Some(state) => match state
+                        .replicas
+                        .iter()
+                        .copied()
+                        .find(|&r| self.shard_of_node(r) == Some(self.id))
+                    {
+                        Some(node) => Some((node, state)),
+                        None => continue,
+                    },
+                };
+                let index = i as i32;
+                if self.followers.is_truncating(name, index) {
+                    continue;
+                }
+                let p = match self.replica(name, index) {
+                    Some(p) => {
+                        p.set_config(config.clone());
+                        p
+                    }
+                    None => self.open_partition(name, topic, i, md).await?,
+                };
+                let Some((node, state)) = replica else {
+                    p.lead_in(topic.leader_epoch(i));
+                    continue;
+                };
+                if start {
+                    p.stand_by();
+                    continue;
+                }
+                match p.take_role(node, state, lag, now) {
+                    RoleChange::Follows { leader, epoch } => {
+                        if self.followers.follow(name, index, leader, epoch) {
+                            crate::replication::fetcher::start(self, leader);
+                        }
+                    }
+                    RoleChange::Leads | RoleChange::Same => self.followers.stop(name, index),
                 }
             }
         }
+        self.followers.retain(|t, i| self.replica(t, i).is_some());
         Ok(())
+    }
+
+    /// Cuts follower replica `topic`/`index` at `offset` (before it
+    /// fetches from a new leader): closes it, cuts its files, and opens it
+    /// again in its role.
+    pub async fn truncate_replica(
+        self: &Rc<Self>,
+        topic: &str,
+        index: i32,
+        offset: i64,
+    ) -> Result<(), StorageError> {
+        self.followers.set_truncating(topic, index, true);
+        let taken = self.topics.borrow_mut().get_mut(topic).and_then(|t| {
+            t.partitions
+                .get_mut(index as usize)
+                .and_then(|slot| slot.take())
+        });
+        let cut = async {
+            if let Some(p) = taken {
+                p.close().await?;
+            }
+            let dir = self.partition_dir(topic, index as usize);
+            Partition::truncate_closed(&dir, offset, &self.storage).await
+        }
+        .await;
+        self.followers.set_truncating(topic, index, false);
+        let reopened = self.place_replicas(&self.metadata(), false).await;
+        cut?;
+        reopened
     }
 
     async fn open_partition(
@@ -383,13 +478,12 @@ impl Shard {
         topic: &TopicMeta,
         index: usize,
         md: &ClusterMetadata,
-    ) -> Result<(), StorageError> {
+    ) -> Result<Rc<Partition>, StorageError> {
         let dir = self.partition_dir(name, index);
         prepare_partition_dir(&dir, &topic.id).await?;
         let defaults = broker_defaults_for(&self.config, md, self.node_of_shard(self.id));
         let config = partition_config_for(&defaults, &topic.configs);
         let partition = Rc::new(Partition::open(&dir, config, &self.storage).await?);
-        partition.lead_in(topic.leader_epoch(index));
         let mut topics = self.topics.borrow_mut();
         let local = topics
             .entry(name.to_string())
@@ -400,14 +494,14 @@ impl Shard {
         if local.partitions.len() <= index {
             local.partitions.resize(index + 1, None);
         }
-        local.partitions[index] = Some(partition);
-        Ok(())
+        local.partitions[index] = Some(partition.clone());
+        Ok(partition)
     }
 
     /// Adopts a new metadata version: opens partitions newly placed here,
     /// applies config changes, closes and deletes partitions of deleted
     /// topics, and rebuilds the routing table.
-    pub async fn apply_metadata(&self, next: SharedMetadata) -> Result<(), StorageError> {
+    pub async fn apply_metadata(self: &Rc<Self>, next: SharedMetadata) -> Result<(), StorageError> {
         let prev = self.metadata();
         if next.version <= prev.version {
             return Ok(());
@@ -441,27 +535,7 @@ impl Shard {
                 info!(topic = %name, partition = i, "deleted partition");
             }
         }
-        let defaults = self.broker_topic_defaults();
-        for (name, topic) in &next.topics {
-            let config = partition_config_for(&defaults, &topic.configs);
-            for (i, &owner) in topic.partitions.iter().enumerate() {
-                if owner != self.id {
-                    continue;
-                }
-                let open = self
-                    .topics
-                    .borrow()
-                    .get(name)
-                    .and_then(|t| t.partitions.get(i).cloned().flatten());
-                match open {
-                    Some(p) => {
-                        p.set_config(config.clone());
-                        p.lead_in(topic.leader_epoch(i));
-                    }
-                    None => self.open_partition(name, topic, i, &next).await?,
-                }
-            }
-        }
+        self.place_replicas(&next, false).await?;
         self.fill_slots();
         Ok(())
     }

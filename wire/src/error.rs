@@ -40,6 +40,7 @@ error_codes! {
     InvalidTopicException = 17,
     RecordListTooLarge = 18,
     NotEnoughReplicas = 19,
+    NotEnoughReplicasAfterAppend = 20,
     InvalidRequiredAcks = 21,
     UnsupportedForMessageFormat = 43,
     InvalidTimestamp = 32,
@@ -334,7 +335,7 @@ mod tests {
     // through from_code, and displays as name and number.
     #[test]
     fn broker_codes_keep_numbers_and_names() {
-        assert_eq!(ErrorCode::ALL.len(), 63);
+        assert_eq!(ErrorCode::ALL.len(), 64);
         for &c in ErrorCode::ALL {
             assert_eq!(ErrorCode::from_code(c.code()), Some(c));
             assert_eq!(error_name(c.code()), Some(c.name()));

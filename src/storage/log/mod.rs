@@ -133,6 +133,11 @@ pub struct ShardStorage {
 }
 
 impl ShardStorage {
+    /// The size of the reads that scan a log (at least a block).
+    pub fn read_chunk_bytes(&self) -> usize {
+        self.config.read_chunk_bytes.max(BLOCK_BYTES as usize)
+    }
+
     /// Prepares a shard's storage under `data_dir`. It writes and reads back
     /// a small probe file first: on some kernels the first O_DIRECT read a
     /// shard issues on a device fails if the first file it opened was
@@ -236,6 +241,15 @@ pub struct AppendTicket {
     pub last_offset: i64,
     /// The broker time stamped on the batch for LogAppendTime topics.
     pub log_append_time: Option<i64>,
+}
+
+/// How far a read may go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadLimit {
+    /// What consumers may see.
+    HighWatermark,
+    /// Everything written to the file: what a follower replicates.
+    Written,
 }
 
 /// The offsets of a partition log.
@@ -371,6 +385,10 @@ struct LogState {
     written_offset: i64,
     durable_offset: i64,
     high_watermark: i64,
+    /// Replication's bound on the high watermark (the leader's: the
+    /// smallest log end over its ISR; a follower's: its leader's high
+    /// watermark); none for a partition with one replica.
+    high_watermark_cap: Option<i64>,
     leader_epoch: i32,
     tail: Tail,
     queue: VecDeque<WriteJob>,
@@ -497,6 +515,7 @@ impl PartitionLog {
             written_offset: next_offset,
             durable_offset: next_offset,
             high_watermark: next_offset,
+            high_watermark_cap: None,
             leader_epoch: 0,
             tail,
             queue: VecDeque::new(),
@@ -528,7 +547,7 @@ impl PartitionLog {
             preallocation: shard.preallocation.clone(),
             read_aheads: shard.read_aheads.clone(),
             zeros: shard.zeros.clone(),
-            read_chunk_bytes: shard.config.read_chunk_bytes.max(BLOCK_BYTES as usize),
+            read_chunk_bytes: shard.read_chunk_bytes(),
             dsync: shard.dsync,
             stats: shard.stats.clone(),
             maintenance: glommio::sync::Semaphore::new(1),
@@ -626,6 +645,22 @@ impl PartitionLog {
         self.shared.state.borrow_mut().leader_epoch = epoch;
     }
 
+    /// Starts the high watermark over at `offset` (bounded there until
+    /// replication raises the bound): a replica whose high watermark is
+    /// not known at start shows nothing it cannot vouch for.
+    pub fn restart_high_watermark(&self, offset: i64) {
+        let mut st = self.shared.state.borrow_mut();
+        st.high_watermark = offset.min(st.high_watermark);
+        st.high_watermark_cap = Some(st.high_watermark);
+    }
+
+    /// Bounds the high watermark by what replication allows (`None`: the
+    /// log's own durability policy alone). It never moves back.
+    pub fn set_high_watermark_cap(&self, cap: Option<i64>) {
+        self.shared.state.borrow_mut().high_watermark_cap = cap;
+        writer::update_high_watermark(&self.shared);
+    }
+
     /// Waits for room in the partition's write buffers. Reservations are
     /// granted in request order, so appends made right after their
     /// reservation keep that order.
@@ -666,9 +701,31 @@ impl PartitionLog {
     /// [`PartitionLog::wait_durable`].
     pub fn append_validated(
         &self,
+        reservation: Reservation,
+        batch: &[u8],
+        header: &BatchHeader,
+    ) -> Result<AppendTicket, AppendError> {
+        self.append_stored(reservation, batch, header, true)
+    }
+
+    /// Appends a batch a follower copied from its leader, byte for byte
+    /// (its offsets, leader epoch and timestamps are the leader's): it must
+    /// start at the log end ([`validate_replica_batch`]).
+    pub async fn append_replica(&self, batch: &[u8]) -> Result<AppendTicket, AppendError> {
+        let reservation = self.reserve(batch.len()).await?;
+        let end = self.shared.state.borrow().next_offset;
+        let header = crate::record::batch::validate_replica_batch(batch, end)?;
+        self.append_stored(reservation, batch, &header, false)
+    }
+
+    /// Queues a batch: with `assign`, at the log end with this log's
+    /// leader epoch (and LogAppendTime if configured); without, as it is.
+    fn append_stored(
+        &self,
         mut reservation: Reservation,
         batch: &[u8],
         header: &BatchHeader,
+        assign: bool,
     ) -> Result<AppendTicket, AppendError> {
         let shared = &self.shared;
         let now_ms = shared.clock.now_ms();
@@ -683,10 +740,18 @@ impl PartitionLog {
         maybe_roll(&mut st, header, now_ms);
 
         let base_offset = st.next_offset;
+        if !assign && header.base_offset != base_offset {
+            return Err(AppendError::Batch(
+                crate::record::batch::BatchError::NotAtLogEnd {
+                    expected: base_offset,
+                    found: header.base_offset,
+                },
+            ));
+        }
         let last_offset = base_offset + i64::from(header.last_offset_delta);
         let epoch = st.leader_epoch;
         let log_append_time =
-            (st.config.timestamp_type == TimestampType::LogAppendTime).then_some(now_ms);
+            (assign && st.config.timestamp_type == TimestampType::LogAppendTime).then_some(now_ms);
 
         // The one copy out of the request: into the cache arena, where the
         // header is patched. The cache and the write buffer share it.
@@ -697,7 +762,9 @@ impl PartitionLog {
         }
         st.arena.extend_from_slice(batch);
         let mut stored = st.arena.split();
-        patch_base_offset_and_epoch(&mut stored, base_offset, epoch);
+        if assign {
+            patch_base_offset_and_epoch(&mut stored, base_offset, epoch);
+        }
         if let Some(ts) = log_append_time {
             set_log_append_time(&mut stored, ts);
         }
@@ -763,6 +830,20 @@ impl PartitionLog {
         .await
     }
 
+    /// Resolves once something is written beyond `offset` (a follower at
+    /// `offset` has something to copy).
+    pub async fn wait_for_written_beyond(&self, offset: i64) -> Result<(), StorageError> {
+        let shared = &self.shared;
+        wait_beyond(
+            shared,
+            &shared.written_waiters,
+            |st| st.written_offset,
+            offset,
+            false,
+        )
+        .await
+    }
+
     /// Resolves once the high watermark is above `offset` (a consumer at
     /// `offset` has something to read), for long-polling fetches.
     pub async fn wait_for_data_beyond(&self, offset: i64) -> Result<(), StorageError> {
@@ -782,18 +863,35 @@ impl PartitionLog {
     /// watermark. Recent data comes from the shard cache without copying;
     /// older data from the segment file in large aligned reads.
     pub async fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadBatches, ReadError> {
-        let (hw, start) = {
+        self.read_upto(offset, max_bytes, ReadLimit::HighWatermark)
+            .await
+    }
+
+    /// [`PartitionLog::read`] up to `limit`. An offset past the log end
+    /// (or before its start) is out of range; one between the limit and
+    /// the log end reads nothing, as in Kafka.
+    pub async fn read_upto(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        limit: ReadLimit,
+    ) -> Result<ReadBatches, ReadError> {
+        let (hw, start, log_end, visible) = {
             let st = self.shared.state.borrow();
-            (st.high_watermark, st.log_start_offset)
+            let hw = match limit {
+                ReadLimit::HighWatermark => st.high_watermark,
+                ReadLimit::Written => st.written_offset,
+            };
+            (hw, st.log_start_offset, st.next_offset, st.high_watermark)
         };
-        if offset < start || offset > hw {
+        if offset < start || offset > log_end {
             return Err(ReadError::OffsetOutOfRange {
                 offset,
                 log_start_offset: start,
-                high_watermark: hw,
+                high_watermark: visible,
             });
         }
-        if offset == hw {
+        if offset >= hw {
             return Ok(ReadBatches::default());
         }
         let cached =

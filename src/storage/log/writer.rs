@@ -203,11 +203,12 @@ pub(super) async fn back_off(shared: &LogShared, backoff: &mut Duration) -> bool
 pub(super) fn update_high_watermark(shared: &LogShared) {
     let hw = {
         let mut st = shared.state.borrow_mut();
-        let hw = if st.config.visible_only_when_durable() {
+        let local = if st.config.visible_only_when_durable() {
             st.durable_offset
         } else {
             st.written_offset
         };
+        let hw = st.high_watermark_cap.map_or(local, |cap| cap.min(local));
         if hw <= st.high_watermark {
             return;
         }

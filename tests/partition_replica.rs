@@ -1,0 +1,155 @@
+//! A partition's part in replication, on one machine without a network:
+//! a leader of three replicas and a follower copying its batches. The
+//! leader's high watermark waits for the ISR's log ends (reported by the
+//! followers' fetch offsets), acks=all answers once the ISR has the batch
+//! and is refused below min.insync.replicas, and the follower keeps the
+//! leader's bytes, offsets and epochs exactly.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use shardlog::partition::replica::RoleChange;
+use shardlog::partition::{Acks, Partition, PartitionConfig, PartitionError};
+use shardlog::record::records::BatchBuilder;
+use shardlog::replication::election::PartitionState;
+
+fn batch(records: usize) -> Vec<u8> {
+    let mut b = BatchBuilder::new(1_000);
+    for i in 0..records {
+        b.push_value(i as i64, format!("v{i}").as_bytes());
+    }
+    b.build()
+}
+
+fn state(isr: &[i32], partition_epoch: i32) -> PartitionState {
+    PartitionState {
+        replicas: vec![1, 2, 3],
+        isr: isr.to_vec(),
+        leader: 1,
+        leader_epoch: 5,
+        partition_epoch,
+    }
+}
+
+const LAG_MS: u64 = 30_000;
+
+// Proves the leader and follower halves together: the high watermark is
+// the smallest log end over the ISR, acks=all waits for it (and times
+// out without it), min.insync.replicas refuses acks=all before appending
+// once the ISR shrinks, a follower takes no produce and holds the leader's
+// batches byte for byte with their epoch.
+#[test]
+fn a_leader_waits_for_its_isr_and_a_follower_copies_it_exactly() {
+    let tmp = temp_dir();
+    let data = tmp.path().to_path_buf();
+    run(move || async move {
+        let shard = shard(&data, 1 << 20).await;
+        let config = PartitionConfig {
+            min_insync_replicas: 2,
+            ..PartitionConfig::default()
+        };
+        let leader = Partition::open(&data.join("t-0-leader"), config.clone(), &shard)
+            .await
+            .unwrap();
+        let follower = Partition::open(&data.join("t-0-follower"), config, &shard)
+            .await
+            .unwrap();
+        assert_eq!(
+            leader.take_role(1, &state(&[1, 2, 3], 0), LAG_MS, 0),
+            RoleChange::Leads
+        );
+        assert_eq!(
+            follower.take_role(2, &state(&[1, 2, 3], 0), LAG_MS, 0),
+            RoleChange::Follows {
+                leader: 1,
+                epoch: 5
+            }
+        );
+        let second = Duration::from_secs(1);
+
+        // acks=1: appended at once; consumers see nothing until the ISR
+        // has it.
+        let b = batch(10);
+        let produced = leader
+            .produce(Some(&b), Acks::Leader, second)
+            .await
+            .unwrap();
+        assert_eq!(produced.base_offset, 0);
+        assert_eq!(leader.offsets().high_watermark, 0);
+        assert!(leader.read(0, 1 << 20).await.unwrap().batches.is_empty());
+        assert_eq!(
+            follower
+                .produce(Some(&b), Acks::Leader, second)
+                .await
+                .unwrap_err(),
+            PartitionError::NotLeader
+        );
+
+        // The follower copies what is written, past the high watermark.
+        let copied = leader.replica_read(0, 1 << 20).await.unwrap();
+        assert_eq!(copied.batches.len(), 1);
+        follower.append_replica(&copied.batches, 0).await.unwrap();
+        assert_eq!(follower.offsets().log_end_offset, 10);
+        let back = follower.replica_read(0, 1 << 20).await.unwrap();
+        assert_eq!(back.batches, copied.batches, "byte for byte");
+        assert_eq!(follower.leader_epochs(), [(5, 0)]);
+
+        // Both followers report log end 10: the high watermark moves.
+        assert!(leader.on_replica_fetch(2, 10, 1));
+        assert_eq!(leader.offsets().high_watermark, 0, "node 3 unknown yet");
+        assert!(leader.on_replica_fetch(3, 10, 2));
+        assert_eq!(leader.offsets().high_watermark, 10);
+        assert!(!leader.on_replica_fetch(7, 10, 2), "not a replica");
+        follower.append_replica(&[], 10).await.unwrap();
+        assert_eq!(follower.offsets().high_watermark, 10);
+
+        // acks=all: answered once both followers fetched past it.
+        let b = batch(5);
+        let ack = leader.produce(Some(&b), Acks::All, second);
+        let fetches = async {
+            glommio::timer::sleep(Duration::from_millis(50)).await;
+            leader.on_replica_fetch(2, 15, 3);
+            glommio::timer::sleep(Duration::from_millis(50)).await;
+            leader.on_replica_fetch(3, 15, 4);
+        };
+        let (acked, ()) = futures_lite::future::zip(ack, fetches).await;
+        assert_eq!(acked.unwrap().base_offset, 10);
+        assert_eq!(leader.offsets().high_watermark, 15);
+
+        // No fetch: acks=all times out (REQUEST_TIMED_OUT).
+        let b = batch(1);
+        let short = Duration::from_millis(200);
+        assert_eq!(
+            leader
+                .produce(Some(&b), Acks::All, short)
+                .await
+                .unwrap_err(),
+            PartitionError::TimedOut
+        );
+
+        // The controller shrinks the ISR to the leader: below
+        // min.insync.replicas acks=all is refused before appending, and
+        // what the leader has is committed (it alone is the ISR).
+        assert_eq!(
+            leader.take_role(1, &state(&[1], 1), LAG_MS, 5),
+            RoleChange::Same
+        );
+        let end = leader.offsets().log_end_offset;
+        assert_eq!(leader.offsets().high_watermark, end);
+        assert_eq!(
+            leader
+                .produce(Some(&b), Acks::All, second)
+                .await
+                .unwrap_err(),
+            PartitionError::NotEnoughReplicas {
+                required: 2,
+                in_sync: 1
+            }
+        );
+        assert_eq!(leader.offsets().log_end_offset, end, "nothing appended");
+        leader.close().await.unwrap();
+        follower.close().await.unwrap();
+    });
+}
