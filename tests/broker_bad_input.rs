@@ -21,15 +21,14 @@ use common::raw::{
 };
 use common::rdk;
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
     alter_configs_request, describe_configs_request, AlterConfigsRequest, AlterConfigsResponse,
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreateTopicsRequest, CreateTopicsResponse,
-    DescribeConfigsRequest, DescribeConfigsResponse, FetchRequest, FetchResponse,
-    ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, MetadataResponse, ProduceRequest,
-    ProduceResponse, TopicName,
+    DescribeConfigsRequest, DescribeConfigsResponse, FetchResponse, ListOffsetsRequest,
+    ListOffsetsResponse, MetadataRequest, MetadataResponse, ProduceRequest, ProduceResponse,
+    TopicName,
 };
 use shardlog::record::records::{BatchBuilder, Record};
 
@@ -470,16 +469,7 @@ fn produce_one(c: &mut Conn, topic: &str, partition: i32, records: Vec<u8>) -> (
 
 /// (error, high watermark, record bytes) of one partition at `offset`.
 fn fetch(c: &mut Conn, topic: &str, partition: i32, offset: i64) -> (i16, i64, Bytes) {
-    let req = FetchRequest::default()
-        .with_max_wait_ms(0)
-        .with_min_bytes(0)
-        .with_max_bytes(1 << 20)
-        .with_topics(vec![FetchTopic::default()
-            .with_topic(topic_name(topic))
-            .with_partitions(vec![FetchPartition::default()
-                .with_partition(partition)
-                .with_fetch_offset(offset)
-                .with_partition_max_bytes(1 << 20)])]);
+    let req = common::raw::fetch_request(topic, partition, offset, -1, 1 << 20);
     let resp: FetchResponse = c.call(ApiKey::Fetch, 12, &req);
     assert_eq!(resp.error_code, NONE);
     let p = &resp.responses[0].partitions[0];

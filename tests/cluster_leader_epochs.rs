@@ -13,12 +13,11 @@ use bytes::Bytes;
 use common::cluster::{Cluster, ELECTION_TIMEOUT};
 use common::raw::{produce_request, topic_name, value_batch, Conn};
 use common::rdk;
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::offset_for_leader_epoch_request::{
     OffsetForLeaderPartition, OffsetForLeaderTopic,
 };
 use kafka_protocol::messages::{
-    ApiKey, BrokerId, FetchRequest, FetchResponse, MetadataRequest, MetadataResponse,
+    ApiKey, BrokerId, FetchResponse, MetadataRequest, MetadataResponse,
     OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse, ProduceResponse,
 };
 use std::time::{Duration, Instant};
@@ -96,17 +95,7 @@ fn produce(conn: &mut Conn, topic: &str, partition: i32, records: usize) -> (i16
 /// (error, record bytes) of a fetch from offset 0 naming
 /// `current_leader_epoch`.
 fn fetch(conn: &mut Conn, topic: &str, partition: i32, current_epoch: i32) -> (i16, Bytes) {
-    let req = FetchRequest::default()
-        .with_max_wait_ms(0)
-        .with_min_bytes(0)
-        .with_max_bytes(1 << 20)
-        .with_topics(vec![FetchTopic::default()
-            .with_topic(topic_name(topic))
-            .with_partitions(vec![FetchPartition::default()
-                .with_partition(partition)
-                .with_current_leader_epoch(current_epoch)
-                .with_fetch_offset(0)
-                .with_partition_max_bytes(1 << 20)])]);
+    let req = common::raw::fetch_request(topic, partition, 0, current_epoch, 1 << 20);
     let r: FetchResponse = conn.call(ApiKey::Fetch, 12, &req);
     let p = &r.responses[0].partitions[0];
     (p.error_code, p.records.clone().unwrap_or_default())

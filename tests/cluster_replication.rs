@@ -15,10 +15,8 @@ use std::time::{Duration, Instant};
 use common::cluster::{Cluster, ELECTION_TIMEOUT};
 use common::raw::{produce_request, topic_name, value_batch, Conn};
 use common::rdk;
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::{
-    ApiKey, BrokerId, FetchRequest, FetchResponse, MetadataRequest, MetadataResponse,
-    ProduceResponse,
+    ApiKey, BrokerId, FetchResponse, MetadataRequest, MetadataResponse, ProduceResponse,
 };
 use rdkafka::admin::{NewTopic, TopicReplication};
 
@@ -236,17 +234,8 @@ fn acks_all_below_min_insync_replicas_is_refused() {
         );
         assert_eq!(r.responses[0].partition_responses[0].error_code, 0);
     }
-    let follower_fetch = FetchRequest::default()
-        .with_replica_id(BrokerId((1..=3).find(|&n| n != leader).unwrap()))
-        .with_max_wait_ms(0)
-        .with_max_bytes(50 << 20)
-        .with_topics(vec![FetchTopic::default()
-            .with_topic(topic_name(topic))
-            .with_partitions(vec![FetchPartition::default()
-                .with_partition(0)
-                .with_current_leader_epoch(-1)
-                .with_fetch_offset(0)
-                .with_partition_max_bytes(50 << 20)])]);
+    let follower_fetch = common::raw::fetch_request(topic, 0, 0, -1, 50 << 20)
+        .with_replica_id(BrokerId((1..=3).find(|&n| n != leader).unwrap()));
     let r: FetchResponse = conn.call(ApiKey::Fetch, 12, &follower_fetch);
     let got = r.responses[0].partitions[0]
         .records

@@ -420,7 +420,7 @@ impl MetadataImage {
                 // A new incarnation of a running broker fences the old one
                 // (Kafka's re-registration): what it led elects anew.
                 if let Some(old) = replaced.filter(|b| !b.fenced) {
-                    self.nodes_fenced(&old.node_ids());
+                    self.elect_after(&old.node_ids(), true);
                 }
             }
             MetadataRecord::Change {
@@ -481,11 +481,7 @@ impl MetadataImage {
                 }
                 b.fenced = fence;
                 let nodes = b.node_ids();
-                if fence {
-                    self.nodes_fenced(&nodes);
-                } else {
-                    self.nodes_unfenced(&nodes);
-                }
+                self.elect_after(&nodes, fence);
             }
         }
     }
@@ -499,12 +495,14 @@ impl MetadataImage {
             .collect()
     }
 
-    /// A broker's nodes were fenced: they leave the ISRs (all but a last
-    /// member) and the partitions they led elect another leader (Kafka's
-    /// controller writes these elections as partition-change records in
-    /// the fence's batch; here the fence record implies them, computed by
-    /// the same pure rule on every node that applies it).
-    fn nodes_fenced(&mut self, nodes: &[i32]) {
+    /// A broker's nodes were fenced (`fenced`) or are back: fenced nodes
+    /// leave the ISRs (all but a last member) and the partitions they led
+    /// elect another leader; once back, partitions left without a leader
+    /// elect one. Kafka's controller writes these elections as
+    /// partition-change records in the fence's batch; here the fence
+    /// record implies them, computed by the same pure rule on every node
+    /// that applies it.
+    fn elect_after(&mut self, nodes: &[i32], fenced: bool) {
         let alive = self.live_nodes();
         let alive = |n: i32| alive.contains(&n);
         let mut changed = false;
@@ -512,26 +510,11 @@ impl MetadataImage {
             let unclean = t.unclean(&self.broker_configs);
             for p in &mut t.partitions {
                 for &n in nodes {
-                    changed |= p.on_fenced(n, &alive, unclean);
-                }
-            }
-        }
-        if changed {
-            self.leadership_version += 1;
-        }
-    }
-
-    /// A broker's nodes are back: partitions left without a leader elect
-    /// one.
-    fn nodes_unfenced(&mut self, nodes: &[i32]) {
-        let alive = self.live_nodes();
-        let alive = |n: i32| alive.contains(&n);
-        let mut changed = false;
-        for t in self.topics.values_mut() {
-            let unclean = t.unclean(&self.broker_configs);
-            for p in &mut t.partitions {
-                for &n in nodes {
-                    changed |= p.on_unfenced(n, &alive, unclean);
+                    changed |= if fenced {
+                        p.on_fenced(n, &alive, unclean)
+                    } else {
+                        p.on_unfenced(n, &alive, unclean)
+                    };
                 }
             }
         }
@@ -640,6 +623,21 @@ mod tests {
         }
     }
 
+    /// Topic "t" created (as the image's first change) with these replicas.
+    fn create_t(replicas: Vec<Vec<i32>>, configs: BTreeMap<String, String>) -> MetadataRecord {
+        change(
+            0,
+            "c",
+            vec![TopicChange::CreateTopic {
+                name: "t".into(),
+                id: "id".into(),
+                replicas,
+                owners: Vec::new(),
+                configs,
+            }],
+        )
+    }
+
     /// (leader, leader epoch, partition epoch, ISR) of partition `p` of
     /// topic "t".
     fn state(image: &MetadataImage, p: usize) -> (i32, i32, i32, Vec<i32>) {
@@ -656,17 +654,7 @@ mod tests {
         image.apply(3, &unfence(2, 1));
         image.apply(
             4,
-            &change(
-                0,
-                "c",
-                vec![TopicChange::CreateTopic {
-                    name: "t".into(),
-                    id: "id".into(),
-                    replicas: vec![vec![1], vec![2], vec![2, 1]],
-                    owners: Vec::new(),
-                    configs: BTreeMap::new(),
-                }],
-            ),
+            &create_t(vec![vec![1], vec![2], vec![2, 1]], BTreeMap::new()),
         );
         assert_eq!(image.topics["t"].leaders(), vec![1, 2, 2]);
         assert_eq!(state(&image, 2), (2, 0, 0, vec![2, 1]));
@@ -710,20 +698,7 @@ mod tests {
         }
         let configs: BTreeMap<String, String> =
             [("unclean.leader.election.enable".to_string(), "true".into())].into();
-        image.apply(
-            4,
-            &change(
-                0,
-                "c",
-                vec![TopicChange::CreateTopic {
-                    name: "t".into(),
-                    id: "id".into(),
-                    replicas: vec![vec![1, 2]],
-                    owners: Vec::new(),
-                    configs,
-                }],
-            ),
-        );
+        image.apply(4, &create_t(vec![vec![1, 2]], configs));
         // 2 leaves the ISR when fenced; once back, 1 fails: with unclean
         // election 2 leads, alone in the ISR.
         image.apply(5, &fence(2, 2));

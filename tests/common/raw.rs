@@ -366,6 +366,29 @@ pub fn value_batch(records: usize, value_bytes: usize) -> Bytes {
     Bytes::from(b.build())
 }
 
+/// A Fetch request (no waiting) for one partition from `offset`, at most
+/// `max_bytes`, naming `current_leader_epoch` (-1: none).
+pub fn fetch_request(
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    current_leader_epoch: i32,
+    max_bytes: i32,
+) -> kafka_protocol::messages::FetchRequest {
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    kafka_protocol::messages::FetchRequest::default()
+        .with_max_wait_ms(0)
+        .with_min_bytes(0)
+        .with_max_bytes(max_bytes)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(topic_name(topic))
+            .with_partitions(vec![FetchPartition::default()
+                .with_partition(partition)
+                .with_current_leader_epoch(current_leader_epoch)
+                .with_fetch_offset(offset)
+                .with_partition_max_bytes(max_bytes)])])
+}
+
 /// A Produce request of one batch for one partition.
 pub fn produce_request(topic: &str, partition: i32, records: Bytes, acks: i16) -> ProduceRequest {
     let mut p = PartitionProduceData::default();
