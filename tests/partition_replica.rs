@@ -149,6 +149,35 @@ fn a_leader_waits_for_its_isr_and_a_follower_copies_it_exactly() {
             }
         );
         assert_eq!(leader.offsets().log_end_offset, end, "nothing appended");
+
+        // A waiting acks=all is answered NOT_LEADER_OR_FOLLOWER as soon as
+        // the replica stops leading (another leads in epoch 6), long before
+        // its timeout.
+        assert_eq!(
+            leader.take_role(1, &state(&[1, 2], 2), LAG_MS, 6),
+            RoleChange::Same
+        );
+        let started = std::time::Instant::now();
+        let ack = leader.produce(Some(&b), Acks::All, Duration::from_secs(30));
+        let demote = async {
+            glommio::timer::sleep(Duration::from_millis(100)).await;
+            let moved = PartitionState {
+                leader: 2,
+                leader_epoch: 6,
+                ..state(&[1, 2], 3)
+            };
+            leader.take_role(1, &moved, LAG_MS, 7)
+        };
+        let (acked, role) = futures_lite::future::zip(ack, demote).await;
+        assert_eq!(
+            role,
+            RoleChange::Follows {
+                leader: 2,
+                epoch: 6
+            }
+        );
+        assert_eq!(acked.unwrap_err(), PartitionError::NotLeader);
+        assert!(started.elapsed() < Duration::from_secs(5));
         leader.close().await.unwrap();
         follower.close().await.unwrap();
     });

@@ -22,6 +22,9 @@ use crate::replication::NodeId;
 use crate::storage::log::ReadLimit;
 use crate::storage::{ShardStorage, StorageError};
 
+/// How often a waiting acks=all looks whether its replica still leads.
+const STEP_DOWN_CHECK: Duration = Duration::from_millis(50);
+
 /// What a partition replica does.
 #[derive(Debug)]
 pub enum Role {
@@ -210,14 +213,28 @@ impl Partition {
         if !matches!(*self.role.borrow(), Role::Leader(_)) {
             return Ok(());
         }
-        let replicated = async { Some(self.log.wait_for_data_beyond(last_offset).await) };
+        let replicated = async { Ok(self.log.wait_for_data_beyond(last_offset).await) };
         let expired = async {
             glommio::timer::sleep(timeout).await;
-            None
+            Err(PartitionError::TimedOut)
         };
-        match futures_lite::future::or(replicated, expired).await {
-            None => return Err(PartitionError::TimedOut),
-            Some(r) => r?,
+        // Kafka answers a waiting acks=all as soon as the replica stops
+        // leading; here a look every STEP_DOWN_CHECK.
+        let stepped_down = async {
+            loop {
+                glommio::timer::sleep(STEP_DOWN_CHECK).await;
+                if !matches!(*self.role.borrow(), Role::Leader(_)) {
+                    return Err(PartitionError::NotLeader);
+                }
+            }
+        };
+        let waited = futures_lite::future::or(replicated, expired);
+        if let Err(e) = futures_lite::future::or(waited, stepped_down).await? {
+            // The log closed under it: a follower cutting its log.
+            if !matches!(*self.role.borrow(), Role::Leader(_)) {
+                return Err(PartitionError::NotLeader);
+            }
+            return Err(e.into());
         }
         let required = self.topic.borrow().min_insync_replicas;
         match &*self.role.borrow() {
