@@ -271,6 +271,9 @@ fn wait_for_port(addr: std::net::SocketAddr) -> Result<(), String> {
     }
 }
 
+/// Set once shard 0 has moved this broker's leadership away at shutdown.
+static HANDED_OFF: AtomicBool = AtomicBool::new(false);
+
 /// Runs the broker until SIGINT or SIGTERM.
 pub fn run(mut config: BrokerConfig) -> Result<(), String> {
     for key in &config.ignored {
@@ -953,6 +956,18 @@ async fn shard_main(
     }
     while !stop.load(Ordering::SeqCst) {
         glommio::timer::sleep(Duration::from_millis(50)).await;
+    }
+    // Kafka's controlled shutdown: leadership moves to the other in-sync
+    // replicas (shard 0 asks the quorum, the others keep serving until
+    // it is done) before this node stops serving.
+    if shard.id == crate::shard::CONTROLLER_SHARD {
+        crate::shard::controller::controlled_shutdown(&shard).await;
+        HANDED_OFF.store(true, Ordering::SeqCst);
+    } else {
+        let deadline = std::time::Instant::now() + crate::shard::controller::HAND_OFF_TIMEOUT;
+        while !HANDED_OFF.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {
+            glommio::timer::sleep(Duration::from_millis(20)).await;
+        }
     }
     info!("shutting down: no new connections; finishing requests in flight");
     shard.begin_shutdown();

@@ -58,6 +58,10 @@ pub enum MetadataRecord {
     },
     /// The controller stopped hearing from it: it leads nothing.
     FenceBroker { broker_id: i32, epoch: i64 },
+    /// It is shutting down (SIGTERM, Kafka's controlled shutdown): fenced
+    /// as by `FenceBroker`, its leadership moved to other in-sync
+    /// replicas, and not unfenced again until it registers anew.
+    ControlledShutdown { broker_id: i32, epoch: i64 },
     /// It is back (or newly registered and caught up).
     UnfenceBroker { broker_id: i32, epoch: i64 },
     /// A partition leader's ISR change (Kafka's AlterPartition), applied
@@ -251,6 +255,9 @@ pub struct BrokerRegistration {
     /// The offset of its registration record.
     pub epoch: i64,
     pub fenced: bool,
+    /// In controlled shutdown: stays fenced until a new registration.
+    #[serde(default)]
+    pub shutting_down: bool,
 }
 
 impl BrokerRegistration {
@@ -415,6 +422,7 @@ impl MetadataImage {
                         rack: rack.clone(),
                         epoch: offset,
                         fenced: true,
+                        shutting_down: false,
                     },
                 );
                 // A new incarnation of a running broker fences the old one
@@ -470,13 +478,27 @@ impl MetadataImage {
                     self.leadership_version += 1;
                 }
             }
+            MetadataRecord::ControlledShutdown { broker_id, epoch } => {
+                let Some(b) = self.brokers.get_mut(broker_id) else {
+                    return;
+                };
+                if b.epoch != *epoch || b.shutting_down {
+                    return;
+                }
+                b.shutting_down = true;
+                let was_fenced = std::mem::replace(&mut b.fenced, true);
+                let nodes = b.node_ids();
+                if !was_fenced {
+                    self.elect_after(&nodes, true);
+                }
+            }
             MetadataRecord::FenceBroker { broker_id, epoch }
             | MetadataRecord::UnfenceBroker { broker_id, epoch } => {
                 let fence = matches!(record, MetadataRecord::FenceBroker { .. });
                 let Some(b) = self.brokers.get_mut(broker_id) else {
                     return;
                 };
-                if b.epoch != *epoch || b.fenced == fence {
+                if b.epoch != *epoch || b.fenced == fence || (!fence && b.shutting_down) {
                     return;
                 }
                 b.fenced = fence;
@@ -687,6 +709,36 @@ mod tests {
         let snapshot = serde_json::to_vec(&image).unwrap();
         let back: MetadataImage = serde_json::from_slice(&snapshot).unwrap();
         assert_eq!(back, image);
+    }
+
+    #[test]
+    fn a_controlled_shutdown_moves_leadership_and_stays_fenced_until_a_new_registration() {
+        let mut image = MetadataImage::new();
+        image.apply(0, &register(1, "a"));
+        image.apply(1, &register(2, "a"));
+        image.apply(2, &unfence(1, 0));
+        image.apply(3, &unfence(2, 1));
+        image.apply(4, &create_t(vec![vec![1, 2], vec![1]], BTreeMap::new()));
+        let shutdown = MetadataRecord::ControlledShutdown {
+            broker_id: 1,
+            epoch: 0,
+        };
+        assert_eq!(
+            MetadataRecord::decode(&shutdown.encode()),
+            Some(shutdown.clone())
+        );
+        image.apply(5, &shutdown);
+        assert_eq!(state(&image, 0), (2, 1, 1, vec![2]));
+        assert_eq!(state(&image, 1), (-1, 1, 1, vec![1]));
+        assert!(image.brokers[&1].fenced && image.brokers[&1].shutting_down);
+        // Still heard from while it stops: not unfenced.
+        image.apply(6, &unfence(1, 0));
+        assert!(image.brokers[&1].fenced);
+        // Restarted: a new registration, unfenced as usual.
+        image.apply(7, &register(1, "b"));
+        image.apply(8, &unfence(1, 7));
+        assert!(!image.brokers[&1].fenced && !image.brokers[&1].shutting_down);
+        assert_eq!(state(&image, 1).0, 1);
     }
 
     #[test]

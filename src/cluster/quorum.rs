@@ -640,12 +640,15 @@ impl Node {
         }
         let since = *self.leading_since.get_or_insert_with(Instant::now);
         let me = node_id(self.raw.raft.id);
+        // A broker in controlled shutdown stays fenced until it registers
+        // again, however alive it looks.
         let brokers: Vec<(i32, i64, bool)> = self
             .image
             .read()
             .expect("image lock")
             .brokers
             .values()
+            .filter(|b| !b.shutting_down)
             .map(|b| (b.broker_id, b.epoch, b.fenced))
             .collect();
         let now = Instant::now();

@@ -472,6 +472,84 @@ fn local_view(current: &ClusterMetadata, image: &MetadataImage, shard: &Shard) -
     md
 }
 
+/// The longest a shutting-down broker waits for its leadership to move.
+pub const HAND_OFF_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Kafka's controlled shutdown (`controlled.shutdown.enable`, default
+/// true), run on shard 0 of a cluster broker when it is asked to stop:
+/// proposes a `ControlledShutdown` of this broker (fenced, its leadership
+/// moved to other in-sync replicas, not unfenced again until it registers
+/// anew) and waits until the quorum applied it and this node adopted it,
+/// so that its clients are sent to the new leaders before it stops
+/// serving. At most [`HAND_OFF_TIMEOUT`]; a broker that cannot reach the
+/// quorum stops anyway (and is fenced when its session expires).
+pub async fn controlled_shutdown(shard: &Rc<Shard>) {
+    let Some(proposer) = shard.proposer.get() else {
+        return;
+    };
+    let enabled = shard
+        .config
+        .kafka_static
+        .get("controlled.shutdown.enable")
+        .is_none_or(|v| !v.eq_ignore_ascii_case("false"));
+    if !enabled || shard.config.kraft.roles.is_none_or(|r| !r.broker) {
+        return;
+    }
+    let me = shard.config.node_id;
+    let started = Instant::now();
+    let deadline = started + HAND_OFF_TIMEOUT;
+    let mut proposed_at: Option<Instant> = None;
+    loop {
+        let (registered, offset) = {
+            let image = proposer.image.read().expect("image lock");
+            let b = image.brokers.get(&me).map(|b| (b.epoch, b.shutting_down));
+            (b, image.offset)
+        };
+        let Some((epoch, done)) = registered else {
+            return;
+        };
+        if done {
+            break;
+        }
+        if Instant::now() >= deadline {
+            tracing::warn!(
+                "controlled shutdown: the quorum did not take it in time; stopping anyway"
+            );
+            return;
+        }
+        // Proposed again while unanswered (a proposal may be lost).
+        if proposed_at.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+            proposer.propose(&MetadataRecord::ControlledShutdown {
+                broker_id: me,
+                epoch,
+            });
+            proposed_at = Some(Instant::now());
+        }
+        futures_lite::future::or(proposer.applied_beyond(offset), async {
+            glommio::timer::sleep(Duration::from_millis(100)).await;
+        })
+        .await;
+    }
+    // This node's own metadata says so: its replicas answer
+    // NOT_LEADER_OR_FOLLOWER and its clients look up the new leaders.
+    while Instant::now() < deadline {
+        let md = shard.metadata();
+        let leads = md.topics.values().any(|t| {
+            t.states
+                .iter()
+                .any(|s| shard.shard_of_node(s.leader).is_some())
+        });
+        if !leads {
+            break;
+        }
+        glommio::timer::sleep(Duration::from_millis(20)).await;
+    }
+    tracing::info!(
+        ms = started.elapsed().as_millis() as u64,
+        "controlled shutdown: leadership moved to the other in-sync replicas"
+    );
+}
+
 /// Puts the credentials `shardlog format --add-scram` left into the
 /// metadata (the users already there keep theirs unless the file names
 /// them again), then moves the file aside.
