@@ -14,6 +14,7 @@ use shardlog::partition::replica::RoleChange;
 use shardlog::partition::{Acks, Partition, PartitionConfig, PartitionError};
 use shardlog::record::records::BatchBuilder;
 use shardlog::replication::election::PartitionState;
+use shardlog::replication::follower::Truncation;
 
 fn batch(records: usize) -> Vec<u8> {
     let mut b = BatchBuilder::new(1_000);
@@ -178,6 +179,50 @@ fn a_leader_waits_for_its_isr_and_a_follower_copies_it_exactly() {
         );
         assert_eq!(acked.unwrap_err(), PartitionError::NotLeader);
         assert!(started.elapsed() < Duration::from_secs(5));
+
+        // Epoch 3 written, epoch 7 led without writing (it starts at the
+        // log end), then another leads with epochs [(3, 0), (5, 4)]: asked
+        // about 7 it answers for 5, which this replica never had, so it
+        // cuts where its epoch 3 ends (4: no record goes) and must drop
+        // epoch 7 from its cache, or it would ask about 7 forever and
+        // never fetch. Then asked about 3, the leader answers 3 ending at
+        // 4, and it is done.
+        let third = Partition::open(&data.join("t-0-third"), PartitionConfig::default(), &shard)
+            .await
+            .unwrap();
+        let led = |epoch: i32| PartitionState {
+            leader_epoch: epoch,
+            ..state(&[1, 2, 3], 0)
+        };
+        third.take_role(1, &led(3), LAG_MS, 0);
+        third
+            .produce(Some(&batch(4)), Acks::Leader, second)
+            .await
+            .unwrap();
+        third.take_role(1, &led(7), LAG_MS, 0);
+        assert_eq!(third.latest_epoch(), Some(7));
+        let moved = PartitionState {
+            leader: 2,
+            ..led(8)
+        };
+        third.take_role(1, &moved, LAG_MS, 0);
+        assert_eq!(
+            third.truncation(5, 10),
+            Truncation::To {
+                offset: 4,
+                done: false
+            }
+        );
+        third.forget_epochs_from(4);
+        assert_eq!(third.latest_epoch(), Some(3));
+        assert_eq!(
+            third.truncation(3, 4),
+            Truncation::To {
+                offset: 4,
+                done: true
+            }
+        );
+        third.close().await.unwrap();
         leader.close().await.unwrap();
         follower.close().await.unwrap();
     });

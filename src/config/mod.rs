@@ -790,6 +790,10 @@ pub const LISTENER_KEYS: &[&str] = &[
     "ssl.keystore.password",
 ];
 
+/// Kafka keys kept as given (in `kafka_static`) that shardlog reads where
+/// it uses them, rather than ignores.
+const READ_FROM_STATIC: &[&str] = &["inter.broker.listener.name", "controlled.shutdown.enable"];
+
 /// A listener's security keys.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ListenerSecurity {
@@ -1293,7 +1297,9 @@ impl BrokerConfig {
                             value: value.to_string(),
                             reason,
                         })?;
-                    self.ignored.push(key.to_string());
+                    if !READ_FROM_STATIC.contains(&key) {
+                        self.ignored.push(key.to_string());
+                    }
                     self.kafka_static
                         .insert(key.to_string(), value.trim().to_string());
                 } else if LEGACY_KAFKA_KEYS.contains(&key) {

@@ -159,6 +159,12 @@ impl Partition {
         *role = Role::Follower;
     }
 
+    /// Drops the epochs that start at `offset` or later from the epoch
+    /// cache (a follower's cut that removes no record).
+    pub fn forget_epochs_from(&self, offset: i64) {
+        self.epochs.borrow_mut().truncate_from_end(offset);
+    }
+
     /// Whether this replica follows (it takes no produce).
     pub fn is_follower(&self) -> bool {
         matches!(*self.role.borrow(), Role::Follower)
@@ -210,8 +216,13 @@ impl Partition {
         last_offset: i64,
         timeout: Duration,
     ) -> Result<(), PartitionError> {
-        if !matches!(*self.role.borrow(), Role::Leader(_)) {
-            return Ok(());
+        match &*self.role.borrow() {
+            Role::Sole => return Ok(()),
+            // It stopped leading while the batch became durable: the new
+            // leader may not have it (Kafka answers such a request
+            // NOT_LEADER_OR_FOLLOWER too).
+            Role::Follower => return Err(PartitionError::NotLeader),
+            Role::Leader(_) => {}
         }
         let replicated = async { Ok(self.log.wait_for_data_beyond(last_offset).await) };
         let expired = async {
@@ -247,9 +258,8 @@ impl Partition {
                 }
                 _ => Ok(()),
             },
-            // Leadership moved while waiting: the batch is below the high
-            // watermark, which only moves where the ISR has it.
-            _ => Ok(()),
+            // Leadership moved while waiting: not known to be replicated.
+            _ => Err(PartitionError::NotLeader),
         }
     }
 

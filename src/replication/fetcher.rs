@@ -389,6 +389,12 @@ async fn truncate_round(
                 Truncation::Retry => all = false,
                 Truncation::To { offset, done } => {
                     let end = p.offsets().log_end_offset;
+                    if offset >= end {
+                        // Nothing to cut, but an epoch this replica led
+                        // without writing (it starts at the log end) goes,
+                        // or it would be asked about again and again.
+                        p.forget_epochs_from(offset);
+                    }
                     drop(p);
                     if offset < end {
                         info!(
