@@ -9,133 +9,20 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::cluster::{Cluster, ELECTION_TIMEOUT};
-use common::raw::{produce_request, topic_name, value_batch, Conn};
+use common::cluster::Cluster;
+use common::raw::{produce_request, value_batch, Conn};
 use common::rdk;
-use kafka_protocol::messages::{
-    ApiKey, BrokerId, FetchResponse, MetadataRequest, MetadataResponse, ProduceResponse,
-};
-use rdkafka::admin::{NewTopic, TopicReplication};
+use common::replicas::{all_in_sync, layout, wait_identical, wait_layout, with_topic};
+use kafka_protocol::messages::{ApiKey, BrokerId, FetchResponse, ProduceResponse};
 
 const NOT_ENOUGH_REPLICAS: i16 = 19;
 
-/// (leader, ISR) of each partition of `topic` as node `asked` shows it.
-fn layout(cluster: &Cluster, asked: i32, topic: &str) -> Vec<(i32, Vec<i32>)> {
-    let mut c = Conn::open(&cluster.shard_address(asked));
-    let request = MetadataRequest::default().with_topics(Some(vec![
-        kafka_protocol::messages::metadata_request::MetadataRequestTopic::default()
-            .with_name(Some(topic_name(topic))),
-    ]));
-    let r: MetadataResponse = c.call(ApiKey::Metadata, 12, &request);
-    let mut parts: Vec<(i32, (i32, Vec<i32>))> = r.topics[0]
-        .partitions
-        .iter()
-        .map(|p| {
-            let mut isr: Vec<i32> = p.isr_nodes.iter().map(|b: &BrokerId| b.0).collect();
-            isr.sort();
-            (p.partition_index, (p.leader_id.0, isr))
-        })
-        .collect();
-    parts.sort_by_key(|(i, _)| *i);
-    parts.into_iter().map(|(_, l)| l).collect()
-}
-
-fn wait_layout(
-    cluster: &Cluster,
-    asked: i32,
-    topic: &str,
-    what: &str,
-    ok: impl Fn(&[(i32, Vec<i32>)]) -> bool,
-) -> Vec<(i32, Vec<i32>)> {
-    let start = Instant::now();
-    loop {
-        let l = layout(cluster, asked, topic);
-        if ok(&l) {
-            eprintln!("{what} after {} ms: {l:?}", start.elapsed().as_millis());
-            return l;
-        }
-        assert!(start.elapsed() < ELECTION_TIMEOUT, "{what}: {l:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// The batches in a partition directory's segments, in order (the bytes
-/// after the last batch of a segment are preallocated zeros).
-fn log_batches(dir: &Path) -> Vec<Vec<u8>> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .map(|d| {
-            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                .filter(|n| n.ends_with(".log"))
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    let mut out = Vec::new();
-    for name in names {
-        let bytes = std::fs::read(dir.join(name)).unwrap();
-        let mut at = 0;
-        while at + 12 <= bytes.len() {
-            let len = i32::from_be_bytes(bytes[at + 8..at + 12].try_into().unwrap());
-            if len <= 0 || at + 12 + len as usize > bytes.len() {
-                break;
-            }
-            out.push(bytes[at..at + 12 + len as usize].to_vec());
-            at += 12 + len as usize;
-        }
-    }
-    out
-}
-
-/// Waits until every node's copy of each partition holds the same
-/// batches (at least one).
-fn wait_identical(cluster: &mut Cluster, nodes: &[i32], topic: &str, partitions: i32) {
-    let start = Instant::now();
-    loop {
-        let mut same = true;
-        let mut summary = BTreeMap::new();
-        for p in 0..partitions {
-            let copies: Vec<Vec<Vec<u8>>> = nodes
-                .iter()
-                .map(|&n| log_batches(&cluster.node(n).data_dir().join(format!("{topic}-{p}"))))
-                .collect();
-            summary.insert(p, copies.iter().map(Vec::len).collect::<Vec<_>>());
-            same &= copies.iter().all(|c| *c == copies[0]) && !copies[0].is_empty();
-        }
-        if same {
-            eprintln!(
-                "replicas identical after {} ms: {summary:?}",
-                start.elapsed().as_millis()
-            );
-            return;
-        }
-        assert!(
-            start.elapsed() < ELECTION_TIMEOUT,
-            "replicas differ (batches per node): {summary:?}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-fn all_in_sync(l: &[(i32, Vec<i32>)]) -> bool {
-    !l.is_empty()
-        && l.iter()
-            .all(|(leader, isr)| *leader > 0 && *isr == vec![1, 2, 3])
-}
-
 #[test]
 fn acks_all_survives_the_leaders_kill9_and_the_old_leader_catches_up() {
-    let mut cluster = Cluster::start();
-    cluster.agreed_leader(&[1, 2, 3], 0, &[1, 2, 3]);
-    cluster.wait_listed(&[1, 2, 3], &[1, 2, 3]);
     let topic = "replicated";
-    let admin = rdk::admin(&cluster.bootstrap(1));
-    let new = NewTopic::new(topic, 2, TopicReplication::Fixed(3)).set("min.insync.replicas", "2");
-    let created = rdk::block(admin.create_topics([&new], &rdk::admin_options())).unwrap();
-    assert_eq!(created, vec![Ok(topic.to_string())]);
-    let before = wait_layout(&cluster, 1, topic, "created", all_in_sync);
+    let (mut cluster, before) = with_topic(Cluster::start(), topic, 2, 2);
     // Leaders spread: the two partitions lead on different nodes.
     assert_ne!(before[0].0, before[1].0, "{before:?}");
 
@@ -204,14 +91,9 @@ fn acks_all_survives_the_leaders_kill9_and_the_old_leader_catches_up() {
 fn acks_all_below_min_insync_replicas_is_refused() {
     // replica.fetch.max.bytes 64 KiB: what one follower fetch may take of
     // a partition (at least one batch).
-    let mut cluster = Cluster::start_with(&[("replica.fetch.max.bytes", "65536")]);
-    cluster.agreed_leader(&[1, 2, 3], 0, &[1, 2, 3]);
-    cluster.wait_listed(&[1, 2, 3], &[1, 2, 3]);
     let topic = "guarded";
-    let admin = rdk::admin(&cluster.bootstrap(1));
-    let new = NewTopic::new(topic, 1, TopicReplication::Fixed(3)).set("min.insync.replicas", "3");
-    rdk::block(admin.create_topics([&new], &rdk::admin_options())).unwrap();
-    let l = wait_layout(&cluster, 1, topic, "created", all_in_sync);
+    let cluster = Cluster::start_with(&[("replica.fetch.max.bytes", "65536")]);
+    let (mut cluster, l) = with_topic(cluster, topic, 1, 3);
     let leader = l[0].0;
     let mut conn = Conn::open(&cluster.shard_address(leader));
     let produce = |conn: &mut Conn, acks: i16| -> i16 {
@@ -262,14 +144,8 @@ fn acks_all_below_min_insync_replicas_is_refused() {
 // every acknowledged record is there exactly once.
 #[test]
 fn a_rolling_restart_under_load_fails_no_produce() {
-    let mut cluster = Cluster::start();
-    cluster.agreed_leader(&[1, 2, 3], 0, &[1, 2, 3]);
-    cluster.wait_listed(&[1, 2, 3], &[1, 2, 3]);
     let topic = "rolling";
-    let admin = rdk::admin(&cluster.bootstrap(1));
-    let new = NewTopic::new(topic, 2, TopicReplication::Fixed(3)).set("min.insync.replicas", "2");
-    rdk::block(admin.create_topics([&new], &rdk::admin_options())).unwrap();
-    wait_layout(&cluster, 1, topic, "created", all_in_sync);
+    let (mut cluster, _) = with_topic(Cluster::start(), topic, 2, 2);
 
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writer = {

@@ -286,6 +286,20 @@ impl Broker {
         }
     }
 
+    /// SIGSTOP: the process freezes with its sockets open (the kernel
+    /// still completes handshakes and buffers bytes), as a long GC pause
+    /// or a stalled VM would; [`Broker::resume`] continues it.
+    pub fn pause(&mut self) {
+        let pid = self.pid().expect("pause: the broker is not running");
+        send_signal(pid, libc::SIGSTOP);
+    }
+
+    /// SIGCONT after [`Broker::pause`].
+    pub fn resume(&mut self) {
+        let pid = self.pid().expect("resume: the broker is not running");
+        send_signal(pid, libc::SIGCONT);
+    }
+
     /// Waits (bounded) until nothing accepts connections on the broker's
     /// ports. A listening socket can outlive its reaped process briefly:
     /// io_uring tears a dead process's ring (and the sockets its requests

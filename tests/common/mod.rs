@@ -10,6 +10,7 @@ pub mod kafka;
 pub mod loopfs;
 pub mod raw;
 pub mod rdk;
+pub mod replicas;
 
 use std::future::Future;
 use std::path::Path;

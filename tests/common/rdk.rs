@@ -248,30 +248,47 @@ pub fn take_reports(p: &RecProducer) -> Vec<Report> {
 /// Produces `recs`, waits for every delivery report and returns what the
 /// broker acknowledged, in `recs` order; panics on any failed delivery.
 pub fn produce_all(p: &RecProducer, topic: &str, recs: &[Rec]) -> Vec<Acked> {
+    produce_some(p, topic, recs)
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| {
+            r.unwrap_or_else(|e| {
+                panic!("record {i} to {topic} partition {}: {e}", recs[i].partition)
+            })
+        })
+        .collect()
+}
+
+/// Produces `recs` and waits for every delivery report: for each record,
+/// in `recs` order, where the broker acknowledged it or the error.
+pub fn produce_some(p: &RecProducer, topic: &str, recs: &[Rec]) -> Vec<Result<Acked, KafkaError>> {
     for (i, r) in recs.iter().enumerate() {
         send(p, topic, i, r);
         p.poll(Duration::ZERO);
     }
-    p.flush(TIMEOUT)
-        .unwrap_or_else(|e| panic!("flush to {topic}: {e}"));
+    let deadline = Instant::now() + TIMEOUT * 4;
+    while p.in_flight_count() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "flush to {topic}: reports missing"
+        );
+        p.poll(Duration::from_millis(50));
+    }
     let reports = take_reports(p);
     assert_eq!(reports.len(), recs.len(), "one delivery report per record");
-    let mut out: Vec<Option<Acked>> = vec![None; recs.len()];
+    let mut out: Vec<Option<Result<Acked, KafkaError>>> = vec![None; recs.len()];
     for (i, r) in reports {
-        match r {
-            Ok((partition, offset)) => {
-                assert_eq!(
-                    partition, recs[i].partition,
-                    "record {i} delivered to another partition"
-                );
-                assert!(out[i].is_none(), "two reports for record {i}");
-                out[i] = Some(Acked {
-                    rec: recs[i].clone(),
-                    offset,
-                });
+        assert!(out[i].is_none(), "two reports for record {i}");
+        out[i] = Some(r.map(|(partition, offset)| {
+            assert_eq!(
+                partition, recs[i].partition,
+                "record {i} delivered to another partition"
+            );
+            Acked {
+                rec: recs[i].clone(),
+                offset,
             }
-            Err(e) => panic!("record {i} to {topic} partition {}: {e}", recs[i].partition),
-        }
+        }));
     }
     out.into_iter()
         .map(|a| a.expect("every record reported"))
