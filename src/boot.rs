@@ -778,7 +778,36 @@ fn quorum_config(config: &BrokerConfig, shards: usize) -> Result<Option<Membersh
         session_timeout: Duration::from_millis(kraft.broker_session_timeout_ms),
         broker: roles.broker.then(|| broker_identity(config, shards)),
         snapshot_bytes: kraft.snapshot_bytes,
+        leader_rebalance: leader_rebalance(config)?,
     })))
+}
+
+/// auto.leader.rebalance.enable (default true) and
+/// leader.imbalance.check.interval.seconds (default 300, at least 1).
+fn leader_rebalance(config: &BrokerConfig) -> Result<Option<Duration>, String> {
+    let get = |k: &str| config.kafka_static.get(k).map(|v| v.trim());
+    let enabled = match get("auto.leader.rebalance.enable") {
+        None => true,
+        Some(v) if v.eq_ignore_ascii_case("true") => true,
+        Some(v) if v.eq_ignore_ascii_case("false") => false,
+        Some(v) => {
+            return Err(format!(
+                "auto.leader.rebalance.enable: expected true or false, got {v:?}"
+            ))
+        }
+    };
+    let every = match get("leader.imbalance.check.interval.seconds") {
+        None => 300,
+        Some(v) => match v.parse::<u64>() {
+            Ok(n) if n >= 1 => n,
+            _ => {
+                return Err(format!(
+                    "leader.imbalance.check.interval.seconds: expected a whole number of seconds >= 1, got {v:?}"
+                ))
+            }
+        },
+    };
+    Ok(enabled.then(|| Duration::from_secs(every)))
 }
 
 /// What a shard does for the cluster: shard 0 of a controller runs the

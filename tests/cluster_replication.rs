@@ -15,7 +15,10 @@ use common::cluster::Cluster;
 use common::raw::{produce_request, value_batch, Conn};
 use common::rdk;
 use common::replicas::{all_in_sync, layout, wait_identical, wait_layout, with_topic};
-use kafka_protocol::messages::{ApiKey, BrokerId, FetchResponse, ProduceResponse};
+use kafka_protocol::messages::{
+    ApiKey, BrokerId, ElectLeadersRequest, ElectLeadersResponse, FetchResponse, MetadataRequest,
+    MetadataResponse, ProduceResponse,
+};
 
 const NOT_ENOUGH_REPLICAS: i16 = 19;
 
@@ -222,4 +225,169 @@ fn a_rolling_restart_under_load_fails_no_produce() {
         "{} records acknowledged through three restarts",
         acked.len()
     );
+}
+
+/// Each partition's preferred replica (the first listed) as `asked` shows
+/// it.
+fn preferred(cluster: &Cluster, asked: i32, topic: &str) -> Vec<i32> {
+    let mut c = Conn::open(&cluster.shard_address(asked));
+    let request = MetadataRequest::default().with_topics(Some(vec![
+        kafka_protocol::messages::metadata_request::MetadataRequestTopic::default()
+            .with_name(Some(common::raw::topic_name(topic))),
+    ]));
+    let r: MetadataResponse = c.call(ApiKey::Metadata, 12, &request);
+    let mut out: Vec<(i32, i32)> = r.topics[0]
+        .partitions
+        .iter()
+        .map(|p| (p.partition_index, p.replica_nodes[0].0))
+        .collect();
+    out.sort();
+    out.into_iter().map(|(_, r)| r).collect()
+}
+
+/// ElectLeaders through `asked` for `partitions` of `topic` (None: every
+/// partition): (partition, error code) by topic.
+fn elect(
+    cluster: &Cluster,
+    asked: i32,
+    election_type: i8,
+    topics: Option<&[(&str, &[i32])]>,
+) -> Vec<(String, i32, i16)> {
+    use kafka_protocol::messages::elect_leaders_request::TopicPartitions;
+    let mut c = Conn::open(&cluster.shard_address(asked));
+    let request = ElectLeadersRequest::default()
+        .with_election_type(election_type)
+        .with_topic_partitions(topics.map(|ts| {
+            ts.iter()
+                .map(|(t, ps)| {
+                    TopicPartitions::default()
+                        .with_topic(common::raw::topic_name(t))
+                        .with_partitions(ps.to_vec())
+                })
+                .collect()
+        }));
+    let r: ElectLeadersResponse = c.call(ApiKey::ElectLeaders, 2, &request);
+    assert_eq!(r.error_code, 0);
+    let mut out: Vec<(String, i32, i16)> = r
+        .replica_election_results
+        .iter()
+        .flat_map(|t| {
+            t.partition_result
+                .iter()
+                .map(|p| (t.topic.to_string(), p.partition_id, p.error_code))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+const PREFERRED: i8 = 0;
+const UNCLEAN: i8 = 1;
+const ELECTION_NOT_NEEDED: i16 = 84;
+const PREFERRED_LEADER_NOT_AVAILABLE: i16 = 80;
+const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+
+/// Kills partition 0's leader (its preferred replica), waits until
+/// another leads, restarts it and waits until it is back in every ISR;
+/// returns it.
+fn move_leadership_off_preferred(cluster: &mut Cluster, topic: &str) -> i32 {
+    let victim = layout(cluster, 1, topic)[0].0;
+    assert_eq!(preferred(cluster, 1, topic)[0], victim);
+    cluster.node(victim).kill9();
+    let asked = (1..=3).find(|&n| n != victim).unwrap();
+    wait_layout(cluster, asked, topic, "failed over", |l| {
+        l.iter().all(|(leader, _)| *leader > 0 && *leader != victim)
+    });
+    cluster.node(victim).restart();
+    wait_layout(cluster, asked, topic, "back in sync", all_in_sync);
+    victim
+}
+
+// ElectLeaders (Kafka's rules and errors, through the raw API and through
+// Kafka's own kafka-leader-election tool): leadership moved off the
+// preferred replica by a failure goes back to it when asked, not before
+// (automatic rebalancing off).
+#[test]
+fn elect_leaders_moves_leadership_back_to_the_preferred_replica() {
+    let topic = "elect";
+    let cluster = Cluster::start_with(&[("auto.leader.rebalance.enable", "false")]);
+    let (mut cluster, _) = with_topic(cluster, topic, 2, 2);
+    let victim = move_leadership_off_preferred(&mut cluster, topic);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_ne!(
+        layout(&cluster, victim, topic)[0].0,
+        victim,
+        "no rebalancing"
+    );
+
+    // Unclean elections are for partitions without a leader; unknown
+    // partitions are named.
+    assert_eq!(
+        elect(&cluster, 2, UNCLEAN, Some(&[(topic, &[0]), ("nope", &[0])])),
+        vec![
+            ("elect".to_string(), 0, ELECTION_NOT_NEEDED),
+            ("nope".to_string(), 0, UNKNOWN_TOPIC_OR_PARTITION)
+        ]
+    );
+    // Every partition, through Kafka's tool: partition 0 elects its
+    // preferred replica again; those it leads already are not listed.
+    let out = common::kafka::tool_ok(
+        "kafka-leader-election",
+        &[
+            "--bootstrap-server",
+            &cluster.bootstrap(1),
+            "--election-type",
+            "PREFERRED",
+            "--all-topic-partitions",
+        ],
+    );
+    eprintln!("kafka-leader-election: {out}");
+    assert!(
+        out.contains("Successfully completed leader election (PREFERRED) for partitions")
+            && out.contains(&format!("{topic}-0")),
+        "{out}"
+    );
+    wait_layout(&cluster, 3, topic, "preferred leader", |l| l[0].0 == victim);
+    // By name through the raw API: nothing to do now.
+    assert_eq!(
+        elect(&cluster, 2, PREFERRED, Some(&[(topic, &[0, 7])])),
+        vec![
+            ("elect".to_string(), 0, ELECTION_NOT_NEEDED),
+            ("elect".to_string(), 7, UNKNOWN_TOPIC_OR_PARTITION)
+        ]
+    );
+    assert_eq!(elect(&cluster, 2, PREFERRED, None), vec![]);
+    let l = wait_layout(&cluster, 1, topic, "all preferred", |l| {
+        l.iter()
+            .zip(preferred(&cluster, 1, topic))
+            .all(|((leader, _), p)| *leader == p)
+    });
+    assert!(all_in_sync(&l));
+    // The preferred replica down: not available.
+    let p0 = preferred(&cluster, 1, topic)[0];
+    cluster.node(p0).kill9();
+    let asked = (1..=3).find(|&n| n != p0).unwrap();
+    wait_layout(&cluster, asked, topic, "failed over", |l| {
+        l.iter().all(|(leader, _)| *leader > 0 && *leader != p0)
+    });
+    assert_eq!(
+        elect(&cluster, asked, PREFERRED, Some(&[(topic, &[0])])),
+        vec![("elect".to_string(), 0, PREFERRED_LEADER_NOT_AVAILABLE)]
+    );
+}
+
+// Automatic leader rebalancing (auto.leader.rebalance.enable, checked
+// every leader.imbalance.check.interval.seconds): once the preferred
+// replica is back in sync, the quorum leader elects it again.
+#[test]
+fn automatic_rebalancing_returns_leadership_to_the_preferred_replica() {
+    let topic = "rebalanced";
+    let cluster = Cluster::start_with(&[("leader.imbalance.check.interval.seconds", "1")]);
+    let (mut cluster, _) = with_topic(cluster, topic, 2, 2);
+    let victim = move_leadership_off_preferred(&mut cluster, topic);
+    wait_layout(&cluster, 1, topic, "rebalanced", |l| {
+        l[0].0 == victim && all_in_sync(l)
+    });
+    let logs: String = (1..=3).map(|n| cluster.node(n).log()).collect();
+    assert!(logs.contains("leader rebalance: electing the preferred replicas"));
 }

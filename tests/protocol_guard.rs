@@ -395,6 +395,24 @@ fn describe_log_dirs(v: i16, n: Counts) -> DescribeLogDirsRequest {
     r
 }
 
+fn elect_leaders(v: i16, n: Counts) -> ElectLeadersRequest {
+    use kafka_protocol::messages::elect_leaders_request::TopicPartitions;
+    let mut r = ElectLeadersRequest::default();
+    if v >= 1 {
+        r.election_type = 1;
+    }
+    r.topic_partitions = opt_vec_of(n, "topic_partitions", |i| {
+        let mut t = TopicPartitions::default();
+        t.topic = topic(i);
+        t.partitions = vec_of(n, "topic_partitions.partitions", |p| p as i32);
+        t.unknown_tagged_fields = tags(v, 2);
+        t
+    });
+    r.timeout_ms = 30_000;
+    r.unknown_tagged_fields = tags(v, 2);
+    r
+}
+
 fn describe_producers(v: i16, n: Counts) -> DescribeProducersRequest {
     use kafka_protocol::messages::describe_producers_request::TopicRequest;
     let mut r = DescribeProducersRequest::default();
@@ -967,6 +985,7 @@ fn apis() -> Vec<Api> {
             2,
             0
         ),
+        api!("ElectLeaders", ElectLeadersRequest, elect_leaders, 0, 2, 2),
         api!(
             "DescribeProducers",
             DescribeProducersRequest,
@@ -1141,11 +1160,11 @@ fn every_version_roundtrips_with_empty_null_and_default_requests() {
 fn version_count_matches_the_brief() {
     let per_api = [
         5, 2, 3, 1, 2, 1, 3, 3, 3, 13, 6, 6, 4, 4, 3, 2, 2, 4, 10, 5, 9, 7, 3, 3, 5, 10, 6, 5, 6,
-        8, 9, 6, 6, 3, 1, 3, 1, 1,
+        8, 9, 6, 6, 3, 1, 3, 1, 1, 3,
     ];
-    assert_eq!(apis().len(), 38);
+    assert_eq!(apis().len(), 39);
     assert_eq!(every_version().len(), per_api.iter().sum::<usize>());
-    assert_eq!(every_version().len(), 174);
+    assert_eq!(every_version().len(), 177);
 }
 
 #[test]

@@ -889,6 +889,14 @@ fn matrix_cases() -> Vec<Case> {
             );
             r.error_code
         }),
+        cluster_case("ElectLeaders", ALTER, |c| {
+            let r: ElectLeadersResponse = c.call(
+                ApiKey::ElectLeaders,
+                2,
+                &ElectLeadersRequest::default().with_topic_partitions(None),
+            );
+            r.error_code
+        }),
         cluster_case("DescribeClientQuotas", DESCRIBE_CONFIGS, |c| {
             let r: DescribeClientQuotasResponse = c.call(
                 ApiKey::DescribeClientQuotas,

@@ -75,6 +75,7 @@ tool_class() {
     kafka-storage) echo kafka.tools.StorageTool ;;
     kafka-metadata-quorum) echo org.apache.kafka.tools.MetadataQuorumCommand ;;
     kafka-transactions) echo org.apache.kafka.tools.TransactionsCommand ;;
+    kafka-leader-election) echo org.apache.kafka.tools.LeaderElectionCommand ;;
     kafka-producer-perf-test) echo org.apache.kafka.tools.ProducerPerformance ;;
     kafka-consumer-perf-test) echo org.apache.kafka.tools.ConsumerPerformance ;;
     kafka-server-start) echo kafka.Kafka ;;
@@ -84,7 +85,7 @@ tool_class() {
 TOOLS=(kafka-topics kafka-configs kafka-acls kafka-console-producer kafka-console-consumer
   kafka-consumer-groups kafka-get-offsets kafka-delete-records kafka-log-dirs
   kafka-broker-api-versions kafka-dump-log kafka-storage kafka-metadata-quorum
-  kafka-transactions kafka-producer-perf-test kafka-consumer-perf-test kafka-server-start)
+  kafka-transactions kafka-leader-election kafka-producer-perf-test kafka-consumer-perf-test kafka-server-start)
 
 install_dir() { echo "$cache/kafka-$version"; }
 

@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
-use crate::replication::election::PartitionState;
+use crate::replication::election::{ElectRefused, ElectionKind, PartitionState};
 
 /// One node a broker process serves clients as, on one of its client
 /// listeners: in per-shard listener mode, one per shard (`node.id` +
@@ -76,6 +76,14 @@ pub enum MetadataRecord {
         partition_epoch: i32,
         isr: Vec<i32>,
     },
+    /// ElectLeaders (an admin's request, or the quorum leader's automatic
+    /// leader rebalancing): each named partition elects by Kafka's rules
+    /// for `election` as it stands when the record applies; partitions
+    /// where that elects nobody are left as they are.
+    ElectLeaders {
+        election: ElectionKind,
+        partitions: Vec<ElectPartition>,
+    },
     /// Topic changes made together, against image version
     /// `expected_version`; `token` names the attempt.
     Change {
@@ -83,6 +91,14 @@ pub enum MetadataRecord {
         token: String,
         changes: Vec<TopicChange>,
     },
+}
+
+/// A partition named in an `ElectLeaders` record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ElectPartition {
+    pub topic: String,
+    pub topic_id: String,
+    pub partition: i32,
 }
 
 /// One change of the cluster's topics and settings. Partition owners are
@@ -478,6 +494,28 @@ impl MetadataImage {
                     self.leadership_version += 1;
                 }
             }
+            MetadataRecord::ElectLeaders {
+                election,
+                partitions,
+            } => {
+                let alive = self.live_nodes();
+                let mut changed = false;
+                for e in partitions {
+                    if let Some(state) = self
+                        .topics
+                        .get_mut(&e.topic)
+                        .filter(|t| t.id == e.topic_id)
+                        .and_then(|t| t.partitions.get_mut(e.partition as usize))
+                    {
+                        changed |= state
+                            .elect_leader(*election, &|n| alive.contains(&n))
+                            .is_ok();
+                    }
+                }
+                if changed {
+                    self.leadership_version += 1;
+                }
+            }
             MetadataRecord::ControlledShutdown { broker_id, epoch } => {
                 let Some(b) = self.brokers.get_mut(broker_id) else {
                     return;
@@ -506,6 +544,44 @@ impl MetadataImage {
                 self.elect_after(&nodes, fence);
             }
         }
+    }
+
+    /// What an election of `kind` would do to `topic`'s `partition` now
+    /// (the record may still find it changed when it applies); None: no
+    /// such partition.
+    pub fn try_elect(
+        &self,
+        kind: ElectionKind,
+        topic: &str,
+        partition: i32,
+    ) -> Option<Result<(), ElectRefused>> {
+        let mut state = usize::try_from(partition)
+            .ok()
+            .and_then(|i| self.topics.get(topic)?.partitions.get(i))?
+            .clone();
+        let alive = self.live_nodes();
+        Some(state.elect_leader(kind, &|n| alive.contains(&n)))
+    }
+
+    /// The partitions led by another than their preferred replica while
+    /// that one is live and in sync, as (topic, partition), by name.
+    pub fn imbalanced(&self) -> Vec<ElectPartition> {
+        let alive = self.live_nodes();
+        let alive = |n: i32| alive.contains(&n);
+        self.topics
+            .iter()
+            .flat_map(|(name, t)| {
+                t.partitions
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| p.imbalanced(&alive))
+                    .map(|(i, _)| ElectPartition {
+                        topic: name.clone(),
+                        topic_id: t.id.clone(),
+                        partition: i as i32,
+                    })
+            })
+            .collect()
     }
 
     /// The node ids of unfenced brokers.
@@ -739,6 +815,56 @@ mod tests {
         image.apply(8, &unfence(1, 7));
         assert!(!image.brokers[&1].fenced && !image.brokers[&1].shutting_down);
         assert_eq!(state(&image, 1).0, 1);
+    }
+
+    #[test]
+    fn elect_leaders_moves_leadership_back_to_the_preferred_replica() {
+        let mut image = MetadataImage::new();
+        for (i, id) in [1, 2].iter().enumerate() {
+            image.apply(2 * i as i64, &register(*id, "a"));
+            image.apply(2 * i as i64 + 1, &unfence(*id, 2 * i as i64));
+        }
+        image.apply(4, &create_t(vec![vec![1, 2], vec![2, 1]], BTreeMap::new()));
+        assert!(image.imbalanced().is_empty());
+        // 1 fenced and back: 2 leads both, 1 rejoins the ISR.
+        image.apply(5, &fence(1, 0));
+        image.apply(6, &unfence(1, 0));
+        assert!(image.imbalanced().is_empty(), "1 is not in sync yet");
+        let t = &image.topics["t"];
+        let alter = MetadataRecord::AlterPartition {
+            topic: "t".into(),
+            topic_id: t.id.clone(),
+            partition: 0,
+            leader: 2,
+            leader_epoch: 1,
+            partition_epoch: t.partitions[0].partition_epoch,
+            isr: vec![1, 2],
+        };
+        image.apply(7, &alter);
+        let imbalanced = image.imbalanced();
+        assert_eq!(imbalanced.len(), 1);
+        assert_eq!(
+            image.try_elect(ElectionKind::Preferred, "t", 0),
+            Some(Ok(()))
+        );
+        assert_eq!(
+            image.try_elect(ElectionKind::Preferred, "t", 1),
+            Some(Err(ElectRefused::NotNeeded))
+        );
+        assert_eq!(image.try_elect(ElectionKind::Preferred, "t", 2), None);
+        let elect = MetadataRecord::ElectLeaders {
+            election: ElectionKind::Preferred,
+            partitions: imbalanced,
+        };
+        assert_eq!(MetadataRecord::decode(&elect.encode()), Some(elect.clone()));
+        let version = image.leadership_version;
+        image.apply(8, &elect);
+        assert_eq!(state(&image, 0), (1, 2, 3, vec![1, 2]));
+        assert_eq!(image.leadership_version, version + 1);
+        // Applied again: nothing to do.
+        image.apply(9, &elect);
+        assert_eq!(state(&image, 0), (1, 2, 3, vec![1, 2]));
+        assert_eq!(image.leadership_version, version + 1);
     }
 
     #[test]

@@ -70,6 +70,11 @@ pub struct QuorumConfig {
     /// applied after which a snapshot is taken and the log before it
     /// dropped.
     pub snapshot_bytes: u64,
+    /// auto.leader.rebalance.enable with leader.imbalance.check.interval.seconds:
+    /// how often the leader moves the leadership of partitions back to
+    /// their preferred replicas where those are live and in sync; None:
+    /// never.
+    pub leader_rebalance: Option<Duration>,
 }
 
 /// What a broker process registers.
@@ -269,6 +274,9 @@ struct Node {
     image: SharedImage,
     applied_waiters: Rc<crate::storage::waiters::OffsetWaiters<()>>,
     session_timeout: Duration,
+    leader_rebalance: Option<Duration>,
+    /// When this leader last looked for imbalanced partitions.
+    rebalanced_at: Option<Instant>,
     /// Since when this node leads (for the fencing grace after a change).
     leading_since: Option<Instant>,
     /// Fence/unfence records proposed and not yet applied, with when.
@@ -446,6 +454,8 @@ pub async fn start(
         image: image.clone(),
         applied_waiters: applied_waiters.clone(),
         session_timeout: config.session_timeout,
+        leader_rebalance: config.leader_rebalance,
+        rebalanced_at: None,
         leading_since: None,
         proposed: HashMap::new(),
         heard_from: HashMap::new(),
@@ -635,9 +645,11 @@ impl Node {
     fn check_brokers(&mut self) {
         if self.raw.raft.state != StateRole::Leader {
             self.leading_since = None;
+            self.rebalanced_at = None;
             self.proposed.clear();
             return;
         }
+        self.maybe_rebalance();
         let since = *self.leading_since.get_or_insert_with(Instant::now);
         let me = node_id(self.raw.raft.id);
         // A broker in controlled shutdown stays fenced until it registers
@@ -688,6 +700,39 @@ impl Node {
                 }
             };
             self.proposed.insert(key, now);
+            self.propose(record.encode());
+        }
+    }
+
+    /// On the leader, every leader.imbalance.check.interval.seconds (the
+    /// first time one interval after it took the lead): elects the
+    /// preferred replica of every partition it can lead but does not
+    /// (Kafka's automatic leader rebalancing, as its KRaft controller
+    /// does it: no per-broker threshold).
+    fn maybe_rebalance(&mut self) {
+        let Some(every) = self.leader_rebalance else {
+            return;
+        };
+        let now = Instant::now();
+        let last = *self.rebalanced_at.get_or_insert(now);
+        if now.duration_since(last) < every {
+            return;
+        }
+        self.rebalanced_at = Some(now);
+        let partitions = self.image.read().expect("image lock").imbalanced();
+        if partitions.is_empty() {
+            return;
+        }
+        info!(
+            partitions = partitions.len(),
+            "leader rebalance: electing the preferred replicas of partitions they do not lead"
+        );
+        // Bounded records: a large cluster's rebalance goes out in parts.
+        for part in partitions.chunks(1000) {
+            let record = MetadataRecord::ElectLeaders {
+                election: crate::replication::election::ElectionKind::Preferred,
+                partitions: part.to_vec(),
+            };
             self.propose(record.encode());
         }
     }

@@ -792,7 +792,12 @@ pub const LISTENER_KEYS: &[&str] = &[
 
 /// Kafka keys kept as given (in `kafka_static`) that shardlog reads where
 /// it uses them, rather than ignores.
-const READ_FROM_STATIC: &[&str] = &["inter.broker.listener.name", "controlled.shutdown.enable"];
+const READ_FROM_STATIC: &[&str] = &[
+    "inter.broker.listener.name",
+    "controlled.shutdown.enable",
+    "auto.leader.rebalance.enable",
+    "leader.imbalance.check.interval.seconds",
+];
 
 /// A listener's security keys.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -294,6 +294,17 @@ impl From<ShardGone> for ErrorCode {
     }
 }
 
+impl ToErrorCode for crate::replication::election::ElectRefused {
+    fn error_code(&self) -> ErrorCode {
+        use crate::replication::election::ElectRefused;
+        match self {
+            ElectRefused::NotNeeded => ErrorCode::ElectionNotNeeded,
+            ElectRefused::PreferredNotAvailable => ErrorCode::PreferredLeaderNotAvailable,
+            ElectRefused::EligibleNotAvailable => ErrorCode::EligibleLeadersNotAvailable,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -33,6 +33,28 @@ pub enum AlterRefused {
     IneligibleReplica,
 }
 
+/// Kafka's election types (ElectLeaders' `election_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ElectionKind {
+    /// Move leadership to the preferred (first) replica if it is live and
+    /// in sync (type 0).
+    Preferred,
+    /// Give a partition without a leader one, from outside the ISR if
+    /// need be (type 1).
+    Unclean,
+}
+
+/// Why ElectLeaders elected nobody for a partition (Kafka's errors).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ElectRefused {
+    /// The preferred replica leads already; or (unclean) a leader exists.
+    NotNeeded,
+    /// The preferred replica is fenced or out of the ISR.
+    PreferredNotAvailable,
+    /// (unclean) No replica is live.
+    EligibleNotAvailable,
+}
+
 impl PartitionState {
     /// A new partition: the first replica leads, all are in sync.
     pub fn new(replicas: Vec<NodeId>) -> Self {
@@ -116,6 +138,57 @@ impl PartitionState {
         true
     }
 
+    /// An ElectLeaders election of `kind` (Kafka's controller rules);
+    /// bumps the epochs when a leader is elected.
+    pub fn elect_leader(
+        &mut self,
+        kind: ElectionKind,
+        alive: &dyn Fn(NodeId) -> bool,
+    ) -> Result<(), ElectRefused> {
+        match kind {
+            ElectionKind::Preferred => {
+                let Some(&preferred) = self.replicas.first() else {
+                    return Err(ElectRefused::PreferredNotAvailable);
+                };
+                if self.leader == preferred {
+                    return Err(ElectRefused::NotNeeded);
+                }
+                if !self.preferred_eligible(alive) {
+                    return Err(ElectRefused::PreferredNotAvailable);
+                }
+                self.leader = preferred;
+                self.leader_epoch += 1;
+                self.partition_epoch += 1;
+                Ok(())
+            }
+            ElectionKind::Unclean => {
+                if self.leader != NO_LEADER {
+                    return Err(ElectRefused::NotNeeded);
+                }
+                let before = self.clone();
+                self.elect(alive, true);
+                if self.leader == NO_LEADER {
+                    *self = before;
+                    return Err(ElectRefused::EligibleNotAvailable);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Whether the preferred replica could lead: live and in sync.
+    fn preferred_eligible(&self, alive: &dyn Fn(NodeId) -> bool) -> bool {
+        self.replicas
+            .first()
+            .is_some_and(|&p| self.isr.contains(&p) && alive(p))
+    }
+
+    /// Led by another than the preferred replica while the preferred one
+    /// could lead (what automatic leader rebalancing corrects).
+    pub fn imbalanced(&self, alive: &dyn Fn(NodeId) -> bool) -> bool {
+        self.replicas.first() != Some(&self.leader) && self.preferred_eligible(alive)
+    }
+
     /// The leader's AlterPartition: applied if it comes from the current
     /// leader at the current epochs, keeps the leader, and adds only alive
     /// replicas.
@@ -193,6 +266,57 @@ mod tests {
         let alive = |n: NodeId| n == 2;
         p.on_fenced(1, &alive, true);
         assert_eq!((p.leader, p.isr.clone()), (2, vec![2]));
+    }
+
+    #[test]
+    fn elect_leaders_follows_kafkas_rules() {
+        let mut p = PartitionState::new(vec![1, 2, 3]);
+        let all = |_: NodeId| true;
+        assert_eq!(
+            p.elect_leader(ElectionKind::Preferred, &all),
+            Err(ElectRefused::NotNeeded)
+        );
+        assert_eq!(
+            p.elect_leader(ElectionKind::Unclean, &all),
+            Err(ElectRefused::NotNeeded)
+        );
+        // Node 1 fenced: 2 leads; the preferred replica is not eligible
+        // until it is back and in sync.
+        let no1 = |n: NodeId| n != 1;
+        p.on_fenced(1, &no1, false);
+        assert!(!p.imbalanced(&no1));
+        assert_eq!(
+            p.elect_leader(ElectionKind::Preferred, &no1),
+            Err(ElectRefused::PreferredNotAvailable)
+        );
+        p.on_unfenced(1, &all, false);
+        assert_eq!(
+            p.elect_leader(ElectionKind::Preferred, &all),
+            Err(ElectRefused::PreferredNotAvailable)
+        );
+        p.isr = vec![1, 2, 3];
+        assert!(p.imbalanced(&all));
+        let epochs = (p.leader_epoch, p.partition_epoch);
+        assert_eq!(p.elect_leader(ElectionKind::Preferred, &all), Ok(()));
+        assert_eq!(
+            (p.leader, p.leader_epoch, p.partition_epoch),
+            (1, epochs.0 + 1, epochs.1 + 1)
+        );
+        assert!(!p.imbalanced(&all));
+        // Unclean: only a partition without a leader, from any live
+        // replica once the ISR has none.
+        let none = |_: NodeId| false;
+        p.on_fenced(2, &none, false);
+        p.on_fenced(3, &none, false);
+        p.on_fenced(1, &none, false);
+        assert_eq!((p.leader, p.isr.clone()), (NO_LEADER, vec![1]));
+        assert_eq!(
+            p.elect_leader(ElectionKind::Unclean, &none),
+            Err(ElectRefused::EligibleNotAvailable)
+        );
+        let only3 = |n: NodeId| n == 3;
+        assert_eq!(p.elect_leader(ElectionKind::Unclean, &only3), Ok(()));
+        assert_eq!((p.leader, p.isr.clone()), (3, vec![3]));
     }
 
     #[test]

@@ -172,6 +172,8 @@ apis! {
         handle_auth(handler::incremental_alter_configs);
     OffsetDelete: "OffsetDelete", 0..=0, 0, guard OFFSET_DELETE, m::OffsetDeleteRequest,
         handle_auth(handler::offset_delete);
+    ElectLeaders: "ElectLeaders", 0..=2, 0, guard ELECT_LEADERS, m::ElectLeadersRequest,
+        handle_auth(handler::elect_leaders);
     DescribeCluster: "DescribeCluster", 0..=1, 0, guard DESCRIBE_CLUSTER, m::DescribeClusterRequest,
         handle_now_auth(handler::describe_cluster);
     DescribeLogDirs: "DescribeLogDirs", 1..=4, 1, guard DESCRIBE_LOG_DIRS, m::DescribeLogDirsRequest,

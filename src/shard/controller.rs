@@ -798,6 +798,21 @@ impl Controller {
         Ok(())
     }
 
+    /// Adopts the quorum's image now if it is newer (after a change made
+    /// through records of its own, such as an election), so that this
+    /// node answers with it at once.
+    pub async fn adopt_latest(&self, shard: &Rc<Shard>) {
+        let Some(proposer) = shard.proposer.get() else {
+            return;
+        };
+        let Ok(_permit) = self.lock.acquire_permit(1).await else {
+            return;
+        };
+        if self.adopt_image(shard, proposer).await.is_err() {
+            tracing::warn!("adopting the cluster metadata failed; the image follower retries");
+        }
+    }
+
     /// Keeps this node's metadata in step with the quorum's image (run on
     /// shard 0 of a cluster node): adopts every newer version, and on the
     /// quorum's leader gives the cluster its id if it has none (this node's

@@ -95,6 +95,9 @@ error_codes! {
     ClusterAuthorizationFailed = 31,
     SecurityDisabled = 54,
     ListenerNotFound = 72,
+    PreferredLeaderNotAvailable = 80,
+    EligibleLeadersNotAvailable = 83,
+    ElectionNotNeeded = 84,
 }
 
 // Every code shardlog produces has Kafka's name: checked when compiling,
@@ -335,7 +338,7 @@ mod tests {
     // through from_code, and displays as name and number.
     #[test]
     fn broker_codes_keep_numbers_and_names() {
-        assert_eq!(ErrorCode::ALL.len(), 64);
+        assert_eq!(ErrorCode::ALL.len(), 67);
         for &c in ErrorCode::ALL {
             assert_eq!(ErrorCode::from_code(c.code()), Some(c));
             assert_eq!(error_name(c.code()), Some(c.name()));

@@ -432,6 +432,30 @@ const DESCRIBE_CLUSTER_REQUEST: Struct = Struct {
     tagged: &[],
 };
 
+// ElectLeadersRequest: crate versions 0-2, flexible from 2.
+const ELECT_LEADERS_REQUEST: Struct = Struct {
+    name: "ElectLeadersRequest",
+    fields: &[
+        f("election_type", Kind::I8, 1, 2),
+        f(
+            "topic_partitions",
+            Kind::NullableArray(&Elem::Struct(&ELECT_LEADERS_TOPIC)),
+            0,
+            2,
+        ),
+        f("timeout_ms", Kind::I32, 0, 2),
+    ],
+    tagged: &[],
+};
+const ELECT_LEADERS_TOPIC: Struct = Struct {
+    name: "TopicPartitions",
+    fields: &[
+        f("topic", Kind::String, 0, 2),
+        f("partitions", Kind::Array(&Elem::Prim(Kind::I32)), 0, 2),
+    ],
+    tagged: &[],
+};
+
 // DescribeProducersRequest: version 0, flexible.
 const DESCRIBE_PRODUCERS_REQUEST: Struct = Struct {
     name: "DescribeProducersRequest",
@@ -1218,6 +1242,11 @@ pub const DESCRIBE_CONFIGS: Layout = Layout {
 pub const ALTER_CONFIGS: Layout = Layout {
     flexible: 2,
     body: &ALTER_CONFIGS_REQUEST,
+};
+
+pub const ELECT_LEADERS: Layout = Layout {
+    flexible: 2,
+    body: &ELECT_LEADERS_REQUEST,
 };
 
 pub const CREATE_PARTITIONS: Layout = Layout {
