@@ -391,3 +391,130 @@ fn automatic_rebalancing_returns_leadership_to_the_preferred_replica() {
     let logs: String = (1..=3).map(|n| cluster.node(n).log()).collect();
     assert!(logs.contains("leader rebalance: electing the preferred replicas"));
 }
+
+/// The largest number in `out` on the line starting with `prefix`
+/// (`prefix: N ms`).
+fn millis_after(out: &str, prefix: &str) -> u64 {
+    out.lines()
+        .find_map(|l| l.strip_prefix(prefix))
+        .and_then(|rest| rest.trim().trim_end_matches(" ms").parse().ok())
+        .unwrap_or_else(|| panic!("no {prefix:?} line in:\n{out}"))
+}
+
+// The Java client (kafka-clients 4.x: an idempotent acks=all producer and
+// a consumer, tests/clients/JavaFailover.java) and a librdkafka consumer
+// keep producing and consuming while partition 0's leader is killed with
+// kill -9 and comes back: every record the Java producer had
+// acknowledged is consumed exactly once at its offset, and the longest
+// pause of each is printed and bounded.
+#[test]
+fn java_and_librdkafka_clients_go_on_through_a_leader_failover() {
+    use rdkafka::consumer::Consumer;
+    use rdkafka::{Offset, TopicPartitionList};
+    let topic = "failover";
+    let (mut cluster, l) = with_topic(Cluster::start(), topic, 2, 2);
+    let bootstrap = (1..=3)
+        .map(|n| cluster.bootstrap(n))
+        .collect::<Vec<_>>()
+        .join(",");
+    let dir = common::temp_dir();
+    let ready = dir.path().join("ready");
+    let java = {
+        let source = common::clients::repo_dir().join("tests/clients/JavaFailover.java");
+        let (bootstrap, ready) = (bootstrap.clone(), ready.clone());
+        std::thread::spawn(move || {
+            common::kafka::java(&[
+                source.to_str().unwrap(),
+                &bootstrap,
+                topic,
+                "15",
+                ready.to_str().unwrap(),
+            ])
+        })
+    };
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let read = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let reader = {
+        let (bootstrap, stop, read) = (bootstrap.clone(), stop.clone(), read.clone());
+        std::thread::spawn(move || {
+            let c = rdk::consumer(&bootstrap);
+            let mut tpl = TopicPartitionList::new();
+            for p in [0, 1] {
+                tpl.add_partition_offset(topic, p, Offset::Beginning)
+                    .unwrap();
+            }
+            c.assign(&tpl).unwrap();
+            let (mut gap, mut last) = (Duration::ZERO, None::<Instant>);
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                match c.poll(Duration::from_millis(100)) {
+                    Some(Ok(_)) => {
+                        let now = Instant::now();
+                        if let Some(t) = last {
+                            gap = gap.max(now - t);
+                        }
+                        last = Some(now);
+                        read.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                    Some(Err(e)) => eprintln!("librdkafka consumer: {e}"),
+                    None => {}
+                }
+            }
+            gap
+        })
+    };
+    let start = Instant::now();
+    while !ready.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "the Java producer did not start"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let victim = l[0].0;
+    let observer = (1..=3).find(|&n| n != victim).unwrap();
+    cluster.node(victim).kill9();
+    wait_layout(&cluster, observer, topic, "failed over", |l| {
+        l.iter().all(|(leader, _)| *leader > 0 && *leader != victim)
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    cluster.node(victim).restart();
+    wait_layout(&cluster, observer, topic, "back in sync", all_in_sync);
+    let run = java.join().unwrap();
+    run.assert_success();
+    let out = run.stdout_text();
+    eprintln!("{out}");
+    let acked: u64 = out
+        .lines()
+        .find_map(|l| l.split(", acknowledged ").nth(1))
+        .and_then(|r| r.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count in:\n{out}"));
+    let java_produce = millis_after(&out, "longest without an acknowledgement:");
+    let java_consume = millis_after(&out, "longest without a consumed record:");
+    // The librdkafka consumer reads at least what was acknowledged.
+    let start = Instant::now();
+    while read.load(std::sync::atomic::Ordering::SeqCst) < acked
+        && start.elapsed() < Duration::from_secs(30)
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let rdk_gap = reader.join().unwrap();
+    let count = read.load(std::sync::atomic::Ordering::SeqCst);
+    eprintln!(
+        "kill -9 of node {victim}: Java producer's longest pause {java_produce} ms, Java consumer's \
+         {java_consume} ms, librdkafka consumer's {} ms ({count} records)",
+        rdk_gap.as_millis()
+    );
+    assert!(count >= acked, "librdkafka read {count} of {acked}");
+    // Bounded by the failure detection (broker.session.timeout.ms, 2 s
+    // here) and the clients' metadata refresh, far below their timeouts.
+    for (who, ms) in [
+        ("Java producer", java_produce),
+        ("Java consumer", java_consume),
+        ("librdkafka consumer", rdk_gap.as_millis() as u64),
+    ] {
+        assert!(ms < 20_000, "{who} paused {ms} ms");
+    }
+}
