@@ -518,3 +518,100 @@ fn java_and_librdkafka_clients_go_on_through_a_leader_failover() {
         assert!(ms < 20_000, "{who} paused {ms} ms");
     }
 }
+
+/// The log start offset a replica's directory records (0: none written).
+fn replica_log_start(cluster: &mut Cluster, node: i32, dir: &str) -> i64 {
+    std::fs::read_to_string(
+        cluster
+            .node(node)
+            .data_dir()
+            .join(dir)
+            .join("log-start-offset"),
+    )
+    .ok()
+    .and_then(|s| s.trim().parse().ok())
+    .unwrap_or(0)
+}
+
+// Followers follow their leader's log start (DeleteRecords there), and
+// one that was away while the leader's log start passed its log end
+// starts its log afresh at the batch holding that start (Kafka's
+// truncateFullyAndStartAt) instead of being stuck, catches up and
+// rejoins the ISR.
+#[test]
+fn followers_follow_the_leaders_log_start_and_start_over_below_it() {
+    use kafka_protocol::messages::delete_records_request::{
+        DeleteRecordsPartition, DeleteRecordsTopic,
+    };
+    use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
+    let topic = "starts";
+    let (mut cluster, l) = with_topic(Cluster::start(), topic, 1, 2);
+    let leader = l[0].0;
+    let followers: Vec<i32> = (1..=3).filter(|&n| n != leader).collect();
+    let mut conn = Conn::open(&cluster.shard_address(leader));
+    let produce_tens = |conn: &mut Conn, batches: usize| {
+        for _ in 0..batches {
+            let r: ProduceResponse = conn.call(
+                ApiKey::Produce,
+                9,
+                &produce_request(topic, 0, value_batch(10, 100), -1),
+            );
+            assert_eq!(r.responses[0].partition_responses[0].error_code, 0);
+        }
+    };
+    produce_tens(&mut conn, 10);
+    wait_identical(&mut cluster, &[1, 2, 3], topic, 1);
+    let away = followers[0];
+    cluster.node(away).kill9();
+    wait_layout(&cluster, leader, topic, "shrunk", |l| l[0].1.len() == 2);
+    produce_tens(&mut conn, 10);
+    let mut partition = DeleteRecordsPartition::default();
+    partition.partition_index = 0;
+    partition.offset = 155;
+    let mut t = DeleteRecordsTopic::default();
+    t.name = common::raw::topic_name(topic);
+    t.partitions = vec![partition];
+    let r: DeleteRecordsResponse = conn.call(
+        ApiKey::DeleteRecords,
+        2,
+        &DeleteRecordsRequest::default()
+            .with_topics(vec![t])
+            .with_timeout_ms(10_000),
+    );
+    let p = &r.topics[0].partitions[0];
+    assert_eq!((p.error_code, p.low_watermark), (0, 155));
+    // The follower in sync follows.
+    let dir = format!("{topic}-0");
+    let start = Instant::now();
+    while replica_log_start(&mut cluster, followers[1], &dir) != 155 {
+        assert!(start.elapsed() < Duration::from_secs(30), "not followed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The one away (its log ends at 100) starts over at 150, the base of
+    // the batch holding 155, follows the start to 155 and catches up.
+    cluster.node(away).restart();
+    wait_layout(&cluster, leader, topic, "back in sync", all_in_sync);
+    let start = Instant::now();
+    loop {
+        let theirs: Vec<Vec<u8>> =
+            common::replicas::log_batches(&cluster.node(leader).data_dir().join(&dir))
+                .into_iter()
+                .filter(|b| i64::from_be_bytes(b[..8].try_into().unwrap()) >= 150)
+                .collect();
+        let ours = common::replicas::log_batches(&cluster.node(away).data_dir().join(&dir));
+        if ours == theirs && replica_log_start(&mut cluster, away, &dir) == 155 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the returning follower has {} batches, the leader {} from 150 on",
+            ours.len(),
+            theirs.len()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(cluster
+        .node(away)
+        .log()
+        .contains("the follower is below the leader's log start; starting its log there"));
+}

@@ -227,3 +227,52 @@ fn a_leader_waits_for_its_isr_and_a_follower_copies_it_exactly() {
         follower.close().await.unwrap();
     });
 }
+
+/// A 5-record batch at `base` in leader epoch 3, as a leader's log (after
+/// its cleaner dropped what came before) holds it.
+fn batch_at(base: i64) -> bytes::Bytes {
+    let mut b = batch(5);
+    shardlog::record::batch::patch_base_offset_and_epoch(&mut b, base, 3);
+    bytes::Bytes::from(b)
+}
+
+// Proves a follower takes the leader's offset gaps (whole batches its log
+// cleaner removed) as they are, refuses a batch from before its log end,
+// and reads and recovers the gapped log.
+#[test]
+fn a_follower_keeps_the_leaders_offset_gaps() {
+    let tmp = temp_dir();
+    let data = tmp.path().to_path_buf();
+    run(move || async move {
+        let shard = shard(&data, 1 << 20).await;
+        let dir = data.join("t-0");
+        let follower = Partition::open(&dir, PartitionConfig::default(), &shard)
+            .await
+            .unwrap();
+        follower.take_role(2, &state(&[1, 2, 3], 0), LAG_MS, 0);
+        follower
+            .append_replica(&[batch_at(0), batch_at(20), batch_at(40)], 45)
+            .await
+            .unwrap();
+        assert_eq!(follower.offsets().log_end_offset, 45);
+        let err = follower.append_replica(&[batch_at(30)], 45).await;
+        assert!(err.is_err(), "before the log end: {err:?}");
+        let from_gap = follower.replica_read(7, 1 << 20).await.unwrap();
+        let bases: Vec<i64> = from_gap
+            .batches
+            .iter()
+            .map(|b| i64::from_be_bytes(b[..8].try_into().unwrap()))
+            .collect();
+        assert_eq!(bases, [20, 40]);
+        follower.close().await.unwrap();
+        drop(follower);
+        let again = Partition::open(&dir, PartitionConfig::default(), &shard)
+            .await
+            .unwrap();
+        assert_eq!(again.offsets().log_end_offset, 45);
+        let all = again.replica_read(0, 1 << 20).await.unwrap();
+        assert_eq!(all.batches.len(), 3);
+        assert_eq!(all.batches[1], batch_at(20));
+        again.close().await.unwrap();
+    });
+}

@@ -348,6 +348,25 @@ impl Partition {
         Ok(())
     }
 
+    /// Makes a closed partition's log start afresh, empty, at `offset`
+    /// (Kafka's truncateFullyAndStartAt: a follower below its leader's log
+    /// start); the producer snapshot is forgotten.
+    pub async fn start_closed_at(dir: &Path, offset: i64) -> Result<(), StorageError> {
+        crate::storage::log::truncate::start_files_at(dir, offset, &[SNAPSHOT_FILE]).await
+    }
+
+    /// A follower's log start follows its leader's (DeleteRecords and
+    /// retention there), as far as its own high watermark; returns the
+    /// new start.
+    pub async fn follow_log_start(&self, leader_log_start: i64) -> Result<i64, PartitionError> {
+        let offsets = self.log.offsets();
+        let to = leader_log_start.min(offsets.high_watermark);
+        if to <= offsets.log_start_offset {
+            return Ok(offsets.log_start_offset);
+        }
+        Ok(self.log.delete_records_before(to).await?)
+    }
+
     /// Cuts a closed partition's files at `offset` as
     /// [`Partition::truncate_to`] does (the producer snapshot is
     /// forgotten), for a partition the shard has closed and will open

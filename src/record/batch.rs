@@ -43,7 +43,7 @@ pub enum BatchError {
     TimestampOutOfRange { timestamp: i64, min: i64, max: i64 },
     #[error("clients may not write control batches")]
     ControlBatchFromProducer,
-    #[error("replicated batch starts at offset {found}, not at the log end {expected}")]
+    #[error("replicated batch starts at offset {found}, before the log end {expected}")]
     NotAtLogEnd { expected: i64, found: i64 },
     /// Only looked for when the batch must be recompressed (a topic's
     /// compression.type): its records do not decode.
@@ -171,7 +171,8 @@ pub fn validate_producer_batch(
 }
 
 /// Checks a batch a follower copies from its leader: the frame (magic and
-/// length), offsets that go forward, and that it starts at `log_end`. The
+/// length), offsets that go forward, and that it starts at `log_end` or past
+/// it (a gap the leader's log cleaner left). The
 /// CRC is the leader's to have checked; the bytes are kept as they are.
 pub fn validate_replica_batch(batch: &[u8], log_end: i64) -> Result<BatchHeader, BatchError> {
     let header = check_frame(batch)?;
@@ -181,7 +182,7 @@ pub fn validate_replica_batch(batch: &[u8], log_end: i64) -> Result<BatchHeader,
             last_offset_delta: header.last_offset_delta,
         });
     }
-    if header.base_offset != log_end {
+    if header.base_offset < log_end {
         return Err(BatchError::NotAtLogEnd {
             expected: log_end,
             found: header.base_offset,

@@ -41,6 +41,7 @@ use super::NodeId;
 use crate::cluster::MetadataRecord;
 use crate::partition::Partition;
 use crate::protocol::client;
+use crate::record::BatchHeader;
 use crate::shard::Shard;
 
 /// How long a follower's fetch waits at the leader for new data.
@@ -488,29 +489,66 @@ async fn fetch_round(
             };
             match r.error_code {
                 0 => {
-                    if p.offsets().log_end_offset != *asked_at {
+                    let offsets = p.offsets();
+                    if offsets.log_end_offset != *asked_at {
                         continue;
                     }
                     let batches = split_batches(r.records.unwrap_or_default());
+                    // An empty log started at the leader's log start, which
+                    // falls inside the first batch sent: it starts at that
+                    // batch instead (as Kafka's follower does).
+                    let p = match batches.first().and_then(|b| BatchHeader::parse(b)) {
+                        Some(h)
+                            if offsets.log_end_offset == offsets.log_start_offset
+                                && h.base_offset < offsets.log_end_offset =>
+                        {
+                            if let Err(e) =
+                                shard.start_replica_at(&key.0, key.1, h.base_offset).await
+                            {
+                                warn!(topic = %key.0, partition = key.1, "restarting the replica's log: {e}");
+                                clean = false;
+                                continue;
+                            }
+                            let Some(p) = local(shard, &key) else {
+                                continue;
+                            };
+                            p
+                        }
+                        _ => p,
+                    };
                     if let Err(e) = p.append_replica(&batches, r.high_watermark).await {
                         warn!(topic = %key.0, partition = key.1, "appending replicated batches: {e}");
                         clean = false;
+                        continue;
+                    }
+                    if let Err(e) = p.follow_log_start(r.log_start_offset).await {
+                        debug!(topic = %key.0, partition = key.1, "following the leader's log start: {e}");
                     }
                 }
-                1 => {
-                    // OFFSET_OUT_OF_RANGE: ahead of the leader's log (cut
-                    // again by epochs), or behind its start.
-                    if *asked_at < r.log_start_offset {
-                        warn!(
-                            topic = %key.0,
-                            partition = key.1,
-                            offset = asked_at,
-                            leader_log_start = r.log_start_offset,
-                            "the follower is behind the leader's log start; it cannot catch up yet"
-                        );
-                    } else {
-                        shard.followers.mark_untruncated(&key);
+                1 if *asked_at < r.log_start_offset => {
+                    // OFFSET_OUT_OF_RANGE below the leader's log start
+                    // (retention or DeleteRecords there while this
+                    // replica was away): nothing here is of use any more;
+                    // the log starts afresh at the leader's start.
+                    info!(
+                        topic = %key.0,
+                        partition = key.1,
+                        offset = asked_at,
+                        leader_log_start = r.log_start_offset,
+                        "the follower is below the leader's log start; starting its log there"
+                    );
+                    if let Err(e) = shard
+                        .start_replica_at(&key.0, key.1, r.log_start_offset)
+                        .await
+                    {
+                        warn!(topic = %key.0, partition = key.1, "restarting the replica's log: {e}");
                     }
+                    clean = false;
+                }
+                1 => {
+                    // OFFSET_OUT_OF_RANGE past the leader's log end: cut
+                    // again by epochs.
+                    shard.followers.mark_untruncated(&key);
                     clean = false;
                 }
                 code => {

@@ -452,6 +452,28 @@ impl Shard {
         index: i32,
         offset: i64,
     ) -> Result<(), StorageError> {
+        self.reopen_replica(topic, index, offset, false).await
+    }
+
+    /// Closes a follower replica, makes its log start afresh, empty, at
+    /// `offset` (it is below its leader's log start), and opens it again
+    /// in its role.
+    pub async fn start_replica_at(
+        self: &Rc<Self>,
+        topic: &str,
+        index: i32,
+        offset: i64,
+    ) -> Result<(), StorageError> {
+        self.reopen_replica(topic, index, offset, true).await
+    }
+
+    async fn reopen_replica(
+        self: &Rc<Self>,
+        topic: &str,
+        index: i32,
+        offset: i64,
+        start_over: bool,
+    ) -> Result<(), StorageError> {
         self.followers.set_truncating(topic, index, true);
         let taken = self.topics.borrow_mut().get_mut(topic).and_then(|t| {
             t.partitions
@@ -463,7 +485,13 @@ impl Shard {
                 p.close().await?;
             }
             let dir = self.partition_dir(topic, index as usize);
-            Partition::truncate_closed(&dir, offset, &self.storage).await
+            if start_over {
+                Partition::start_closed_at(&dir, offset).await
+            } else {
+                Partition::truncate_closed(&dir, offset, &self.storage)
+                    .await
+                    .map(drop)
+            }
         }
         .await;
         self.followers.set_truncating(topic, index, false);

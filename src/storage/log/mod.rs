@@ -710,7 +710,8 @@ impl PartitionLog {
 
     /// Appends a batch a follower copied from its leader, byte for byte
     /// (its offsets, leader epoch and timestamps are the leader's): it must
-    /// start at the log end ([`validate_replica_batch`]).
+    /// start at the log end or past it, where the leader's log cleaner
+    /// removed whole batches ([`validate_replica_batch`]).
     pub async fn append_replica(&self, batch: &[u8]) -> Result<AppendTicket, AppendError> {
         let reservation = self.reserve(batch.len()).await?;
         let end = self.shared.state.borrow().next_offset;
@@ -739,15 +740,20 @@ impl PartitionLog {
         debug_assert_eq!(batch.len(), header.total_bytes());
         maybe_roll(&mut st, header, now_ms);
 
-        let base_offset = st.next_offset;
-        if !assign && header.base_offset != base_offset {
+        // A replicated batch keeps its offset: at the log end, or past it
+        // where the leader's cleaner dropped whole batches (a gap).
+        let base_offset = if assign {
+            st.next_offset
+        } else if header.base_offset >= st.next_offset {
+            header.base_offset
+        } else {
             return Err(AppendError::Batch(
                 crate::record::batch::BatchError::NotAtLogEnd {
-                    expected: base_offset,
+                    expected: st.next_offset,
                     found: header.base_offset,
                 },
             ));
-        }
+        };
         let last_offset = base_offset + i64::from(header.last_offset_delta);
         let epoch = st.leader_epoch;
         let log_append_time =

@@ -154,6 +154,33 @@ pub async fn truncate_files(
     Ok(true)
 }
 
+/// Makes the closed log in `dir` start afresh, empty, at `offset` (Kafka's
+/// truncateFullyAndStartAt, for a follower whose log is below its
+/// leader's log start): the owner's `forget` files are emptied and the
+/// log start is written as `offset` first; the segments are removed
+/// last, from the newest down, and the next open (which finds the start
+/// past the log end) removes whatever a crash left of them.
+pub async fn start_files_at(dir: &Path, offset: i64, forget: &[&str]) -> Result<(), StorageError> {
+    let listed = dir.to_path_buf();
+    let names = fsutil::blocking(move || fsutil::list_names_blocking(&listed))
+        .await
+        .map_err(|e| StorageError::io("listing partition directory", e))?;
+    fsutil::write_file_durably(dir, CLEAN_SHUTDOWN_FILE, Vec::new()).await?;
+    for name in forget {
+        if names.iter().any(|n| n == name) {
+            fsutil::write_file_durably(dir, name, Vec::new()).await?;
+        }
+    }
+    fsutil::write_file_durably(dir, LOG_START_FILE, offset.to_string().into_bytes()).await?;
+    for &base in segment::segment_bases(&names).iter().rev() {
+        fsutil::remove_file(segment::index_path(dir, base)).await?;
+        fsutil::remove_file(segment::time_index_path(dir, base)).await?;
+        fsutil::remove_file(segment::log_path(dir, base)).await?;
+    }
+    fsutil::sync_dir(dir).await?;
+    Ok(())
+}
+
 impl PartitionLog {
     /// Cuts the log so that it ends before the batch holding `offset`
     /// (nothing when the log ends at or below it): closes it, cuts its
