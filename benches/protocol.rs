@@ -247,6 +247,7 @@ impl FetchReads {
                         last_stable_offset: 1_000_000,
                         log_start_offset: 0,
                         aborted_transactions: None,
+                        preferred_read_replica: -1,
                         records: batches.clone(),
                     })
                     .collect(),

@@ -615,3 +615,122 @@ fn followers_follow_the_leaders_log_start_and_start_over_below_it() {
         .log()
         .contains("the follower is below the leader's log start; starting its log there"));
 }
+
+// KIP-392: with Kafka's RackAwareReplicaSelector, the leader sends a
+// consumer that gives its rack to an in-sync follower in that rack (an
+// empty answer naming it), the follower serves consumers' v11+ fetches up
+// to the high watermark with the leader's bytes, older fetches still get
+// NOT_LEADER_OR_FOLLOWER there, and librdkafka with client.rack reads
+// everything through it.
+#[test]
+fn consumers_read_from_a_follower_in_their_rack() {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::{Offset, TopicPartitionList};
+    let topic = "racks";
+    // Each node's metrics on its own address, at one reserved port.
+    let (mport, _lock) = common::broker::reserve_ports(1);
+    let racks = move |n: i32, host: std::net::Ipv4Addr, _: u16| {
+        vec![
+            ("broker.rack".to_string(), format!("rack-{n}")),
+            (
+                "shardlog.metrics.listen".to_string(),
+                format!("{host}:{mport}"),
+            ),
+        ]
+    };
+    let cluster = Cluster::start_each(
+        &[common::cluster::COMBINED; 3],
+        &[(
+            "replica.selector.class",
+            "org.apache.kafka.common.replica.RackAwareReplicaSelector",
+        )],
+        &racks,
+    );
+    let (cluster, l) = with_topic(cluster, topic, 1, 2);
+    let leader = l[0].0;
+    let follower = (1..=3).find(|&n| n != leader).unwrap();
+    let mut to_leader = Conn::open(&cluster.shard_address(leader));
+    for _ in 0..10 {
+        let r: ProduceResponse = to_leader.call(
+            ApiKey::Produce,
+            9,
+            &produce_request(topic, 0, value_batch(10, 100), -1),
+        );
+        assert_eq!(r.responses[0].partition_responses[0].error_code, 0);
+    }
+    let fetch = |conn: &mut Conn, version: i16, rack: &str| -> (i16, i32, usize, i64) {
+        let request = common::raw::fetch_request(topic, 0, 0, -1, 1 << 20)
+            .with_rack_id(common::raw::str_bytes(rack));
+        let r: FetchResponse = conn.call(ApiKey::Fetch, version, &request);
+        let p = &r.responses[0].partitions[0];
+        (
+            p.error_code,
+            p.preferred_read_replica.0,
+            p.records.as_ref().map_or(0, |b| b.len()),
+            p.high_watermark,
+        )
+    };
+    // The leader: to the follower for its rack, itself for its own.
+    let (code, preferred, bytes, _) = fetch(&mut to_leader, 12, &format!("rack-{follower}"));
+    assert_eq!((code, preferred, bytes), (0, follower, 0));
+    let (code, preferred, from_leader, hw) = fetch(&mut to_leader, 12, &format!("rack-{leader}"));
+    assert_eq!((code, preferred, hw), (0, -1, 100));
+    assert!(from_leader > 0);
+    let (_, preferred, _, _) = fetch(&mut to_leader, 12, "");
+    assert_eq!(preferred, -1, "no rack, no redirection");
+    // The follower serves v11+ consumers once it has the high watermark.
+    let mut to_follower = Conn::open(&cluster.shard_address(follower));
+    let start = Instant::now();
+    loop {
+        let (code, preferred, bytes, hw) = fetch(&mut to_follower, 12, "");
+        assert_eq!((code, preferred), (0, -1));
+        if hw == 100 {
+            assert_eq!(bytes, from_leader, "the leader's batches");
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "hw {hw}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(fetch(&mut to_follower, 10, "").0, 6, "v10: leader only");
+    // librdkafka in the follower's rack: it reads from the follower (the
+    // bytes its fetches returned grow by the whole log there, not on the
+    // leader).
+    let bytes_out = |node: i32| -> u64 {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect((cluster.host(node), mport)).unwrap();
+        write!(s, "GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).unwrap();
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix(&format!(
+                    "shardlog_topic_bytes_out_total{{topic=\"{topic}\"}} "
+                ))
+            })
+            .map_or(0, |v| v.trim().parse::<f64>().unwrap() as u64)
+    };
+    let (leader_before, follower_before) = (bytes_out(leader), bytes_out(follower));
+    let c: BaseConsumer = rdk::base_config(&cluster.bootstrap(leader))
+        .set("group.id", "racks")
+        .set("client.rack", format!("rack-{follower}"))
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Beginning)
+        .unwrap();
+    c.assign(&tpl).unwrap();
+    let ends: BTreeMap<i32, i64> = [(0, 100)].into();
+    let got = rdk::poll_until(&c, topic, &ends);
+    assert_eq!(got[&0].len(), 100);
+    assert!(got[&0]
+        .iter()
+        .enumerate()
+        .all(|(i, g)| g.offset == i as i64));
+    let (leader_after, follower_after) = (bytes_out(leader), bytes_out(follower));
+    eprintln!(
+        "bytes out: leader {leader_before} -> {leader_after}, follower {follower_before} -> {follower_after}"
+    );
+    assert!(follower_after >= follower_before + from_leader as u64);
+    assert!(leader_after < leader_before + from_leader as u64);
+}

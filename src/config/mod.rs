@@ -564,6 +564,11 @@ pub struct BrokerConfig {
     /// replica.lag.time.max.ms: a follower that has not caught up with
     /// the leader for this long leaves the ISR.
     pub replica_lag_time_max_ms: u64,
+    /// replica.selector.class is Kafka's RackAwareReplicaSelector: a
+    /// leader sends a consumer that gives its rack (KIP-392) to an in-sync
+    /// replica in that rack (else, Kafka's default, every consumer reads
+    /// from the leader).
+    pub rack_aware_replica_selector: bool,
     /// auto.create.topics.enable.
     pub auto_create_topics: bool,
     /// delete.topic.enable.
@@ -714,6 +719,7 @@ impl Default for BrokerConfig {
             num_partitions: 1,
             default_replication_factor: 1,
             replica_lag_time_max_ms: 30_000,
+            rack_aware_replica_selector: false,
             auto_create_topics: true,
             delete_topic_enable: true,
             socket_request_max_bytes: 104_857_600,
@@ -792,6 +798,10 @@ pub const LISTENER_KEYS: &[&str] = &[
 
 /// Kafka keys kept as given (in `kafka_static`) that shardlog reads where
 /// it uses them, rather than ignores.
+/// Kafka's replica selectors (KIP-392) by class name.
+pub const RACK_AWARE_SELECTOR: &str = "org.apache.kafka.common.replica.RackAwareReplicaSelector";
+pub const LEADER_SELECTOR: &str = "org.apache.kafka.common.replica.LeaderSelector";
+
 const READ_FROM_STATIC: &[&str] = &[
     "inter.broker.listener.name",
     "controlled.shutdown.enable",
@@ -1060,6 +1070,21 @@ impl BrokerConfig {
             }
             "replica.lag.time.max.ms" => {
                 self.replica_lag_time_max_ms = parse_int(key, value, 1, i64::MAX)? as u64
+            }
+            "replica.selector.class" => {
+                self.rack_aware_replica_selector = match value.trim() {
+                    "" | LEADER_SELECTOR => false,
+                    RACK_AWARE_SELECTOR => true,
+                    _ => {
+                        return Err(BrokerConfigError::InvalidValue {
+                            key: key.to_string(),
+                            value: value.to_string(),
+                            reason: format!(
+                                "must be {RACK_AWARE_SELECTOR} or {LEADER_SELECTOR} (other selector classes cannot be loaded here)"
+                            ),
+                        })
+                    }
+                }
             }
             "replica.fetch.max.bytes" => {
                 self.replica_fetch_max_bytes = parse_int(key, value, 0, i32::MAX as i64)? as usize

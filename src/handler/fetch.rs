@@ -31,6 +31,17 @@ pub struct Spec {
     current_leader_epoch: i32,
     /// The replica fetching (its node id), or -1 for a consumer.
     replica: i32,
+    /// A consumer's fetch a follower replica may serve (v11+, KIP-392).
+    replica_reads: bool,
+}
+
+/// What every partition of a Fetch needs of the request.
+#[derive(Debug, Clone)]
+pub struct Params {
+    /// The response's max_bytes: no partition reads more.
+    response_max: usize,
+    /// The consumer's rack (KIP-392), when it gave one.
+    client_rack: Option<std::sync::Arc<str>>,
 }
 
 /// What the handler keeps of the request.
@@ -41,6 +52,8 @@ pub struct Request {
     deadline: Instant,
     /// Sent by a replica (replica_id >= 0), not a consumer.
     follower: bool,
+    /// A consumer's fetch at v11+: follower replicas may serve it.
+    replica_reads: bool,
 }
 
 /// What a partition answers: its batches (or why none), with its offsets
@@ -52,6 +65,8 @@ pub struct Answer {
     log_start_offset: i64,
     /// The partition's max_bytes from the request.
     max_bytes: usize,
+    /// The replica the consumer should read from instead (KIP-392), or -1.
+    preferred_read_replica: i32,
 }
 
 impl From<RouteError> for Answer {
@@ -61,14 +76,14 @@ impl From<RouteError> for Answer {
             high_watermark: -1,
             log_start_offset: -1,
             max_bytes: 0,
+            preferred_read_replica: -1,
         }
     }
 }
 
 impl PartitionApi for Fetch {
     type Request = Request;
-    /// The response's max_bytes: no partition reads more.
-    type Params = usize;
+    type Params = Params;
     type Input = Spec;
     type Output = Answer;
 
@@ -79,6 +94,10 @@ impl PartitionApi for Fetch {
         } else {
             Access::Topic(Operation::Read)
         }
+    }
+
+    fn replica_reads(request: &Request) -> bool {
+        request.replica_reads
     }
 
     fn decode(req: &RequestFrame, limits: &Limits) -> Result<Decoded<Self>, FrameError> {
@@ -106,6 +125,9 @@ impl PartitionApi for Fetch {
         };
         let response_max = (request.max_bytes.max(0) as usize).min(response_cap);
         let replica = request.replica_id.max(-1);
+        let replica_reads = !follower && req.version >= 11;
+        let client_rack = (!follower && !request.rack_id.is_empty())
+            .then(|| std::sync::Arc::from(request.rack_id.as_str()));
         let topics = Topic::from_request(
             request.topics,
             |t| t,
@@ -115,6 +137,7 @@ impl PartitionApi for Fetch {
                     max_bytes: (p.partition_max_bytes.max(0) as usize).min(partition_cap),
                     current_leader_epoch: p.current_leader_epoch,
                     replica,
+                    replica_reads,
                 };
                 (p.partition, spec)
             },
@@ -126,19 +149,25 @@ impl PartitionApi for Fetch {
                 min_bytes: request.min_bytes.max(0) as usize,
                 deadline: Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64),
                 follower,
+                replica_reads,
             },
-            params: response_max,
+            params: Params {
+                response_max,
+                client_rack,
+            },
             topics,
         })
     }
 
-    async fn serve(p: Rc<Partition>, response_max: usize, spec: Spec) -> Answer {
+    async fn serve(p: Rc<Partition>, params: Params, spec: Spec) -> Answer {
+        let response_max = params.response_max;
         let offsets = p.offsets();
         let mut answer = Answer {
             batches: Ok(Vec::new()),
             high_watermark: offsets.high_watermark,
             log_start_offset: offsets.log_start_offset,
             max_bytes: spec.max_bytes,
+            preferred_read_replica: -1,
         };
         if let Err(e) = p.check_leader_epoch(spec.current_leader_epoch) {
             answer.batches = Err(e.into());
@@ -155,10 +184,21 @@ impl PartitionApi for Fetch {
                 return answer;
             }
             p.replica_read(spec.offset, max).await
-        } else if p.is_follower() {
+        } else if p.is_follower() && !spec.replica_reads {
             answer.batches = Err(PartitionError::NotLeader.into());
             return answer;
         } else {
+            // A leader may send a consumer to a follower in its rack
+            // (KIP-392): nothing is read here then.
+            let preferred = params
+                .client_rack
+                .as_deref()
+                .and_then(|rack| p.preferred_read_replica(rack, spec.offset));
+            if let Some(node) = preferred {
+                answer.preferred_read_replica = node;
+                return answer;
+            }
+            // A follower reads up to its high watermark, the leader's.
             p.read(spec.offset, max).await
         };
         match read {
@@ -198,6 +238,7 @@ impl PartitionApi for Fetch {
                     last_stable_offset: a.high_watermark,
                     log_start_offset: a.log_start_offset,
                     aborted_transactions: request.read_committed.then_some(()),
+                    preferred_read_replica: a.preferred_read_replica,
                     records,
                 }
             },
@@ -222,6 +263,10 @@ impl PartitionApi for Fetch {
         let mut min_one = true;
         let mut failed = false;
         for (_, answer) in answers.iter_mut().flat_map(|t| t.partitions.iter_mut()) {
+            // Sent to another replica (KIP-392): answered at once.
+            if answer.preferred_read_replica >= 0 {
+                failed = true;
+            }
             let batches = match &mut answer.batches {
                 Ok(b) => b,
                 Err(_) => {

@@ -213,7 +213,7 @@ pub trait PartitionApi: Sized + 'static {
     /// What the handler keeps of the request while its partitions are served.
     type Request;
     /// Request-wide values each owning shard needs (acks, limits).
-    type Params: Copy + Send + 'static;
+    type Params: Clone + Send + 'static;
     /// One partition's share of the request.
     type Input: Clone + Send + 'static;
     /// One partition's answer; a partition the router could not reach
@@ -226,6 +226,13 @@ pub trait PartitionApi: Sized + 'static {
     /// operations per API); a partition it is refused for answers
     /// TOPIC_AUTHORIZATION_FAILED without being touched.
     fn access(request: &Self::Request) -> Access;
+
+    /// Whether a follower replica may serve the request's partitions
+    /// (a consumer's Fetch v11+, KIP-392); otherwise a partition another
+    /// broker leads answers NOT_LEADER_OR_FOLLOWER.
+    fn replica_reads(_request: &Self::Request) -> bool {
+        false
+    }
 
     /// The most bytes the response may take, for APIs whose responses can
     /// be large (Fetch): the router takes that much of the connection's

@@ -336,6 +336,10 @@ pub struct Partition {
     leader_epoch: std::cell::Cell<i32>,
     /// Its part in replication (see [`replica`]).
     role: RefCell<replica::Role>,
+    /// Its replicas' racks where consumers may be sent to read from a
+    /// follower in their rack (KIP-392, `replica.selector.class`); empty
+    /// otherwise.
+    read_racks: RefCell<Vec<(crate::replication::NodeId, String)>>,
     /// Bytes and records in and out, for the metrics endpoint.
     pub counters: crate::stats::PartitionCounters,
 }
@@ -420,6 +424,7 @@ impl Partition {
             topic: RefCell::new(config),
             leader_epoch: std::cell::Cell::new(LEADER_EPOCH),
             role: RefCell::new(replica::Role::Sole),
+            read_racks: RefCell::new(Vec::new()),
             counters: Default::default(),
         })
     }

@@ -125,6 +125,44 @@ impl Partition {
         }
     }
 
+    /// The racks of the replicas consumers may be sent to (KIP-392); empty
+    /// turns the selection off.
+    pub fn set_read_racks(&self, racks: Vec<(NodeId, String)>) {
+        *self.read_racks.borrow_mut() = racks;
+    }
+
+    /// Kafka's RackAwareReplicaSelector, on a leader, for a consumer in
+    /// `client_rack` fetching from `offset`: a follower in that rack
+    /// (the one furthest along) if it is in the ISR and has `offset`
+    /// (its log end is past it); None when the leader is in that rack
+    /// or no such follower exists (the consumer reads here).
+    pub fn preferred_read_replica(&self, client_rack: &str, offset: i64) -> Option<NodeId> {
+        if client_rack.is_empty() {
+            return None;
+        }
+        let racks = self.read_racks.borrow();
+        if racks.is_empty() {
+            return None;
+        }
+        let role = self.role.borrow();
+        let Role::Leader(l) = &*role else {
+            return None;
+        };
+        let same_rack = |n: NodeId| racks.iter().any(|(r, rack)| *r == n && rack == client_rack);
+        if same_rack(l.node) {
+            return None;
+        }
+        let start = self.log.offsets().log_start_offset;
+        l.isr()
+            .iter()
+            .copied()
+            .filter(|&n| n != l.node && same_rack(n))
+            .filter_map(|n| l.follower(n).map(|f| (f.log_end, n)))
+            .filter(|&(end, _)| end >= offset && offset >= start)
+            .max()
+            .map(|(_, n)| n)
+    }
+
     /// The latest leader epoch in the log (none for an empty one).
     pub fn latest_epoch(&self) -> Option<i32> {
         self.epochs.borrow().latest().map(|e| e.epoch)

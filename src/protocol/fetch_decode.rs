@@ -7,6 +7,7 @@
 
 use bytes::Bytes;
 use kafka_protocol::messages::TopicName;
+use kafka_protocol::protocol::StrBytes;
 
 use super::body::BodyReader;
 use super::guard::GuardError;
@@ -38,6 +39,8 @@ pub struct FetchBody {
     pub session_id: i32,
     pub session_epoch: i32,
     pub topics: Vec<(TopicName, Vec<FetchPartitionIn>)>,
+    /// The consumer's rack (v11+, KIP-392); empty: none given.
+    pub rack_id: StrBytes,
 }
 
 /// Smallest encoding of a partition at `version`.
@@ -135,9 +138,11 @@ pub fn decode_fetch(body: &Bytes, version: i16) -> Result<FetchBody, FrameError>
             r.tagged_fields("forgotten_topics_data")?;
         }
     }
-    if version >= 11 {
-        r.required_string("rack_id")?;
-    }
+    let rack_id = if version >= 11 {
+        r.required_string("rack_id")?
+    } else {
+        StrBytes::default()
+    };
     // Tag 0 is the cluster id (a compact nullable string); tag 1
     // (replica_state) is valid from v15 only.
     r.tagged_fields_with("", |tag, value| match tag {
@@ -154,6 +159,7 @@ pub fn decode_fetch(body: &Bytes, version: i16) -> Result<FetchBody, FrameError>
         session_id,
         session_epoch,
         topics,
+        rack_id,
     })
 }
 
@@ -247,6 +253,7 @@ mod tests {
             isolation_level: r.isolation_level,
             session_id: r.session_id,
             session_epoch: r.session_epoch,
+            rack_id: r.rack_id.clone(),
             topics: r
                 .topics
                 .into_iter()

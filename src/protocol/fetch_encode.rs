@@ -8,7 +8,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::TopicName;
 
 /// One partition of a Fetch response.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct FetchPartitionOut {
     pub partition_index: i32,
     pub error_code: i16,
@@ -18,8 +18,26 @@ pub struct FetchPartitionOut {
     /// `Some(())`: an empty aborted-transactions list (READ_COMMITTED);
     /// `None`: null.
     pub aborted_transactions: Option<()>,
+    /// The replica the consumer should read from instead (KIP-392);
+    /// -1: none.
+    pub preferred_read_replica: i32,
     /// Whole batches, sent back to back as the records field.
     pub records: Vec<Bytes>,
+}
+
+impl Default for FetchPartitionOut {
+    fn default() -> Self {
+        FetchPartitionOut {
+            partition_index: 0,
+            error_code: 0,
+            high_watermark: -1,
+            last_stable_offset: -1,
+            log_start_offset: -1,
+            aborted_transactions: None,
+            preferred_read_replica: -1,
+            records: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -149,7 +167,7 @@ pub fn encode_fetch_response(
                 None => w.null_array(),
             }
             if version >= 11 {
-                w.cur.put_i32(-1); // preferred_read_replica
+                w.cur.put_i32(p.preferred_read_replica);
             }
             w.records(&p.records);
             w.no_tagged_fields();
@@ -186,6 +204,7 @@ mod tests {
                         last_stable_offset: 42,
                         log_start_offset: 3,
                         aborted_transactions: None,
+                        preferred_read_replica: 3,
                         records: vec![Bytes::from(vec![1u8; 300]), Bytes::from(vec![2u8; 5])],
                     },
                     FetchPartitionOut {
@@ -195,6 +214,7 @@ mod tests {
                         last_stable_offset: -1,
                         log_start_offset: -1,
                         aborted_transactions: Some(()),
+                        preferred_read_replica: -1,
                         records: vec![],
                     },
                 ],
@@ -242,6 +262,9 @@ mod tests {
                     assert_eq!(p.last_stable_offset, o.last_stable_offset);
                     if version >= 5 {
                         assert_eq!(p.log_start_offset, o.log_start_offset);
+                    }
+                    if version >= 11 {
+                        assert_eq!(p.preferred_read_replica.0, o.preferred_read_replica);
                     }
                     assert_eq!(
                         p.aborted_transactions.is_some(),

@@ -47,7 +47,13 @@ pub async fn serve<H: PartitionApi>(
             topics,
         } => (request, params, topics),
     };
-    let plan = Plan::resolve(shard, topics, H::access(&request), &ctx.auth);
+    let plan = Plan::resolve(
+        shard,
+        topics,
+        H::access(&request),
+        H::replica_reads(&request),
+        &ctx.auth,
+    );
     loop {
         // A response that may be large waits for its budget before anything
         // is read: a connection that does not read its responses stops here.
@@ -58,7 +64,7 @@ pub async fn serve<H: PartitionApi>(
             Some(bytes) => Some(ctx.responses.acquire(bytes as u64).await),
             None => None,
         };
-        let mut answers = plan.answers(plan.run::<H>(shard, params).await);
+        let mut answers = plan.answers(plan.run::<H>(shard, params.clone()).await);
         let wait = H::settle(&request, &mut answers);
         match wait {
             Some(deadline) if !shard.is_shutting_down() => {
@@ -89,6 +95,10 @@ struct Plan<T> {
     topics: Vec<Topic<T>>,
     /// Each partition in request order: its id, or why it has none.
     routes: Vec<Result<PartitionId, RouteError>>,
+    /// The shard serving each routed partition (in `routes` order; any
+    /// value for an unrouted one): its owner, or for a read a follower
+    /// replica may serve, the shard holding that replica.
+    serving: Vec<usize>,
     /// Positions (into `routes`) grouped by owning shard; empty when every
     /// partition is this shard's (the per-shard listener's common case).
     owners: Vec<(usize, Vec<usize>)>,
@@ -101,10 +111,17 @@ type OwnerAnswers<O> = (Vec<usize>, Vec<O>);
 type OwnerWork<O> = Pin<Box<dyn Future<Output = OwnerAnswers<O>>>>;
 
 impl<T: Clone + Send + 'static> Plan<T> {
-    fn resolve(shard: &Shard, topics: Vec<Topic<T>>, access: Access, auth: &ConnAuth) -> Self {
+    fn resolve(
+        shard: &Shard,
+        topics: Vec<Topic<T>>,
+        access: Access,
+        replica_reads: bool,
+        auth: &ConnAuth,
+    ) -> Self {
         let routing = shard.routing();
         let count = topics.iter().map(|t| t.partitions.len()).sum();
         let mut routes = Vec::with_capacity(count);
+        let mut serving = Vec::with_capacity(count);
         let mut all_local = true;
         let cluster_allowed = match access {
             Access::Cluster(op) => auth.cluster(op),
@@ -129,24 +146,28 @@ impl<T: Clone + Send + 'static> Plan<T> {
                 } else {
                     Err(RouteError::Unauthorized)
                 };
-                let id = id.and_then(|id| {
-                    if routing.is_remote(id) {
-                        Err(RouteError::NotLeader)
-                    } else {
-                        Ok(id)
-                    }
+                let served = id.and_then(|id| {
+                    routing
+                        .serving_shard(id, replica_reads)
+                        .map(|s| (id, s))
+                        .ok_or(RouteError::NotLeader)
                 });
-                if let Ok(id) = id {
-                    all_local &= routing.owner(id) == shard.id;
+                let id = served.map(|(id, _)| id);
+                let at = served.map_or(shard.id, |(_, s)| s);
+                if id.is_ok() {
+                    all_local &= at == shard.id;
                 }
                 routes.push(id);
+                serving.push(at);
             }
         }
         let mut owners: Vec<(usize, Vec<usize>)> = Vec::new();
         if !all_local {
             for (pos, id) in routes.iter().enumerate() {
-                let Ok(id) = id else { continue };
-                let owner = routing.owner(*id);
+                if id.is_err() {
+                    continue;
+                }
+                let owner = serving[pos];
                 match owners.iter_mut().find(|(o, _)| *o == owner) {
                     Some((_, positions)) => positions.push(pos),
                     None => owners.push((owner, vec![pos])),
@@ -157,6 +178,7 @@ impl<T: Clone + Send + 'static> Plan<T> {
             routing,
             topics,
             routes,
+            serving,
             owners,
         }
     }
@@ -179,7 +201,7 @@ impl<T: Clone + Send + 'static> Plan<T> {
             let now = shard.routing();
             let from = self.routing.metadata();
             let work = self.routes.iter().zip(self.inputs()).map(|(route, input)| {
-                serve_one::<H>(shard, &now, from, *route, params, input.clone())
+                serve_one::<H>(shard, &now, from, *route, params.clone(), input.clone())
             });
             return join_all(work).await;
         }
@@ -201,6 +223,7 @@ impl<T: Clone + Send + 'static> Plan<T> {
             let metadata = self.routing.metadata().clone();
             if *owner == shard.id {
                 let shard = shard.clone();
+                let params = params.clone();
                 work.push(Box::pin(async move {
                     let answers = serve_here::<H>(shard, metadata, items, params).await;
                     (positions, answers)
@@ -209,6 +232,7 @@ impl<T: Clone + Send + 'static> Plan<T> {
                 let n = items.len();
                 let shard = shard.clone();
                 let owner = *owner;
+                let params = params.clone();
                 work.push(Box::pin(async move {
                     let answers = shard
                         .run_on(owner, move |target| {
@@ -255,9 +279,8 @@ impl<T: Clone + Send + 'static> Plan<T> {
         deadline: Instant,
     ) {
         let mut by_owner: Vec<(usize, Vec<(PartitionId, T)>)> = Vec::new();
-        for (route, input) in self.routes.iter().zip(self.inputs()) {
+        for ((route, input), &owner) in self.routes.iter().zip(self.inputs()).zip(&self.serving) {
             let Ok(id) = route else { continue };
-            let owner = self.routing.owner(*id);
             let item = (*id, input.clone());
             match by_owner.iter_mut().find(|(o, _)| *o == owner) {
                 Some((_, items)) => items.push(item),
@@ -328,7 +351,7 @@ async fn serve_here<H: PartitionApi>(
     let now = shard.routing();
     let work = items
         .into_iter()
-        .map(|(id, input)| serve_one::<H>(&shard, &now, &from, Ok(id), params, input));
+        .map(|(id, input)| serve_one::<H>(&shard, &now, &from, Ok(id), params.clone(), input));
     join_all(work).await
 }
 

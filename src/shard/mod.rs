@@ -200,6 +200,10 @@ impl Shard {
                 .detach();
             }
         }
+        // With this node's follower replicas known (they serve consumers'
+        // reads too).
+        let routing = RoutingTable::build_with(metadata.clone(), &|n| shard.shard_of_node(n));
+        *shard.routing.borrow_mut() = Rc::new(routing);
         shard.place_replicas(&metadata, true).await?;
         shard.fill_slots();
         shard.clone().spawn_retention();
@@ -352,7 +356,8 @@ impl Shard {
         slots.clear();
         slots.resize(routing.len(), None);
         for (id, name, index) in routing.partitions() {
-            if routing.owner(id) != self.id {
+            // Follower replicas too: consumers may read from them.
+            if routing.serving_shard(id, true) != Some(self.id) {
                 continue;
             }
             slots[id.index()] = topics
@@ -429,6 +434,9 @@ impl Shard {
                     p.stand_by();
                     continue;
                 }
+                if self.config.rack_aware_replica_selector {
+                    p.set_read_racks(self.racks_of(&state.replicas));
+                }
                 match p.take_role(node, state, lag, now) {
                     RoleChange::Follows { leader, epoch } => {
                         if self.followers.follow(name, index, leader, epoch) {
@@ -441,6 +449,19 @@ impl Shard {
         }
         self.followers.retain(|t, i| self.replica(t, i).is_some());
         Ok(())
+    }
+
+    /// The racks (`broker.rack`) of the brokers of `nodes` that have one,
+    /// as the cluster's image records them.
+    fn racks_of(&self, nodes: &[i32]) -> Vec<(i32, String)> {
+        let Some(image) = self.image.get() else {
+            return Vec::new();
+        };
+        let image = image.read().expect("image lock");
+        nodes
+            .iter()
+            .filter_map(|&n| Some((n, image.broker_of_node(n)?.rack.clone()?)))
+            .collect()
     }
 
     /// Cuts follower replica `topic`/`index` at `offset` (before it
@@ -549,7 +570,9 @@ impl Shard {
         };
         // From here the router resolves against the new version; partitions
         // not opened yet are simply missing from their slots until they are.
-        *self.routing.borrow_mut() = Rc::new(RoutingTable::build(next.clone()));
+        *self.routing.borrow_mut() = Rc::new(RoutingTable::build_with(next.clone(), &|n| {
+            self.shard_of_node(n)
+        }));
         self.fill_slots();
         for (name, local) in gone {
             for (i, p) in local.partitions.into_iter().enumerate() {

@@ -81,6 +81,10 @@ pub struct RoutingTable {
     topics: HashMap<String, TopicRoute>,
     /// Owning shard of each partition, by id.
     owners: Vec<u16>,
+    /// For each partition another broker leads: the shard of this broker
+    /// holding a follower replica of it (`REMOTE_OWNER`: none), which may
+    /// serve consumers' reads (KIP-392).
+    replica_owners: Vec<u16>,
 }
 
 // Owners are stored as u16: more shards than that in one process is not a
@@ -90,9 +94,21 @@ const _: () = assert!(u16::MAX as usize >= 4096);
 const REMOTE_OWNER: u16 = u16::MAX;
 
 impl RoutingTable {
+    /// The table of a node that holds no follower replicas (a single
+    /// node).
     pub fn build(metadata: SharedMetadata) -> Self {
+        Self::build_with(metadata, &|_| None)
+    }
+
+    /// The table; `local_shard` tells which of this broker's shards a
+    /// node id is (None: another broker's).
+    pub fn build_with(
+        metadata: SharedMetadata,
+        local_shard: &dyn Fn(i32) -> Option<usize>,
+    ) -> Self {
         let mut topics = HashMap::with_capacity(metadata.topics.len());
         let mut owners = Vec::with_capacity(metadata.partition_count());
+        let mut replica_owners = Vec::with_capacity(metadata.partition_count());
         for (name, topic) in &metadata.topics {
             let first = owners.len() as u32;
             owners.extend(topic.partitions.iter().map(|&s| {
@@ -101,6 +117,13 @@ impl RoutingTable {
                 } else {
                     s as u16
                 }
+            }));
+            replica_owners.extend((0..topic.partitions.len()).map(|i| {
+                topic
+                    .states
+                    .get(i)
+                    .and_then(|st| st.replicas.iter().find_map(|&r| local_shard(r)))
+                    .map_or(REMOTE_OWNER, |s| s as u16)
             }));
             topics.insert(
                 name.clone(),
@@ -114,6 +137,7 @@ impl RoutingTable {
             metadata,
             topics,
             owners,
+            replica_owners,
         }
     }
 
@@ -139,6 +163,27 @@ impl RoutingTable {
     /// Whether another broker of the cluster leads `id`.
     pub fn is_remote(&self, id: PartitionId) -> bool {
         self.owners[id.index()] == REMOTE_OWNER
+    }
+
+    /// The shard holding a follower replica of `id`, which another broker
+    /// leads.
+    pub fn replica_owner(&self, id: PartitionId) -> Option<usize> {
+        let s = self.replica_owners[id.index()];
+        (self.is_remote(id) && s != REMOTE_OWNER).then_some(usize::from(s))
+    }
+
+    /// The shard that serves `id` for a request that a follower replica
+    /// may serve (`replica_reads`) or not: the owner, or else the local
+    /// follower replica's shard; None: another broker's.
+    pub fn serving_shard(&self, id: PartitionId, replica_reads: bool) -> Option<usize> {
+        if !self.is_remote(id) {
+            return Some(self.owner(id));
+        }
+        if replica_reads {
+            self.replica_owner(id)
+        } else {
+            None
+        }
     }
 
     /// Number of partition ids (all topics).
