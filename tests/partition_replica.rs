@@ -276,3 +276,49 @@ fn a_follower_keeps_the_leaders_offset_gaps() {
         again.close().await.unwrap();
     });
 }
+
+// Proves the high watermark survives a clean close (Kafka checkpoints
+// it): a replica that stands by at its next start shows it at once, not
+// its log start, while its log ends where it did; once the log is cut the
+// saved one is forgotten.
+#[test]
+fn a_clean_close_keeps_the_high_watermark_for_the_restart() {
+    let tmp = temp_dir();
+    let data = tmp.path().to_path_buf();
+    run(move || async move {
+        let shard = shard(&data, 1 << 20).await;
+        let dir = data.join("t-0");
+        let open = || Partition::open(&dir, PartitionConfig::default(), &shard);
+        let leader = open().await.unwrap();
+        leader.take_role(1, &state(&[1, 2, 3], 0), LAG_MS, 0);
+        let second = Duration::from_secs(1);
+        leader
+            .produce(Some(&batch(10)), Acks::Leader, second)
+            .await
+            .unwrap();
+        leader.on_replica_fetch(2, 10, 1);
+        leader.on_replica_fetch(3, 10, 2);
+        leader
+            .produce(Some(&batch(5)), Acks::Leader, second)
+            .await
+            .unwrap();
+        assert_eq!(leader.offsets().high_watermark, 10);
+        leader.close().await.unwrap();
+        drop(leader);
+
+        let again = open().await.unwrap();
+        again.stand_by();
+        let offsets = again.offsets();
+        assert_eq!((offsets.high_watermark, offsets.log_end_offset), (10, 15));
+        again.close().await.unwrap();
+        drop(again);
+
+        // Cut: the saved high watermark goes with the old end.
+        Partition::truncate_closed(&dir, 12, &shard).await.unwrap();
+        let cut = open().await.unwrap();
+        cut.stand_by();
+        let offsets = cut.offsets();
+        assert_eq!((offsets.high_watermark, offsets.log_end_offset), (0, 10));
+        cut.close().await.unwrap();
+    });
+}

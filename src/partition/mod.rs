@@ -31,6 +31,15 @@ pub use crate::storage::{LogOffsets, TimestampOffset};
 
 const SNAPSHOT_FILE: &str = "producer-state.snapshot";
 
+/// The high watermark at the last clean close, with the log end it was
+/// taken at (Kafka keeps it in `replication-offset-checkpoint`): a replica
+/// that restarts shows it at once instead of starting over at its log
+/// start. Emptied with the producer snapshot whenever the log is cut.
+const HIGH_WATERMARK_FILE: &str = "high-watermark";
+
+/// The files describing the log's end that a cut must forget.
+const END_FILES: &[&str] = &[SNAPSHOT_FILE, HIGH_WATERMARK_FILE];
+
 /// The leader epoch of every partition: a single node never changes leader,
 /// so it stays 0. Replication will make this per partition.
 pub const LEADER_EPOCH: i32 = 0;
@@ -336,6 +345,10 @@ pub struct Partition {
     leader_epoch: std::cell::Cell<i32>,
     /// Its part in replication (see [`replica`]).
     role: RefCell<replica::Role>,
+    /// The high watermark saved at the last clean close, while the log
+    /// still ends where it did then; taken when the replica stands by at
+    /// start.
+    saved_high_watermark: std::cell::Cell<Option<i64>>,
     /// Its replicas' racks where consumers may be sent to read from a
     /// follower in their rack (KIP-392, `replica.selector.class`); empty
     /// otherwise.
@@ -375,7 +388,7 @@ impl Partition {
         let epoch = self.leader_epoch();
         let Partition { log, .. } = self;
         let log = log
-            .truncate_to(offset, &[SNAPSHOT_FILE], config.log.clone(), shard)
+            .truncate_to(offset, END_FILES, config.log.clone(), shard)
             .await?;
         let partition = Partition::over(log, &dir, config).await?;
         partition.lead_in(epoch);
@@ -391,14 +404,16 @@ impl Partition {
     ) -> Result<Self, StorageError> {
         let end = log.offsets().log_end_offset;
         let found = fsutil::read_file(dir, SNAPSHOT_FILE).await?;
-        if found.is_none() {
-            // Made now so that a shutdown rewrites it in place; an empty
-            // snapshot is no snapshot.
+        let saved_hw = fsutil::read_file(dir, HIGH_WATERMARK_FILE).await?;
+        if found.is_none() || saved_hw.is_none() {
+            // Made now so that a shutdown rewrites them in place; an empty
+            // file is no snapshot.
             let at = dir.to_path_buf();
-            fsutil::blocking(move || fsutil::create_missing_blocking(&at, &[SNAPSHOT_FILE]))
+            fsutil::blocking(move || fsutil::create_missing_blocking(&at, END_FILES))
                 .await
                 .map_err(|e| StorageError::io("creating the producer snapshot", e))?;
         }
+        let saved_hw = saved_hw.and_then(|bytes| decode_high_watermark(&bytes, end));
         let snapshot = found.and_then(|bytes| decode_snapshot(&bytes, end));
         let (producers, mut epochs) = match snapshot {
             Some(saved) => saved,
@@ -424,6 +439,7 @@ impl Partition {
             topic: RefCell::new(config),
             leader_epoch: std::cell::Cell::new(LEADER_EPOCH),
             role: RefCell::new(replica::Role::Sole),
+            saved_high_watermark: std::cell::Cell::new(saved_hw),
             read_racks: RefCell::new(Vec::new()),
             counters: Default::default(),
         })
@@ -882,8 +898,36 @@ impl Partition {
             SNAPSHOT_FILE,
             encode_snapshot(&self.producers.borrow(), &self.epochs.borrow(), end),
         );
+        let hw = self.log.offsets().high_watermark;
+        closing.add_file(HIGH_WATERMARK_FILE, encode_high_watermark(hw, end));
         Ok(Some(closing))
     }
+}
+
+/// High-watermark file layout: the log end it was taken at (8 bytes), the
+/// high watermark (8), CRC32C of both (4).
+fn encode_high_watermark(hw: i64, end_offset: i64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(20);
+    out.extend_from_slice(&end_offset.to_be_bytes());
+    out.extend_from_slice(&hw.to_be_bytes());
+    let crc = crc32c::crc32c(&out);
+    out.extend_from_slice(&crc.to_be_bytes());
+    out
+}
+
+/// The saved high watermark if the file is whole and was taken at log end
+/// `end_offset`.
+fn decode_high_watermark(bytes: &[u8], end_offset: i64) -> Option<i64> {
+    if bytes.len() != 20 {
+        return None;
+    }
+    let crc = u32::from_be_bytes(bytes[16..20].try_into().ok()?);
+    if crc32c::crc32c(&bytes[..16]) != crc {
+        return None;
+    }
+    let end = i64::from_be_bytes(bytes[..8].try_into().ok()?);
+    let hw = i64::from_be_bytes(bytes[8..16].try_into().ok()?);
+    (end == end_offset && (0..=end).contains(&hw)).then_some(hw)
 }
 
 /// Snapshot layout: log end offset (8 bytes), CRC32C of the rest (4),

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::{Partition, PartitionError, SNAPSHOT_FILE};
+use super::{Partition, PartitionError, END_FILES};
 use crate::replication::election::PartitionState;
 use crate::replication::follower::Truncation;
 use crate::replication::leader::{AcksRefused, AlterIsr, Leader, LeaderConfig};
@@ -181,14 +181,21 @@ impl Partition {
     }
 
     /// Takes no produce until the metadata says what it is (a cluster
-    /// node at start), with its high watermark at its log start: the one
-    /// it had before is not known (Kafka checkpoints it; here it is
-    /// learnt again from the leader, or as leader from the ISR's log ends).
+    /// node at start), with the high watermark it had at its last clean
+    /// close (Kafka's checkpoint) if its log still ends where it did then,
+    /// else at its log start (learnt again from the leader, or as leader
+    /// from the ISR's log ends).
     pub fn stand_by(&self) {
         let mut role = self.role.borrow_mut();
         *role = Role::Follower;
+        // The high watermark saved at the last clean close, when the log
+        // still ends there; else nothing past the log start is vouched for.
         let start = self.log.offsets().log_start_offset;
-        self.log.restart_high_watermark(start);
+        let known = self
+            .saved_high_watermark
+            .take()
+            .map_or(start, |hw| hw.max(start));
+        self.log.restart_high_watermark(known);
     }
 
     fn stand_by_locked(&self, role: &mut Role) {
@@ -390,7 +397,7 @@ impl Partition {
     /// (Kafka's truncateFullyAndStartAt: a follower below its leader's log
     /// start); the producer snapshot is forgotten.
     pub async fn start_closed_at(dir: &Path, offset: i64) -> Result<(), StorageError> {
-        crate::storage::log::truncate::start_files_at(dir, offset, &[SNAPSHOT_FILE]).await
+        crate::storage::log::truncate::start_files_at(dir, offset, END_FILES).await
     }
 
     /// A follower's log start follows its leader's (DeleteRecords and
@@ -417,7 +424,7 @@ impl Partition {
         crate::storage::log::truncate::truncate_files(
             dir,
             offset,
-            &[SNAPSHOT_FILE],
+            END_FILES,
             storage.read_chunk_bytes(),
             None,
         )
