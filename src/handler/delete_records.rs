@@ -1,7 +1,11 @@
 //! DeleteRecords: moves each partition's log start offset forward (-1:
-//! to the high watermark).
+//! to the high watermark). On a leader of several replicas the answer
+//! waits (up to the request's timeout) until the in-sync followers' log
+//! starts have followed, and gives the low watermark, the smallest of
+//! them, as Kafka does.
 
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::delete_records_response::{
     DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
@@ -10,15 +14,19 @@ use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
 use super::errors::{Failure, ToErrorCode};
 use super::{Access, Answers, Decoded, Limits, PartitionApi, Reply, Topic};
-use crate::partition::Partition;
+use crate::partition::{Partition, PartitionError};
 use crate::protocol::{FrameError, RequestFrame};
 use crate::security::acl::Operation;
 
 pub struct DeleteRecords;
 
+/// How often a DeleteRecords looks whether the followers have followed.
+const FOLLOW_CHECK: Duration = Duration::from_millis(20);
+
 impl PartitionApi for DeleteRecords {
     type Request = ();
-    type Params = ();
+    /// The request's timeout.
+    type Params = Duration;
     /// The offset to delete before.
     type Input = i64;
     /// The new low watermark.
@@ -35,11 +43,26 @@ impl PartitionApi for DeleteRecords {
             |t| (t.name, t.partitions),
             |p| (p.partition_index, p.offset),
         );
-        Ok(Decoded::partitions(topics))
+        Ok(Decoded::Route {
+            request: (),
+            params: Duration::from_millis(request.timeout_ms.max(0) as u64),
+            topics,
+        })
     }
 
-    async fn serve(p: Rc<Partition>, _: (), offset: i64) -> Self::Output {
-        Ok(p.delete_records(offset).await?)
+    async fn serve(p: Rc<Partition>, timeout: Duration, offset: i64) -> Self::Output {
+        let start = p.delete_records(offset).await?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let low = p.low_watermark();
+            if low >= start {
+                return Ok(low);
+            }
+            if Instant::now() >= deadline {
+                return Err(PartitionError::TimedOut.into());
+            }
+            glommio::timer::sleep(FOLLOW_CHECK).await;
+        }
     }
 
     fn respond(req: &RequestFrame, _: (), answers: Answers<Self>) -> Reply {

@@ -31,6 +31,8 @@ pub struct Spec {
     current_leader_epoch: i32,
     /// The replica fetching (its node id), or -1 for a consumer.
     replica: i32,
+    /// A follower's own log start (-1: not given).
+    log_start_offset: i64,
     /// A consumer's fetch a follower replica may serve (v11+, KIP-392).
     replica_reads: bool,
 }
@@ -137,6 +139,7 @@ impl PartitionApi for Fetch {
                     max_bytes: (p.partition_max_bytes.max(0) as usize).min(partition_cap),
                     current_leader_epoch: p.current_leader_epoch,
                     replica,
+                    log_start_offset: p.log_start_offset,
                     replica_reads,
                 };
                 (p.partition, spec)
@@ -183,6 +186,7 @@ impl PartitionApi for Fetch {
                 answer.batches = Err(PartitionError::NotLeader.into());
                 return answer;
             }
+            p.on_replica_log_start(spec.replica, spec.log_start_offset);
             p.replica_read(spec.offset, max).await
         } else if p.is_follower() && !spec.replica_reads {
             answer.batches = Err(PartitionError::NotLeader.into());

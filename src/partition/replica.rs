@@ -328,6 +328,24 @@ impl Partition {
         true
     }
 
+    /// A follower's fetch gave its log start (DeleteRecords waits for the
+    /// in-sync replicas' to pass its offset).
+    pub fn on_replica_log_start(&self, node: NodeId, log_start: i64) {
+        if let Role::Leader(l) = &mut *self.role.borrow_mut() {
+            l.on_follower_log_start(node, log_start);
+        }
+    }
+
+    /// Kafka's low watermark: on a leader of several replicas the
+    /// smallest log start over it and its in-sync followers, else its own.
+    pub fn low_watermark(&self) -> i64 {
+        let own = self.log.offsets().log_start_offset;
+        match &*self.role.borrow() {
+            Role::Leader(l) => l.low_watermark(own),
+            _ => own,
+        }
+    }
+
     /// The ISR change this leader should propose now, if any.
     pub fn isr_change(&self, now_ms: u64) -> Option<AlterIsr> {
         match &mut *self.role.borrow_mut() {

@@ -23,6 +23,8 @@ pub struct FetchPartitionIn {
     /// -1 before v9, where the field does not exist.
     pub current_leader_epoch: i32,
     pub fetch_offset: i64,
+    /// A follower's own log start (-1 before v5).
+    pub log_start_offset: i64,
     pub partition_max_bytes: i32,
 }
 
@@ -109,9 +111,11 @@ pub fn decode_fetch(body: &Bytes, version: i16) -> Result<FetchBody, FrameError>
             if version >= 12 {
                 r.i32("partitions.last_fetched_epoch")?;
             }
-            if version >= 5 {
-                r.i64("partitions.log_start_offset")?;
-            }
+            let log_start_offset = if version >= 5 {
+                r.i64("partitions.log_start_offset")?
+            } else {
+                -1
+            };
             let partition_max_bytes = r.i32("partitions.partition_max_bytes")?;
             // Tags 0 (replica_directory_id, v17+) and 1 (high_watermark,
             // v18+) are not valid this early.
@@ -123,6 +127,7 @@ pub fn decode_fetch(body: &Bytes, version: i16) -> Result<FetchBody, FrameError>
                 partition,
                 current_leader_epoch,
                 fetch_offset,
+                log_start_offset,
                 partition_max_bytes,
             });
         }
@@ -265,6 +270,7 @@ mod tests {
                             partition: p.partition,
                             current_leader_epoch: p.current_leader_epoch,
                             fetch_offset: p.fetch_offset,
+                            log_start_offset: if v >= 5 { p.log_start_offset } else { -1 },
                             partition_max_bytes: p.partition_max_bytes,
                         })
                         .collect();

@@ -17,6 +17,8 @@ use super::NodeId;
 pub struct FollowerView {
     /// Its log end as of its last fetch (-1: no fetch in this epoch yet).
     pub log_end: i64,
+    /// Its log start as its last fetch gave it (-1: not known yet).
+    pub log_start: i64,
     pub last_fetch_ms: u64,
     /// When it last had everything the leader had (Kafka's
     /// lastCaughtUpTimeMs).
@@ -101,6 +103,7 @@ impl Leader {
                     r,
                     FollowerView {
                         log_end: -1,
+                        log_start: -1,
                         last_fetch_ms: now_ms,
                         last_caught_up_ms: now_ms,
                         leader_end_at_last_fetch: -1,
@@ -190,6 +193,24 @@ impl Leader {
         f.last_fetch_ms = now_ms;
         f.fetched_since_check = true;
         self.update_high_watermark(log_end)
+    }
+
+    /// A follower's fetch gave its log start.
+    pub fn on_follower_log_start(&mut self, follower: NodeId, log_start: i64) {
+        if let Some(f) = self.followers.get_mut(&follower) {
+            f.log_start = log_start;
+        }
+    }
+
+    /// Kafka's low watermark on a leader: the smallest log start over
+    /// `own_start` and the in-sync followers' (-1 while one is not known):
+    /// what DeleteRecords waits for.
+    pub fn low_watermark(&self, own_start: i64) -> i64 {
+        self.isr
+            .iter()
+            .filter(|&&n| n != self.node)
+            .map(|n| self.followers.get(n).map_or(-1, |f| f.log_start))
+            .fold(own_start, i64::min)
     }
 
     /// The ISR change to propose now: followers lagging more than
@@ -285,6 +306,22 @@ mod tests {
     fn leader() -> Leader {
         // Node 1 leads epoch 5 of replicas 1, 2, 3, all in sync, log end 10.
         Leader::new(1, 5, 7, &[1, 2, 3], &[1, 2, 3], 10, 8, CONFIG, 0)
+    }
+
+    #[test]
+    fn the_low_watermark_is_the_smallest_log_start_over_the_isr() {
+        let mut l = leader();
+        assert_eq!(l.low_watermark(5), -1, "followers' starts not known");
+        l.on_follower_log_start(2, 5);
+        l.on_follower_log_start(3, 3);
+        l.on_follower_log_start(9, 0);
+        assert_eq!(l.low_watermark(5), 3);
+        l.on_follower_log_start(3, 7);
+        assert_eq!(l.low_watermark(5), 5);
+        // Out of the ISR, a follower no longer holds it back.
+        l.on_follower_log_start(3, 1);
+        l.on_isr_committed(&[1, 2], 8, 10);
+        assert_eq!(l.low_watermark(6), 5);
     }
 
     #[test]
