@@ -55,6 +55,12 @@ pub enum MetadataRecord {
         endpoints: Vec<Endpoint>,
         /// broker.rack.
         rack: Option<String>,
+        /// It asks to be unfenced itself (an `UnfenceBroker` of its own
+        /// registration) once it holds this registration; the quorum
+        /// leader unfences on liveness only brokers that registered
+        /// without it (older versions).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        self_unfence: bool,
     },
     /// The controller stopped hearing from it: it leads nothing.
     FenceBroker { broker_id: i32, epoch: i64 },
@@ -274,6 +280,9 @@ pub struct BrokerRegistration {
     /// In controlled shutdown: stays fenced until a new registration.
     #[serde(default)]
     pub shutting_down: bool,
+    /// It asks to be unfenced itself (see `RegisterBroker`).
+    #[serde(default)]
+    pub self_unfence: bool,
 }
 
 impl BrokerRegistration {
@@ -419,6 +428,7 @@ impl MetadataImage {
                 incarnation,
                 endpoints,
                 rack,
+                self_unfence,
             } => {
                 // The same incarnation again (a registration proposed twice
                 // while the first was in flight) changes nothing.
@@ -439,6 +449,7 @@ impl MetadataImage {
                         epoch: offset,
                         fenced: true,
                         shutting_down: false,
+                        self_unfence: *self_unfence,
                     },
                 );
                 // A new incarnation of a running broker fences the old one
@@ -655,6 +666,7 @@ mod tests {
                 listener: "PLAINTEXT".into(),
             }],
             rack: None,
+            self_unfence: true,
         }
     }
 
@@ -895,6 +907,13 @@ mod tests {
         image.apply(0, &MetadataRecord::decode(old_record.as_bytes()).unwrap());
         assert_eq!(image.topics["t"].leaders(), vec![3, 4, 5]);
         assert_eq!(image.topics["t"].partitions[2].replicas, vec![5]);
+        // A registration from before brokers asked to be unfenced: the
+        // quorum leader unfences it on liveness.
+        let old_register = r#"{"type":"RegisterBroker","broker_id":9,"incarnation":"i","endpoints":[],"rack":null}"#;
+        image.apply(1, &MetadataRecord::decode(old_register.as_bytes()).unwrap());
+        assert!(!image.brokers[&9].self_unfence);
+        image.apply(2, &register(8, "j"));
+        assert!(image.brokers[&8].self_unfence);
         let old_topic = r#"{"id":"x","owners":[7],"configs":{"a":"b"}}"#;
         let t: TopicImage = serde_json::from_str(old_topic).unwrap();
         assert_eq!(t.partitions, vec![PartitionState::new(vec![7])]);

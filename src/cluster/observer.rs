@@ -520,6 +520,7 @@ mod tests {
                 incarnation: "a".into(),
                 endpoints: Vec::new(),
                 rack: Some("r1".into()),
+                self_unfence: true,
             },
         );
         let reply = FetchReply::Image {
@@ -550,6 +551,7 @@ mod tests {
             incarnation: "a".into(),
             endpoints: Vec::new(),
             rack: None,
+            self_unfence: true,
         };
         // A gap (offset 5 after -1) is not applied.
         let gap = FetchReply::Records {

@@ -530,24 +530,54 @@ pub(super) async fn register(
         incarnation: incarnation.clone(),
         endpoints: broker.endpoints,
         rack: broker.rack,
+        self_unfence: true,
     }
     .encode();
     let mut registered = false;
+    let mut asked_at: Option<Instant> = None;
     while !stop.get() {
         let current = image
             .read()
             .expect("image lock")
             .brokers
             .get(&broker.broker_id)
-            .map(|b| b.incarnation == incarnation);
+            .map(|b| {
+                (
+                    b.incarnation == incarnation,
+                    b.fenced && !b.shutting_down,
+                    b.epoch,
+                )
+            });
         match current {
-            Some(true) => {
+            Some((true, fenced, epoch)) => {
                 if !registered {
                     info!(
                         broker = broker.broker_id,
                         "broker registered with the metadata quorum"
                     );
                     registered = true;
+                }
+                // Fenced (new, or its session expired while it was
+                // paused or cut off) and alive: it asks to be unfenced
+                // itself, for its own registration, as Kafka's broker
+                // heartbeat does. The quorum leader never unfences on
+                // liveness alone: it cannot tell this process from the
+                // previous incarnation of the same broker id.
+                let leader_known = status.read().expect("status lock").leader_id >= 0;
+                let due =
+                    asked_at.is_none_or(|t: Instant| t.elapsed() >= Duration::from_millis(500));
+                if fenced && leader_known && due {
+                    let unfence = MetadataRecord::UnfenceBroker {
+                        broker_id: broker.broker_id,
+                        epoch,
+                    };
+                    if proposals.try_send(unfence.encode()).is_err() {
+                        break;
+                    }
+                    asked_at = Some(Instant::now());
+                }
+                if !fenced {
+                    asked_at = None;
                 }
             }
             _ => {
@@ -559,7 +589,9 @@ pub(super) async fn register(
                 }
             }
         }
-        glommio::timer::sleep(Duration::from_millis(500)).await;
+        // Quick to see its registration and unfencing applied; the
+        // proposals themselves are repeated at most twice a second.
+        glommio::timer::sleep(Duration::from_millis(if registered { 100 } else { 500 })).await;
     }
 }
 
@@ -641,7 +673,9 @@ impl Node {
     }
 
     /// On the leader: fences brokers not heard from within the session
-    /// timeout and unfences those that are back.
+    /// timeout. A broker asks to be unfenced itself once it holds its
+    /// registration (see [`register`]); only one registered by an older
+    /// version, which does not, is unfenced here when heard from again.
     fn check_brokers(&mut self) {
         if self.raw.raft.state != StateRole::Leader {
             self.leading_since = None;
@@ -653,14 +687,15 @@ impl Node {
         let since = *self.leading_since.get_or_insert_with(Instant::now);
         let me = node_id(self.raw.raft.id);
         // A broker in controlled shutdown stays fenced until it registers
-        // again, however alive it looks.
+        // again, however alive it looks; one that asks to be unfenced
+        // itself is never unfenced here.
         let brokers: Vec<(i32, i64, bool)> = self
             .image
             .read()
             .expect("image lock")
             .brokers
             .values()
-            .filter(|b| !b.shutting_down)
+            .filter(|b| !b.fenced || (!b.shutting_down && !b.self_unfence))
             .map(|b| (b.broker_id, b.epoch, b.fenced))
             .collect();
         let now = Instant::now();
@@ -685,6 +720,7 @@ impl Node {
                 continue;
             }
             let record = if alive {
+                // Registered by an older version: back on liveness.
                 MetadataRecord::UnfenceBroker {
                     broker_id: broker,
                     epoch,
