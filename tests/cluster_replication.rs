@@ -541,10 +541,6 @@ fn replica_log_start(cluster: &mut Cluster, node: i32, dir: &str) -> i64 {
 // rejoins the ISR.
 #[test]
 fn followers_follow_the_leaders_log_start_and_start_over_below_it() {
-    use kafka_protocol::messages::delete_records_request::{
-        DeleteRecordsPartition, DeleteRecordsTopic,
-    };
-    use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
     let topic = "starts";
     let (mut cluster, l) = with_topic(Cluster::start(), topic, 1, 2);
     let leader = l[0].0;
@@ -566,21 +562,7 @@ fn followers_follow_the_leaders_log_start_and_start_over_below_it() {
     cluster.node(away).kill9();
     wait_layout(&cluster, leader, topic, "shrunk", |l| l[0].1.len() == 2);
     produce_tens(&mut conn, 10);
-    let mut partition = DeleteRecordsPartition::default();
-    partition.partition_index = 0;
-    partition.offset = 155;
-    let mut t = DeleteRecordsTopic::default();
-    t.name = common::raw::topic_name(topic);
-    t.partitions = vec![partition];
-    let r: DeleteRecordsResponse = conn.call(
-        ApiKey::DeleteRecords,
-        2,
-        &DeleteRecordsRequest::default()
-            .with_topics(vec![t])
-            .with_timeout_ms(10_000),
-    );
-    let p = &r.topics[0].partitions[0];
-    assert_eq!((p.error_code, p.low_watermark), (0, 155));
+    assert_eq!(common::raw::delete_records(&mut conn, topic, 155), (0, 155));
     // Answered (as Kafka) once the follower in sync had followed.
     let dir = format!("{topic}-0");
     assert_eq!(replica_log_start(&mut cluster, followers[1], &dir), 155);

@@ -14,14 +14,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use common::broker::{Broker, BrokerOptions};
 use common::kafka::StockKafka;
-use common::raw::{produce_request, topic_name, Conn};
+use common::raw::{delete_records, produce_request, Conn};
 use common::rdk;
-use kafka_protocol::messages::delete_records_request::{
-    DeleteRecordsPartition, DeleteRecordsTopic,
-};
-use kafka_protocol::messages::{
-    ApiKey, DeleteRecordsRequest, DeleteRecordsResponse, ProduceResponse,
-};
+use kafka_protocol::messages::{ApiKey, ProduceResponse};
 use rdkafka::admin::{AlterConfig, ResourceSpecifier};
 use rdkafka::consumer::Consumer;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -167,24 +162,6 @@ fn librdkafka_keyless_records_and_runtime_policy_changes() {
     // The keyed one of the compacted period and both keyless ones of the
     // delete periods.
     assert!(high_watermark(&bootstrap, "changing") >= 3);
-}
-
-fn delete_records(conn: &mut Conn, topic: &str, offset: i64) -> (i16, i64) {
-    let mut p = DeleteRecordsPartition::default();
-    p.partition_index = 0;
-    p.offset = offset;
-    let mut t = DeleteRecordsTopic::default();
-    t.name = topic_name(topic);
-    t.partitions = vec![p];
-    let resp: DeleteRecordsResponse = conn.call(
-        ApiKey::DeleteRecords,
-        2,
-        &DeleteRecordsRequest::default()
-            .with_topics(vec![t])
-            .with_timeout_ms(10_000),
-    );
-    let p = &resp.topics[0].partitions[0];
-    (p.error_code, p.low_watermark)
 }
 
 // Proves a topic without `delete` in its policy keeps its old segments

@@ -402,3 +402,27 @@ pub fn produce_request(topic: &str, partition: i32, records: Bytes, acks: i16) -
         .with_timeout_ms(10_000)
         .with_topic_data(vec![t])
 }
+
+/// DeleteRecords of partition 0 of `topic` before `offset` (10 s
+/// timeout): (error code, low watermark).
+pub fn delete_records(conn: &mut Conn, topic: &str, offset: i64) -> (i16, i64) {
+    use kafka_protocol::messages::delete_records_request::{
+        DeleteRecordsPartition, DeleteRecordsTopic,
+    };
+    use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
+    let mut p = DeleteRecordsPartition::default();
+    p.partition_index = 0;
+    p.offset = offset;
+    let mut t = DeleteRecordsTopic::default();
+    t.name = topic_name(topic);
+    t.partitions = vec![p];
+    let resp: DeleteRecordsResponse = conn.call(
+        ApiKey::DeleteRecords,
+        2,
+        &DeleteRecordsRequest::default()
+            .with_topics(vec![t])
+            .with_timeout_ms(10_000),
+    );
+    let p = &resp.topics[0].partitions[0];
+    (p.error_code, p.low_watermark)
+}
