@@ -137,8 +137,13 @@ fn librdkafka_0081_admin() {
     let dir = common::temp_dir();
     for group in GROUPS {
         let subtest = format!("do_test_{group}");
-        let (ok, out, how) =
+        let (mut ok, mut out, mut how) =
             run_librdkafka_test(&tests, &broker, dir.path(), "0081", Some(&subtest));
+        if !ok && group_race(group, &out) {
+            eprintln!("0081 {group}: lost its own race of a 6 s sleep against the 6 s session timeout; running it again");
+            (ok, out, how) =
+                run_librdkafka_test(&tests, &broker, dir.path(), "0081", Some(&subtest));
+        }
         let passed = out
             .lines()
             .filter(|l| l.contains(&subtest) && l.contains(": PASS ("))
@@ -150,6 +155,18 @@ fn librdkafka_0081_admin() {
             broker.log_tail()
         );
     }
+}
+
+/// Whether a failed run of `group` lost the race built into librdkafka's
+/// do_test_DescribeConsumerGroups: it closes static members (which send no
+/// LeaveGroup), sleeps 6 s ("session timeout + 1s" for the 5 s it sets,
+/// which its consumer helper then overrides with 6 s) and deletes their
+/// groups, which are empty only once the sessions expire 6 s after the
+/// members' last requests (their commits at close): a few milliseconds
+/// either way on a loaded machine. Such a run is repeated once.
+fn group_race(group: &str, out: &str) -> bool {
+    group == "DescribeConsumerGroups"
+        && out.contains("Failed to delete groups: Broker: The group is not empty")
 }
 
 /// 0081's subtest groups run against a broker with an authorizer.
@@ -188,8 +205,13 @@ fn librdkafka_0081_acls() {
                 sasl.username=testuser\nsasl.password=testpass\n";
     for group in AUTH_GROUPS {
         let subtest = format!("do_test_{group}");
-        let (ok, out, how) =
+        let (mut ok, mut out, mut how) =
             run_librdkafka_test_with(&tests, &broker, dir.path(), "0081", Some(&subtest), conf);
+        if !ok && group_race(group, &out) {
+            eprintln!("0081 with an authorizer, {group}: lost its own race of a 6 s sleep against the 6 s session timeout; running it again");
+            (ok, out, how) =
+                run_librdkafka_test_with(&tests, &broker, dir.path(), "0081", Some(&subtest), conf);
+        }
         let passed = out
             .lines()
             .filter(|l| l.contains(&subtest) && l.contains(": PASS ("))
