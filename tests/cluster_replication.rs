@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 use common::cluster::Cluster;
 use common::raw::{produce_request, value_batch, Conn};
 use common::rdk;
-use common::replicas::{all_in_sync, layout, wait_identical, wait_layout, with_topic};
+use common::replicas::{
+    all_in_sync, assert_acked_exactly_once, layout, wait_identical, wait_layout, with_topic,
+};
 use kafka_protocol::messages::{
     ApiKey, BrokerId, ElectLeadersRequest, ElectLeadersResponse, FetchResponse, MetadataRequest,
     MetadataResponse, ProduceResponse,
@@ -59,27 +61,7 @@ fn acks_all_survives_the_leaders_kill9_and_the_old_leader_catches_up() {
     let second = rdk::records("b", 200, &partitions, rdk::now_ms());
     acked.extend(rdk::produce_all(&producer, topic, &second));
     drop(producer);
-    let ranges: BTreeMap<i32, (i64, i64)> = partitions
-        .iter()
-        .map(|&p| {
-            (
-                p,
-                (
-                    0,
-                    acked.iter().filter(|a| a.rec.partition == p).count() as i64,
-                ),
-            )
-        })
-        .collect();
-    let got = rdk::consume_ranges(&cluster.bootstrap(asked), topic, &ranges);
-    rdk::assert_acked_present(topic, &acked, &got);
-    for (p, records) in &got {
-        assert_eq!(
-            records.len() as i64,
-            ranges[p].1,
-            "partition {p}: no duplicates"
-        );
-    }
+    let ranges = assert_acked_exactly_once(&cluster.bootstrap(asked), topic, &partitions, &acked);
 
     // The old leader returns as a follower: it cuts what it had beyond the
     // new leader's log, catches up and rejoins every ISR.
@@ -200,27 +182,7 @@ fn a_rolling_restart_under_load_fails_no_produce() {
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     let acked = writer.join().expect("no produce failed");
     assert!(acked.len() >= 100, "{} records", acked.len());
-    let ranges: BTreeMap<i32, (i64, i64)> = [0, 1]
-        .iter()
-        .map(|&p| {
-            (
-                p,
-                (
-                    0,
-                    acked.iter().filter(|a| a.rec.partition == p).count() as i64,
-                ),
-            )
-        })
-        .collect();
-    let got = rdk::consume_ranges(&cluster.bootstrap(3), topic, &ranges);
-    rdk::assert_acked_present(topic, &acked, &got);
-    for (p, records) in &got {
-        assert_eq!(
-            records.len() as i64,
-            ranges[p].1,
-            "partition {p}: no duplicates"
-        );
-    }
+    assert_acked_exactly_once(&cluster.bootstrap(3), topic, &[0, 1], &acked);
     eprintln!(
         "{} records acknowledged through three restarts",
         acked.len()

@@ -136,3 +136,32 @@ pub fn all_in_sync(l: &[(i32, Vec<i32>)]) -> bool {
         && l.iter()
             .all(|(leader, isr)| *leader > 0 && *isr == vec![1, 2, 3])
 }
+
+/// Reads `partitions` of `topic` through `bootstrap` from offset 0 for as
+/// many records as were acknowledged there, and checks that every
+/// acknowledged record is at its acknowledged offset and that nothing else
+/// is there (no duplicates); returns the ranges read.
+pub fn assert_acked_exactly_once(
+    bootstrap: &str,
+    topic: &str,
+    partitions: &[i32],
+    acked: &[rdk::Acked],
+) -> BTreeMap<i32, (i64, i64)> {
+    let ranges: BTreeMap<i32, (i64, i64)> = partitions
+        .iter()
+        .map(|&p| {
+            let count = acked.iter().filter(|a| a.rec.partition == p).count();
+            (p, (0, count as i64))
+        })
+        .collect();
+    let got = rdk::consume_ranges(bootstrap, topic, &ranges);
+    rdk::assert_acked_present(topic, acked, &got);
+    for (p, records) in &got {
+        assert_eq!(
+            records.len() as i64,
+            ranges[p].1,
+            "partition {p}: no duplicates"
+        );
+    }
+    ranges
+}
