@@ -163,7 +163,23 @@ fn a_fenced_leader_loses_its_partitions_and_leads_them_again_in_a_new_epoch() {
         .position(|s| s.leader == 3)
         .expect("node 3 leads one") as i32;
     let mut conn = Conn::open(&cluster.shard_address(3));
-    assert_eq!(produce(&mut conn, topic, p, 5), (0, 0));
+    // Node 1 shows the new topic; node 3 may not have adopted it yet
+    // (NOT_LEADER_OR_FOLLOWER or UNKNOWN_TOPIC_OR_PARTITION until then, as
+    // a Kafka client sees after creating a topic).
+    let start = Instant::now();
+    loop {
+        match produce(&mut conn, topic, p, 5) {
+            (0, base) => {
+                assert_eq!(base, 0);
+                break;
+            }
+            (error, _) => assert!(
+                (error == 6 || error == 3) && start.elapsed() < ELECTION_TIMEOUT,
+                "produce: {error}"
+            ),
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
     // kill -9: once fenced the partition has no leader, in epoch 1; its
     // only replica stays the ISR (its data is nowhere else) and is
     // offline. The other partitions keep their leaders and epochs.
